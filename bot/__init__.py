@@ -1,0 +1,1 @@
+"""Reflect: reflective supervision for child safeguarding practitioners."""

@@ -1,0 +1,1 @@
+"""What administrators load: the organisation file and the list of open cases."""

@@ -1,0 +1,194 @@
+"""The `reflect` command. Each subcommand parses, calls the application, and prints a template."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy.exc import OperationalError
+
+from bot.admin.cases_import import CasesFileError, import_cases
+from bot.admin.organisation import OrganisationFileError, load_organisation
+from bot.bootstrap import Database, open_database
+from bot.reflection.service import ReflectionService
+from bot.render import renderer
+from bot.settings import Settings, SettingsError
+from bot.terminal import DEMO_PRACTITIONER, TerminalConversation
+from storage import db
+from storage.encryption import EncryptionKeyError
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+log = logging.getLogger("reflect")
+
+
+def say(template: str, *, stream: object = None, **data: object) -> None:
+    text = renderer("plain").render(f"cli/{template}.j2", **data)
+    print(text, file=stream or sys.stdout)  # type: ignore[arg-type]
+
+
+def open_db(settings: Settings) -> Database:
+    database = open_database(settings)
+    if database.key_file_created:
+        say("key_created", stream=sys.stderr, path=database.key_file)
+    return database
+
+
+def service_for(settings: Settings, database: Database) -> ReflectionService:
+    return ReflectionService(database.new_session, timezone=settings.timezone)
+
+
+# ------------------------------------------------------------------ commands
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    database = open_db(settings)
+    say("demo_intro", stream=sys.stderr, database=settings.database_url)
+    conversation = TerminalConversation(
+        service_for(settings, database), renderer("plain"), practitioner_id=args.user
+    )
+    return conversation.run(args.case, sys.stdin.buffer)
+
+
+def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    database = open_db(settings)
+    summaries = service_for(settings, database).history(case_ref=args.case_ref)
+    say("history", case_ref=args.case_ref.strip().upper(), summaries=summaries)
+    plain = renderer("plain")
+    for summary in summaries:
+        print(plain.render("messages/summary.j2", summary=summary, audience="record"))
+        print()
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    database = open_database(settings, migrate=False)
+    db.upgrade(database.engine)
+    say("db_upgraded", revision=db.current_revision(database.engine))
+    return 0
+
+
+def cmd_org_load(args: argparse.Namespace, settings: Settings) -> int:
+    database = open_db(settings)
+    try:
+        result = load_organisation(args.file, database.new_session)
+    except FileNotFoundError:
+        say("error", stream=sys.stderr, message=f"{args.file} does not exist.")
+        return 1
+    except OrganisationFileError as exc:
+        say("org_refused", stream=sys.stderr, path=args.file, problems=exc.problems)
+        return 1
+    say("org_loaded", agencies=result.agencies, people=result.people, leads=result.leads)
+    return 0
+
+
+def cmd_cases_import(args: argparse.Namespace, settings: Settings) -> int:
+    database = open_db(settings)
+    service = service_for(settings, database)
+    try:
+        result = import_cases(
+            args.file, database.new_session, today=service.today(), now=service.now
+        )
+    except CasesFileError as exc:
+        say("error", stream=sys.stderr, message=str(exc))
+        return 1
+    say("cases_imported", created=result.created, updated=result.updated, bad=result.bad)
+    return 1 if result.bad else 0
+
+
+# ------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reflect",
+        description="Reflect: structured reflection before a home visit, for child safeguarding "
+        "practitioners. Configure with DATABASE_URL (default sqlite:///reflect.db).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run a whole reflection in the terminal",
+        description="Run a whole reflection in the terminal. Answers are read line by line from "
+        "standard input, so they can be piped; if input ends part-way, progress is kept and "
+        "running the same command again resumes it.",
+    )
+    demo.add_argument("--case", default="DEMO-001", help="case reference (default DEMO-001)")
+    demo.add_argument(
+        "--user", default=DEMO_PRACTITIONER, help=argparse.SUPPRESS
+    )  # for trying the organisation's supervisors and leads from the terminal
+    demo.set_defaults(handler=cmd_demo)
+
+    history = commands.add_parser(
+        "history",
+        help="print the stored summaries of a case, newest first",
+        description="Print the stored summaries of a case, newest first.",
+    )
+    history.add_argument("case_ref", metavar="CASE-REF")
+    history.set_defaults(handler=cmd_history)
+
+    database = commands.add_parser("db", help="database administration")
+    db_commands = database.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    upgrade = db_commands.add_parser(
+        "upgrade",
+        help="apply Alembic migrations up to the latest schema",
+        description="Apply Alembic migrations up to the latest schema (the release step).",
+    )
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+
+    org = commands.add_parser("org", help="the organisation: agencies, leads, people")
+    org_commands = org.add_subparsers(dest="org_command", metavar="ACTION", required=True)
+    load = org_commands.add_parser(
+        "load",
+        help="replace the organisation from a YAML file",
+        description="Replace the organisation (agencies, safeguarding leads, people and "
+        "supervisors) from a YAML file, in one transaction. A file with any problem is refused "
+        "with the line and field at fault, and nothing changes.",
+    )
+    load.add_argument("file", type=Path, metavar="FILE.yaml")
+    load.set_defaults(handler=cmd_org_load)
+
+    cases = commands.add_parser("cases", help="the list of open cases")
+    case_commands = cases.add_subparsers(dest="cases_command", metavar="ACTION", required=True)
+    imp = case_commands.add_parser(
+        "import",
+        help="add or update cases from a CSV file",
+        description="Add or update cases from a CSV file with the columns "
+        "case_ref,practitioner,opened_on (and optionally closed_on). practitioner is a Slack "
+        "user ID or an e-mail address; dates are ISO (2026-09-01). Bad rows are reported by "
+        "line; good rows are imported.",
+    )
+    imp.add_argument("file", type=Path, metavar="FILE.csv")
+    imp.set_defaults(handler=cmd_cases_import)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = Settings.from_env()
+        return int(args.handler(args, settings))
+    except (SettingsError, EncryptionKeyError) as exc:
+        say("error", stream=sys.stderr, message=str(exc))
+        return 2
+    except OperationalError as exc:
+        log.debug("database error", exc_info=exc)
+        say(
+            "error",
+            stream=sys.stderr,
+            message="Could not reach the database. Check DATABASE_URL and that the server is up.",
+        )
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

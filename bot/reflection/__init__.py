@@ -1,0 +1,1 @@
+"""The reflection service and its parts: question set, rules, dates, summaries."""

@@ -1,0 +1,65 @@
+"""What the service says back: template names and their data. Front ends render them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlmodel import Session
+
+
+@dataclass(frozen=True)
+class Message:
+    """One thing to show a person: the template under prompts/messages/ and its data."""
+
+    template: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A reflection just completed: who must now receive what."""
+
+    reflection_id: int
+    case_ref: str
+    practitioner_id: str
+    supervisor_id: str | None
+    lead_ids: tuple[str, ...]
+    leads_see_summaries: bool
+    summary: dict[str, Any]
+
+
+@dataclass
+class Reply:
+    messages: list[Message] = field(default_factory=list)
+    reflection_id: int | None = None
+    status: str | None = None
+    completion: Completion | None = None
+
+    def say(self, template: str, **data: Any) -> None:
+        self.messages.append(Message(template, data))
+
+
+class ReplySink(Protocol):
+    """Records what must be sent, in the same transaction as the change that caused it."""
+
+    def record(self, session: Session, practitioner_id: str, reply: Reply) -> None: ...
+
+
+@dataclass(frozen=True)
+class Screened:
+    """An answer after the identifier guard: the text to keep, and what was found."""
+
+    text: str
+    withheld: tuple[str, ...] = ()
+    warned: tuple[str, ...] = ()
+
+
+class Guard(Protocol):
+    def screen(self, text: str, *, options: Mapping[str, Any]) -> Screened: ...
+
+
+class NoGuard:
+    def screen(self, text: str, *, options: Mapping[str, Any]) -> Screened:
+        return Screened(text)

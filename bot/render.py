@@ -1,0 +1,106 @@
+"""Renders the service's messages through the Jinja2 templates in prompts/.
+
+Two modes: ``slack`` escapes every interpolated value (so no answer can ping a channel or mention
+anyone) and keeps Slack's mrkdwn; ``plain`` is for the terminal and drops the mrkdwn markers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+
+from bot.reflection.messages import Message
+
+PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+Mode = Literal["plain", "slack"]
+
+_BOLD = re.compile(r"\*([^*\n]+)\*")
+_ITALIC = re.compile(r"(?<![\w{])_([^_\n]+)_(?!\w)")
+
+
+class SlackMarkup(str):
+    """Text already safe for Slack (a mention we built ourselves); passed through unescaped."""
+
+
+def escape_slack(text: str) -> str:
+    """Slack's three control characters; with them escaped no text can form <!channel> or <@U>."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class _PlainLoader(BaseLoader):
+    """Loads templates with Slack's *bold* and _italic_ markers removed from the static text."""
+
+    def __init__(self, inner: FileSystemLoader) -> None:
+        self.inner = inner
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        source, filename, uptodate = self.inner.get_source(environment, template)
+        return _ITALIC.sub(r"\1", _BOLD.sub(r"\1", source)), filename, uptodate
+
+
+def format_date(value: date | str | None, style: str = "long") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    if isinstance(value, datetime):
+        value = value.date()
+    if style == "iso":
+        return value.isoformat()
+    return f"{value:%A} {value.day} {value:%B %Y}"
+
+
+class Renderer:
+    def __init__(self, mode: Mode = "plain", directory: Path = PROMPTS_DIR) -> None:
+        self.mode = mode
+        files = FileSystemLoader(str(directory))
+        self.env = Environment(
+            loader=_PlainLoader(files) if mode == "plain" else files,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            autoescape=False,
+            finalize=self._finalize,
+        )
+        self.env.filters["date"] = format_date
+        self.env.filters["mention"] = self._mention
+        self.env.filters["mentions"] = lambda ids: ", ".join(self._mention(i) for i in ids)
+        self.env.globals["mode"] = mode
+
+    def _finalize(self, value: Any) -> Any:
+        if value is None:
+            return ""
+        if self.mode == "slack" and not isinstance(value, SlackMarkup):
+            return escape_slack(str(value))
+        return value
+
+    def _mention(self, slack_id: str | None) -> str:
+        if not slack_id:
+            return ""
+        if self.mode == "slack" and re.fullmatch(r"[UW][A-Z0-9]+", slack_id):
+            return SlackMarkup(f"<@{slack_id}>")
+        return slack_id
+
+    def render(self, template: str, **data: Any) -> str:
+        try:
+            compiled = self.env.get_template(template)
+        except TemplateNotFound:
+            raise LookupError(f"no template {template!r} under {PROMPTS_DIR}") from None
+        return compiled.render(**data).strip()
+
+    def message(self, message: Message, **extra: Any) -> str:
+        return self.render(f"messages/{message.template}.j2", **message.data, **extra)
+
+
+@cache
+def renderer(mode: Mode = "plain") -> Renderer:
+    """One compiled template set per mode and process."""
+    return Renderer(mode)

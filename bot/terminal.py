@@ -1,0 +1,76 @@
+"""The terminal front end: a whole reflection read line by line from standard input."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import BinaryIO, TextIO
+
+from bot.reflection.messages import Reply
+from bot.reflection.service import ReflectionService
+from bot.render import Renderer
+
+DEMO_PRACTITIONER = "UDEMO0001"
+
+
+class TerminalConversation:
+    def __init__(
+        self,
+        service: ReflectionService,
+        renderer: Renderer,
+        *,
+        practitioner_id: str = DEMO_PRACTITIONER,
+        out: TextIO = sys.stdout,
+    ) -> None:
+        self.service = service
+        self.renderer = renderer
+        self.practitioner_id = practitioner_id
+        self.out = out
+
+    def show(self, reply: Reply) -> None:
+        for message in reply.messages:
+            self.out.write(self.renderer.message(message) + "\n\n")
+        self.out.flush()
+
+    def say(self, template: str, **data: object) -> None:
+        self.out.write(self.renderer.render(f"cli/{template}.j2", **data) + "\n\n")
+        self.out.flush()
+
+    def run(self, case_ref: str, lines: BinaryIO) -> int:
+        """Returns 0 when the reflection completed, 1 when input ended or was interrupted."""
+        reply = self.service.start(practitioner_id=self.practitioner_id, case_ref=case_ref)
+        self.show(reply)
+        if reply.status != "in_progress":
+            return 0 if reply.status == "completed" else 1
+        try:
+            for raw in _lines(lines):
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    self.say("not_utf8")
+                    continue
+                reply = self.service.respond(practitioner_id=self.practitioner_id, text=text)
+                self.show(reply)
+                if reply.status in {"completed", "cancelled", "paused"}:
+                    return 0 if reply.status == "completed" else 1
+        except KeyboardInterrupt:
+            self._stop(case_ref, "interrupted")
+            return 130
+        self._stop(case_ref, "end_of_input")
+        return 1
+
+    def _stop(self, case_ref: str, why: str) -> None:
+        # Every answer was committed as it was given; pausing marks where to resume.
+        self.service.command(practitioner_id=self.practitioner_id, word="pause")
+        self.say(why, case_ref=case_ref.strip().upper())
+
+
+def _lines(stream: BinaryIO) -> Iterator[bytes]:
+    while True:
+        if stream.isatty():
+            sys.stdout.write("> ")
+            sys.stdout.flush()
+        line = stream.readline()
+        if not line:
+            return
+        yield line.rstrip(b"\r\n")

@@ -1,0 +1,1 @@
+"""The question set and every template a person reads. Data, not code."""

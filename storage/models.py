@@ -1,0 +1,153 @@
+"""Tables. The schema itself comes from Alembic migrations, never from ``create_all``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import EncryptedJSON, EncryptedText, UTCDateTime
+
+
+class Agency(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    # Per-agency options from the organisation file: leads_see_summaries, clock overrides.
+    options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class SafeguardingLead(SQLModel, table=True):
+    __tablename__ = "safeguarding_lead"
+    agency_id: str = Field(foreign_key="agency.id", primary_key=True, max_length=64)
+    slack_id: str = Field(primary_key=True, max_length=64)
+
+
+class Person(SQLModel, table=True):
+    slack_id: str = Field(primary_key=True, max_length=64)
+    email: str | None = Field(default=None, max_length=320, index=True)
+    agency_id: str = Field(foreign_key="agency.id", max_length=64)
+    role: str = Field(max_length=32)
+    supervisor_id: str | None = Field(default=None, max_length=64, index=True)
+
+
+class Case(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(max_length=40, unique=True)
+    practitioner_id: str = Field(max_length=64, index=True)
+    opened_on: date
+    closed_on: date | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Reflection(SQLModel, table=True):
+    __table_args__ = (Index("ix_reflection_practitioner_status", "practitioner_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    practitioner_id: str = Field(max_length=64)
+    # in_progress | paused | completed | cancelled
+    status: str = Field(max_length=16)
+    current_question: str | None = Field(default=None, max_length=64)
+    # Within the plan question: what | who | due | contingency | more
+    current_step: str | None = Field(default=None, max_length=16)
+    question_set_version: str = Field(max_length=32)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Snapshot of the summary at completion (encrypted JSON, rendered by templates).
+    summary: dict[str, Any] | None = Field(default=None, sa_type=EncryptedJSON)
+    supervisor_id: str | None = Field(default=None, max_length=64, index=True)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lead_contact_confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Answer(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("reflection_id", "question_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    reflection_id: int = Field(foreign_key="reflection.id", index=True)
+    question_id: str = Field(max_length=64)
+    # answered | skipped
+    status: str = Field(max_length=16)
+    # Free text, or the chosen option ids joined by commas.
+    value: str | None = Field(default=None, sa_type=EncryptedText)
+    answered_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Action(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    reflection_id: int = Field(foreign_key="reflection.id", index=True)
+    position: int
+    what: str | None = Field(default=None, sa_type=EncryptedText)
+    owner: str | None = Field(default=None, sa_type=EncryptedText)
+    # Slack user ID when the owner was given as a mention, for reminders.
+    owner_slack_id: str | None = Field(default=None, max_length=64)
+    due_on: date | None = Field(default=None, index=True)
+    contingency: str | None = Field(default=None, sa_type=EncryptedText)
+    # draft | complete
+    status: str = Field(max_length=16)
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SupervisorNote(SQLModel, table=True):
+    __tablename__ = "supervisor_note"
+    id: int | None = Field(default=None, primary_key=True)
+    reflection_id: int = Field(foreign_key="reflection.id", index=True)
+    author_id: str = Field(max_length=64)
+    text: str = Field(sa_type=EncryptedText)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """What the bot must send, recorded durably before it is sent; delivered with retries."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Unique: recording the same message twice is a no-op, so nothing is sent twice.
+    dedupe_key: str = Field(max_length=200, unique=True)
+    # Web API method: chat.postMessage, chat.postEphemeral, views.publish, ...
+    method: str = Field(max_length=64)
+    payload: dict[str, Any] = Field(sa_type=EncryptedJSON)
+    # pending | sent | failed
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SlackEvent(SQLModel, table=True):
+    """Event IDs already handled, so a Slack retry is handled once across processes."""
+
+    __tablename__ = "slack_event"
+    event_id: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ClockPrompt(SQLModel, table=True):
+    """A scheduled prompt decided due; unique per (job, key) so reruns record it once."""
+
+    __tablename__ = "clock_prompt"
+    __table_args__ = (UniqueConstraint("job", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=32)
+    key: str = Field(max_length=200)
+    recipient_id: str = Field(max_length=64)
+    decided_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    actor: str = Field(max_length=64)
+    # view | export | note | erase | acknowledge | ...
+    action: str = Field(max_length=32)
+    subject: str = Field(max_length=120)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

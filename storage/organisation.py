@@ -1,0 +1,58 @@
+"""Queries about agencies, safeguarding leads and people."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, col, delete, select
+
+from storage.models import Agency, Person, SafeguardingLead
+
+
+def get_person(*, session: Session, slack_id: str) -> Person | None:
+    return session.get(Person, slack_id)
+
+
+def find_person_by_email(*, session: Session, email: str) -> Person | None:
+    return session.exec(select(Person).where(Person.email == email.lower())).first()
+
+
+def get_agency(*, session: Session, agency_id: str) -> Agency | None:
+    return session.get(Agency, agency_id)
+
+
+def leads_of_agency(*, session: Session, agency_id: str) -> list[str]:
+    rows = session.exec(
+        select(SafeguardingLead.slack_id)
+        .where(SafeguardingLead.agency_id == agency_id)
+        .order_by(col(SafeguardingLead.slack_id))
+    )
+    return list(rows)
+
+
+def supervisees(*, session: Session, supervisor_id: str) -> list[str]:
+    return list(session.exec(select(Person.slack_id).where(Person.supervisor_id == supervisor_id)))
+
+
+def agencies_led_by(*, session: Session, slack_id: str) -> list[str]:
+    return list(
+        session.exec(
+            select(SafeguardingLead.agency_id).where(SafeguardingLead.slack_id == slack_id)
+        )
+    )
+
+
+def replace_organisation(
+    *,
+    session: Session,
+    agencies: list[Agency],
+    leads: list[SafeguardingLead],
+    people: list[Person],
+) -> None:
+    """Swap the whole organisation in the caller's transaction."""
+    session.exec(delete(SafeguardingLead))  # type: ignore[call-overload]
+    session.exec(delete(Person))  # type: ignore[call-overload]
+    session.exec(delete(Agency))  # type: ignore[call-overload]
+    session.flush()
+    session.add_all(agencies)
+    session.flush()
+    session.add_all([*leads, *people])
+    session.flush()
