@@ -111,8 +111,10 @@ class OutboxMessage(SQLModel, table=True):
     dedupe_key: str = Field(max_length=200, unique=True)
     # Web API method: chat.postMessage, chat.postEphemeral, views.publish, ...
     method: str = Field(max_length=64)
+    # The channel or user the message goes to; messages to one recipient go out in order.
+    recipient: str = Field(max_length=64, index=True)
     payload: dict[str, Any] = Field(sa_type=EncryptedJSON)
-    # pending | sent | failed
+    # pending | sending (claimed until next_attempt_at) | sent | failed
     status: str = Field(max_length=16)
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)

@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("dedupe_key", sa.String(length=200), nullable=False),
         sa.Column("method", sa.String(length=64), nullable=False),
+        sa.Column("recipient", sa.String(length=64), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
@@ -79,6 +80,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_pending", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_outbox_recipient"), ["recipient"], unique=False)
 
     op.create_table(
         "slack_event",
@@ -239,6 +241,7 @@ def downgrade() -> None:
     op.drop_table("slack_event")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_pending")
+        batch_op.drop_index(batch_op.f("ix_outbox_recipient"))
 
     op.drop_table("outbox")
     op.drop_table("clock_prompt")

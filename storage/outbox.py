@@ -1,0 +1,120 @@
+"""The outbox: what the bot must send, recorded in the same transaction as its cause."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, update
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, select
+
+from storage.models import OutboxMessage
+
+ACTIVE = ("pending", "sending")
+
+
+def enqueue(
+    *,
+    session: Session,
+    dedupe_key: str,
+    method: str,
+    recipient: str,
+    payload: dict[str, Any],
+    now: datetime,
+    not_before: datetime | None = None,
+) -> bool:
+    """Record a message to send; False (and nothing recorded) if the key is already there."""
+    existing = session.exec(
+        select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
+    ).first()
+    if existing is not None:
+        return False
+    session.add(
+        OutboxMessage(
+            dedupe_key=dedupe_key,
+            method=method,
+            recipient=recipient,
+            payload=payload,
+            status="pending",
+            next_attempt_at=not_before or now,
+            created_at=now,
+        )
+    )
+    session.flush()
+    return True
+
+
+def due_ids(*, session: Session, now: datetime, limit: int) -> list[int]:
+    """Messages ready to send, oldest first, none behind an earlier unsent one to its recipient."""
+    earlier = aliased(OutboxMessage)
+    blocked = exists().where(
+        and_(
+            earlier.recipient == OutboxMessage.recipient,
+            col(earlier.id) < col(OutboxMessage.id),
+            col(earlier.status).in_(ACTIVE),
+        )
+    )
+    rows = session.exec(
+        select(OutboxMessage.id)
+        .where(
+            col(OutboxMessage.status).in_(ACTIVE),
+            col(OutboxMessage.next_attempt_at) <= now,
+            ~blocked,
+        )
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+    )
+    return [r for r in rows if r is not None]
+
+
+def claim(*, session: Session, message_id: int, now: datetime, lease: timedelta) -> bool:
+    """Take a message for sending; only one process wins, on SQLite and PostgreSQL alike.
+
+    A claim is a lease: if the process dies while sending, the message is due again when
+    the lease runs out.
+    """
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id) == message_id,
+            col(OutboxMessage.status).in_(ACTIVE),
+            col(OutboxMessage.next_attempt_at) <= now,
+        )
+        .values(
+            status="sending",
+            next_attempt_at=now + lease,
+            attempts=OutboxMessage.attempts + 1,
+        )
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def mark_sent(*, session: Session, message_id: int, now: datetime) -> None:
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == message_id)
+        .values(status="sent", sent_at=now, last_error=None)
+    )
+
+
+def mark_retry(*, session: Session, message_id: int, at: datetime, error: str) -> None:
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == message_id)
+        .values(status="pending", next_attempt_at=at, last_error=error[:200])
+    )
+
+
+def mark_failed(*, session: Session, message_id: int, error: str) -> None:
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == message_id)
+        .values(status="failed", last_error=error[:200])
+    )
+
+
+def pending_count(*, session: Session) -> int:
+    return len(
+        list(session.exec(select(OutboxMessage.id).where(col(OutboxMessage.status).in_(ACTIVE))))
+    )
