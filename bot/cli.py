@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from bot.admin.cases_import import CasesFileError, import_cases
 from bot.admin.organisation import OrganisationFileError, load_organisation
 from bot.bootstrap import Database, open_database
+from bot.clock.config import ClockConfig
 from bot.reflection.service import ReflectionService
 from bot.render import renderer
 from bot.settings import Settings, SettingsError
@@ -98,6 +99,30 @@ def cmd_cases_import(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if result.bad else 0
 
 
+def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.clock import cli as clock_cli  # the scheduler is only imported when it runs
+
+    config = ClockConfig.from_env()
+    if args.at is not None and not args.once:
+        say("error", stream=sys.stderr, message="--at only works with --once.")
+        return 2
+    at = None
+    if args.at is not None:
+        at = clock_cli.parse_local_time(args.at, settings.zone)
+        if at is None:
+            say(
+                "error",
+                stream=sys.stderr,
+                message=f"--at {args.at!r} is not a local time like 2026-12-07T09:30.",
+            )
+            return 2
+    logging.getLogger("bot").setLevel(logging.INFO)
+    database = open_db(settings)
+    if args.once:
+        return clock_cli.run_once(database, settings, config, at=at, wait=args.wait)
+    return clock_cli.run_forever(database, settings, config)
+
+
 # ------------------------------------------------------------------ parser
 
 
@@ -163,6 +188,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("file", type=Path, metavar="FILE.csv")
     imp.set_defaults(handler=cmd_cases_import)
+
+    clock = commands.add_parser(
+        "clock",
+        help="run the scheduler: long-open case prompts, reminders, weekly digests",
+        description="Run the clock: every few minutes it decides which prompts, reminders and "
+        "digests are due, records each exactly once, and sends them in working hours "
+        "(Monday to Friday, 09:00 to 17:00 in REFLECT_TIMEZONE, not on bank holidays). Only "
+        "one clock acts at a time; another waits. With --once it runs every job once and exits.",
+    )
+    clock.add_argument(
+        "--once", action="store_true", help="run every job once, deliver if possible, and exit"
+    )
+    clock.add_argument(
+        "--at",
+        metavar="YYYY-MM-DDTHH:MM",
+        help="with --once: act as of this local time in REFLECT_TIMEZONE (default: now)",
+    )
+    clock.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --once: how long to wait for another running clock (default 60)",
+    )
+    clock.set_defaults(handler=cmd_clock)
     return parser
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, update
+from sqlalchemy import and_, exists, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -48,11 +48,14 @@ def enqueue(
 def due_ids(*, session: Session, now: datetime, limit: int) -> list[int]:
     """Messages ready to send, oldest first, none behind an earlier unsent one to its recipient."""
     earlier = aliased(OutboxMessage)
+    # A message scheduled for later and not yet tried (a clock prompt held for working hours)
+    # does not hold up the conversation behind it; one being retried does.
     blocked = exists().where(
         and_(
             earlier.recipient == OutboxMessage.recipient,
             col(earlier.id) < col(OutboxMessage.id),
             col(earlier.status).in_(ACTIVE),
+            or_(col(earlier.attempts) > 0, col(earlier.next_attempt_at) <= now),
         )
     )
     rows = session.exec(
