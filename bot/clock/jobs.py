@@ -360,7 +360,9 @@ def weekly_digests(context: ClockContext) -> int:
     """From the first working slot of each ISO week: one digest per supervisor (case refs only).
     A supervisor with nothing to report gets nothing; the decision is recorded all the same."""
     first = context.hours.first_slot_of_week(context.now)
-    if first is None or context.now < first:
+    # Decided in working hours only, so a digest always reflects the morning it is read (a clock
+    # that was down on Monday catches up on Tuesday, not at the weekend).
+    if first is None or context.now < first or not context.hours.is_working_time(context.now):
         return 0
     week = iso_week(context)
     today = context.hours.today(context.now)
