@@ -172,7 +172,9 @@ def test_unfinished_reflection_gets_one_nudge(new_session: SessionFactory) -> No
     paused_case = h.case(new_session, "CSC-5001", opened_on=date(2026, 11, 1))
     paused = h.reflection(new_session, paused_case, status="paused", at=now - timedelta(hours=25))
     fresh_case = h.case(new_session, "CSC-5002", opened_on=date(2026, 11, 1))
-    h.reflection(new_session, fresh_case, status="in_progress", at=now - timedelta(hours=23))
+    fresh = h.reflection(
+        new_session, fresh_case, status="in_progress", at=now - timedelta(hours=23)
+    )
     done_case = h.case(new_session, "CSC-5003", opened_on=date(2026, 11, 1))
     h.reflection(
         new_session, done_case, status="completed", at=now - timedelta(days=3), lead_confirmed=True
@@ -188,7 +190,10 @@ def test_unfinished_reflection_gets_one_nudge(new_session: SessionFactory) -> No
     assert (button(message)["action_id"], button(message)["value"]) == ("reflect_start", "CSC-5001")
     assert jobs.unfinished_reflections(h.context_at(new_session, now + timedelta(days=5))) == 1
     assert jobs.unfinished_reflections(h.context_at(new_session, now + timedelta(days=6))) == 0
-    assert [m.dedupe_key for m in outbox_rows(new_session)][0] == f"unfinished:{paused}"
+    assert [m.dedupe_key for m in outbox_rows(new_session)] == [
+        f"unfinished:{paused}",
+        f"unfinished:{fresh}",
+    ]
 
 
 # ------------------------------------------------------------------ safeguarding lead
