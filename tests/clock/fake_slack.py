@@ -91,7 +91,7 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
 def fake_slack() -> Iterator[FakeSlack]:
     fake = FakeSlack()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     fake.url = f"http://127.0.0.1:{server.server_address[1]}/api/"
     try:
