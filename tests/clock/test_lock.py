@@ -1,0 +1,168 @@
+"""Only one clock acts at a time: an advisory lock on PostgreSQL, a file lock on SQLite."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import Engine
+
+from bot.clock.lock import clock_lock, wait_for
+from storage import db
+
+
+@contextmanager
+def second_engine(database_url: str) -> Iterator[Engine]:
+    """Another process's view of the database: its own engine and connections."""
+    engine = db.make_engine(database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def test_only_one_clock_holds_the_lock(engine: Engine, database_url: str) -> None:
+    with second_engine(database_url) as other:
+        first = clock_lock(engine, database_url)
+        second = clock_lock(other, database_url)
+        assert first.try_acquire()
+        try:
+            assert not second.try_acquire()
+            assert first.is_held()
+        finally:
+            first.release()
+        assert second.try_acquire()
+        second.release()
+
+
+def test_a_waiting_clock_says_so_and_takes_over_when_the_other_stops(
+    engine: Engine, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with second_engine(database_url) as other:
+        leader = clock_lock(engine, database_url)
+        waiter = clock_lock(other, database_url)
+        assert leader.try_acquire()
+        acquired = threading.Event()
+
+        def wait() -> None:
+            if wait_for(waiter, retry_seconds=0.02, timeout=10):
+                acquired.set()
+
+        with caplog.at_level(logging.WARNING, logger="bot.clock"):
+            thread = threading.Thread(target=wait)
+            thread.start()
+            deadline = time.monotonic() + 5
+            while not any("waiting" in r.getMessage() for r in caplog.records):
+                assert time.monotonic() < deadline, "the waiting clock never said so"
+                time.sleep(0.01)
+            assert not acquired.is_set()
+            leader.release()
+            assert acquired.wait(5)
+            thread.join(5)
+        waiter.release()
+    assert any("now holds the lock" in r.getMessage() for r in caplog.records)
+
+
+def test_waiting_gives_up_after_its_timeout(engine: Engine, database_url: str) -> None:
+    with second_engine(database_url) as other:
+        leader = clock_lock(engine, database_url)
+        assert leader.try_acquire()
+        try:
+            started = time.monotonic()
+            assert not wait_for(clock_lock(other, database_url), retry_seconds=0.02, timeout=0.2)
+            assert time.monotonic() - started < 2
+        finally:
+            leader.release()
+
+
+# ------------------------------------------------------------------ two clock processes
+
+
+class ClockRun:
+    """`reflect clock` in a subprocess, its log read line by line."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "clock"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.put(line)
+
+    def wait_for_line(self, text: str, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.05)
+            except queue.Empty:
+                if self.process.poll() is not None and self.lines.empty():
+                    break
+                continue
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no log line with {text!r}; saw: {self.seen}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_two_clock_processes_one_acts_the_other_waits(cli_env: dict[str, str]) -> None:
+    env = dict(cli_env, REFLECT_CLOCK_LOCK_RETRY_SECONDS="0.1")
+    first = ClockRun(env)
+    second = None
+    try:
+        first.wait_for_line("this clock holds the lock")
+        second = ClockRun(env)
+        second.wait_for_line("another clock holds the lock")
+        assert first.stop() == 0
+        second.wait_for_line("now holds the lock")
+        assert second.stop() == 0
+    finally:
+        for run in (first, second):
+            if run is not None and run.process.poll() is None:
+                run.process.kill()
+                run.process.wait()
+    assert not any("Traceback" in line for line in first.seen + (second.seen if second else []))
+
+
+def test_clock_once_waits_for_a_running_clock_then_says_so(
+    engine: Engine, database_url: str, cli_env: dict[str, str]
+) -> None:
+    leader = clock_lock(engine, database_url)
+    assert leader.try_acquire()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "clock", "--once", "--wait", "0.3"],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        leader.release()
+    assert result.returncode == 3
+    assert "Another clock is running against this database" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert os.environ.get("SLACK_BOT_TOKEN") is None
