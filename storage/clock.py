@@ -6,17 +6,38 @@ a million open cases reads only the rows that are due.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, true, union
+from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, or_, true, union
+from sqlalchemy.sql import Select
 from sqlmodel import Session, col, select
 
 from storage.models import Action, Agency, Case, ClockPrompt, Person, Reflection
 
 OPEN_STATUSES = ("in_progress", "paused")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Search(Generic[T]):
+    """A search for what is due. ``ids`` finds the due rows' ids in one set-based query (the
+    planner is free to start from the narrowest index); ``rows`` loads a page of them, checking
+    every condition again, so a row that stopped being due meanwhile is left out."""
+
+    statement: Select[Any]
+    id_column: Any
+    make: Callable[[Any], T]
+
+    def ids(self, session: Session) -> list[int]:
+        query = self.statement.with_only_columns(self.id_column).order_by(self.id_column)
+        return [int(i) for i in session.execute(query).scalars()]
+
+    def rows(self, session: Session, ids: Sequence[int]) -> list[T]:
+        query = self.statement.where(self.id_column.in_(list(ids))).order_by(self.id_column)
+        return [self.make(row) for row in session.execute(query)]
 
 
 @dataclass(frozen=True)
@@ -81,29 +102,20 @@ class LongOpenCase:
 
 def long_open_cases(
     *,
-    session: Session,
     opened_before: date,
     quiet_since: datetime,
     scope: AgencyScope = EVERYONE,
-    after_id: int = 0,
-    limit: int = 500,
-) -> list[LongOpenCase]:
+) -> Search[LongOpenCase]:
     """Open cases opened on or before ``opened_before`` with no completed reflection and no
-    long-open prompt since ``quiet_since``, in id order after ``after_id``."""
-    rows = session.exec(
-        select(Case.id, Case.ref, Case.practitioner_id, Case.opened_on)
-        .where(
-            col(Case.closed_on).is_(None),
-            col(Case.opened_on) <= opened_before,
-            col(Case.id) > after_id,
-            _no_recent_reflection(quiet_since),
-            _not_prompted("long_open", col(Case.id), quiet_since),
-            scope.condition(col(Case.practitioner_id)),
-        )
-        .order_by(col(Case.id))
-        .limit(limit)
+    long-open prompt since ``quiet_since``."""
+    statement = select(Case.id, Case.ref, Case.practitioner_id, Case.opened_on).where(
+        col(Case.closed_on).is_(None),
+        col(Case.opened_on) <= opened_before,
+        _no_recent_reflection(quiet_since),
+        _not_prompted("long_open", col(Case.id), quiet_since),
+        scope.condition(col(Case.practitioner_id)),
     )
-    return [LongOpenCase(int(i or 0), r, p, o) for i, r, p, o in rows]
+    return Search(statement, col(Case.id), lambda r: LongOpenCase(int(r[0]), r[1], r[2], r[3]))
 
 
 def count_long_open_cases(
@@ -137,15 +149,10 @@ class ReflectionDue:
 
 
 def unfinished_reflections(
-    *,
-    session: Session,
-    untouched_since: datetime,
-    scope: AgencyScope = EVERYONE,
-    after_id: int = 0,
-    limit: int = 500,
-) -> list[ReflectionDue]:
+    *, untouched_since: datetime, scope: AgencyScope = EVERYONE
+) -> Search[ReflectionDue]:
     """Reflections in progress or paused, not touched since ``untouched_since``, never nudged."""
-    rows = session.exec(
+    statement = (
         select(
             Reflection.id,
             Reflection.practitioner_id,
@@ -157,28 +164,24 @@ def unfinished_reflections(
         .where(
             col(Reflection.status).in_(OPEN_STATUSES),
             col(Reflection.updated_at) <= untouched_since,
-            col(Reflection.id) > after_id,
             col(Case.closed_on).is_(None),
             _not_prompted("unfinished", col(Reflection.id)),
             scope.condition(col(Reflection.practitioner_id)),
         )
-        .order_by(col(Reflection.id))
-        .limit(limit)
     )
-    return [ReflectionDue(int(i or 0), p, r, s, u) for i, p, r, s, u in rows]
+    return Search(statement, col(Reflection.id), _reflection_due)
+
+
+def _reflection_due(row: Any) -> ReflectionDue:
+    return ReflectionDue(int(row[0]), row[1], row[2], row[3], row[4])
 
 
 def unconfirmed_lead_contacts(
-    *,
-    session: Session,
-    completed_before: datetime,
-    scope: AgencyScope = EVERYONE,
-    after_id: int = 0,
-    limit: int = 500,
-) -> list[ReflectionDue]:
+    *, completed_before: datetime, scope: AgencyScope = EVERYONE
+) -> Search[ReflectionDue]:
     """Completed reflections (before ``completed_before``) whose safeguarding-lead contact is
     not confirmed and that have had no follow-up."""
-    rows = session.exec(
+    statement = (
         select(
             Reflection.id,
             Reflection.practitioner_id,
@@ -191,15 +194,12 @@ def unconfirmed_lead_contacts(
             Reflection.status == "completed",
             col(Reflection.lead_contact_confirmed_at).is_(None),
             col(Reflection.completed_at) <= completed_before,
-            col(Reflection.id) > after_id,
             col(Case.closed_on).is_(None),
             _not_prompted("lead_followup", col(Reflection.id)),
             scope.condition(col(Reflection.practitioner_id)),
         )
-        .order_by(col(Reflection.id))
-        .limit(limit)
     )
-    return [ReflectionDue(int(i or 0), p, r, s, c) for i, p, r, s, c in rows]
+    return Search(statement, col(Reflection.id), _reflection_due)
 
 
 # ------------------------------------------------------------------ actions
@@ -224,11 +224,9 @@ def _live_action() -> tuple[ColumnElement[bool], ...]:
     )
 
 
-def actions_due_between(
-    *, session: Session, first: date, last: date, after_id: int = 0, limit: int = 500
-) -> list[ActionDue]:
+def actions_due_between(*, first: date, last: date) -> Search[ActionDue]:
     """Agreed, undone actions due from ``first`` to ``last`` that have had no reminder."""
-    rows = session.exec(
+    statement = (
         select(
             Action.id,
             Action.due_on,
@@ -242,14 +240,15 @@ def actions_due_between(
         .where(
             col(Action.due_on) >= first,
             col(Action.due_on) <= last,
-            col(Action.id) > after_id,
             *_live_action(),
             _not_prompted("action_due", col(Action.id)),
         )
-        .order_by(col(Action.id))
-        .limit(limit)
     )
-    return [ActionDue(int(i or 0), d, w, o, p, r) for i, d, w, o, p, r in rows]
+    return Search(
+        statement,
+        col(Action.id),
+        lambda r: ActionDue(int(r[0]), r[1], r[2], r[3], r[4], r[5]),
+    )
 
 
 def overdue_actions_for(
@@ -275,11 +274,9 @@ def overdue_actions_for(
 # ------------------------------------------------------------------ supervisors' digest
 
 
-def supervisors_without_digest(
-    *, session: Session, week: str, after: str = "", limit: int = 500
-) -> list[str]:
+def supervisors_without_digest(*, session: Session, week: str) -> list[str]:
     """Everyone who supervises someone or has a summary to acknowledge, without this week's
-    digest decided yet, in id order after ``after``."""
+    digest decided yet."""
     supervisors = union(
         select(col(Person.supervisor_id).label("sid")).where(
             col(Person.supervisor_id).is_not(None)
@@ -296,7 +293,7 @@ def supervisors_without_digest(
         col(ClockPrompt.key) == literal("digest:") + sid + literal(f":{week}"),
     )
     rows = session.exec(
-        select(sid).where(sid > after, ~decided).order_by(sid).limit(limit)  # type: ignore[call-overload]
+        select(sid).where(~decided).order_by(sid)  # type: ignore[call-overload]
     )
     return [str(r) for r in rows]
 
@@ -330,22 +327,26 @@ def team_of(*, session: Session, supervisor_id: str) -> tuple[list[str], str | N
 # ------------------------------------------------------------------ records
 
 
-def record_prompt(
-    *,
-    session: Session,
-    job: str,
-    key: str,
-    subject_id: int | None,
-    recipient_id: str,
-    now: datetime,
+def record_prompts(
+    *, session: Session, prompts: Sequence[tuple[str, str, int | None, str]], now: datetime
 ) -> None:
-    """Record that a prompt was decided; the unique (job, key) refuses a second record."""
-    session.add(
-        ClockPrompt(
-            job=job, key=key, subject_id=subject_id, recipient_id=recipient_id, decided_at=now
-        )
+    """Record decided prompts, given as (job, key, subject_id, recipient_id), in one statement;
+    the unique (job, key) refuses any recorded before (IntegrityError)."""
+    if not prompts:
+        return
+    session.execute(
+        insert(ClockPrompt),
+        [
+            {
+                "job": job,
+                "key": key,
+                "subject_id": subject,
+                "recipient_id": recipient,
+                "decided_at": now,
+            }
+            for job, key, subject, recipient in prompts
+        ],
     )
-    session.flush()
 
 
 def prompts(*, session: Session, job: str | None = None) -> list[ClockPrompt]:

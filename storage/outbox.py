@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, update
+from sqlalchemy import and_, exists, insert, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -43,6 +44,40 @@ def enqueue(
     )
     session.flush()
     return True
+
+
+def enqueue_many(
+    *,
+    session: Session,
+    method: str,
+    messages: Sequence[tuple[str, str, dict[str, Any]]],
+    now: datetime,
+    not_before: datetime | None = None,
+) -> int:
+    """Record several new messages, given as (dedupe_key, recipient, payload), in one statement.
+
+    For callers that know their keys are new (the clock records each under its own unique key
+    in the same transaction): a repeated key raises IntegrityError and the transaction rolls back.
+    """
+    if not messages:
+        return 0
+    session.execute(
+        insert(OutboxMessage),
+        [
+            {
+                "dedupe_key": key,
+                "method": method,
+                "recipient": recipient,
+                "payload": payload,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": not_before or now,
+                "created_at": now,
+            }
+            for key, recipient, payload in messages
+        ],
+    )
+    return len(messages)
 
 
 def due_ids(*, session: Session, now: datetime, limit: int) -> list[int]:

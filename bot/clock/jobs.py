@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,57 +73,58 @@ class TickReport:
 # ------------------------------------------------------------------ recording
 
 
-def record(context: ClockContext, session: Session, prompt: Prompt) -> None:
-    """Record the decision and queue the message, in the caller's transaction."""
-    queries.record_prompt(
+def record(context: ClockContext, session: Session, prompts: list[Prompt]) -> None:
+    """Record the decisions and queue their messages, in the caller's transaction."""
+    queries.record_prompts(
         session=session,
-        job=prompt.job,
-        key=prompt.key,
-        subject_id=prompt.subject_id,
-        recipient_id=prompt.recipient,
+        prompts=[(p.job, p.key, p.subject_id, p.recipient) for p in prompts],
         now=context.now,
     )
-    if prompt.payload is not None:
-        outbox.enqueue(
-            session=session,
-            dedupe_key=prompt.key,
-            method="chat.postMessage",
-            recipient=prompt.recipient,
-            payload=prompt.payload,
-            now=context.now,
-            not_before=context.hours.next_slot(context.now),
-        )
+    outbox.enqueue_many(
+        session=session,
+        method="chat.postMessage",
+        messages=[(p.key, p.recipient, p.payload) for p in prompts if p.payload is not None],
+        now=context.now,
+        not_before=context.hours.next_slot(context.now),
+    )
 
 
-def _in_batches(
+def _decide_pages(
     context: ClockContext,
     job: str,
-    fetch: Callable[[Session, Any], list[Any]],
-    cursor_of: Callable[[Any], Any],
+    search: queries.Search[Any],
     decide: Callable[[Session, Any], list[Prompt]],
-    start: Any = 0,
 ) -> int:
-    """Page through ``fetch`` by cursor; each page's prompts are committed together."""
+    """Find what is due in one query, then decide it a page at a time: each page's prompts are
+    committed together."""
+    with context.new_session() as session:
+        ids = search.ids(session)
+    size = context.config.batch_size
+    pages = [ids[i : i + size] for i in range(0, len(ids), size)]
+    return _commit_pages(
+        context, job, pages, lambda session, page: search.rows(session, page), decide
+    )
+
+
+def _commit_pages(
+    context: ClockContext,
+    job: str,
+    pages: Iterable[Any],
+    load: Callable[[Session, Any], list[Any]],
+    decide: Callable[[Session, Any], list[Prompt]],
+) -> int:
     decided = 0
-    cursor = start
-    while True:
+    for page in pages:
         try:
             with transaction(context.new_session) as session:
-                rows = fetch(session, cursor)
-                if not rows:
-                    return decided
-                page = 0
-                for row in rows:
-                    for prompt in decide(session, row):
-                        record(context, session, prompt)
-                        page += 1
-                cursor = cursor_of(rows[-1])
-            decided += page
+                prompts = [p for row in load(session, page) for p in decide(session, row)]
+                record(context, session, prompts)
+            decided += len(prompts)
         except IntegrityError:
             # Another clock recorded one of these first (only possible without the lock); this
             # page is rolled back whole and the next run decides what is still missing.
             log.warning("%s: a prompt was already recorded by another run; skipping a page", job)
-            return decided
+    return decided
 
 
 def _scopes(context: ClockContext) -> Iterator[tuple[queries.AgencyScope, Thresholds]]:
@@ -198,21 +199,9 @@ def long_open_cases(context: ClockContext) -> int:
         opened_before = today - timedelta(days=limits.long_open_days)
         quiet_since = context.now - timedelta(days=limits.long_open_repeat_days)
 
-        def fetch(
-            session: Session,
-            after: int,
-            scope: Any = scope,
-            ob: Any = opened_before,
-            qs: Any = quiet_since,
-        ) -> list[Any]:
-            return queries.long_open_cases(
-                session=session,
-                opened_before=ob,
-                quiet_since=qs,
-                scope=scope,
-                after_id=after,
-                limit=context.config.batch_size,
-            )
+        search = queries.long_open_cases(
+            opened_before=opened_before, quiet_since=quiet_since, scope=scope
+        )
 
         def decide(
             session: Session, case: queries.LongOpenCase, limits: Any = limits
@@ -230,7 +219,7 @@ def long_open_cases(context: ClockContext) -> int:
             key = f"long_open:{case.case_id}:{today.isoformat()}"
             return [Prompt("long_open", key, case.case_id, recipient, payload)]
 
-        decided += _in_batches(context, "long_open", fetch, lambda c: c.case_id, decide)
+        decided += _decide_pages(context, "long_open", search, decide)
     return decided
 
 
@@ -240,16 +229,7 @@ def unfinished_reflections(context: ClockContext) -> int:
     for scope, limits in _scopes(context):
         since = context.now - timedelta(hours=limits.unfinished_hours)
 
-        def fetch(
-            session: Session, after: int, scope: Any = scope, since: Any = since
-        ) -> list[Any]:
-            return queries.unfinished_reflections(
-                session=session,
-                untouched_since=since,
-                scope=scope,
-                after_id=after,
-                limit=context.config.batch_size,
-            )
+        search = queries.unfinished_reflections(untouched_since=since, scope=scope)
 
         def decide(session: Session, row: queries.ReflectionDue) -> list[Prompt]:
             payload = (
@@ -262,7 +242,7 @@ def unfinished_reflections(context: ClockContext) -> int:
             key = f"unfinished:{row.reflection_id}"
             return [Prompt("unfinished", key, row.reflection_id, row.practitioner_id, payload)]
 
-        decided += _in_batches(context, "unfinished", fetch, lambda r: r.reflection_id, decide)
+        decided += _decide_pages(context, "unfinished", search, decide)
     return decided
 
 
@@ -275,16 +255,7 @@ def lead_followups(context: ClockContext) -> int:
         # N working days are never fewer than N calendar days: a cheap bound for the search.
         bound = context.now - timedelta(days=days)
 
-        def fetch(
-            session: Session, after: int, scope: Any = scope, bound: Any = bound
-        ) -> list[Any]:
-            return queries.unconfirmed_lead_contacts(
-                session=session,
-                completed_before=bound,
-                scope=scope,
-                after_id=after,
-                limit=context.config.batch_size,
-            )
+        search = queries.unconfirmed_lead_contacts(completed_before=bound, scope=scope)
 
         def decide(session: Session, row: queries.ReflectionDue, days: int = days) -> list[Prompt]:
             if context.hours.add_working_days(row.at, days) > context.now:
@@ -301,7 +272,7 @@ def lead_followups(context: ClockContext) -> int:
             key = f"lead_followup:{row.reflection_id}"
             return [Prompt("lead_followup", key, row.reflection_id, row.practitioner_id, payload)]
 
-        decided += _in_batches(context, "lead_followup", fetch, lambda r: r.reflection_id, decide)
+        decided += _decide_pages(context, "lead_followup", search, decide)
     return decided
 
 
@@ -317,14 +288,9 @@ def action_reminders(context: ClockContext) -> int:
     practitioner and to the owner where the owner is a Slack user."""
     today = context.hours.today(context.now)
 
-    def fetch(session: Session, after: int) -> list[Any]:
-        return queries.actions_due_between(
-            session=session,
-            first=today,
-            last=today + timedelta(days=ACTION_LOOKAHEAD_DAYS),
-            after_id=after,
-            limit=context.config.batch_size,
-        )
+    search = queries.actions_due_between(
+        first=today, last=today + timedelta(days=ACTION_LOOKAHEAD_DAYS)
+    )
 
     def decide(session: Session, action: queries.ActionDue) -> list[Prompt]:
         if context.hours.previous_working_day(action.due_on) > today:
@@ -348,7 +314,7 @@ def action_reminders(context: ClockContext) -> int:
             prompts.append(Prompt("action_due", key, action.action_id, recipient, payload))
         return prompts
 
-    return _in_batches(context, "action_due", fetch, lambda a: a.action_id, decide)
+    return _decide_pages(context, "action_due", search, decide)
 
 
 def iso_week(context: ClockContext) -> str:
@@ -369,10 +335,10 @@ def weekly_digests(context: ClockContext) -> int:
     with context.new_session() as session:
         overrides = queries.agency_clock_options(session=session)
 
-    def fetch(session: Session, after: str) -> list[Any]:
-        return queries.supervisors_without_digest(
-            session=session, week=week, after=after, limit=context.config.batch_size
-        )
+    with context.new_session() as session:
+        supervisors = queries.supervisors_without_digest(session=session, week=week)
+    size = context.config.batch_size
+    pages = [supervisors[i : i + size] for i in range(0, len(supervisors), size)]
 
     def decide(session: Session, supervisor_id: str) -> list[Prompt]:
         team, agency = queries.team_of(session=session, supervisor_id=supervisor_id)
@@ -401,7 +367,7 @@ def weekly_digests(context: ClockContext) -> int:
         key = f"digest:{supervisor_id}:{week}"
         return [Prompt("digest", key, None, supervisor_id, payload)]
 
-    return _in_batches(context, "digest", fetch, lambda s: s, decide, start="")
+    return _commit_pages(context, "digest", pages, lambda session, page: page, decide)
 
 
 def retention(context: ClockContext) -> int:

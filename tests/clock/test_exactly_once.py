@@ -40,22 +40,22 @@ def test_a_crash_part_way_then_a_rerun_gives_each_prompt_exactly_once(
 ) -> None:
     _long_open_cases(new_session, 7)
     config = ClockConfig(batch_size=2)
-    real_enqueue = outbox.enqueue
+    real_enqueue = outbox.enqueue_many
     calls = {"n": 0}
 
     def enqueue_then_crash(**kwargs):  # type: ignore[no-untyped-def]
         calls["n"] += 1
-        if calls["n"] == 4:  # the second prompt of the second page
+        if calls["n"] == 2:  # the second page: its prompts are recorded, then the crash
             raise RuntimeError("process killed")
         return real_enqueue(**kwargs)
 
-    monkeypatch.setattr(outbox, "enqueue", enqueue_then_crash)
+    monkeypatch.setattr(outbox, "enqueue_many", enqueue_then_crash)
     crashed = jobs.run_jobs(h.context_at(new_session, "2026-12-07T09:30", config=config))
     assert crashed.failed_jobs == ["long_open"]
     # The first page was committed; the page that crashed left nothing behind.
     assert len(prompt_rows(new_session)) == len(outbox_rows(new_session)) == 2
 
-    monkeypatch.setattr(outbox, "enqueue", real_enqueue)
+    monkeypatch.setattr(outbox, "enqueue_many", real_enqueue)
     rerun = jobs.run_jobs(h.context_at(new_session, "2026-12-07T09:40", config=config))
     assert rerun.decided["long_open"] == 5
     keys = [m.dedupe_key for m in outbox_rows(new_session)]
