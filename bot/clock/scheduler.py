@@ -123,7 +123,7 @@ class ClockProcess:
             self.lock, retry_seconds=self.config.lock_retry_seconds, stop=self.stopping
         ):
             return 0
-        log.warning(
+        log.info(
             "this clock holds the lock; deciding every %s minutes in %s",
             self.config.every_minutes,
             self.settings.timezone,

@@ -12,12 +12,16 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 
 import pytest
 from sqlalchemy import Engine
 
 from bot.clock.lock import clock_lock, wait_for
 from storage import db
+from storage.db import SessionFactory
+from tests.clock import helpers as h
+from tests.clock.test_jobs import outbox_rows
 
 
 @contextmanager
@@ -128,12 +132,18 @@ class ClockRun:
 
 
 @pytest.mark.slow
-def test_two_clock_processes_one_acts_the_other_waits(cli_env: dict[str, str]) -> None:
+def test_two_clock_processes_one_acts_the_other_waits(
+    cli_env: dict[str, str], new_session: SessionFactory
+) -> None:
+    # Opened long ago, never reflected on: due whatever today is.
+    h.case(new_session, "CSC-1001", opened_on=date(2020, 1, 6))
     env = dict(cli_env, REFLECT_CLOCK_LOCK_RETRY_SECONDS="0.1")
     first = ClockRun(env)
     second = None
     try:
         first.wait_for_line("this clock holds the lock")
+        first.wait_for_line("clock decided 1 prompt")
+        assert [m.recipient for m in outbox_rows(new_session)] == [h.PRACTITIONER]
         second = ClockRun(env)
         second.wait_for_line("another clock holds the lock")
         assert first.stop() == 0
