@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from bot.admin.organisation import OrganisationFileError, parse_organisation
+from bot.cli import main
 from storage.db import SessionFactory
 from tests.clock import helpers as h
 from tests.clock.fake_slack import fake_slack
@@ -66,23 +67,23 @@ def test_clock_once_decides_and_delivers_through_the_web_api(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("clock", "--once", "--at", "next tuesday"), "is not a local time like"),
-        (("clock", "--at", "2026-12-07T09:30"), "--at only works with --once."),
+        (["clock", "--once", "--at", "next tuesday"], "is not a local time like"),
+        (["clock", "--at", "2026-12-07T09:30"], "--at only works with --once."),
     ],
 )
 def test_bad_clock_arguments_get_a_clear_message(
-    cli_env: dict[str, str], args: tuple[str, ...], message: str
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
-    result = reflect(cli_env, *args)
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
 
 
-def test_bad_clock_environment_gets_a_clear_message(cli_env: dict[str, str]) -> None:
-    result = reflect(dict(cli_env, REFLECT_LONG_OPEN_DAYS="ninety"), "clock", "--once")
-    assert result.returncode == 2
-    assert "REFLECT_LONG_OPEN_DAYS='ninety' must be a whole number" in result.stderr
+def test_bad_clock_environment_gets_a_clear_message(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REFLECT_LONG_OPEN_DAYS", "ninety")
+    assert main(["clock", "--once"]) == 2
+    assert "REFLECT_LONG_OPEN_DAYS='ninety' must be a whole number" in capsys.readouterr().err
 
 
 ORGANISATION = """\

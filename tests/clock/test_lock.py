@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from datetime import date
 import pytest
 from sqlalchemy import Engine
 
+from bot.cli import main
 from bot.clock.lock import clock_lock, wait_for
 from storage import db
 from storage.db import SessionFactory
@@ -158,21 +158,19 @@ def test_two_clock_processes_one_acts_the_other_waits(
 
 
 def test_clock_once_waits_for_a_running_clock_then_says_so(
-    engine: Engine, database_url: str, cli_env: dict[str, str]
+    engine: Engine,
+    database_url: str,
+    cli_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    leader = clock_lock(engine, database_url)
-    assert leader.try_acquire()
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "bot", "clock", "--once", "--wait", "0.3"],
-            env=cli_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    finally:
-        leader.release()
-    assert result.returncode == 3
-    assert "Another clock is running against this database" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert os.environ.get("SLACK_BOT_TOKEN") is None
+    for name in ("DATABASE_URL", "REFLECT_ENCRYPTION_KEY"):
+        monkeypatch.setenv(name, cli_env[name])
+    with second_engine(database_url) as other:
+        leader = clock_lock(other, database_url)
+        assert leader.try_acquire()
+        try:
+            assert main(["clock", "--once", "--wait", "0.3"]) == 3
+        finally:
+            leader.release()
+    assert "Another clock is running against this database" in capsys.readouterr().err
