@@ -47,6 +47,8 @@ class ClockContext:
     # For users.lookupByEmail when a case's practitioner is an e-mail address; None without a
     # token (those cases wait until one is configured).
     slack: WebClient | None = None
+    # users.lookupByEmail is rate limited (Tier 3); the rest wait for the next run.
+    lookups_left: int = 40
     _emails: dict[str, str | None] = field(default_factory=dict)
 
 
@@ -162,7 +164,11 @@ def resolve_practitioner(context: ClockContext, practitioner: str, case_id: int)
             "will try again on a later run",
             case_id,
         )
+    elif context.lookups_left <= 0:
+        log.debug("case id %s: e-mail lookups used up for this run; next run", case_id)
+        return None
     else:
+        context.lookups_left -= 1
         try:
             user = context.slack.users_lookupByEmail(email=practitioner).get("user") or {}
             if user.get("deleted"):
@@ -171,6 +177,8 @@ def resolve_practitioner(context: ClockContext, practitioner: str, case_id: int)
                 found = user.get("id")
         except SlackApiError as exc:
             error = exc.response.get("error") or f"http_{exc.response.status_code}"
+            if exc.response.status_code == 429:
+                context.lookups_left = 0
             log.warning(
                 "case id %s: Slack could not find the practitioner by e-mail (%s); "
                 "will try again on a later run",

@@ -375,3 +375,26 @@ def test_retention_is_skipped_quietly_when_not_installed(
     with caplog.at_level(logging.DEBUG, logger="bot.clock"):
         assert jobs.retention(h.context_at(new_session, "2026-12-07T09:00")) == 0
     assert any("bot.retention is not installed" in r.getMessage() for r in caplog.records)
+
+
+def test_email_lookups_stop_for_the_run_when_slack_rate_limits_them(
+    new_session: SessionFactory,
+) -> None:
+    for number in range(3):
+        h.case(
+            new_session,
+            f"CSC-{4100 + number}",
+            opened_on=date(2026, 1, 5),
+            practitioner=f"p{number}@example.org",
+        )
+    with fake_slack() as slack:
+        for number in range(3):
+            slack.users_by_email[f"p{number}@example.org"] = f"U0TESTP{number:03d}"
+        slack.fail_next("users.lookupByEmail", 429, retry_after=30)
+        client = WebClient(token="xoxb-test", base_url=slack.url, retry_handlers=[])
+        first = h.context_at(new_session, "2026-12-07T09:30", slack=client)
+        assert jobs.long_open_cases(first) == 0
+        lookups = [m for m, _ in slack.calls if m == "users.lookupByEmail"]
+        assert lookups == []  # the rate-limited call is not recorded as answered; no others
+        later = h.context_at(new_session, "2026-12-07T09:35", slack=client)
+        assert jobs.long_open_cases(later) == 3
