@@ -174,3 +174,25 @@ def test_clock_once_waits_for_a_running_clock_then_says_so(
         finally:
             leader.release()
     assert "Another clock is running against this database" in capsys.readouterr().err
+
+
+def test_a_clock_that_loses_its_connection_knows_it_lost_the_lock(
+    engine: Engine, database_url: str
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the advisory lock lives on a PostgreSQL connection")
+    from sqlalchemy import text
+
+    from bot.clock.lock import AdvisoryLock
+
+    lock = clock_lock(engine, database_url)
+    assert isinstance(lock, AdvisoryLock) and lock.try_acquire()
+    assert lock.connection is not None
+    pid = lock.connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    lock.connection.commit()
+    with second_engine(database_url) as other, other.begin() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    assert not lock.is_held()
+    # The lock went with the connection: any clock can take it now, this one included.
+    assert lock.try_acquire()
+    lock.release()
