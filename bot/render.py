@@ -95,12 +95,6 @@ class Renderer:
         joined = ", ".join(self._mention(i) for i in slack_ids)
         return SlackMarkup(joined) if self.mode == "slack" else joined
 
-    def _mentions(self, slack_ids: list[str]) -> str:
-        """Several mentions joined; kept as markup (the join of SlackMarkup is a plain str)."""
-        parts = [self._finalize(self._mention(i)) for i in slack_ids]
-        joined = ", ".join(parts)
-        return SlackMarkup(joined) if self.mode == "slack" else joined
-
     def render(self, template: str, **data: Any) -> str:
         try:
             compiled = self.env.get_template(template)

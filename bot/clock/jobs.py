@@ -96,15 +96,17 @@ def _decide_pages(
     job: str,
     search: queries.Search[Any],
     decide: Callable[[Session, Any], list[Prompt]],
+    prepare: Callable[[list[Any]], None] | None = None,
 ) -> int:
     """Find what is due in one query, then decide it a page at a time: each page's prompts are
-    committed together."""
+    committed together. ``prepare`` sees each page first, outside any transaction, for calls
+    to Slack (SQLite's write lock is never held across the network)."""
     with context.new_session() as session:
         ids = search.ids(session)
     size = context.config.batch_size
     pages = [ids[i : i + size] for i in range(0, len(ids), size)]
     return _commit_pages(
-        context, job, pages, lambda session, page: search.rows(session, page), decide
+        context, job, pages, lambda session, page: search.rows(session, page), decide, prepare
     )
 
 
@@ -114,9 +116,14 @@ def _commit_pages(
     pages: Iterable[Any],
     load: Callable[[Session, Any], list[Any]],
     decide: Callable[[Session, Any], list[Prompt]],
+    prepare: Callable[[list[Any]], None] | None = None,
 ) -> int:
     decided = 0
     for page in pages:
+        if prepare is not None:
+            with context.new_session() as session:
+                rows = load(session, page)
+            prepare(rows)
         try:
             with transaction(context.new_session) as session:
                 prompts = [p for row in load(session, page) for p in decide(session, row)]
@@ -191,6 +198,13 @@ def resolve_practitioner(context: ClockContext, practitioner: str, case_id: int)
     return found
 
 
+def known_practitioner(context: ClockContext, practitioner: str) -> str | None:
+    """The Slack ID found for a practitioner before the transaction, without calling Slack."""
+    if SLACK_ID.match(practitioner):
+        return practitioner
+    return context._emails.get(practitioner)
+
+
 def _slack_user(user_id: str) -> bool:
     return bool(SLACK_ID.match(user_id))
 
@@ -214,7 +228,7 @@ def long_open_cases(context: ClockContext) -> int:
         def decide(
             session: Session, case: queries.LongOpenCase, limits: Any = limits
         ) -> list[Prompt]:
-            recipient = resolve_practitioner(context, case.practitioner_id, case.case_id)
+            recipient = known_practitioner(context, case.practitioner_id)
             if recipient is None:
                 return []
             payload = messages.long_open(
@@ -227,7 +241,11 @@ def long_open_cases(context: ClockContext) -> int:
             key = f"long_open:{case.case_id}:{today.isoformat()}"
             return [Prompt("long_open", key, case.case_id, recipient, payload)]
 
-        decided += _decide_pages(context, "long_open", search, decide)
+        def look_up(cases: list[queries.LongOpenCase]) -> None:
+            for case in cases:
+                resolve_practitioner(context, case.practitioner_id, case.case_id)
+
+        decided += _decide_pages(context, "long_open", search, decide, prepare=look_up)
     return decided
 
 
