@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, or_, update
+from sqlalchemy import and_, exists, func, insert, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -153,6 +153,6 @@ def mark_failed(*, session: Session, message_id: int, error: str) -> None:
 
 
 def pending_count(*, session: Session) -> int:
-    return len(
-        list(session.exec(select(OutboxMessage.id).where(col(OutboxMessage.status).in_(ACTIVE))))
-    )
+    return session.exec(
+        select(func.count()).select_from(OutboxMessage).where(col(OutboxMessage.status).in_(ACTIVE))
+    ).one()
