@@ -1,0 +1,99 @@
+"""/reflect: start or resume, help, list, history, close. Every reply is ephemeral."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.slack import blocks as bk
+from bot.slack import casework
+from bot.slack.context import SlackContext
+from bot.slack.listeners.common import start_reflection
+
+HISTORY_LIMIT = 5
+
+
+def register(app: App, context: SlackContext) -> None:
+    def reflect(ack: Ack, body: dict[str, Any]) -> None:
+        reflect_command(context, ack=ack, body=body)
+
+    app.command("/reflect")(reflect)
+
+
+def reflect_command(context: SlackContext, *, ack: Ack, body: dict[str, Any]) -> None:
+    user = body["user_id"]
+    text = (body.get("text") or "").strip()
+    words = text.split()
+    first = words[0].lower() if words else ""
+    handlers: dict[str, Callable[[], list[dict[str, Any]]]] = {
+        "": lambda: bk.sections(context.text("help")),
+        "help": lambda: bk.sections(context.text("help")),
+        "list": lambda: _list(context, user),
+    }
+    if first in handlers:
+        reply_blocks = handlers[first]()
+    elif first in {"history", "close"}:
+        if len(words) < 2:
+            reply_blocks = bk.sections(context.text("usage", word=first))
+        elif first == "history":
+            reply_blocks = _history(context, user, words[1])
+        else:
+            reply_blocks = _close(context, user, words[1])
+    else:
+        reply_blocks = _start(context, user, text, body.get("trigger_id") or "")
+    reply_blocks = reply_blocks[: bk.MESSAGE_BLOCK_LIMIT]
+    bk.validate(reply_blocks, limit=bk.MESSAGE_BLOCK_LIMIT)
+    ack(text=bk.fallback_text(reply_blocks), blocks=reply_blocks, response_type="ephemeral")
+
+
+def _start(context: SlackContext, user: str, text: str, trigger_id: str) -> list[dict[str, Any]]:
+    started = start_reflection(context, user=user, case_ref=text, key=f"cmd:{trigger_id}")
+    if started.in_dm:
+        ref = text.strip().upper()
+        return bk.sections(context.text("started", case_ref=ref, resumed=started.resumed))
+    # Refused before anything changed (a malformed reference, a closed case): say why here.
+    result: list[dict[str, Any]] = []
+    for message in started.reply.messages:
+        result += bk.sections(context.renderer.message(message))
+    return result
+
+
+def _list(context: SlackContext, user: str) -> list[dict[str, Any]]:
+    with context.new_session() as session:
+        cases = casework.open_cases(
+            session=session, practitioner_id=user, now=context.now(), zone=context.zone
+        )
+    return bk.sections(context.text("list", cases=cases))
+
+
+def _history(context: SlackContext, user: str, case_ref: str) -> list[dict[str, Any]]:
+    history = casework.case_history(
+        context.new_session,
+        case_ref=case_ref,
+        viewer=user,
+        now=context.now(),
+        limit=HISTORY_LIMIT,
+    )
+    if not history.allowed:
+        return bk.sections(context.text("history_refused", case_ref=history.case_ref))
+    result = bk.sections(
+        context.text(
+            "history_header",
+            case_ref=history.case_ref,
+            count=history.total,
+            shown=len(history.summaries),
+        )
+    )
+    for summary in history.summaries:
+        text = context.renderer.render("messages/summary.j2", summary=summary, audience="record")
+        result += [{"type": "divider"}, *bk.sections(text)]
+    return result
+
+
+def _close(context: SlackContext, user: str, case_ref: str) -> list[dict[str, Any]]:
+    result = casework.close_case(
+        context.new_session, case_ref=case_ref, actor=user, now=context.now(), zone=context.zone
+    )
+    return bk.sections(context.text(result.template, **result.data))
