@@ -72,7 +72,7 @@ class Renderer:
         )
         self.env.filters["date"] = format_date
         self.env.filters["mention"] = self._mention
-        self.env.filters["mentions"] = lambda ids: ", ".join(self._mention(i) for i in ids)
+        self.env.filters["mentions"] = self._mentions
         self.env.globals["mode"] = mode
 
     def _finalize(self, value: Any) -> Any:
@@ -88,6 +88,15 @@ class Renderer:
         if self.mode == "slack" and re.fullmatch(r"[UW][A-Z0-9]+", slack_id):
             return SlackMarkup(f"<@{slack_id}>")
         return slack_id
+
+    def _mentions(self, slack_ids: list[str]) -> str:
+        # Joined mentions stay markup: each part is a mention we built or a bare, escaped ID.
+        parts = [self._mention(i) for i in slack_ids]
+        if self.mode != "slack":
+            return ", ".join(parts)
+        return SlackMarkup(
+            ", ".join(p if isinstance(p, SlackMarkup) else escape_slack(p) for p in parts)
+        )
 
     def render(self, template: str, **data: Any) -> str:
         try:

@@ -49,7 +49,6 @@ def build_app(
         wake: called after a request recorded messages, to start delivery at once.
     """
     app = App(
-        token=settings.slack_bot_token,
         signing_secret=settings.slack_signing_secret or "",
         client=client or make_client(settings),
         # No auth.test at start: the app is built in every worker and in tests.
