@@ -1,4 +1,4 @@
-"""Fixtures for the Slack tests: the fake Web API, a signed-request driver, a reflection's people."""
+"""Fixtures for the Slack tests: the fake Web API, a signed-request driver, the people."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ def test_a_reflection_to_completion_by_typing_and_buttons(slack: SlackDriver) ->
     assert reflection.status == "completed"
     with slack.new_session() as session:
         actions = list(session.exec(select(Action).where(Action.reflection_id == reflection.id)))
-    assert [a.due_on.isoformat() for a in actions if a.due_on][0] == "2026-12-04"
+    assert next(a.due_on.isoformat() for a in actions if a.due_on) == "2026-12-04"
 
     texts = slack.texts_to(PRACTITIONER)
     assert any("Your reflection on CSC-1001 is saved" in t for t in texts)
