@@ -31,7 +31,7 @@ class Failure:
 
 
 class FakeSlack:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.calls: list[Call] = []
         self.failures: list[Failure] = []
         self._lock = threading.Condition()
@@ -60,7 +60,7 @@ class FakeSlack:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -146,3 +146,28 @@ class FakeSlack:
         if method in {"views.open", "views.publish", "views.update"}:
             return 200, {}, {"ok": True, "view": {"id": f"V{self._ts:06d}"}}
         return 200, {}, {"ok": True}
+
+
+def main() -> None:
+    """Serve the fake on a fixed port and print each call, for trying `reflect serve` by hand:
+    python -m tests.fake_slack --port 8999, then SLACK_API_URL=http://127.0.0.1:8999/api/."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8999)
+    args = parser.parse_args()
+    fake = FakeSlack(port=args.port).start()
+    print(f"fake Slack Web API at {fake.url}", flush=True)
+    seen = 0
+    try:
+        while True:
+            fake.wait_for(lambda seen=seen: len(fake.calls) > seen, timeout=3600)
+            for call in fake.calls[seen:]:
+                print(f"{call.status} {call.method} {json.dumps(call.body)[:400]}", flush=True)
+            seen = len(fake.calls)
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,18 @@ from bot.slack.context import SlackContext
 from bot.slack.listeners import register_listeners
 
 log = logging.getLogger(__name__)
+bolt_log = logging.getLogger("reflect.slack.bolt")
 DEFAULT_API_URL = WebClient.BASE_URL
+
+
+class _QuietTokenNotice(logging.Filter):
+    """Bolt notices SLACK_BOT_TOKEN beside the client we built from it; that is intended."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+bolt_log.addFilter(_QuietTokenNotice())
 
 
 def make_client(settings: Settings) -> WebClient:
@@ -56,7 +67,7 @@ def build_app(
         # Store, then acknowledge: Slack gets its 200 after the listener has committed.
         process_before_response=True,
         request_verification_enabled=settings.slack_signing_secret is not None,
-        logger=logging.getLogger("reflect.slack.bolt"),
+        logger=bolt_log,
     )
     context = SlackContext(
         new_session=database.new_session,

@@ -133,9 +133,12 @@ class ReflectServer(BaseApplication):  # type: ignore[misc]
             "loglevel": "info",
             "proc_name": "reflect-web",
             "worker_exit": worker_exit,
+            # gunicorn 24+: no control socket in $HOME (nothing uses it; parallel runs clash).
+            "control_socket_disable": True,
         }
         for key, value in config.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:
+                self.cfg.set(key, value)
 
     def load(self) -> ReflectWSGI:
         wsgi, self.delivery = load_wsgi(self.settings)

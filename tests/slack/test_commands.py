@@ -45,8 +45,8 @@ def test_list_shows_days_open_and_since_the_last_reflection(slack: SlackDriver) 
     slack.command(PRACTITIONER, "CSC-2002")
     slack.clock.advance(3 * 86400)
     reply = ephemeral_text(slack.command(PRACTITIONER, "list"))
-    assert "*CSC-2001*: open 28 days; last reflection 3 days ago" in reply
-    assert "*CSC-2002*: open 3 days; no reflection yet (a reflection is under way)" in reply
+    assert "*CSC-2001*: open 28 days; last reflection 3 days ago.\n" in reply
+    assert "*CSC-2002*: open 3 days; no reflection yet (a reflection is under way).\n" in reply
     assert "no open cases" in ephemeral_text(slack.command(OTHER_PRACTITIONER, "list"))
 
 

@@ -48,8 +48,8 @@ def test_home_for_a_practitioner_and_a_supervisor(slack: SlackDriver) -> None:
 
     home = _home_text(slack, PRACTITIONER)
     assert "CSC-4002: paused" in home
-    assert "*CSC-4001*: open 0 days; last reflection 0 days ago" in home
-    assert "CSC-4001: Visit with the school nurse; by Monday 30 November 2026" in home
+    assert "*CSC-4001*: open 0 days; last reflection 0 days ago.\n" in home
+    assert "CSC-4001: Visit with the school nurse; by Monday 30 November 2026." in home
     view = slack.fake.successful("views.publish")[-1].body["view"]
     assert view["type"] == "home"
     assert "reflect_start" in str(view["blocks"])
