@@ -16,6 +16,7 @@ from gunicorn.app.base import BaseApplication
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.bootstrap import Database, open_database
+from bot.reflection.messages import Guard
 from bot.settings import Settings, SettingsError
 from bot.slack.app import build_app, make_client
 from bot.slack.worker import DeliveryWorker
@@ -94,12 +95,21 @@ class ReflectWSGI:
         return [body]
 
 
+def identifier_guard() -> Guard | None:
+    """The identifier guard (bot/protection, a separate part) when it is installed."""
+    try:
+        from bot.protection.identifiers import IdentifierGuard  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return IdentifierGuard()  # type: ignore[no-any-return]
+
+
 def load_wsgi(settings: Settings) -> tuple[ReflectWSGI, DeliveryWorker]:
     """Everything one worker process needs; called after the fork."""
     database = open_database(settings)
     client = make_client(settings)
     delivery = DeliveryWorker(database.new_session, client)
-    app = build_app(settings, database, client=client, wake=delivery.wake)
+    app = build_app(settings, database, client=client, wake=delivery.wake, guard=identifier_guard())
     delivery.start()
     return ReflectWSGI(SlackRequestHandler(app, path=EVENTS_PATH), database), delivery
 
@@ -156,7 +166,7 @@ def serve_socket_mode(settings: Settings) -> None:
     database = open_database(settings)
     client = make_client(settings)
     delivery = DeliveryWorker(database.new_session, client)
-    app = build_app(settings, database, client=client, wake=delivery.wake)
+    app = build_app(settings, database, client=client, wake=delivery.wake, guard=identifier_guard())
     delivery.start()
     try:
         SocketModeHandler(app, settings.slack_app_token).start()

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
+from sqlalchemy import create_engine
 from sqlmodel import select
 
+from bot.bootstrap import Database
+from bot.settings import Settings
+from bot.slack.app import build_app
+from storage import db
 from storage.db import transaction
-from storage.models import AuditEntry, Case, Reflection
+from storage.models import Answer, AuditEntry, Case, Reflection
+from tests.fake_slack import FakeSlack
 from tests.slack.conftest import (
     OTHER_PRACTITIONER,
     PRACTITIONER,
     SUPERVISOR,
     SlackDriver,
+    TickingClock,
     complete_quickly,
     ephemeral_text,
 )
@@ -83,3 +91,31 @@ def test_close_by_the_practitioner_or_supervisor(slack: SlackDriver) -> None:
     slack.command(PRACTITIONER, "CSC-2005")
     assert "Closed CSC-2005" in ephemeral_text(slack.command(SUPERVISOR, "close CSC-2005"))
     assert "don't know a case" in ephemeral_text(slack.command(PRACTITIONER, "close CSC-9"))
+
+
+def test_a_database_outage_gets_a_plain_apology(
+    settings: Settings, fake_slack: FakeSlack, tmp_path: Path, ticking_clock: TickingClock
+) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/missing/dir/reflect.db")
+    app = build_app(settings, Database(engine, db.session_factory(engine)), now=ticking_clock)
+    driver = SlackDriver(app, fake_slack, db.session_factory(engine), ticking_clock)
+    response = driver.command(PRACTITIONER, "CSC-2009")
+    assert response.status == 200
+    assert "nothing you've typed has been lost" in ephemeral_text(response)
+    assert "Traceback" not in response.body
+
+
+def test_an_answer_with_a_file_attached_is_still_an_answer(slack: SlackDriver) -> None:
+    slack.command(PRACTITIONER, "CSC-2010")
+    event = {
+        "type": "message",
+        "subtype": "file_share",
+        "channel": "D0TESTDM",
+        "channel_type": "im",
+        "user": PRACTITIONER,
+        "text": "Mornings with dad, evenings with mum",
+        "ts": "1.0",
+    }
+    slack.event(event)
+    with slack.new_session() as session:
+        assert session.exec(select(Answer)).one().question_id == "child_day"

@@ -19,8 +19,8 @@ from sqlalchemy import create_engine
 from sqlmodel import select
 
 from bot.bootstrap import Database
-from bot.settings import SettingsError
-from bot.slack.server import ReflectWSGI, ServerOptions
+from bot.settings import Settings, SettingsError
+from bot.slack.server import ReflectWSGI, ServerOptions, check_settings
 from storage import db
 from storage.models import Answer
 from tests.fake_slack import FakeSlack
@@ -178,3 +178,11 @@ def test_server_size_comes_from_the_environment() -> None:
     assert ServerOptions.from_env(3000, {}).workers == 1
     with pytest.raises(SettingsError, match="REFLECT_THREADS"):
         ServerOptions.from_env(3000, {"REFLECT_THREADS": "lots"})
+
+
+def test_socket_mode_needs_no_signing_secret_but_always_a_bot_token() -> None:
+    check_settings(Settings(slack_bot_token="xoxb-1", slack_signing_secret="s"))
+    check_settings(Settings(slack_bot_token="xoxb-1", slack_app_token="xapp-1"))
+    with pytest.raises(SettingsError, match="SLACK_BOT_TOKEN") as refused:
+        check_settings(Settings(slack_app_token="xapp-1"))
+    assert "SLACK_SIGNING_SECRET" not in str(refused.value)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.slack import blocks as bk
 from bot.slack import casework
@@ -13,6 +15,7 @@ from bot.slack.context import SlackContext
 from bot.slack.listeners.common import start_reflection
 
 HISTORY_LIMIT = 5
+log = logging.getLogger(__name__)
 
 
 def register(app: App, context: SlackContext) -> None:
@@ -23,6 +26,17 @@ def register(app: App, context: SlackContext) -> None:
 
 
 def reflect_command(context: SlackContext, *, ack: Ack, body: dict[str, Any]) -> None:
+    try:
+        reply_blocks = _answer(context, body)
+    except SQLAlchemyError as exc:  # the database is away: say so, never a Slack error page
+        log.error("/reflect failed: %s", type(exc).__name__)
+        reply_blocks = bk.sections(context.text("unavailable"))
+    reply_blocks = reply_blocks[: bk.MESSAGE_BLOCK_LIMIT]
+    bk.validate(reply_blocks, limit=bk.MESSAGE_BLOCK_LIMIT)
+    ack(text=bk.fallback_text(reply_blocks), blocks=reply_blocks, response_type="ephemeral")
+
+
+def _answer(context: SlackContext, body: dict[str, Any]) -> list[dict[str, Any]]:
     user = body["user_id"]
     text = (body.get("text") or "").strip()
     words = text.split()
@@ -43,9 +57,7 @@ def reflect_command(context: SlackContext, *, ack: Ack, body: dict[str, Any]) ->
             reply_blocks = _close(context, user, words[1])
     else:
         reply_blocks = _start(context, user, text, body.get("trigger_id") or "")
-    reply_blocks = reply_blocks[: bk.MESSAGE_BLOCK_LIMIT]
-    bk.validate(reply_blocks, limit=bk.MESSAGE_BLOCK_LIMIT)
-    ack(text=bk.fallback_text(reply_blocks), blocks=reply_blocks, response_type="ephemeral")
+    return reply_blocks
 
 
 def _start(context: SlackContext, user: str, text: str, trigger_id: str) -> list[dict[str, Any]]:

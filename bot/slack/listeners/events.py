@@ -14,6 +14,9 @@ from bot.slack.listeners.common import unescape
 from storage import outbox
 from storage.db import transaction
 
+# A plain message, or one with a file attached (the text is the answer; the file is not kept).
+ANSWER_SUBTYPES = {None, "file_share"}
+
 
 def register(app: App, context: SlackContext) -> None:
     def message(event: dict[str, Any], body: dict[str, Any]) -> None:
@@ -28,8 +31,10 @@ def register(app: App, context: SlackContext) -> None:
 
 def direct_message(context: SlackContext, *, event: dict[str, Any], body: dict[str, Any]) -> None:
     """A message in the bot's DM goes to the service as the practitioner's answer, once."""
-    if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
-        return  # edits, deletions, joins and the bot's own messages are not answers
+    if event.get("channel_type") != "im" or event.get("bot_id"):
+        return
+    if event.get("subtype") not in ANSWER_SUBTYPES:
+        return  # edits, deletions and the like are not answers
     user = event.get("user")
     event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
     key = f"ev:{event_id}"
