@@ -28,6 +28,7 @@ from tests.slack.conftest import (
     BOT_TOKEN,
     PRACTITIONER,
     SIGNING_SECRET,
+    assert_valid_payloads,
     command_body,
     event_body,
     sign,
@@ -149,6 +150,7 @@ def test_serve_over_http_end_to_end(
     assert [c.status for c in posts] == [200, 429, 200]
     assert "Have you seen the child" in json.dumps(posts[-1].body)
     assert fake_slack.successful("auth.test")  # Bolt's lazy check, at the first request
+    assert_valid_payloads(fake_slack)
 
 
 def test_serve_refuses_to_start_without_slack_credentials(cli_env: dict[str, str]) -> None:
