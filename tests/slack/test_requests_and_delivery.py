@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 
+import pytest
 from sqlmodel import select
 
 from bot.reflection.service import utcnow
@@ -113,3 +116,41 @@ def test_an_answer_is_committed_before_slack_gets_its_200(slack: SlackDriver) ->
         assert session.exec(select(Answer)).one().question_id == "child_day"
         pending = session.exec(select(OutboxMessage).where(OutboxMessage.status == "pending"))
         assert len(list(pending)) == 2
+
+
+def test_the_same_event_racing_on_two_threads_is_handled_once(slack: SlackDriver) -> None:
+    """As when two web processes receive Slack's original and its retry at once."""
+    slack.command(PRACTITIONER, "CSC-3006")
+    slack.deliver()
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def send() -> None:
+        barrier.wait()
+        statuses.append(slack.message(PRACTITIONER, "Home by four", event_id="Ev0RACE").status)
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(statuses) == [200, 200]
+    with slack.new_session() as session:
+        assert [a.question_id for a in session.exec(select(Answer))] == ["child_day"]
+    assert sum("Have you seen the child" in t for t in slack.texts_to(PRACTITIONER)) == 1
+
+
+def test_answer_text_never_reaches_the_logs(
+    slack: SlackDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    slack.fake.fail_next(1, status=500, method="chat.postMessage")
+    slack.command(PRACTITIONER, "CSC-3007")
+    slack.message(PRACTITIONER, "Distinctive-answer-text-4417")
+    slack.message(PRACTITIONER, "Distinctive-answer-text-4417", event_id="Ev0DUP")
+    slack.message(PRACTITIONER, "Distinctive-answer-text-4417", event_id="Ev0DUP")
+    slack.deliver()
+    slack.clock.advance(10)
+    slack.deliver()
+    assert "http_500" in caplog.text  # delivery did log, without the content
+    assert "Distinctive-answer-text" not in caplog.text

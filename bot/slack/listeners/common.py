@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
+
 from bot.reflection.messages import Reply
+from bot.slack import claims
 from bot.slack.context import SlackContext
 
 
@@ -27,3 +31,23 @@ def start_reflection(context: SlackContext, *, user: str, case_ref: str, key: st
         context.wake()
     resumed = any(m.template == "resumed" for m in reply.messages)
     return Started(reply, sink.recorded, resumed)
+
+
+def handle_once(context: SlackContext, key: str, work: Callable[[], object]) -> None:
+    """Run ``work`` (which claims ``key`` in its transaction) unless it was done already.
+
+    When the same event races itself, the loser may trip over the winner's rows before it
+    reaches the claim (SQLite has no row locks); once the winner's claim is visible, that
+    conflict means "already handled" too. Any other failure propagates, so Slack retries.
+    """
+    if claims.is_claimed(context.new_session, key):
+        return
+    try:
+        work()
+    except claims.AlreadyHandled:
+        return
+    except IntegrityError:
+        if claims.is_claimed(context.new_session, key):
+            return
+        raise
+    context.wake()

@@ -18,7 +18,7 @@ from bot.slack.compose import (
     stamp_of,
 )
 from bot.slack.context import SlackContext
-from bot.slack.listeners.common import start_reflection
+from bot.slack.listeners.common import handle_once, start_reflection
 from storage.models import Reflection
 
 
@@ -64,11 +64,9 @@ def conversation_click(
         context.send_reply(sink, user, context.service().current_prompt(practitioner_id=user))
         return
     sink = context.sink(key, claim=key)
-    try:
-        context.service(sink).respond(practitioner_id=user, text=text)
-    except claims.AlreadyHandled:
-        return
-    context.wake()
+    handle_once(
+        context, key, lambda: context.service(sink).respond(practitioner_id=user, text=text)
+    )
 
 
 def _is_current(context: SlackContext, user: str, stamp: str) -> bool:

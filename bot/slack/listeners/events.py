@@ -10,7 +10,7 @@ from bot.slack import blocks as bk
 from bot.slack import casework, claims
 from bot.slack.compose import ACTION_START
 from bot.slack.context import SlackContext
-from bot.slack.listeners.common import unescape
+from bot.slack.listeners.common import handle_once, unescape
 from storage import outbox
 from storage.db import transaction
 
@@ -38,14 +38,13 @@ def direct_message(context: SlackContext, *, event: dict[str, Any], body: dict[s
     user = event.get("user")
     event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
     key = f"ev:{event_id}"
-    if not user or claims.is_claimed(context.new_session, key):
+    if not user:
         return
+    text = unescape(event.get("text") or "")
     sink = context.sink(key, claim=key)
-    try:
-        context.service(sink).respond(practitioner_id=user, text=unescape(event.get("text") or ""))
-    except claims.AlreadyHandled:
-        return
-    context.wake()
+    handle_once(
+        context, key, lambda: context.service(sink).respond(practitioner_id=user, text=text)
+    )
 
 
 def app_home_opened(context: SlackContext, *, event: dict[str, Any], body: dict[str, Any]) -> None:
