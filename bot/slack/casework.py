@@ -192,7 +192,8 @@ def acknowledge(
     renderer: Renderer,
 ) -> Outcome:
     with transaction(new_session) as session:
-        reflection = session.get(Reflection, reflection_id)
+        # Locked, so a double click on PostgreSQL acknowledges (and tells) once.
+        reflection = session.get(Reflection, reflection_id, with_for_update=True)
         if (
             reflection is None
             or reflection.status != "completed"
@@ -324,7 +325,7 @@ def confirm_lead_contact(
     renderer: Renderer,
 ) -> Outcome:
     with transaction(new_session) as session:
-        reflection = session.get(Reflection, reflection_id)
+        reflection = session.get(Reflection, reflection_id, with_for_update=True)
         if reflection is None or reflection.practitioner_id != actor:
             return Outcome("lead_not_yours")
         already = reflection.lead_contact_confirmed_at is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from tests.slack.conftest import (
     TickingClock,
     complete_quickly,
     ephemeral_text,
+    skip_to_confirmation,
 )
 
 
@@ -119,3 +121,19 @@ def test_an_answer_with_a_file_attached_is_still_an_answer(slack: SlackDriver) -
     slack.event(event)
     with slack.new_session() as session:
         assert session.exec(select(Answer)).one().question_id == "child_day"
+
+
+def test_a_long_history_fits_one_reply(slack: SlackDriver) -> None:
+    long_answer = "Evenings unclear & mum tired. " * 600  # 18,000 characters
+    for _ in range(3):
+        slack.command(PRACTITIONER, "CSC-2011")
+        for answer in (long_answer, "1", long_answer, long_answer, long_answer):
+            slack.message(PRACTITIONER, answer)
+        skip_to_confirmation(slack, PRACTITIONER)
+        slack.message(PRACTITIONER, "send")
+    response = slack.command(PRACTITIONER, "history CSC-2011")
+    blocks = json.loads(response.body)["blocks"]
+    assert len(blocks) <= 50
+    text = ephemeral_text(response)
+    assert "3 reflections on CSC-2011" in text and "showing the newest 1;" in text
+    assert text.count("Summary: CSC-2011") == 1

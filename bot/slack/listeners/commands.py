@@ -90,18 +90,21 @@ def _history(context: SlackContext, user: str, case_ref: str) -> list[dict[str, 
     )
     if not history.allowed:
         return bk.sections(context.text("history_refused", case_ref=history.case_ref))
-    result = bk.sections(
-        context.text(
-            "history_header",
-            case_ref=history.case_ref,
-            count=history.total,
-            shown=len(history.summaries),
-        )
-    )
+    rendered: list[list[dict[str, Any]]] = []
+    room = bk.MESSAGE_BLOCK_LIMIT - 2  # the header, which is short
     for summary in history.summaries:
         text = context.renderer.render("messages/summary.j2", summary=summary, audience="record")
-        result += [{"type": "divider"}, *bk.sections(text)]
-    return result
+        blocks = [{"type": "divider"}, *bk.sections(text)]
+        if len(blocks) > room:
+            if not rendered:  # a summary too long for one reply: its beginning, at least
+                rendered.append(blocks[:room])
+            break  # one reply holds 50 blocks; the rest are a `reflect history` away
+        rendered.append(blocks)
+        room -= len(blocks)
+    header = context.text(
+        "history_header", case_ref=history.case_ref, count=history.total, shown=len(rendered)
+    )
+    return [*bk.sections(header), *(block for blocks in rendered for block in blocks)]
 
 
 def _close(context: SlackContext, user: str, case_ref: str) -> list[dict[str, Any]]:
