@@ -8,10 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ from bot.bootstrap import Database
 from bot.settings import Settings, SettingsError
 from bot.slack.server import ReflectWSGI, ServerOptions, check_settings
 from storage import db
-from storage.models import Answer
+from storage.models import Answer, OutboxMessage
 from tests.fake_slack import FakeSlack
 from tests.slack.conftest import (
     BOT_TOKEN,
@@ -35,6 +37,7 @@ from tests.slack.conftest import (
 )
 
 pytestmark = pytest.mark.slow
+JSON = "application/json"
 
 
 def _free_port() -> int:
@@ -66,19 +69,11 @@ class Server:
         return _request(f"{self.base}/slack/events", body, all_headers)
 
 
-@pytest.fixture
-def server(
-    cli_env: dict[str, str], fake_slack: FakeSlack, organisation: None, tmp_path: Path
-) -> Iterator[Server]:
+@contextmanager
+def running_server(env: dict[str, str], log_path: Path) -> Iterator[Server]:
+    """`reflect serve` in its own process group, healthy on return, always terminated."""
     port = _free_port()
-    env = {
-        **cli_env,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake_slack.url,
-        "REFLECT_THREADS": "4",
-    }
-    log = (tmp_path / "serve.log").open("wb")
+    log = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve", "--port", str(port)],
         env=env,
@@ -90,7 +85,7 @@ def server(
     try:
         deadline = time.monotonic() + 20
         while True:
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            assert process.poll() is None, log_path.read_text()
             try:
                 if _request(f"{running.base}/healthz")[0] == 200:
                     break
@@ -108,6 +103,23 @@ def server(
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         log.close()
+
+
+@pytest.fixture
+def serve_env(cli_env: dict[str, str], fake_slack: FakeSlack, organisation: None) -> dict[str, str]:
+    return {
+        **cli_env,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.url,
+        "REFLECT_THREADS": "4",
+    }
+
+
+@pytest.fixture
+def server(serve_env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
+    with running_server(serve_env, tmp_path / "serve.log") as running:
+        yield running
 
 
 def test_serve_over_http_end_to_end(
@@ -188,3 +200,46 @@ def test_socket_mode_needs_no_signing_secret_but_always_a_bot_token() -> None:
     with pytest.raises(SettingsError, match="SLACK_BOT_TOKEN") as refused:
         check_settings(Settings(slack_app_token="xapp-1"))
     assert "SLACK_SIGNING_SECRET" not in str(refused.value)
+
+
+def test_two_processes_receiving_the_same_event_handle_it_once(
+    serve_env: dict[str, str],
+    tmp_path: Path,
+    fake_slack: FakeSlack,
+    new_session: db.SessionFactory,
+) -> None:
+    """Slack's retry may reach another web process while the first is still working."""
+    with (
+        running_server(serve_env, tmp_path / "one.log") as one,
+        running_server(serve_env, tmp_path / "two.log") as two,
+    ):
+        form = "application/x-www-form-urlencoded"
+        assert one.post(command_body(PRACTITIONER, "CSC-5002", "trig.e2e.2"), form)[0] == 200
+        event = {
+            "type": "message",
+            "channel": "D0TESTDM",
+            "channel_type": "im",
+            "user": PRACTITIONER,
+            # Valid for this question and the next (a choice), so handling it twice would show.
+            "text": "1",
+            "ts": "1700000002.000100",
+        }
+        body = event_body(event, "Ev0TWOPROC")
+        statuses: list[int] = []
+        threads = [
+            threading.Thread(
+                target=lambda s=s: statuses.append(s.post(body, "application/json")[0])
+            )
+            for s in (one, two)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert statuses == [200, 200]
+        assert fake_slack.wait_for(lambda: len(fake_slack.messages_to(PRACTITIONER)) >= 2)
+    with new_session() as session:
+        assert [a.question_id for a in session.exec(select(Answer))] == ["child_day"]
+        keys = sorted(m.dedupe_key for m in session.exec(select(OutboxMessage)))
+    assert keys == ["cmd:trig.e2e.2:0", "ev:Ev0TWOPROC:0"]
+    assert len(fake_slack.messages_to(PRACTITIONER)) == 2
