@@ -24,7 +24,6 @@ from tests.slack.conftest import (
     TickingClock,
     complete_quickly,
     ephemeral_text,
-    skip_to_confirmation,
 )
 
 
@@ -125,12 +124,41 @@ def test_an_answer_with_a_file_attached_is_still_an_answer(slack: SlackDriver) -
 
 def test_a_long_history_fits_one_reply(slack: SlackDriver) -> None:
     long_answer = "Evenings unclear & mum tired. " * 600  # 18,000 characters
-    for _ in range(3):
-        slack.command(PRACTITIONER, "CSC-2011")
-        for answer in (long_answer, "1", long_answer, long_answer, long_answer):
-            slack.message(PRACTITIONER, answer)
-        skip_to_confirmation(slack, PRACTITIONER)
-        slack.message(PRACTITIONER, "send")
+    summary = {
+        "case_ref": "CSC-2011",
+        "practitioner_id": PRACTITIONER,
+        "completed_at": "2026-11-20T10:00:00+00:00",
+        "themes": [
+            {"title": f"Theme {n}", "entries": [{"question": "Q", "answer": long_answer}]}
+            for n in range(4)
+        ],
+        "gaps": [],
+        "flags": [],
+        "actions": [],
+    }
+    with transaction(slack.new_session) as session:
+        case = Case(
+            ref="CSC-2011",
+            practitioner_id=PRACTITIONER,
+            opened_on=date(2026, 11, 1),
+            created_at=slack.clock(),
+        )
+        session.add(case)
+        session.flush()
+        for _ in range(3):
+            session.add(
+                Reflection(
+                    case_id=case.id or 0,
+                    practitioner_id=PRACTITIONER,
+                    status="completed",
+                    question_set_version="1",
+                    started_at=slack.clock(),
+                    updated_at=slack.clock(),
+                    completed_at=slack.clock(),
+                    summary=summary,
+                    supervisor_id=SUPERVISOR,
+                )
+            )
     response = slack.command(PRACTITIONER, "history CSC-2011")
     blocks = json.loads(response.body)["blocks"]
     assert len(blocks) <= 50
