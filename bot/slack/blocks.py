@@ -21,6 +21,7 @@ HOME_BLOCK_LIMIT = 100
 MODAL_BLOCK_LIMIT = 100
 BUTTON_TEXT_LIMIT = 75
 ACTIONS_ELEMENT_LIMIT = 25
+CHECKBOX_LIMIT = 10
 FALLBACK_TEXT_LIMIT = 300
 
 Payload = dict[str, Any]
@@ -94,6 +95,18 @@ def datepicker(placeholder: str, *, action_id: str) -> Payload:
         "type": "datepicker",
         "action_id": action_id,
         "placeholder": {"type": "plain_text", "text": truncate(placeholder, 150)},
+    }
+
+
+def checkboxes(options: list[tuple[str, str]], *, action_id: str) -> Payload:
+    """Checkboxes from (label, value) pairs; Slack allows ten, each label up to 75 chars."""
+    return {
+        "type": "checkboxes",
+        "action_id": action_id,
+        "options": [
+            {"text": {"type": "plain_text", "text": truncate(label, 75)}, "value": value}
+            for label, value in options[:CHECKBOX_LIMIT]
+        ],
     }
 
 

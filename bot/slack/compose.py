@@ -19,6 +19,8 @@ Payload = dict[str, Any]
 ACTION_ANSWER = "reflect_answer"  # reflect_answer_<n>: value is the text to answer with
 ACTION_COMMAND = "reflect_cmd"  # reflect_cmd_<word>: skip, back, pause
 ACTION_DUE_DATE = "reflect_due_date"
+ACTION_TICK = "reflect_tick"  # ticking a box: nothing happens until the button is pressed
+ACTION_TICKED = "reflect_ticked"  # answer with the numbers ticked in the same message
 ACTION_START = "reflect_start"
 ACTION_LEAD_CONFIRMED = "lead_contact_confirmed"
 ACTION_ACKNOWLEDGE = "summary_acknowledge"
@@ -93,6 +95,15 @@ def controls(message: Message, *, stamp: str | None, reply: Reply) -> list[Paylo
             )
             for o in data.get("options", [])
         ]
+    elif data.get("kind") == "multi" and len(data.get("options", [])) <= bk.CHECKBOX_LIMIT:
+        boxes = [(o["label"], str(o["number"])) for o in data.get("options", [])]
+        result_boxes = bk.actions(
+            f"reflect:{stamp}:ticks", [bk.checkboxes(boxes, action_id=ACTION_TICK)]
+        )
+        answers = [
+            bk.button(label["multi_done"], action_id=ACTION_TICKED, value="ticked", style="primary")
+        ]
+        return [result_boxes, bk.actions(f"reflect:{stamp}:answers", answers), _nav(stamp, label)]
     elif data.get("kind") == "plan":
         step = data.get("step") or "what"
         if step == "due":
@@ -109,9 +120,19 @@ def controls(message: Message, *, stamp: str | None, reply: Reply) -> list[Paylo
     result = []
     if answers:
         result.append(bk.actions(f"reflect:{stamp}:answers", answers))
-    nav = [_command(word, label) for word in ("skip", "back", "pause")]
-    result.append(bk.actions(f"reflect:{stamp}:nav", nav))
+    result.append(_nav(stamp, label))
     return result
+
+
+def _nav(stamp: str, label: dict[str, str]) -> Payload:
+    nav = [_command(word, label) for word in ("skip", "back", "pause")]
+    return bk.actions(f"reflect:{stamp}:nav", nav)
+
+
+def ticked_numbers(state: dict[str, Any], stamp: str) -> list[str]:
+    """The option numbers ticked in the message's checkboxes (from the payload's state)."""
+    boxes = state.get("values", {}).get(f"reflect:{stamp}:ticks", {}).get(ACTION_TICK, {})
+    return [o["value"] for o in boxes.get("selected_options") or []]
 
 
 def _command(word: str, label: dict[str, str]) -> Payload:

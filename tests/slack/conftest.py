@@ -180,9 +180,15 @@ class SlackDriver:
         body = command_body(user, text, self.next_id("trig."))
         return self.dispatch(body, content_type="application/x-www-form-urlencoded")
 
-    def click(self, user: str, action: dict[str, Any], block_id: str) -> BoltResponse:
+    def click(
+        self,
+        user: str,
+        action: dict[str, Any],
+        block_id: str,
+        state: dict[str, Any] | None = None,
+    ) -> BoltResponse:
         """Press a button (or pick a date) as Slack reports it in a block_actions payload."""
-        payload = {
+        payload: dict[str, Any] = {
             "type": "block_actions",
             "user": {"id": user, "team_id": "T0TEST"},
             "team": {"id": "T0TEST"},
@@ -199,6 +205,8 @@ class SlackDriver:
                 }
             ],
         }
+        if state is not None:
+            payload["state"] = state
         return self.dispatch(
             interaction_body(payload), content_type="application/x-www-form-urlencoded"
         )
@@ -216,6 +224,21 @@ class SlackDriver:
                         action["value"] = element["value"]
                     return self.click(user, action, block["block_id"])
         raise AssertionError(f"no {action_id} button in the message")
+
+    def tick_and_send(self, user: str, numbers: list[str]) -> BoltResponse:
+        """Tick checkboxes (each tick is acknowledged and ignored), then press the button."""
+        message = self.last_message(user, with_action="reflect_tick")
+        ticks = next(b for b in message["blocks"] if b.get("block_id", "").endswith(":ticks"))
+        boxes = ticks["elements"][0]
+        chosen = [o for o in boxes["options"] if o["value"] in numbers]
+        state = {"values": {ticks["block_id"]: {"reflect_tick": {"selected_options": chosen}}}}
+        for _ in chosen:
+            tick = {"type": "checkboxes", "action_id": "reflect_tick", "selected_options": chosen}
+            assert self.click(user, tick, ticks["block_id"], state).status == 200
+        answers = next(b for b in message["blocks"] if b.get("block_id", "").endswith(":answers"))
+        button = answers["elements"][0]
+        action = {"type": "button", "action_id": button["action_id"], "value": button["value"]}
+        return self.click(user, action, answers["block_id"], state)
 
     def pick_date(self, user: str, on: str) -> BoltResponse:
         message = self.last_message(user, with_action="reflect_due_date")

@@ -43,10 +43,14 @@ def test_a_reflection_to_completion_by_typing_and_buttons(slack: SlackDriver) ->
     assert "Why this matters" in message_text(first)
 
     answers = DEMO_ANSWERS.read_text(encoding="utf-8").splitlines()
+    ticked = 0
     for number, answer in enumerate(answers):
         last = json.dumps(slack.last_message(PRACTITIONER))
         if answer.isdigit() and f"reflect_answer_{answer}" in last:
             response = slack.press(PRACTITIONER, f"reflect_answer_{answer}")  # a choice button
+        elif "," in answer and "reflect_tick" in last:  # choose all that apply: checkboxes
+            response = slack.tick_and_send(PRACTITIONER, answer.replace(" ", "").split(","))
+            ticked += 1
         elif answer == "Friday" and "reflect_due_date" in last:
             response = slack.pick_date(PRACTITIONER, "2026-12-04")  # the date picker
         elif answer == "send":
@@ -59,10 +63,14 @@ def test_a_reflection_to_completion_by_typing_and_buttons(slack: SlackDriver) ->
 
     reflection = _reflection(slack)
     assert reflection.status == "completed"
+    assert ticked == 2  # both "choose all that apply" questions answered with checkboxes
     with slack.new_session() as session:
         actions = list(session.exec(select(Action).where(Action.reflection_id == reflection.id)))
     assert next(a.due_on.isoformat() for a in actions if a.due_on) == "2026-12-04"
 
+    with slack.new_session() as session:
+        stored = {a.question_id: a.value for a in session.exec(select(Answer))}
+    assert stored["sources"] == "parent,school" and stored["risks"] == "alcohol,domestic_abuse"
     texts = slack.texts_to(PRACTITIONER)
     assert any("Your reflection on CSC-1001 is saved" in t for t in texts)
     assert any("Summary: CSC-1001" in t for t in texts)

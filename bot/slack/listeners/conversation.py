@@ -14,8 +14,11 @@ from bot.slack.compose import (
     ACTION_COMMAND,
     ACTION_DUE_DATE,
     ACTION_START,
+    ACTION_TICK,
+    ACTION_TICKED,
     prompt_stamp,
     stamp_of,
+    ticked_numbers,
 )
 from bot.slack.context import SlackContext
 from bot.slack.listeners.common import handle_once, start_reflection
@@ -33,6 +36,18 @@ def register(app: App, context: SlackContext) -> None:
         if picked:
             conversation_click(context, body=body, action=action, text=picked)
 
+    def tick(ack: Ack) -> None:
+        ack()  # a box ticked or unticked: the answer is sent with the button beneath
+
+    def ticked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        stamp = stamp_of(action.get("block_id") or "") or ""
+        numbers = ticked_numbers(body.get("state") or {}, stamp)
+        if numbers:
+            conversation_click(context, body=body, action=action, text=", ".join(numbers))
+        else:  # nothing ticked: the same as typing nothing
+            conversation_click(context, body=body, action=action, text="")
+
     def start(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
         start_button(context, body=body, action=action)
@@ -40,6 +55,8 @@ def register(app: App, context: SlackContext) -> None:
     app.action(re.compile(f"^{ACTION_ANSWER}_"))(answer)
     app.action(re.compile(f"^{ACTION_COMMAND}_"))(answer)
     app.action(ACTION_DUE_DATE)(due_date)
+    app.action(ACTION_TICK)(tick)
+    app.action(ACTION_TICKED)(ticked)
     app.action(ACTION_START)(start)
 
 
