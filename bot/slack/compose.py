@@ -7,12 +7,13 @@ button pressed twice, or on an earlier question, is recognised.
 
 from __future__ import annotations
 
-from datetime import datetime
+import zlib
 from typing import Any
 
 from bot.reflection.messages import Message, Reply
 from bot.render import Renderer
 from bot.slack import blocks as bk
+from storage.models import Reflection
 
 Payload = dict[str, Any]
 
@@ -31,9 +32,27 @@ NOTE_INPUT_ACTION = "note_text"
 NOTE_LIMIT = 2900
 
 
-def prompt_stamp(reflection_id: int, updated_at: datetime) -> str:
-    """Identifies one prompt of one reflection: it changes whenever the reflection does."""
-    return f"{reflection_id}.{int(updated_at.timestamp() * 1_000_000)}"
+def prompt_stamp(reflection: Reflection) -> str:
+    """Names one prompt: the reflection, when it was shown (so each showing is clicked once),
+    and which question and step it asks (so its buttons stay good while that is unanswered)."""
+    micros = int(reflection.updated_at.timestamp() * 1_000_000)
+    return f"{reflection.id}.{micros}.{_position(reflection)}"
+
+
+def stamp_is_current(stamp: str, reflection: Reflection) -> bool:
+    """Whether buttons stamped ``stamp`` answer the question ``reflection`` is asking now."""
+    parts = stamp.split(".")
+    return (
+        len(parts) == 3
+        and parts[0] == str(reflection.id)
+        and reflection.status == "in_progress"
+        and parts[2] == _position(reflection)
+    )
+
+
+def _position(reflection: Reflection) -> str:
+    where = f"{reflection.current_question}|{reflection.current_step}"
+    return format(zlib.crc32(where.encode()), "08x")
 
 
 def stamp_of(block_id: str) -> str | None:

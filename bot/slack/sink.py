@@ -87,7 +87,7 @@ class SlackSink:
         if reply.reflection_id is not None and reply.status == "in_progress":
             reflection = session.get(Reflection, reply.reflection_id)
             if reflection is not None:
-                stamp = prompt_stamp(reflection.id or 0, reflection.updated_at)
+                stamp = prompt_stamp(reflection)
         blocks = self.preface + reply_blocks(reply, self.renderer, stamp=stamp)
         if blocks:
             post(session=session, key=self.key, recipient=practitioner_id, blocks=blocks, now=now)

@@ -219,3 +219,32 @@ def test_the_confirmation_shows_who_will_see_the_summary(slack: SlackDriver) -> 
     slack.press(PRACTITIONER, "reflect_cmd_back")
     assert "Going back" in slack.texts_to(PRACTITIONER)[-1]
     assert ReflectionService  # the same service the terminal uses
+
+
+def test_buttons_stay_good_until_their_question_is_answered(slack: SlackDriver) -> None:
+    slack.command(PRACTITIONER, "CSC-1010")
+    slack.message(PRACTITIONER, "Up at seven, breakfast at school")
+    choice = slack.last_message(PRACTITIONER, with_action="reflect_answer_4")
+    slack.message(PRACTITIONER, "maybe")  # not understood: the question is still open
+    assert "Sorry, I didn't follow that" in slack.texts_to(PRACTITIONER)[-1]
+    slack.press(PRACTITIONER, "reflect_answer_4", message=choice)  # the earlier message's button
+    with slack.new_session() as session:
+        stored = {a.question_id: a.value for a in session.exec(select(Answer))}
+    assert stored["child_seen"] == "not_seen"
+
+
+def test_pressing_the_checkbox_button_with_nothing_ticked_changes_nothing(
+    slack: SlackDriver,
+) -> None:
+    slack.command(PRACTITIONER, "CSC-1011")
+    for answer in ("Nursery then home", "2", "Cheerful, speech delayed", "English at home"):
+        slack.message(PRACTITIONER, answer)
+    slack.message(PRACTITIONER, "skip")  # medical
+    slack.message(PRACTITIONER, "3")  # chronology: there isn't one
+    slack.message(PRACTITIONER, "One referral from nursery in March")
+    assert slack.tick_and_send(PRACTITIONER, []).status == 200
+    assert "Tick the boxes that apply" in slack.texts_to(PRACTITIONER)[-1]
+    assert slack.tick_and_send(PRACTITIONER, ["1", "4"]).status == 200
+    with slack.new_session() as session:
+        stored = {a.question_id: a.value for a in session.exec(select(Answer))}
+    assert stored["sources"] == "parent,health"

@@ -16,7 +16,7 @@ from bot.slack.compose import (
     ACTION_START,
     ACTION_TICK,
     ACTION_TICKED,
-    prompt_stamp,
+    stamp_is_current,
     stamp_of,
     ticked_numbers,
 )
@@ -45,8 +45,10 @@ def register(app: App, context: SlackContext) -> None:
         numbers = ticked_numbers(body.get("state") or {}, stamp)
         if numbers:
             conversation_click(context, body=body, action=action, text=", ".join(numbers))
-        else:  # nothing ticked: the same as typing nothing
-            conversation_click(context, body=body, action=action, text="")
+        else:  # nothing ticked: say how, and leave the question (and its buttons) as it is
+            user = body["user"]["id"]
+            key = f"unticked:{stamp}:{action.get('action_ts', '')}"
+            context.tell("nothing_ticked", key=key, recipient=user)
 
     def start(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
@@ -95,8 +97,7 @@ def _is_current(context: SlackContext, user: str, stamp: str) -> bool:
         return (
             reflection is not None
             and reflection.practitioner_id == user
-            and reflection.status == "in_progress"
-            and prompt_stamp(reflection.id or 0, reflection.updated_at) == stamp
+            and stamp_is_current(stamp, reflection)
         )
 
 
