@@ -123,6 +123,22 @@ def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
     return clock_cli.run_forever(database, settings, config)
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.slack import server  # gunicorn and Bolt load only for this command
+
+    server.check_settings(settings)
+    # Check the database (and migrate a fresh SQLite file) before any worker starts.
+    open_db(settings).engine.dispose()
+    if settings.slack_app_token:
+        say("serving", stream=sys.stderr, mode="socket", port=None)
+        server.serve_socket_mode(settings)
+        return 0
+    options = server.ServerOptions.from_env(args.port or settings.port)
+    say("serving", stream=sys.stderr, mode="http", port=options.port)
+    server.serve_http(settings, options)
+    return 0
+
+
 # ------------------------------------------------------------------ parser
 
 
@@ -154,6 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     history.add_argument("case_ref", metavar="CASE-REF")
     history.set_defaults(handler=cmd_history)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the Slack app (HTTP on gunicorn, or Socket Mode with SLACK_APP_TOKEN)",
+        description="Run the Slack app. Over HTTP, Slack sends every request to "
+        "POST /slack/events and GET /healthz answers 200 while the database does. Needs "
+        "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET; with SLACK_APP_TOKEN set it runs in Socket "
+        "Mode instead. WEB_CONCURRENCY (processes, default 1) and REFLECT_THREADS (threads per "
+        "process, default 12) size the server.",
+    )
+    serve.add_argument(
+        "--port", type=int, default=None, help="port to listen on (default $PORT or 3000)"
+    )
+    serve.set_defaults(handler=cmd_serve)
 
     database = commands.add_parser("db", help="database administration")
     db_commands = database.add_subparsers(dest="db_command", metavar="ACTION", required=True)
