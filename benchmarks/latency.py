@@ -197,7 +197,7 @@ def start_server(app: str, port: int, env: dict[str, str], workdir: Path) -> sub
             "--worker-class",
             "gthread",
             "--workers",
-            "2",
+            "1",
             "--threads",
             "8",
             "--bind",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -58,49 +59,59 @@ def deliver_due(
     *,
     now: Callable[[], datetime],
     limit: int = 100,
+    pool: Executor | None = None,
 ) -> DeliveryReport:
-    """Send what is due now. Returns counts; never raises for Slack's or the network's errors."""
-    report = DeliveryReport()
+    """Send what is due now. Returns counts; never raises for Slack's or the network's errors.
+
+    At most one message per recipient is due at a time (the oldest unsent), so messages to
+    different people can go out side by side on ``pool`` while each person's stay in order.
+    """
     with new_session() as session:
         ids = outbox.due_ids(session=session, now=now(), limit=limit)
-    blocked: set[str] = set()
-    for message_id in ids:
-        with transaction(new_session) as session:
-            if not outbox.claim(session=session, message_id=message_id, now=now(), lease=LEASE):
-                continue
-            message = session.get(OutboxMessage, message_id)
-        if message is None or message.recipient in blocked:
-            _release(new_session, message_id, now(), "waiting for an earlier message")
-            continue
-        outcome = _send(client, message)
-        with transaction(new_session) as session:
-            if outcome.ok:
-                outbox.mark_sent(session=session, message_id=message_id, now=now())
-                report.sent += 1
-                continue
-            blocked.add(message.recipient)
-            if outcome.permanent or message.attempts >= MAX_ATTEMPTS:
-                outbox.mark_failed(session=session, message_id=message_id, error=outcome.error)
-                log.error(
-                    "outbox message %s to %s failed for good: %s",
-                    message_id,
-                    message.method,
-                    outcome.error,
-                )
-                report.failed += 1
-            else:
-                wait = outcome.retry_after or backoff(message.attempts)
-                outbox.mark_retry(
-                    session=session, message_id=message_id, at=now() + wait, error=outcome.error
-                )
-                log.warning(
-                    "outbox message %s: %s; retrying in %ss",
-                    message_id,
-                    outcome.error,
-                    int(wait.total_seconds()),
-                )
-                report.retrying += 1
+    if pool is None or len(ids) < 2:
+        outcomes = [_deliver_one(new_session, client, i, now) for i in ids]
+    else:
+        outcomes = list(pool.map(lambda i: _deliver_one(new_session, client, i, now), ids))
+    report = DeliveryReport()
+    for outcome in outcomes:
+        report.sent += outcome == "sent"
+        report.retrying += outcome == "retrying"
+        report.failed += outcome == "failed"
     return report
+
+
+def _deliver_one(
+    new_session: SessionFactory, client: WebClient, message_id: int, now: Callable[[], datetime]
+) -> str | None:
+    with transaction(new_session) as session:
+        message = outbox.claim(session=session, message_id=message_id, now=now(), lease=LEASE)
+    if message is None:
+        return None  # another process or thread took it
+    outcome = _send(client, message)
+    with transaction(new_session) as session:
+        if outcome.ok:
+            outbox.mark_sent(session=session, message_id=message_id, now=now())
+            return "sent"
+        if outcome.permanent or message.attempts >= MAX_ATTEMPTS:
+            outbox.mark_failed(session=session, message_id=message_id, error=outcome.error)
+            log.error(
+                "outbox message %s (%s) failed for good: %s",
+                message_id,
+                message.method,
+                outcome.error,
+            )
+            return "failed"
+        wait = outcome.retry_after or backoff(message.attempts)
+        outbox.mark_retry(
+            session=session, message_id=message_id, at=now() + wait, error=outcome.error
+        )
+        log.warning(
+            "outbox message %s: %s; retrying in %ss",
+            message_id,
+            outcome.error,
+            int(wait.total_seconds()),
+        )
+        return "retrying"
 
 
 @dataclass(frozen=True)
@@ -126,8 +137,3 @@ def _send(client: WebClient, message: OutboxMessage) -> _Outcome:
         return _Outcome(ok=False, error=error, permanent=error in PERMANENT_ERRORS)
     except Exception as exc:  # network down, timeouts: retried later
         return _Outcome(ok=False, error=type(exc).__name__)
-
-
-def _release(new_session: SessionFactory, message_id: int, at: datetime, reason: str) -> None:
-    with transaction(new_session) as session:
-        outbox.mark_retry(session=session, message_id=message_id, at=at, error=reason)

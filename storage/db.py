@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,12 +37,28 @@ def make_engine(database_url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        # SQLite has one writer at a time. Threads of this process queue on a Python lock
+        # (a prompt hand-over) rather than on SQLite's busy handler, which sleeps in steps of
+        # up to 100 ms; other processes still queue on busy_timeout.
+        writer = threading.RLock()
+
         @event.listens_for(engine, "begin")
         def _begin_immediate(connection):  # type: ignore[no-untyped-def]
             # A deferred transaction that reads and then writes can fail at once with
             # "database is locked" when another thread wrote in between; taking the write lock
-            # up front makes concurrent requests queue on busy_timeout instead.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # up front makes concurrent requests queue instead.
+            writer.acquire()
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                writer.release()
+                raise
+
+        @event.listens_for(engine, "commit")
+        @event.listens_for(engine, "rollback")
+        def _release_writer(connection):  # type: ignore[no-untyped-def]
+            with contextlib.suppress(RuntimeError):  # a rollback with no transaction begun
+                writer.release()
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

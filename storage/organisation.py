@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session, col, delete, select
 
 from storage.models import Agency, Person, SafeguardingLead
@@ -17,6 +19,16 @@ def find_person_by_email(*, session: Session, email: str) -> Person | None:
 
 def get_agency(*, session: Session, agency_id: str) -> Agency | None:
     return session.get(Agency, agency_id)
+
+
+def agency_options_of(*, session: Session, slack_id: str) -> dict[str, Any]:
+    """The options of a person's agency (empty for someone not in the organisation)."""
+    options = session.exec(
+        select(Agency.options)
+        .join(Person, col(Person.agency_id) == Agency.id)
+        .where(Person.slack_id == slack_id)
+    ).first()
+    return dict(options or {})
 
 
 def leads_of_agency(*, session: Session, agency_id: str) -> list[str]:

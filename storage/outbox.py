@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, insert, or_, update
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -26,24 +28,21 @@ def enqueue(
     not_before: datetime | None = None,
 ) -> bool:
     """Record a message to send; False (and nothing recorded) if the key is already there."""
-    existing = session.exec(
-        select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
-    ).first()
-    if existing is not None:
-        return False
-    session.add(
-        OutboxMessage(
+    dialect = session.get_bind().dialect.name
+    statement = (postgres_insert if dialect == "postgresql" else sqlite_insert)(OutboxMessage)
+    result = session.execute(
+        statement.values(
             dedupe_key=dedupe_key,
             method=method,
             recipient=recipient,
             payload=payload,
             status="pending",
+            attempts=0,
             next_attempt_at=not_before or now,
             created_at=now,
-        )
+        ).on_conflict_do_nothing(index_elements=["dedupe_key"])
     )
-    session.flush()
-    return True
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def enqueue_many(
@@ -106,13 +105,15 @@ def due_ids(*, session: Session, now: datetime, limit: int) -> list[int]:
     return [r for r in rows if r is not None]
 
 
-def claim(*, session: Session, message_id: int, now: datetime, lease: timedelta) -> bool:
+def claim(
+    *, session: Session, message_id: int, now: datetime, lease: timedelta
+) -> OutboxMessage | None:
     """Take a message for sending; only one process wins, on SQLite and PostgreSQL alike.
 
     A claim is a lease: if the process dies while sending, the message is due again when
-    the lease runs out.
+    the lease runs out. Returns the claimed message, or None if another took it.
     """
-    result = session.execute(
+    claimed = session.execute(
         update(OutboxMessage)
         .where(
             col(OutboxMessage.id) == message_id,
@@ -124,8 +125,9 @@ def claim(*, session: Session, message_id: int, now: datetime, lease: timedelta)
             next_attempt_at=now + lease,
             attempts=OutboxMessage.attempts + 1,
         )
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+        .returning(OutboxMessage)
+    ).scalar_one_or_none()
+    return claimed
 
 
 def mark_sent(*, session: Session, message_id: int, now: datetime) -> None:

@@ -353,7 +353,9 @@ class ReflectionService:
         self._advance(session, context, reply)
 
     def _screen(self, session: Session, context: _Context, text: str, reply: Reply) -> str:
-        options = self._organisation(session, context.reflection.practitioner_id)["agency_options"]
+        options = org_queries.agency_options_of(
+            session=session, slack_id=context.reflection.practitioner_id
+        )
         screened = self.guard.screen(text, options=options)
         if screened.withheld:
             reply.say("identifiers_withheld", kinds=list(screened.withheld))
