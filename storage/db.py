@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +18,8 @@ from sqlmodel import Session
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 SessionFactory = Callable[[], Session]
+# Marks a connection that will write, so SQLite takes its write lock when the transaction begins.
+WRITE_OPTION = "reflect_write"
 
 
 def make_engine(database_url: str) -> Engine:
@@ -37,27 +38,31 @@ def make_engine(database_url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-        # SQLite has one writer at a time. Threads of this process queue on a Python lock
-        # (a prompt hand-over) rather than on SQLite's busy handler, which sleeps in steps of
-        # up to 100 ms; other processes still queue on busy_timeout.
+        # SQLite has one writer at a time. A write transaction takes the write lock up front
+        # (BEGIN IMMEDIATE): a deferred one that reads then writes can fail at once with
+        # "database is locked" when another thread wrote in between. Threads of this process
+        # queue for it on a Python lock (a prompt hand-over) rather than on SQLite's busy
+        # handler, which sleeps in steps of up to 100 ms; other processes queue on
+        # busy_timeout. Reads stay deferred and never wait: WAL gives them a snapshot.
         writer = threading.RLock()
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(connection):  # type: ignore[no-untyped-def]
-            # A deferred transaction that reads and then writes can fail at once with
-            # "database is locked" when another thread wrote in between; taking the write lock
-            # up front makes concurrent requests queue instead.
+        def _begin(connection):  # type: ignore[no-untyped-def]
+            if not connection.get_execution_options().get(WRITE_OPTION):
+                connection.exec_driver_sql("BEGIN")
+                return
             writer.acquire()
             try:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
             except BaseException:
                 writer.release()
                 raise
+            connection.info["holds_writer"] = True
 
         @event.listens_for(engine, "commit")
         @event.listens_for(engine, "rollback")
-        def _release_writer(connection):  # type: ignore[no-untyped-def]
-            with contextlib.suppress(RuntimeError):  # a rollback with no transaction begun
+        def _end(connection):  # type: ignore[no-untyped-def]
+            if connection.info.pop("holds_writer", False):
                 writer.release()
 
         return engine
@@ -73,8 +78,9 @@ def session_factory(engine: Engine) -> SessionFactory:
 
 @contextmanager
 def transaction(new_session: SessionFactory) -> Iterator[Session]:
-    """A session that commits on success and rolls back on any error."""
+    """A session for writing: commits on success and rolls back on any error."""
     with new_session() as session:
+        session.connection(execution_options={WRITE_OPTION: True})
         try:
             yield session
             session.commit()
