@@ -72,7 +72,7 @@ class Renderer:
         )
         self.env.filters["date"] = format_date
         self.env.filters["mention"] = self._mention
-        self.env.filters["mentions"] = lambda ids: ", ".join(self._mention(i) for i in ids)
+        self.env.filters["mentions"] = self._mentions
         self.env.globals["mode"] = mode
 
     def _finalize(self, value: Any) -> Any:
@@ -88,6 +88,14 @@ class Renderer:
         if self.mode == "slack" and re.fullmatch(r"[UW][A-Z0-9]+", slack_id):
             return SlackMarkup(f"<@{slack_id}>")
         return slack_id
+
+    def _mentions(self, slack_ids: list[str]) -> str:
+        # Each part is escaped by _mention unless it is a real Slack ID, so the join is safe.
+        joined = ", ".join(
+            m if isinstance(m, SlackMarkup) else self._finalize(m)
+            for m in (self._mention(i) for i in slack_ids)
+        )
+        return SlackMarkup(joined) if self.mode == "slack" else joined
 
     def render(self, template: str, **data: Any) -> str:
         try:
