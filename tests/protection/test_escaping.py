@@ -145,9 +145,7 @@ def test_other_messages_that_echo_typed_text_are_inert(typed: str) -> None:
                      "in_organisation": True}, True),
     ):  # fmt: skip
         rendered = slack.message(Message(template, data))
-        benign = slack.message(
-            Message(template, {k: _benign(v, typed) for k, v in data.items()})
-        )
+        benign = slack.message(Message(template, {k: _benign(v, typed) for k, v in data.items()}))
         if template == "lead_reminder" and data["lead_ids"]:
             assert f"<@{LEAD}>" in rendered
         if typed in data["lead_ids"] if "lead_ids" in data else False:
