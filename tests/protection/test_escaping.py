@@ -148,9 +148,8 @@ def test_other_messages_that_echo_typed_text_are_inert(typed: str) -> None:
         benign = slack.message(Message(template, {k: _benign(v, typed) for k, v in data.items()}))
         if template == "lead_reminder" and data["lead_ids"]:
             assert f"<@{LEAD}>" in rendered
-        if typed in data["lead_ids"] if "lead_ids" in data else False:
-            if re.fullmatch(r"[UW][A-Z0-9]+", typed):
-                continue  # a well-formed Slack ID in the lead list is a real mention, by design
+        if typed in data.get("lead_ids", []) and re.fullmatch(r"[UW][A-Z0-9]+", typed):
+            continue  # a well-formed Slack ID in the lead list is a real mention, by design
         assert_inert(rendered, benign, [typed] if typed and shown else [])
 
 

@@ -25,7 +25,50 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 guard = IdentifierGuard()
 DEFAULTS: dict[str, object] = {}
 
-WORDS = ["mum", "dad", "child", "school", "visit", "nursery", "said", "seemed", "worried", "tired", "hungry", "home", "health", "visitor", "GP", "referral", "plan", "week", "today", "tomorrow", "sister", "brother", "agency", "police", "the", "a", "and", "but", "with", "at", "on", "in", "for", "to", "of", "was", "is", "were", "not", "never", "always", "again"]
+WORDS = (
+    "mum",
+    "dad",
+    "child",
+    "school",
+    "visit",
+    "nursery",
+    "said",
+    "seemed",
+    "worried",
+    "tired",
+    "hungry",
+    "home",
+    "health",
+    "visitor",
+    "GP",
+    "referral",
+    "plan",
+    "week",
+    "today",
+    "tomorrow",
+    "sister",
+    "brother",
+    "agency",
+    "police",
+    "the",
+    "a",
+    "and",
+    "but",
+    "with",
+    "at",
+    "on",
+    "in",
+    "for",
+    "to",
+    "of",
+    "was",
+    "is",
+    "were",
+    "not",
+    "never",
+    "always",
+    "again",
+)
 
 
 def sentence() -> st.SearchStrategy[str]:
