@@ -84,6 +84,9 @@ def test_no_plaintext_in_the_sqlite_files(
     _store_everywhere(run_reflection, new_session, clock())
     path = sqlite_path(str(engine.url))
     assert path is not None
+    # Opening the file here would drop this process's SQLite locks (POSIX locks are per
+    # process), letting another process delete the WAL under our pooled connections: close them.
+    engine.dispose()
     files = [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-journal")) if p.exists()]
     contents = b"".join(p.read_bytes() for p in files)
     assert b"CSC-1001" in contents  # the scan sees what was written
@@ -92,6 +95,7 @@ def test_no_plaintext_in_the_sqlite_files(
         assert part.encode("utf-16-le") not in contents
     with engine.connect() as connection:
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
     assert not any(p.encode() in path.read_bytes() for p in SECRET_PARTS)
 
 
