@@ -85,9 +85,15 @@ class Renderer:
     def _mention(self, slack_id: str | None) -> str:
         if not slack_id:
             return ""
-        if self.mode == "slack" and re.fullmatch(r"[UW][A-Z0-9]+", slack_id):
+        if self.mode == "plain":
+            return slack_id
+        if re.fullmatch(r"[UW][A-Z0-9]+", slack_id):
             return SlackMarkup(f"<@{slack_id}>")
-        return slack_id
+        return SlackMarkup(escape_slack(slack_id))
+
+    def _mentions(self, slack_ids: list[str]) -> str:
+        joined = ", ".join(self._mention(i) for i in slack_ids)
+        return SlackMarkup(joined) if self.mode == "slack" else joined
 
     def _mentions(self, slack_ids: list[str]) -> str:
         # Each part is escaped by _mention unless it is a real Slack ID, so the join is safe.

@@ -73,4 +73,6 @@ def _lines(stream: BinaryIO) -> Iterator[bytes]:
         line = stream.readline()
         if not line:
             return
+        if stream.isatty():
+            sys.stdout.write("\n")
         yield line.rstrip(b"\r\n")

@@ -73,13 +73,10 @@ def new_session(engine: Engine) -> Iterator[db.SessionFactory]:
 
 def _empty(engine: Engine) -> None:
     tables = list(reversed(SQLModel.metadata.sorted_tables))
+    # DELETE beats TRUNCATE on tables this small (TRUNCATE takes locks and syncs files).
     with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in tables)
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                connection.execute(table.delete())
+        for table in tables:
+            connection.execute(table.delete())
 
 
 @pytest.fixture

@@ -1,0 +1,346 @@
+"""Acknowledgement and next-question latency of `reflect serve`, side by side with a bare Bolt app.
+
+    python -m benchmarks.latency                       # 40 and 200 practitioners, both databases
+    python -m benchmarks.latency --concurrency 40 --databases sqlite --answers 5
+
+Each simulated practitioner types /reflect, then answers like a person: sends an answer, waits
+until the next question reaches the (fake, loopback) Slack Web API, sends the next. Prints a
+table of p50/p99 and the ratios to the baseline; writes a chart of p99 against concurrency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import queue
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+from slack_sdk.signature import SignatureVerifier
+
+from benchmarks import fake_slack
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "benchmark-signing-secret"
+TOKEN = "xoxb-benchmark"
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+ANSWER_TIMEOUT = 30.0
+
+
+@dataclass
+class Samples:
+    ack: list[float] = field(default_factory=list)
+    next_question: list[float] = field(default_factory=list)
+    errors: int = 0
+    timeouts: int = 0
+
+
+class Arrivals:
+    """Times at which messages reached the fake Web API, per recipient."""
+
+    def __init__(self, source: queue.Queue) -> None:
+        self.source = source
+        self.times: dict[str, list[float]] = defaultdict(list)
+        self.changed = threading.Condition()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        while True:
+            recipient, at = self.source.get()
+            with self.changed:
+                self.times[recipient].append(at)
+                self.changed.notify_all()
+
+    def first_after(self, recipient: str, since: float, timeout: float) -> float | None:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                later = [t for t in self.times.get(recipient, ()) if t >= since]
+                if later:
+                    return min(later)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self.changed.wait(remaining)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def post(port: int, body: bytes, content_type: str) -> int:
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(
+            timestamp=timestamp, body=body
+        ),
+    }
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=ANSWER_TIMEOUT)
+    try:
+        connection.request("POST", "/slack/events", body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def command_body(user: str, case_ref: str) -> bytes:
+    return urlencode(
+        {
+            "command": "/reflect",
+            "text": case_ref,
+            "user_id": user,
+            "user_name": "bench",
+            "channel_id": f"D{user[1:]}",
+            "team_id": "T0BENCH",
+            "response_url": "http://127.0.0.1:9/unused",
+            "trigger_id": uuid.uuid4().hex,
+            "api_app_id": "A0BENCH",
+        }
+    ).encode()
+
+
+def message_body(user: str, text: str) -> bytes:
+    return json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T0BENCH",
+            "api_app_id": "A0BENCH",
+            "event_id": f"Ev{uuid.uuid4().hex[:16].upper()}",
+            "event_time": int(time.time()),
+            "event": {
+                "type": "message",
+                "channel_type": "im",
+                "channel": f"D{user[1:]}",
+                "user": user,
+                "text": text,
+                "ts": f"{time.time():.6f}",
+            },
+        }
+    ).encode()
+
+
+def practitioner(port: int, user: str, answers: int, arrivals: Arrivals, samples: Samples) -> None:
+    steps = [(command_body(user, f"BEN-{user[-4:]}"), "application/x-www-form-urlencoded")]
+    steps += [(message_body(user, "1"), "application/json") for _ in range(answers)]
+    for body, content_type in steps:
+        sent = time.monotonic()
+        try:
+            status = post(port, body, content_type)
+        except OSError:
+            samples.errors += 1
+            return
+        acked = time.monotonic()
+        if status != 200:
+            samples.errors += 1
+            return
+        samples.ack.append(acked - sent)
+        arrived = arrivals.first_after(user, sent, ANSWER_TIMEOUT)
+        if arrived is None:
+            samples.timeouts += 1
+            return
+        samples.next_question.append(arrived - sent)
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def prepare_database(kind: str, workdir: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / 'bench.db'}"
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    subprocess.run(
+        ["psql", POSTGRES, "-qc", f'CREATE SCHEMA "{schema}"'], check=True, capture_output=True
+    )
+    return f"{POSTGRES}?options=-csearch_path%3D{schema}"
+
+
+def drop_database(url: str) -> None:
+    if "search_path" in url:
+        schema = url.rsplit("%3D", 1)[1]
+        subprocess.run(["psql", POSTGRES, "-qc", f'DROP SCHEMA "{schema}" CASCADE'], check=False)
+
+
+def start_server(app: str, port: int, env: dict[str, str], workdir: Path) -> subprocess.Popen:
+    bin_dir = Path(sys.executable).parent
+    if app == "baseline":
+        command = [
+            str(bin_dir / "gunicorn"),
+            "--worker-class",
+            "gthread",
+            "--workers",
+            "2",
+            "--threads",
+            "8",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "benchmarks.baseline_app:flask_app",
+        ]
+    else:
+        subprocess.run(
+            [str(bin_dir / "reflect"), "db", "upgrade"],
+            env=env,
+            check=True,
+            capture_output=True,
+            cwd=workdir,
+        )
+        command = [str(bin_dir / "reflect"), "serve", "--port", str(port)]
+    return subprocess.Popen(
+        command,
+        env=env,
+        cwd=REPO if app == "baseline" else workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def run_one(app: str, database: str, concurrency: int, answers: int) -> Samples:
+    workdir = Path(tempfile.mkdtemp(prefix="reflect-bench-"))
+    fake, fake_port, arrival_queue = fake_slack.start()
+    arrivals = Arrivals(arrival_queue)
+    url = prepare_database(database, workdir) if app == "reflect" else ""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REFLECT_"))},
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": f"http://127.0.0.1:{fake_port}/api/",
+        "PYTHONPATH": str(REPO),
+    }
+    if url:
+        env["DATABASE_URL"] = url
+        env["REFLECT_ENCRYPTION_KEY"] = "nF2PbLSjG9jh3ci4m7g1YOtZLkFUv4qg_mX2G8BKm3w="
+    server = start_server(app, port, env, workdir)
+    samples = Samples()
+    try:
+        wait_for_port(port, server)
+        users = [f"U0B{n:05d}" for n in range(concurrency)]
+        threads = [
+            threading.Thread(target=practitioner, args=(port, u, answers, arrivals, samples))
+            for u in users
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        fake.terminate()
+        if url:
+            drop_database(url)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return samples
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(pct) - 1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[40, 200])
+    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--answers", type=int, default=8, help="answers per practitioner")
+    parser.add_argument("--chart", type=Path, default=REPO / "docs" / "latency.png")
+    args = parser.parse_args(argv)
+
+    rows: list[tuple[str, int, Samples]] = []
+    for concurrency in args.concurrency:
+        rows.append(("baseline", concurrency, run_one("baseline", "", concurrency, args.answers)))
+        for database in args.databases:
+            samples = run_one("reflect", database, concurrency, args.answers)
+            rows.append((f"reflect/{database}", concurrency, samples))
+
+    ms = 1000.0
+    print(
+        f"{'app':<18}{'N':>5}{'ack p50':>10}{'ack p99':>10}{'next p50':>10}{'next p99':>10}"
+        f"{'ack x':>8}{'next x':>8}{'errors':>8}"
+    )
+    baseline: dict[int, Samples] = {n: s for name, n, s in rows if name == "baseline"}
+    for name, concurrency, samples in rows:
+        base = baseline[concurrency]
+        ack_ratio = percentile(samples.ack, 99) / percentile(base.ack, 99)
+        next_ratio = percentile(samples.next_question, 99) / percentile(base.next_question, 99)
+        print(
+            f"{name:<18}{concurrency:>5}"
+            f"{percentile(samples.ack, 50) * ms:>9.1f}m{percentile(samples.ack, 99) * ms:>9.1f}m"
+            f"{percentile(samples.next_question, 50) * ms:>9.1f}m"
+            f"{percentile(samples.next_question, 99) * ms:>9.1f}m"
+            f"{ack_ratio:>8.2f}{next_ratio:>8.2f}{samples.errors + samples.timeouts:>8}"
+        )
+    print("(times in ms; 'x' = p99 divided by the baseline's p99 at the same N)")
+    write_chart(rows, args.chart)
+    return 0
+
+
+def write_chart(rows: list[tuple[str, int, Samples]], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed; no chart written (pip install -e '.[bench]')")
+        return
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    names = sorted({name for name, _, _ in rows})
+    for name in names:
+        points = sorted((n, s) for row_name, n, s in rows if row_name == name)
+        xs = [n for n, _ in points]
+        axes[0].plot(xs, [percentile(s.ack, 99) * 1000 for _, s in points], marker="o", label=name)
+        axes[1].plot(
+            xs, [percentile(s.next_question, 99) * 1000 for _, s in points], marker="o", label=name
+        )
+    for axis, title in zip(
+        axes, ["acknowledgement p99 (ms)", "next question p99 (ms)"], strict=True
+    ):
+        axis.set_title(title)
+        axis.set_xlabel("practitioners at once")
+        axis.grid(True, alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    print(f"chart: {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

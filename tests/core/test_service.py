@@ -1,0 +1,265 @@
+"""The reflection service's state machine: every command in every state."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlmodel import select
+
+from bot.reflection.messages import Reply
+from bot.reflection.service import CONFIRM, MAX_ANSWER_CHARS, ReflectionService
+from storage.models import Action, Answer, Case, Reflection
+from tests.conftest import FixedClock
+
+PRAC = "U0TESTPRAC"
+
+
+@pytest.fixture
+def service(new_session, clock: FixedClock) -> ReflectionService:
+    return ReflectionService(new_session, now=clock)
+
+
+def templates(reply: Reply) -> list[str]:
+    return [m.template for m in reply.messages]
+
+
+def question_id(reply: Reply) -> str | None:
+    asked = [m for m in reply.messages if m.template == "question"]
+    return asked[-1].data["question_id"] if asked else None
+
+
+def reflection_row(new_session) -> Reflection:
+    with new_session() as session:
+        return session.exec(select(Reflection)).one()
+
+
+def say(service: ReflectionService, *answers: str) -> Reply:
+    reply = Reply()
+    for text in answers:
+        reply = service.respond(practitioner_id=PRAC, text=text)
+    return reply
+
+
+def test_start_creates_case_and_asks_first_question(service, new_session) -> None:
+    reply = service.start(practitioner_id=PRAC, case_ref="csc-1001")
+    assert templates(reply) == ["welcome", "question"]
+    assert question_id(reply) == "child_day"
+    assert reply.status == "in_progress"
+    with new_session() as session:
+        case = session.exec(select(Case)).one()
+    assert (case.ref, case.practitioner_id, case.opened_on) == (
+        "CSC-1001",
+        PRAC,
+        date(2026, 11, 26),
+    )
+
+
+@pytest.mark.parametrize(
+    ("ref", "template"),
+    [
+        ("John Smith", "case_ref_invalid"),
+        ("SMITHFAMILY", "case_ref_no_digits"),
+        ("", "case_ref_invalid"),
+    ],
+)
+def test_refuses_case_refs_that_are_not_references(service, new_session, ref, template) -> None:
+    reply = service.start(practitioner_id=PRAC, case_ref=ref)
+    assert templates(reply) == [template]
+    with new_session() as session:
+        assert session.exec(select(Case)).all() == []
+
+
+def test_answer_is_stored_and_next_question_asked(service, new_session) -> None:
+    service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    reply = say(service, "Up at six, gets her brother ready, no breakfast most days")
+    assert question_id(reply) == "child_seen"
+    with new_session() as session:
+        answer = session.exec(select(Answer)).one()
+    assert answer.question_id == "child_day"
+    assert answer.value.startswith("Up at six")
+
+
+def test_choice_by_number_label_or_alias_and_refusal(service, new_session) -> None:
+    service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    say(service, "A long answer about the day that is plenty of words")
+    refused = say(service, "7")
+    assert templates(refused) == ["choice_not_understood"]
+    assert reflection_row(new_session).current_question == "child_seen"
+    accepted = say(service, "seen, and heard from on their own")
+    assert question_id(accepted) == "development"
+
+
+def test_skip_back_and_kept_answer(service, new_session) -> None:
+    service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    say(service, "First answer about the child's day with enough words")
+    skipped = say(service, "skip")
+    assert templates(skipped)[0] == "skipped"
+    assert question_id(skipped) == "development"
+    back = say(service, "back")
+    assert question_id(back) == "child_seen"
+    back = say(service, "back")
+    assert question_id(back) == "child_day"
+    assert back.messages[-1].data["previous"].startswith("First answer")
+    kept = say(service, "skip")
+    assert templates(kept)[0] == "kept_answer"
+    with new_session() as session:
+        answer = session.exec(select(Answer).where(Answer.question_id == "child_day")).one()
+    assert answer.status == "answered" and answer.value.startswith("First answer")
+    assert question_id(kept) == "development"
+    # Answering a revisited question replaces it and returns to the first unanswered one.
+    assert question_id(say(service, "back")) == "child_seen"
+    assert question_id(say(service, "1")) == "development"
+
+
+def test_back_at_first_question_says_so(service) -> None:
+    service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    reply = say(service, "back")
+    assert templates(reply) == ["nothing_before", "question"]
+    assert question_id(reply) == "child_day"
+
+
+def test_pause_and_resume_keep_everything(service, new_session) -> None:
+    service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    say(service, "An answer about the child's day, enough words here")
+    paused = say(service, "pause")
+    assert templates(paused) == ["paused"] and paused.status == "paused"
+    assert templates(say(service, "hello")) == ["no_active"]
+    resumed = service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    assert templates(resumed) == ["resumed", "question"]
+    assert question_id(resumed) == "child_seen"
+    with new_session() as session:
+        assert len(session.exec(select(Reflection)).all()) == 1
+
+
+def test_cancel_stops_and_keeps_nothing_active(service) -> None:
+    service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    reply = say(service, "cancel")
+    assert templates(reply) == ["cancelled"] and reply.status == "cancelled"
+    assert templates(say(service, "skip")) == ["no_active"]
+    fresh = service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    assert templates(fresh)[0] == "welcome"
+
+
+def test_starting_another_case_pauses_the_first(service, new_session) -> None:
+    service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    reply = service.start(practitioner_id=PRAC, case_ref="CSC-2002")
+    assert templates(reply)[:2] == ["switched", "welcome"]
+    with new_session() as session:
+        statuses = sorted(r.status for r in session.exec(select(Reflection)))
+    assert statuses == ["in_progress", "paused"]
+
+
+def test_empty_and_overlong_answers_change_nothing(service, new_session) -> None:
+    service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    assert templates(say(service, "   ")) == ["empty_answer"]
+    assert templates(say(service, "x" * (MAX_ANSWER_CHARS + 1))) == ["too_long"]
+    with new_session() as session:
+        assert session.exec(select(Answer)).all() == []
+    assert reflection_row(new_session).current_question == "child_day"
+
+
+def test_closed_case_is_not_reflected_on(service, new_session, clock) -> None:
+    with new_session() as session:
+        session.add(
+            Case(
+                ref="CSC-3003",
+                practitioner_id=PRAC,
+                opened_on=date(2026, 1, 5),
+                closed_on=date(2026, 6, 1),
+                created_at=clock(),
+            )
+        )
+        session.commit()
+    reply = service.start(practitioner_id=PRAC, case_ref="CSC-3003")
+    assert templates(reply) == ["case_closed"]
+
+
+def walk_to_plan(service: ReflectionService) -> Reply:
+    service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    reply = Reply()
+    while question_id(reply) != "plan":
+        reply = say(service, "skip")
+    return reply
+
+
+def test_plan_captures_actions_with_due_dates_queried_when_unclear(service, new_session) -> None:
+    walk_to_plan(service)
+    assert say(service, "Visit school to see the child alone").messages[-1].data["step"] == "owner"
+    assert say(service, "<@U0TESTOWNR>").messages[-1].data["step"] == "due"
+    assert templates(say(service, "04/05")) == ["date_ambiguous"]
+    assert templates(say(service, "2026-11-01")) == ["date_past"]
+    assert templates(say(service, "whenever")) == ["date_not_understood"]
+    reply = say(service, "Friday")
+    assert templates(reply) == ["date_understood", "question"]
+    assert reply.messages[-1].data["step"] == "contingency"
+    reply = say(service, "Ask the school DSL to see her instead")
+    assert reply.messages[-1].data["step"] == "more"
+    assert templates(say(service, "maybe")) == ["plan_more_not_understood"]
+    assert question_id(say(service, "no")) == "lead_contact"
+    with new_session() as session:
+        action = session.exec(select(Action)).one()
+    assert action.status == "complete"
+    assert action.owner_slack_id == "U0TESTOWNR"
+    assert action.due_on == date(2026, 11, 27)
+
+
+def test_back_inside_the_plan_steps_back_one_field(service) -> None:
+    walk_to_plan(service)
+    say(service, "Visit school")
+    say(service, "Me")
+    reply = say(service, "back")
+    assert reply.messages[-1].data["step"] == "owner"
+    reply = say(service, "back")
+    assert reply.messages[-1].data["step"] == "what"
+    assert reply.messages[-1].data["draft"]["what"] == "Visit school"
+
+
+def test_skipping_plan_fields_leaves_them_empty(service, new_session) -> None:
+    walk_to_plan(service)
+    say(service, "Visit school", "skip", "skip", "skip")
+    assert question_id(say(service, "done")) == "lead_contact"
+    with new_session() as session:
+        action = session.exec(select(Action)).one()
+    assert (action.owner, action.due_on, action.contingency) == (None, None, None)
+
+
+def test_confirm_then_send_completes_with_summary(service, new_session) -> None:
+    walk_to_plan(service)
+    reply = say(service, "skip", "skip")
+    assert templates(reply)[-1] == "confirm"
+    assert reflection_row(new_session).current_question == CONFIRM
+    assert templates(say(service, "what?")) == ["confirm_not_understood"]
+    done = say(service, "send")
+    assert templates(done) == ["completed", "summary", "lead_reminder"]
+    assert done.status == "completed" and done.completion is not None
+    stored = reflection_row(new_session)
+    assert stored.summary["case_ref"] == "CSC-1001"
+    assert stored.completed_at is not None
+    assert templates(say(service, "anything")) == ["no_active"]
+
+
+def test_back_from_confirmation_returns_to_last_question(service) -> None:
+    walk_to_plan(service)
+    say(service, "skip", "skip")
+    assert question_id(say(service, "back")) == "lead_contact"
+
+
+def test_commands_with_no_reflection(service) -> None:
+    for word in ("skip", "back", "pause", "cancel", "an answer"):
+        assert templates(service.respond(practitioner_id=PRAC, text=word)) == ["no_active"]
+
+
+def test_current_prompt_repeats_question(service) -> None:
+    service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    assert question_id(service.current_prompt(practitioner_id=PRAC)) == "child_day"
+
+
+def test_history_is_newest_first(service, clock) -> None:
+    for _ in range(2):
+        walk_to_plan(service)
+        say(service, "skip", "skip", "send")
+        clock.current = clock.current.replace(hour=clock.current.hour + 1)
+    summaries = service.history(case_ref="csc-1001")
+    assert len(summaries) == 2
+    assert summaries[0]["completed_at"] > summaries[1]["completed_at"]
