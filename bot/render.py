@@ -95,14 +95,6 @@ class Renderer:
         joined = ", ".join(self._mention(i) for i in slack_ids)
         return SlackMarkup(joined) if self.mode == "slack" else joined
 
-    def _mentions(self, slack_ids: list[str]) -> str:
-        # Each part is escaped by _mention unless it is a real Slack ID, so the join is safe.
-        joined = ", ".join(
-            m if isinstance(m, SlackMarkup) else self._finalize(m)
-            for m in (self._mention(i) for i in slack_ids)
-        )
-        return SlackMarkup(joined) if self.mode == "slack" else joined
-
     def render(self, template: str, **data: Any) -> str:
         try:
             compiled = self.env.get_template(template)
