@@ -15,9 +15,9 @@ from sqlalchemy.exc import OperationalError
 
 from bot.admin.cases_import import CasesFileError, import_cases
 from bot.admin.organisation import OrganisationFileError, load_organisation
-from bot.bootstrap import Database, open_database
+from bot.bootstrap import Database, key_file_for, open_database
 from bot.protection import records
-from bot.protection.keys import rotate_keys
+from bot.protection.keys import replace_key_file, rotate_keys
 from bot.reflection.service import ReflectionService
 from bot.render import renderer
 from bot.retention import purge_expired
@@ -134,7 +134,12 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     database = open_db(settings)
     report = rotate_keys(database.engine, settings.encryption_keys, batch_size=args.batch_size)
-    say("keys_rotated", report=report)
+    key_file = key_file_for(settings.database_url)
+    updated = None
+    if not report.unreadable and key_file is not None and key_file.exists():
+        replace_key_file(key_file, settings.encryption_keys[0])
+        updated = key_file
+    say("keys_rotated", report=report, key_file=updated)
     return 1 if report.unreadable else 0
 
 

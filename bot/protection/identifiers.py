@@ -44,7 +44,10 @@ Detector = Callable[[str], Iterator[Found]]
 
 # ------------------------------------------------------------------ NHS numbers
 
-_NHS = re.compile(rf"(?<![\w/.,£$€])(\d{{3}}){_SEP}(\d{{3}}){_SEP}(\d{{4}})(?![\w/]|[.,]\d)")
+# Not part of a longer number, a reference (CP/...) or an amount (£..., 1,234,...).
+_NHS = re.compile(
+    rf"(?<![\w/£$€])(?<!\d[.,])(\d{{3}}){_SEP}(\d{{3}}){_SEP}(\d{{4}})(?![\w/]|[.,]\d)"
+)
 
 
 def nhs_check_digit_ok(digits: str) -> bool:

@@ -8,8 +8,10 @@ the running app during rotation is never overwritten with an older one.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Engine, Table, Text, column, select, table, update
@@ -109,6 +111,19 @@ def rotate_keys(
                 break
             last_id = rows[-1].id
     return report
+
+
+def replace_key_file(path: Path, key: str) -> None:
+    """Write the new key over a SQLite database's key file, atomically, readable only by its
+    owner, so the file and the re-encrypted database stay together."""
+    fresh = path.with_name(path.name + ".new")
+    fresh.unlink(missing_ok=True)
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(fresh, path)
 
 
 def _rotated(token: str, newest: Fernet, every: MultiFernet, counts: ColumnReport) -> str | None:

@@ -108,6 +108,18 @@ def nhs_numbers(draw: st.DrawFn) -> str:
     return f"{digits[:3]}{separator}{digits[3:6]}{separator}{digits[6:]}"
 
 
+@pytest.mark.parametrize(
+    "text", ["NHS no.943 476 5919", "NHS:9434765919", "(943-476-5919)", "nhs number 943 476 5919."]
+)
+def test_nhs_numbers_after_punctuation(text: str) -> None:
+    assert guard.screen(text, options=DEFAULTS).withheld == ("an NHS number",)
+
+
+@pytest.mark.parametrize("text", ["£9434765919", "1,943,476,5919", "CP/9434765919", "x9434765919"])
+def test_nhs_shaped_digits_inside_amounts_and_references_are_left(text: str) -> None:
+    assert guard.screen(text, options={"identifiers": {"detectors": ["nhs_number"]}}).text == text
+
+
 def test_nhs_check_digit() -> None:
     assert nhs_check_digit_ok("9434765919")
     assert not nhs_check_digit_ok("9434765918")

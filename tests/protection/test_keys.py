@@ -3,12 +3,16 @@ resumable, and never overwriting a value changed while it runs."""
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
+from pathlib import Path
 
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, text
 
+from bot.protection import records
 from bot.protection.keys import encrypted_columns, rotate_keys
 from storage.db import SessionFactory
 from storage.encryption import generate_key, keyring
@@ -67,8 +71,6 @@ def test_rotation_moves_everything_to_the_new_key_in_batches(
 
     keyring.configure([new_key])  # the old key is gone; everything still reads
     try:
-        from bot.protection import records
-
         summaries = records.administrator_history(
             new_session, actor="cli:test", case_ref="CSC-1001", now=clock()
         )
@@ -143,3 +145,32 @@ def test_keys_commands(
         [*REFLECT, "keys", "rotate"], env=no_keys, capture_output=True, text=True, timeout=60
     )
     assert refused.returncode == 2 and "NEWKEY,OLDKEY" in refused.stderr
+
+
+def test_rotating_a_sqlite_trial_moves_its_key_file_to_the_new_key(tmp_path: Path) -> None:
+    database = tmp_path / "trial.db"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "REFLECT_", "DATABASE_URL"))
+    }
+    env.update(HOME=str(tmp_path), DATABASE_URL=f"sqlite:///{database}")
+
+    def reflect(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*REFLECT, *args], env={**env, **extra}, input=SECRET + "\n",
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    reflect("demo", "--case", "CSC-3001")
+    key_file = tmp_path / "trial.db.key"
+    old_key = key_file.read_text().strip()
+    new_key = generate_key()
+    rotated = reflect("keys", "rotate", REFLECT_ENCRYPTION_KEY=f"{new_key},{old_key}")
+    assert rotated.returncode == 0, rotated.stderr
+    assert str(key_file) in rotated.stdout
+    assert key_file.read_text().strip() == new_key
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    resumed = reflect("demo", "--case", "CSC-3001")  # no variable: the key file alone opens it
+    assert resumed.returncode == 1, resumed.stderr
+    assert "Welcome back to CSC-3001" in resumed.stdout
