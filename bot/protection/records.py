@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from bot.access import can_view_reflection
 from bot.protection.identifiers import IdentifierGuard
 from bot.reflection.messages import Guard, Screened
-from bot.reflection.service import normalise_case_ref
+from bot.reflection.service import case_ref_problem, normalise_case_ref
 from bot.render import Renderer
 from storage import audit
 from storage import cases as case_queries
@@ -33,6 +33,8 @@ from storage.db import SessionFactory, transaction
 from storage.models import SupervisorNote
 
 OUTBOX_PAGE = 500
+SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
+NOT_AN_ID = "(not a valid reference)"
 _REF_CHARS = "A-Z0-9/_.-"
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_<>#|]|(?<=\])\()")
 
@@ -55,6 +57,17 @@ def export_renderer() -> Renderer:
     return render
 
 
+def valid_case_ref(case_ref: str) -> str | None:
+    """The normalised reference, or None when it could not be one (so nothing typed in error,
+    such as a name, is looked up or written to the audit trail)."""
+    ref = normalise_case_ref(case_ref)
+    return None if case_ref_problem(ref) else ref
+
+
+def case_subject(ref: str | None) -> str:
+    return f"case:{ref or NOT_AN_ID}"
+
+
 # ------------------------------------------------------------------ viewing
 
 
@@ -62,9 +75,9 @@ def view_history(
     new_session: SessionFactory, *, viewer_id: str, case_ref: str, now: datetime
 ) -> list[dict[str, Any]]:
     """The summaries of a case this viewer may see, newest first; the view is audited."""
-    ref = normalise_case_ref(case_ref)
+    ref = valid_case_ref(case_ref)
     with transaction(new_session) as session:
-        case = case_queries.get_case(session=session, ref=ref)
+        case = case_queries.get_case(session=session, ref=ref) if ref else None
         reflections = (
             reflection_queries.completed_reflections_for_case(session=session, case_id=case.id)
             if case is not None and case.id is not None
@@ -79,7 +92,7 @@ def view_history(
             session=session,
             actor=viewer_id,
             action="view" if visible or not reflections else "view_refused",
-            subject=f"case:{ref}",
+            subject=case_subject(ref),
             now=now,
             detail={"shown": len(visible), "not_allowed": len(reflections) - len(visible)},
         )
@@ -180,9 +193,9 @@ def export_case(
     render: Renderer | None = None,
 ) -> Export:
     """The case's summaries as Markdown for the case record (an administrator's export)."""
-    ref = normalise_case_ref(case_ref)
+    ref = valid_case_ref(case_ref)
     with transaction(new_session) as session:
-        case = case_queries.get_case(session=session, ref=ref)
+        case = case_queries.get_case(session=session, ref=ref) if ref else None
         reflections = (
             reflection_queries.completed_reflections_for_case(session=session, case_id=case.id)
             if case is not None and case.id is not None
@@ -198,7 +211,7 @@ def export_case(
         }
         markdown = (render or export_renderer()).render(
             "export/case.md.j2",
-            case_ref=ref,
+            case_ref=ref or NOT_AN_ID,
             exported_at=now,
             timezone=timezone,
             reflections=[
@@ -211,11 +224,11 @@ def export_case(
             session=session,
             actor=actor,
             action="export",
-            subject=f"case:{ref}",
+            subject=case_subject(ref),
             now=now,
             detail={"summaries": len(summaries)},
         )
-    return Export(case_ref=ref, markdown=markdown + "\n", summaries=len(summaries))
+    return Export(case_ref=ref or NOT_AN_ID, markdown=markdown + "\n", summaries=len(summaries))
 
 
 def _notes_of(session: Session, reflection_id: int) -> list[SupervisorNote]:
@@ -248,10 +261,10 @@ def erase_case(
     """Remove a case and everything about it: reflections, answers, actions, notes, messages
     waiting to be sent or kept after sending, and the clock's records. The audit keeps one row
     with the counts."""
-    ref = normalise_case_ref(case_ref)
-    report = ErasureReport(subject=f"case:{ref}")
+    ref = valid_case_ref(case_ref)
+    report = ErasureReport(subject=case_subject(ref))
     with transaction(new_session) as session:
-        case = case_queries.get_case(session=session, ref=ref)
+        case = case_queries.get_case(session=session, ref=ref) if ref else None
         if case is None or case.id is None:
             report.found = False
         else:
@@ -269,15 +282,7 @@ def erase_case(
             report.add({"cases": queries.delete_case(session=session, case_id=case.id)})
     if report.found:
         report.add({"outbox": _erase_outbox(new_session, _mentions(ref), recipient=None)})
-    with transaction(new_session) as session:
-        audit.record(
-            session=session,
-            actor=actor,
-            action="erase",
-            subject=report.subject,
-            now=now,
-            detail={"found": report.found, **report.counts},
-        )
+    _audit_erasure(new_session, actor=actor, report=report, now=now)
     return report
 
 
@@ -289,7 +294,13 @@ def erase_person(
     once no reflection remains, and their ID where they were a supervisor or an action's owner.
     The organisation file is the administrator's own; remove them there and reload it."""
     person = slack_id.strip().upper()
-    report = ErasureReport(subject=f"person:{person}")
+    if not SLACK_ID.fullmatch(person):
+        person = ""  # not a Slack user ID, so nothing can be about it; never audit typed text
+    report = ErasureReport(subject=f"person:{person or NOT_AN_ID}")
+    if not person:
+        report.found = False
+        _audit_erasure(new_session, actor=actor, report=report, now=now)
+        return report
     with transaction(new_session) as session:
         ids = queries.reflection_ids_of_practitioner(session=session, practitioner_id=person)
         report.add(queries.delete_reflections(session=session, ids=ids))
@@ -312,6 +323,13 @@ def erase_person(
         )
     report.add({"outbox": _erase_outbox(new_session, _mentions(person), recipient=person)})
     report.found = any(report.counts.values())
+    _audit_erasure(new_session, actor=actor, report=report, now=now)
+    return report
+
+
+def _audit_erasure(
+    new_session: SessionFactory, *, actor: str, report: ErasureReport, now: datetime
+) -> None:
     with transaction(new_session) as session:
         audit.record(
             session=session,
@@ -321,7 +339,6 @@ def erase_person(
             now=now,
             detail={"found": report.found, **report.counts},
         )
-    return report
 
 
 def _mentions(token: str) -> Callable[[str], bool]:
@@ -362,9 +379,9 @@ def administrator_history(
 ) -> list[dict[str, Any]]:
     """Every summary of a case, for the administrator at the terminal (`reflect history`);
     audited like any other view."""
-    ref = normalise_case_ref(case_ref)
+    ref = valid_case_ref(case_ref)
     with transaction(new_session) as session:
-        case = case_queries.get_case(session=session, ref=ref)
+        case = case_queries.get_case(session=session, ref=ref) if ref else None
         summaries = (
             [
                 r.summary
@@ -380,7 +397,7 @@ def administrator_history(
             session=session,
             actor=actor,
             action="view",
-            subject=f"case:{ref}",
+            subject=case_subject(ref),
             now=now,
             detail={"shown": len(summaries)},
         )

@@ -183,3 +183,29 @@ def test_audit_detail_never_holds_text(
     assert {e.action for e in entries} == {"export", "erase"}
     for entry in entries:
         assert all(isinstance(v, int | bool) for v in entry.detail.values())
+
+
+@pytest.mark.parametrize("typed", ["Jane Smith", "x" * 500, "<!channel>", ""])
+def test_a_reference_typed_in_error_is_never_looked_up_or_audited_as_typed(
+    new_session: SessionFactory, run_reflection: RunReflection, clock, typed: str
+) -> None:
+    load_org(new_session)
+    run_reflection()
+    assert (
+        records.view_history(new_session, viewer_id=SUPERVISOR, case_ref=typed, now=clock()) == []
+    )
+    export = records.export_case(new_session, actor="cli:test", case_ref=typed, now=clock())
+    assert export.summaries == 0
+    erased = records.erase_case(new_session, actor="cli:test", case_ref=typed, now=clock())
+    assert not erased.found
+    nobody = records.erase_person(new_session, actor="cli:test", slack_id=typed, now=clock())
+    assert not nobody.found and nobody.counts == {}
+    with new_session() as session:
+        subjects = [e.subject for e in session.exec(select(AuditEntry))]
+        assert session.exec(select(Reflection)).one().status == "completed"
+    assert subjects == [
+        "case:(not a valid reference)",
+        "case:(not a valid reference)",
+        "case:(not a valid reference)",
+        "person:(not a valid reference)",
+    ]
