@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from bot.admin.cases_import import CasesFileError, import_cases
 from bot.admin.organisation import OrganisationFileError, load_organisation
 from bot.bootstrap import Database, key_file_for, open_database
+from bot.clock.config import ClockConfig
 from bot.protection import records
 from bot.protection.keys import replace_key_file, rotate_keys
 from bot.reflection.service import ReflectionService
@@ -246,6 +247,46 @@ def positive(text: str) -> int:
     return int(text)
 
 
+def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.clock import cli as clock_cli  # the scheduler is only imported when it runs
+
+    config = ClockConfig.from_env()
+    if args.at is not None and not args.once:
+        say("error", stream=sys.stderr, message="--at only works with --once.")
+        return 2
+    at = None
+    if args.at is not None:
+        at = clock_cli.parse_local_time(args.at, settings.zone)
+        if at is None:
+            say(
+                "error",
+                stream=sys.stderr,
+                message=f"--at {args.at!r} is not a local time like 2026-12-07T09:30.",
+            )
+            return 2
+    logging.getLogger("bot").setLevel(logging.INFO)
+    database = open_db(settings)
+    if args.once:
+        return clock_cli.run_once(database, settings, config, at=at, wait=args.wait)
+    return clock_cli.run_forever(database, settings, config)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.slack import server  # gunicorn and Bolt load only for this command
+
+    server.check_settings(settings)
+    # Check the database (and migrate a fresh SQLite file) before any worker starts.
+    open_db(settings).engine.dispose()
+    if settings.slack_app_token:
+        say("serving", stream=sys.stderr, mode="socket", port=None)
+        server.serve_socket_mode(settings)
+        return 0
+    options = server.ServerOptions.from_env(args.port or settings.port)
+    say("serving", stream=sys.stderr, mode="http", port=options.port)
+    server.serve_http(settings, options)
+    return 0
+
+
 # ------------------------------------------------------------------ parser
 
 
@@ -277,6 +318,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     history.add_argument("case_ref", metavar="CASE-REF")
     history.set_defaults(handler=cmd_history)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the Slack app (HTTP on gunicorn, or Socket Mode with SLACK_APP_TOKEN)",
+        description="Run the Slack app. Over HTTP, Slack sends every request to "
+        "POST /slack/events and GET /healthz answers 200 while the database does. Needs "
+        "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET; with SLACK_APP_TOKEN set it runs in Socket "
+        "Mode instead. WEB_CONCURRENCY (processes, default 1) and REFLECT_THREADS (threads per "
+        "process, default 12) size the server.",
+    )
+    serve.add_argument(
+        "--port", type=int, default=None, help="port to listen on (default $PORT or 3000)"
+    )
+    serve.set_defaults(handler=cmd_serve)
 
     database = commands.add_parser("db", help="database administration")
     db_commands = database.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -312,6 +367,31 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path, metavar="FILE.csv")
     imp.set_defaults(handler=cmd_cases_import)
     add_protection_commands(commands)
+
+    clock = commands.add_parser(
+        "clock",
+        help="run the scheduler: long-open case prompts, reminders, weekly digests",
+        description="Run the clock: every few minutes it decides which prompts, reminders and "
+        "digests are due, records each exactly once, and sends them in working hours "
+        "(Monday to Friday, 09:00 to 17:00 in REFLECT_TIMEZONE, not on bank holidays). Only "
+        "one clock acts at a time; another waits. With --once it runs every job once and exits.",
+    )
+    clock.add_argument(
+        "--once", action="store_true", help="run every job once, deliver if possible, and exit"
+    )
+    clock.add_argument(
+        "--at",
+        metavar="YYYY-MM-DDTHH:MM",
+        help="with --once: act as of this local time in REFLECT_TIMEZONE (default: now)",
+    )
+    clock.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --once: how long to wait for another running clock (default 60)",
+    )
+    clock.set_defaults(handler=cmd_clock)
     return parser
 
 

@@ -33,6 +33,9 @@ class Person(SQLModel, table=True):
 
 
 class Case(SQLModel, table=True):
+    # The clock looks for open cases opened before a cutoff: closed_on IS NULL AND opened_on <= x.
+    __table_args__ = (Index("ix_case_open_since", "closed_on", "opened_on"),)
+
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(max_length=40, unique=True)
     practitioner_id: str = Field(max_length=64, index=True)
@@ -42,7 +45,11 @@ class Case(SQLModel, table=True):
 
 
 class Reflection(SQLModel, table=True):
-    __table_args__ = (Index("ix_reflection_practitioner_status", "practitioner_id", "status"),)
+    __table_args__ = (
+        Index("ix_reflection_practitioner_status", "practitioner_id", "status"),
+        # The clock's unfinished-reflection and lead follow-up searches.
+        Index("ix_reflection_status_updated", "status", "updated_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)
@@ -135,11 +142,17 @@ class ClockPrompt(SQLModel, table=True):
     """A scheduled prompt decided due; unique per (job, key) so reruns record it once."""
 
     __tablename__ = "clock_prompt"
-    __table_args__ = (UniqueConstraint("job", "key"),)
+    __table_args__ = (
+        UniqueConstraint("job", "key"),
+        # "Was this case/reflection/action prompted (recently)?" as an index lookup.
+        Index("ix_clock_prompt_subject", "job", "subject_id", "decided_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     job: str = Field(max_length=32)
     key: str = Field(max_length=200)
+    # The case, reflection or action the prompt is about (None for a digest).
+    subject_id: int | None = None
     recipient_id: str = Field(max_length=64)
     decided_at: datetime = Field(sa_type=UTCDateTime)
 

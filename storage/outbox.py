@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, update
+from sqlalchemy import and_, exists, func, insert, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -45,14 +46,51 @@ def enqueue(
     return True
 
 
+def enqueue_many(
+    *,
+    session: Session,
+    method: str,
+    messages: Sequence[tuple[str, str, dict[str, Any]]],
+    now: datetime,
+    not_before: datetime | None = None,
+) -> int:
+    """Record several new messages, given as (dedupe_key, recipient, payload), in one statement.
+
+    For callers that know their keys are new (the clock records each under its own unique key
+    in the same transaction): a repeated key raises IntegrityError and the transaction rolls back.
+    """
+    if not messages:
+        return 0
+    session.execute(
+        insert(OutboxMessage),
+        [
+            {
+                "dedupe_key": key,
+                "method": method,
+                "recipient": recipient,
+                "payload": payload,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": not_before or now,
+                "created_at": now,
+            }
+            for key, recipient, payload in messages
+        ],
+    )
+    return len(messages)
+
+
 def due_ids(*, session: Session, now: datetime, limit: int) -> list[int]:
     """Messages ready to send, oldest first, none behind an earlier unsent one to its recipient."""
     earlier = aliased(OutboxMessage)
+    # A message scheduled for later and not yet tried (a clock prompt held for working hours)
+    # does not hold up the conversation behind it; one being retried does.
     blocked = exists().where(
         and_(
             earlier.recipient == OutboxMessage.recipient,
             col(earlier.id) < col(OutboxMessage.id),
             col(earlier.status).in_(ACTIVE),
+            or_(col(earlier.attempts) > 0, col(earlier.next_attempt_at) <= now),
         )
     )
     rows = session.exec(
@@ -115,6 +153,6 @@ def mark_failed(*, session: Session, message_id: int, error: str) -> None:
 
 
 def pending_count(*, session: Session) -> int:
-    return len(
-        list(session.exec(select(OutboxMessage.id).where(col(OutboxMessage.status).in_(ACTIVE))))
-    )
+    return session.exec(
+        select(func.count()).select_from(OutboxMessage).where(col(OutboxMessage.status).in_(ACTIVE))
+    ).one()

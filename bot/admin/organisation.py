@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from bot.admin.yaml_lines import line_of, load_with_lines
+from bot.clock.config import threshold_problems
 from bot.protection.identifiers import DETECTORS
 from bot.protection.identifiers import MODES as IDENTIFIER_MODES
 from storage import organisation as org_queries
@@ -154,6 +155,14 @@ def _agencies(
                 )
             )
         _check_identifiers(entry, where, problems)
+        if "clock" in entry:
+            clock = entry["clock"]
+            for field, reason in threshold_problems(clock):
+                key = field.partition(".")[2]
+                line = line_of(clock, key) if key and isinstance(clock, dict) else 0
+                problems.append(
+                    Problem(line or line_of(entry, "clock"), f"{where}.{field}", reason)
+                )
         options = {k: v for k, v in entry.items() if k not in {"id", "name", "safeguarding_leads"}}
         if agency_id and name:
             agencies.append(Agency(id=agency_id, name=name, options=dict(options)))

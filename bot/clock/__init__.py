@@ -1,0 +1,1 @@
+"""The clock process: scheduled prompts, reminders and weekly digests, each recorded once."""

@@ -1,0 +1,434 @@
+"""The clock's jobs: plain functions that decide what is due as of ``context.now``.
+
+Each prompt is recorded (a clock_prompt row, unique per job and key) and queued in the outbox
+(with the same key as its dedupe key) in one transaction, a batch at a time. A rerun, a crash
+part-way or a second clock therefore neither loses nor repeats a prompt: what was committed is
+skipped next time, what was not is decided again. Outside working hours a prompt is still
+decided and recorded, and waits in the outbox for the next working slot.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web import WebClient
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from bot.clock import messages
+from bot.clock.config import ClockConfig, Thresholds
+from bot.clock.hours import WorkingHours
+from storage import clock as queries
+from storage import organisation as org_queries
+from storage import outbox
+from storage.db import SessionFactory, transaction
+
+log = logging.getLogger(__name__)
+
+SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+# An action due this many days ahead may need its reminder today (a weekend or bank holidays
+# before it move the reminder to the last working day).
+ACTION_LOOKAHEAD_DAYS = 10
+
+
+@dataclass
+class ClockContext:
+    new_session: SessionFactory
+    config: ClockConfig
+    hours: WorkingHours
+    now: datetime
+    # For users.lookupByEmail when a case's practitioner is an e-mail address; None without a
+    # token (those cases wait until one is configured).
+    slack: WebClient | None = None
+    # users.lookupByEmail is rate limited (Tier 3); the rest wait for the next run.
+    lookups_left: int = 40
+    _emails: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    job: str
+    key: str
+    subject_id: int | None
+    recipient: str
+    # None records the decision without sending anything (e.g. an empty digest).
+    payload: dict[str, Any] | None
+
+
+@dataclass
+class TickReport:
+    decided: dict[str, int] = field(default_factory=dict)
+    failed_jobs: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.decided.values())
+
+
+# ------------------------------------------------------------------ recording
+
+
+def record(context: ClockContext, session: Session, prompts: list[Prompt]) -> None:
+    """Record the decisions and queue their messages, in the caller's transaction."""
+    queries.record_prompts(
+        session=session,
+        prompts=[(p.job, p.key, p.subject_id, p.recipient) for p in prompts],
+        now=context.now,
+    )
+    outbox.enqueue_many(
+        session=session,
+        method="chat.postMessage",
+        messages=[(p.key, p.recipient, p.payload) for p in prompts if p.payload is not None],
+        now=context.now,
+        not_before=context.hours.next_slot(context.now),
+    )
+
+
+def _decide_pages(
+    context: ClockContext,
+    job: str,
+    search: queries.Search[Any],
+    decide: Callable[[Session, Any], list[Prompt]],
+    prepare: Callable[[list[Any]], None] | None = None,
+) -> int:
+    """Find what is due in one query, then decide it a page at a time: each page's prompts are
+    committed together. ``prepare`` sees each page first, outside any transaction, for calls
+    to Slack (SQLite's write lock is never held across the network)."""
+    with context.new_session() as session:
+        ids = search.ids(session)
+    size = context.config.batch_size
+    pages = [ids[i : i + size] for i in range(0, len(ids), size)]
+    return _commit_pages(
+        context, job, pages, lambda session, page: search.rows(session, page), decide, prepare
+    )
+
+
+def _commit_pages(
+    context: ClockContext,
+    job: str,
+    pages: Iterable[Any],
+    load: Callable[[Session, Any], list[Any]],
+    decide: Callable[[Session, Any], list[Prompt]],
+    prepare: Callable[[list[Any]], None] | None = None,
+) -> int:
+    decided = 0
+    for page in pages:
+        if prepare is not None:
+            with context.new_session() as session:
+                rows = load(session, page)
+            prepare(rows)
+        try:
+            with transaction(context.new_session) as session:
+                prompts = [p for row in load(session, page) for p in decide(session, row)]
+                record(context, session, prompts)
+            decided += len(prompts)
+        except IntegrityError:
+            # Another clock recorded one of these first (only possible without the lock); this
+            # page is rolled back whole and the next run decides what is still missing.
+            log.warning("%s: a prompt was already recorded by another run; skipping a page", job)
+    return decided
+
+
+def _scopes(context: ClockContext) -> Iterator[tuple[queries.AgencyScope, Thresholds]]:
+    """One search per distinct set of thresholds: each overriding agency, then everyone else."""
+    with context.new_session() as session:
+        overrides = queries.agency_clock_options(session=session)
+    for agency_id, options in sorted(overrides.items()):
+        yield (
+            queries.AgencyScope(agency_ids=(agency_id,)),
+            context.config.thresholds.merged(options),
+        )
+    yield queries.AgencyScope(excluded=tuple(sorted(overrides))), context.config.thresholds
+
+
+# ------------------------------------------------------------------ practitioners
+
+
+def resolve_practitioner(context: ClockContext, practitioner: str, case_id: int) -> str | None:
+    """A Slack user ID for a case's practitioner, looking e-mail addresses up in Slack.
+
+    None means "not now": the case is left undecided and tried again on a later run. Log lines
+    name the case by id only.
+    """
+    if SLACK_ID.match(practitioner):
+        return practitioner
+    if "@" not in practitioner:
+        log.warning("case id %s: practitioner is neither a Slack user ID nor an e-mail", case_id)
+        return None
+    if practitioner in context._emails:
+        return context._emails[practitioner]
+    found: str | None = None
+    if context.slack is None:
+        log.warning(
+            "case id %s: practitioner given by e-mail and no SLACK_BOT_TOKEN to look it up; "
+            "will try again on a later run",
+            case_id,
+        )
+    elif context.lookups_left <= 0:
+        log.debug("case id %s: e-mail lookups used up for this run; next run", case_id)
+        return None
+    else:
+        context.lookups_left -= 1
+        try:
+            user = context.slack.users_lookupByEmail(email=practitioner).get("user") or {}
+            if user.get("deleted"):
+                log.warning("case id %s: practitioner has left the Slack workspace", case_id)
+            else:
+                found = user.get("id")
+        except SlackApiError as exc:
+            error = exc.response.get("error") or f"http_{exc.response.status_code}"
+            if exc.response.status_code == 429:
+                context.lookups_left = 0
+            log.warning(
+                "case id %s: Slack could not find the practitioner by e-mail (%s); "
+                "will try again on a later run",
+                case_id,
+                error,
+            )
+        except Exception as exc:  # network down: try again next run
+            log.warning("case id %s: e-mail lookup failed (%s)", case_id, type(exc).__name__)
+    context._emails[practitioner] = found
+    return found
+
+
+def known_practitioner(context: ClockContext, practitioner: str) -> str | None:
+    """The Slack ID found for a practitioner before the transaction, without calling Slack."""
+    if SLACK_ID.match(practitioner):
+        return practitioner
+    return context._emails.get(practitioner)
+
+
+def _slack_user(user_id: str) -> bool:
+    return bool(SLACK_ID.match(user_id))
+
+
+# ------------------------------------------------------------------ jobs
+
+
+def long_open_cases(context: ClockContext) -> int:
+    """Cases open a long time with no recent reflection: a DM to the practitioner, at most once
+    per quiet period per case."""
+    today = context.hours.today(context.now)
+    decided = 0
+    for scope, limits in _scopes(context):
+        opened_before = today - timedelta(days=limits.long_open_days)
+        quiet_since = context.now - timedelta(days=limits.long_open_repeat_days)
+
+        search = queries.long_open_cases(
+            opened_before=opened_before, quiet_since=quiet_since, scope=scope
+        )
+
+        def decide(
+            session: Session, case: queries.LongOpenCase, limits: Any = limits
+        ) -> list[Prompt]:
+            recipient = known_practitioner(context, case.practitioner_id)
+            if recipient is None:
+                return []
+            payload = messages.long_open(
+                channel=recipient,
+                case_ref=case.ref,
+                opened_on=case.opened_on,
+                days_open=(today - case.opened_on).days,
+                quiet_days=limits.long_open_repeat_days,
+            )
+            key = f"long_open:{case.case_id}:{today.isoformat()}"
+            return [Prompt("long_open", key, case.case_id, recipient, payload)]
+
+        def look_up(cases: list[queries.LongOpenCase]) -> None:
+            for case in cases:
+                resolve_practitioner(context, case.practitioner_id, case.case_id)
+
+        decided += _decide_pages(context, "long_open", search, decide, prepare=look_up)
+    return decided
+
+
+def unfinished_reflections(context: ClockContext) -> int:
+    """A reflection paused or untouched for a while: one nudge, ever, per reflection."""
+    decided = 0
+    for scope, limits in _scopes(context):
+        since = context.now - timedelta(hours=limits.unfinished_hours)
+
+        search = queries.unfinished_reflections(untouched_since=since, scope=scope)
+
+        def decide(session: Session, row: queries.ReflectionDue) -> list[Prompt]:
+            payload = (
+                messages.unfinished(
+                    channel=row.practitioner_id, case_ref=row.case_ref, status=row.status
+                )
+                if _slack_user(row.practitioner_id)
+                else None
+            )
+            key = f"unfinished:{row.reflection_id}"
+            return [Prompt("unfinished", key, row.reflection_id, row.practitioner_id, payload)]
+
+        decided += _decide_pages(context, "unfinished", search, decide)
+    return decided
+
+
+def lead_followups(context: ClockContext) -> int:
+    """Safeguarding-lead contact not confirmed some working days after a reflection: one
+    follow-up to the practitioner."""
+    decided = 0
+    for scope, limits in _scopes(context):
+        days = limits.lead_followup_working_days
+        # N working days are never fewer than N calendar days: a cheap bound for the search.
+        bound = context.now - timedelta(days=days)
+
+        search = queries.unconfirmed_lead_contacts(completed_before=bound, scope=scope)
+
+        def decide(session: Session, row: queries.ReflectionDue, days: int = days) -> list[Prompt]:
+            if context.hours.add_working_days(row.at, days) > context.now:
+                return []
+            payload = None
+            if _slack_user(row.practitioner_id):
+                payload = messages.lead_followup(
+                    channel=row.practitioner_id,
+                    case_ref=row.case_ref,
+                    completed_at=context.hours.local(row.at),
+                    reflection_id=row.reflection_id,
+                    lead_ids=_leads_of(session, row.practitioner_id),
+                )
+            key = f"lead_followup:{row.reflection_id}"
+            return [Prompt("lead_followup", key, row.reflection_id, row.practitioner_id, payload)]
+
+        decided += _decide_pages(context, "lead_followup", search, decide)
+    return decided
+
+
+def _leads_of(session: Session, practitioner_id: str) -> list[str]:
+    person = org_queries.get_person(session=session, slack_id=practitioner_id)
+    if person is None:
+        return []
+    return org_queries.leads_of_agency(session=session, agency_id=person.agency_id)
+
+
+def action_reminders(context: ClockContext) -> int:
+    """On an action's due date (or the last working day before it), a reminder to the
+    practitioner and to the owner where the owner is a Slack user."""
+    today = context.hours.today(context.now)
+
+    search = queries.actions_due_between(
+        first=today, last=today + timedelta(days=ACTION_LOOKAHEAD_DAYS)
+    )
+
+    def decide(session: Session, action: queries.ActionDue) -> list[Prompt]:
+        if context.hours.previous_working_day(action.due_on) > today:
+            return []
+        recipients = [action.practitioner_id]
+        if action.owner_slack_id and action.owner_slack_id != action.practitioner_id:
+            recipients.append(action.owner_slack_id)
+        prompts = []
+        for recipient in recipients:
+            payload = None
+            if _slack_user(recipient):
+                payload = messages.action_due(
+                    channel=recipient,
+                    case_ref=action.case_ref,
+                    due_on=action.due_on,
+                    what=action.what,
+                    for_owner=recipient != action.practitioner_id,
+                    practitioner_id=action.practitioner_id,
+                )
+            key = f"action_due:{action.action_id}:{recipient}"
+            prompts.append(Prompt("action_due", key, action.action_id, recipient, payload))
+        return prompts
+
+    return _decide_pages(context, "action_due", search, decide)
+
+
+def iso_week(context: ClockContext) -> str:
+    year, week, _ = context.hours.today(context.now).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def weekly_digests(context: ClockContext) -> int:
+    """From the first working slot of each ISO week: one digest per supervisor (case refs only).
+    A supervisor with nothing to report gets nothing; the decision is recorded all the same."""
+    first = context.hours.first_slot_of_week(context.now)
+    # Decided in working hours only, so a digest always reflects the morning it is read (a clock
+    # that was down on Monday catches up on Tuesday, not at the weekend).
+    if first is None or context.now < first or not context.hours.is_working_time(context.now):
+        return 0
+    week = iso_week(context)
+    today = context.hours.today(context.now)
+    with context.new_session() as session:
+        overrides = queries.agency_clock_options(session=session)
+
+    with context.new_session() as session:
+        supervisors = queries.supervisors_without_digest(session=session, week=week)
+    size = context.config.batch_size
+    pages = [supervisors[i : i + size] for i in range(0, len(supervisors), size)]
+
+    def decide(session: Session, supervisor_id: str) -> list[Prompt]:
+        team, agency = queries.team_of(session=session, supervisor_id=supervisor_id)
+        limits = context.config.thresholds.merged(overrides.get(agency or "", {}))
+        awaiting = queries.awaiting_acknowledgement(session=session, supervisor_id=supervisor_id)
+        long_open = queries.count_long_open_cases(
+            session=session,
+            practitioner_ids=team,
+            opened_before=today - timedelta(days=limits.long_open_days),
+            quiet_since=context.now - timedelta(days=limits.long_open_repeat_days),
+        )
+        overdue = queries.overdue_actions_for(
+            session=session, supervisor_id=supervisor_id, today=today
+        )
+        payload = None
+        if (awaiting[0] or long_open[0] or overdue[0]) and _slack_user(supervisor_id):
+            payload = messages.digest(
+                channel=supervisor_id,
+                week_of=today - timedelta(days=today.weekday()),
+                awaiting=(awaiting[0], [(r, context.hours.local(c)) for r, c in awaiting[1]]),
+                long_open=long_open,
+                overdue=overdue,
+                long_open_days=limits.long_open_days,
+                quiet_days=limits.long_open_repeat_days,
+            )
+        key = f"digest:{supervisor_id}:{week}"
+        return [Prompt("digest", key, None, supervisor_id, payload)]
+
+    return _commit_pages(context, "digest", pages, lambda session, page: page, decide)
+
+
+def retention(context: ClockContext) -> int:
+    """The data-protection purge, when that module is installed."""
+    try:
+        module = importlib.import_module("bot.retention")
+    except ImportError:
+        log.debug("retention: bot.retention is not installed; nothing purged")
+        return 0
+    result = module.purge_expired(context.new_session, now=context.now)
+    log.info("retention: %s", result)
+    # Purged records are not prompts; the count is in the log line above.
+    return 0
+
+
+JOBS: dict[str, Callable[[ClockContext], int]] = {
+    "long_open": long_open_cases,
+    "unfinished": unfinished_reflections,
+    "lead_followup": lead_followups,
+    "action_due": action_reminders,
+    "digest": weekly_digests,
+    "retention": retention,
+}
+
+
+def run_jobs(context: ClockContext) -> TickReport:
+    """Every job once as of ``context.now``. A failing job is logged and the others still run;
+    what it committed stands and the rest is decided on the next run."""
+    report = TickReport()
+    for name, job in JOBS.items():
+        try:
+            report.decided[name] = job(context)
+        except Exception as exc:
+            # The exception type only: database errors can carry parameters.
+            log.error("clock job %s failed (%s); the next run carries on", name, type(exc).__name__)
+            log.debug("clock job %s failure", name, exc_info=exc)
+            report.failed_jobs.append(name)
+    return report

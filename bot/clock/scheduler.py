@@ -1,0 +1,200 @@
+"""The clock process: a thin APScheduler 3.x BlockingScheduler with an in-memory job store.
+
+Every few minutes a tick runs every job once as of now, then delivers the outbox; between ticks
+the outbox is delivered every half minute so Slack's Retry-After is honoured promptly. Nothing
+is kept in the job store that matters: what is due and what was sent live in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from slack_sdk.web import WebClient
+
+from bot.bootstrap import Database
+from bot.clock.config import ClockConfig
+from bot.clock.hours import WorkingHours
+from bot.clock.jobs import ClockContext, TickReport, run_jobs
+from bot.clock.lock import ClockLock, clock_lock, wait_for
+from bot.delivery import DeliveryReport, deliver_due
+from bot.settings import Settings
+from storage import outbox
+from storage.db import SessionFactory
+
+log = logging.getLogger(__name__)
+
+# Delivery passes per tick: each sends up to 100 messages that are due.
+MAX_DELIVERY_PASSES = 50
+
+
+def slack_client(settings: Settings) -> WebClient | None:
+    if not settings.slack_bot_token:
+        return None
+    if settings.slack_api_url:
+        base = settings.slack_api_url.rstrip("/") + "/"
+        return WebClient(token=settings.slack_bot_token, base_url=base)
+    return WebClient(token=settings.slack_bot_token)
+
+
+def working_hours(settings: Settings, config: ClockConfig) -> WorkingHours:
+    return WorkingHours(settings.zone, config.workday_start, config.workday_end)
+
+
+def deliver(
+    new_session: SessionFactory, client: WebClient, *, now: Callable[[], datetime]
+) -> DeliveryReport:
+    """Send everything due now, a page at a time, until a pass sends nothing more."""
+    total = DeliveryReport()
+    for _ in range(MAX_DELIVERY_PASSES):
+        report = deliver_due(new_session, client, now=now)
+        total.sent += report.sent
+        total.retrying += report.retrying
+        total.failed += report.failed
+        if report.sent == 0:
+            break
+    return total
+
+
+@dataclass
+class TickOutcome:
+    jobs: TickReport
+    delivery: DeliveryReport | None
+    waiting: int
+
+
+def tick(
+    database: Database,
+    settings: Settings,
+    config: ClockConfig,
+    *,
+    now: Callable[[], datetime],
+) -> TickOutcome:
+    """Every job once as of ``now()``, then delivery if a Slack token is configured."""
+    client = slack_client(settings)
+    context = ClockContext(
+        new_session=database.new_session,
+        config=config,
+        hours=working_hours(settings, config),
+        now=now(),
+        slack=client,
+    )
+    jobs = run_jobs(context)
+    if jobs.total:
+        log.info("clock decided %s prompt(s): %s", jobs.total, jobs.decided)
+    delivery = deliver(database.new_session, client, now=now) if client is not None else None
+    with database.new_session() as session:
+        waiting = outbox.pending_count(session=session)
+    return TickOutcome(jobs, delivery, waiting)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ClockProcess:
+    """`reflect clock`: wait for the lock, then tick on a schedule until stopped."""
+
+    def __init__(self, database: Database, settings: Settings, config: ClockConfig) -> None:
+        self.database = database
+        self.settings = settings
+        self.config = config
+        self.lock: ClockLock = clock_lock(database.engine, settings.database_url)
+        self.stopping = threading.Event()
+        self.scheduler = BlockingScheduler(
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": ThreadPoolExecutor(2)},
+            timezone=settings.zone,
+        )
+
+    def run(self) -> int:
+        self._handle_signals()
+        if not wait_for(
+            self.lock, retry_seconds=self.config.lock_retry_seconds, stop=self.stopping
+        ):
+            return 0
+        log.info(
+            "this clock holds the lock; deciding every %s minutes in %s",
+            self.config.every_minutes,
+            self.settings.timezone,
+        )
+        self.scheduler.add_job(
+            self._tick,
+            CronTrigger(minute=f"*/{self.config.every_minutes}", timezone=self.settings.zone),
+            id="tick",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(self.settings.zone),
+        )
+        if slack_client(self.settings) is not None:
+            self.scheduler.add_job(
+                self._deliver,
+                IntervalTrigger(seconds=self.config.deliver_every_seconds),
+                id="deliver",
+                max_instances=1,
+                coalesce=True,
+            )
+        else:
+            log.warning("SLACK_BOT_TOKEN is not set: prompts are recorded but not sent")
+        try:
+            self.scheduler.start()
+        finally:
+            self.lock.release()
+        return 0
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def _handle_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            log.warning("clock stopping (signal %s)", signum)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+    def _holding(self) -> bool:
+        if self.lock.is_held():
+            return True
+        log.error("this clock lost its lock (database connection dropped); waiting to retake it")
+        return wait_for(self.lock, retry_seconds=self.config.lock_retry_seconds, stop=self.stopping)
+
+    def _tick(self) -> None:
+        if not self._holding():
+            return
+        try:
+            outcome = tick(self.database, self.settings, self.config, now=utcnow)
+            if outcome.delivery and (outcome.delivery.retrying or outcome.delivery.failed):
+                log.warning(
+                    "delivery: %s sent, %s waiting to retry, %s failed",
+                    outcome.delivery.sent,
+                    outcome.delivery.retrying,
+                    outcome.delivery.failed,
+                )
+        except Exception as exc:  # the database is down: log, and the next tick tries again
+            log.error("clock tick failed (%s); trying again next tick", type(exc).__name__)
+            log.debug("clock tick failure", exc_info=exc)
+
+    def _deliver(self) -> None:
+        client = slack_client(self.settings)
+        if client is None or not self._holding():
+            return
+        try:
+            deliver(self.database.new_session, client, now=utcnow)
+        except Exception as exc:
+            log.error("delivery failed (%s); trying again shortly", type(exc).__name__)

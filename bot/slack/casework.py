@@ -1,0 +1,411 @@
+"""What the Slack app does besides the conversation: list, close and history of cases, the
+supervisor's acknowledgement and note, and the practitioner's confirmation of lead contact.
+
+Each function runs in one transaction and records its outgoing messages in the outbox in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from bot.access import can_view_reflection
+from bot.reflection.service import normalise_case_ref
+from bot.render import Renderer
+from bot.slack import claims
+from bot.slack.sink import say
+from storage import audit
+from storage import cases as case_queries
+from storage import organisation as org_queries
+from storage import reflections as reflection_queries
+from storage.db import SessionFactory, transaction
+from storage.models import Action, Case, Reflection, SupervisorNote
+
+
+@dataclass(frozen=True)
+class CaseLine:
+    ref: str
+    days_open: int
+    days_since_reflection: int | None
+    in_progress: bool = False
+
+
+def local_day(moment: datetime, zone: ZoneInfo) -> date:
+    return moment.astimezone(zone).date()
+
+
+def open_cases(
+    *, session: Session, practitioner_id: str, now: datetime, zone: ZoneInfo
+) -> list[CaseLine]:
+    today = local_day(now, zone)
+    under_way = {
+        case.id
+        for _, case in reflection_queries.open_reflections_of(
+            session=session, practitioner_id=practitioner_id
+        )
+    }
+    lines = []
+    for case in case_queries.open_cases_of(session=session, practitioner_id=practitioner_id):
+        last = case_queries.last_completed_at(session=session, case_id=case.id or 0)
+        lines.append(
+            CaseLine(
+                ref=case.ref,
+                days_open=(today - case.opened_on).days,
+                days_since_reflection=None
+                if last is None
+                else (today - local_day(last, zone)).days,
+                in_progress=case.id in under_way,
+            )
+        )
+    return lines
+
+
+@dataclass
+class CloseResult:
+    template: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def close_case(
+    new_session: SessionFactory, *, case_ref: str, actor: str, now: datetime, zone: ZoneInfo
+) -> CloseResult:
+    """Close a case: allowed to its practitioner and their supervisor. Open reflections on it
+    are cancelled, so nobody is prompted about a closed case."""
+    ref = normalise_case_ref(case_ref)[:40]
+    with transaction(new_session) as session:
+        case = case_queries.get_case(session=session, ref=ref)
+        if case is None:
+            return CloseResult("close_refused", {"case_ref": ref, "found": False})
+        person = org_queries.get_person(session=session, slack_id=case.practitioner_id)
+        allowed = actor == case.practitioner_id or (
+            person is not None and person.supervisor_id == actor
+        )
+        if not allowed:
+            return CloseResult("close_refused", {"case_ref": ref, "found": True, "already": False})
+        if case.closed_on is not None:
+            return CloseResult("close_refused", {"case_ref": ref, "found": True, "already": True})
+        case.closed_on = local_day(now, zone)
+        session.add(case)
+        stopped = False
+        for reflection in session.exec(
+            select(Reflection).where(
+                Reflection.case_id == case.id,
+                col(Reflection.status).in_(reflection_queries.OPEN_STATUSES),
+            )
+        ):
+            reflection.status = "cancelled"
+            reflection.updated_at = now
+            session.add(reflection)
+            stopped = True
+        audit.record(session=session, actor=actor, action="close", subject=f"case:{ref}", now=now)
+        return CloseResult("case_closed_done", {"case_ref": ref, "paused": stopped})
+
+
+@dataclass
+class History:
+    allowed: bool
+    case_ref: str
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+    total: int = 0
+
+
+def case_history(
+    new_session: SessionFactory, *, case_ref: str, viewer: str, now: datetime, limit: int
+) -> History:
+    """The summaries of a case the viewer may see (bot.access decides), each view audited.
+    A case that does not exist is refused exactly like one the viewer may not see."""
+    ref = normalise_case_ref(case_ref)[:40]
+    with transaction(new_session) as session:
+        case = case_queries.get_case(session=session, ref=ref)
+        if case is None:
+            audit.record(
+                session=session,
+                actor=viewer,
+                action="view_refused",
+                subject=f"case:{ref}",
+                now=now,
+            )
+            return History(False, ref)
+        reflections = reflection_queries.completed_reflections_for_case(
+            session=session, case_id=case.id or 0
+        )
+        person = org_queries.get_person(session=session, slack_id=case.practitioner_id)
+        owns_case = viewer == case.practitioner_id or (
+            person is not None and person.supervisor_id == viewer
+        )
+        visible = [
+            r
+            for r in reflections
+            if can_view_reflection(session=session, viewer_id=viewer, reflection=r)
+        ]
+        if not owns_case and not visible:
+            audit.record(
+                session=session,
+                actor=viewer,
+                action="view_refused",
+                subject=f"case:{ref}",
+                now=now,
+            )
+            return History(False, ref)
+        shown = [r for r in visible if r.summary][:limit]
+        for reflection in shown:
+            audit.record(
+                session=session,
+                actor=viewer,
+                action="view",
+                subject=f"reflection:{reflection.id}",
+                now=now,
+                detail={"via": "slack", "case_ref": ref},
+            )
+        total = sum(1 for r in visible if r.summary)
+        return History(True, ref, [r.summary for r in shown if r.summary], total)
+
+
+@dataclass
+class Outcome:
+    """What to tell the person who pressed a button, if anything beyond the DMs recorded."""
+
+    refused_template: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _supervises(session: Session, actor: str, reflection: Reflection) -> bool:
+    person = org_queries.get_person(session=session, slack_id=reflection.practitioner_id)
+    return actor in {reflection.supervisor_id, person.supervisor_id if person else None} - {None}
+
+
+def _case_ref(session: Session, reflection: Reflection) -> str:
+    case = session.get(Case, reflection.case_id)
+    return case.ref if case else ""
+
+
+def acknowledge(
+    new_session: SessionFactory,
+    *,
+    reflection_id: int,
+    actor: str,
+    now: datetime,
+    renderer: Renderer,
+) -> Outcome:
+    with transaction(new_session) as session:
+        # Locked, so a double click on PostgreSQL acknowledges (and tells) once.
+        reflection = session.get(Reflection, reflection_id, with_for_update=True)
+        if (
+            reflection is None
+            or reflection.status != "completed"
+            or not _supervises(session, actor, reflection)
+        ):
+            return Outcome("not_supervisor", {"action": "acknowledge"})
+        facts = {
+            "case_ref": _case_ref(session, reflection),
+            "practitioner_id": reflection.practitioner_id,
+            "supervisor_id": actor,
+        }
+        if reflection.acknowledged_at is not None:
+            say(
+                renderer,
+                "acknowledged_supervisor",
+                session=session,
+                key=f"ack:{reflection_id}:again:{int(now.timestamp())}",
+                recipient=actor,
+                now=now,
+                already=True,
+                acknowledged_at=reflection.acknowledged_at,
+                **facts,
+            )
+            return Outcome()
+        reflection.acknowledged_at = now
+        session.add(reflection)
+        audit.record(
+            session=session,
+            actor=actor,
+            action="acknowledge",
+            subject=f"reflection:{reflection_id}",
+            now=now,
+        )
+        say(
+            renderer,
+            "acknowledged_practitioner",
+            session=session,
+            key=f"ack:{reflection_id}:practitioner",
+            recipient=reflection.practitioner_id,
+            now=now,
+            **facts,
+        )
+        say(
+            renderer,
+            "acknowledged_supervisor",
+            session=session,
+            key=f"ack:{reflection_id}:supervisor",
+            recipient=actor,
+            now=now,
+            already=False,
+            acknowledged_at=now,
+            **facts,
+        )
+        return Outcome()
+
+
+def may_add_note(new_session: SessionFactory, *, reflection_id: int, actor: str) -> bool:
+    with new_session() as session:
+        reflection = session.get(Reflection, reflection_id)
+        return (
+            reflection is not None
+            and reflection.status == "completed"
+            and _supervises(session, actor, reflection)
+        )
+
+
+def add_note(
+    new_session: SessionFactory,
+    *,
+    reflection_id: int,
+    actor: str,
+    text: str,
+    claim_key: str,
+    now: datetime,
+    renderer: Renderer,
+) -> Outcome:
+    """Keep the supervisor's note and send it to the practitioner; once per modal submission."""
+    with transaction(new_session) as session:
+        reflection = session.get(Reflection, reflection_id)
+        if reflection is None or not _supervises(session, actor, reflection):
+            return Outcome("not_supervisor", {"action": "note"})
+        claims.claim(session=session, key=claim_key, now=now)
+        note = SupervisorNote(
+            reflection_id=reflection_id, author_id=actor, text=text, created_at=now
+        )
+        session.add(note)
+        session.flush()
+        audit.record(
+            session=session,
+            actor=actor,
+            action="note",
+            subject=f"reflection:{reflection_id}",
+            now=now,
+            detail={"note_id": note.id},
+        )
+        facts = {
+            "case_ref": _case_ref(session, reflection),
+            "practitioner_id": reflection.practitioner_id,
+            "supervisor_id": actor,
+        }
+        say(
+            renderer,
+            "note_practitioner",
+            session=session,
+            key=f"note:{note.id}:practitioner",
+            recipient=reflection.practitioner_id,
+            now=now,
+            note=text,
+            **facts,
+        )
+        say(
+            renderer,
+            "note_supervisor",
+            session=session,
+            key=f"note:{note.id}:supervisor",
+            recipient=actor,
+            now=now,
+            **facts,
+        )
+        return Outcome()
+
+
+def confirm_lead_contact(
+    new_session: SessionFactory,
+    *,
+    reflection_id: int,
+    actor: str,
+    now: datetime,
+    renderer: Renderer,
+) -> Outcome:
+    with transaction(new_session) as session:
+        reflection = session.get(Reflection, reflection_id, with_for_update=True)
+        if reflection is None or reflection.practitioner_id != actor:
+            return Outcome("lead_not_yours")
+        already = reflection.lead_contact_confirmed_at is not None
+        if not already:
+            reflection.lead_contact_confirmed_at = now
+            session.add(reflection)
+            audit.record(
+                session=session,
+                actor=actor,
+                action="lead_contact",
+                subject=f"reflection:{reflection_id}",
+                now=now,
+            )
+        say(
+            renderer,
+            "lead_confirmed",
+            session=session,
+            key=f"lead:{reflection_id}:"
+            + (f"again:{int(now.timestamp())}" if already else "first"),
+            recipient=actor,
+            now=now,
+            already=already,
+            confirmed_at=reflection.lead_contact_confirmed_at,
+            case_ref=_case_ref(session, reflection),
+        )
+        return Outcome()
+
+
+def home_data(*, session: Session, user_id: str, now: datetime, zone: ZoneInfo) -> dict[str, Any]:
+    """What the App Home shows this person: their own work, and their team's if they supervise."""
+    today = local_day(now, zone)
+    in_progress = [
+        {"case_ref": case.ref, "status": r.status, "started_on": local_day(r.started_at, zone)}
+        for r, case in reflection_queries.open_reflections_of(
+            session=session, practitioner_id=user_id
+        )
+    ]
+    cases = open_cases(session=session, practitioner_id=user_id, now=now, zone=zone)
+    due_rows = session.exec(
+        select(Action, Case)
+        .join(Reflection, col(Reflection.id) == Action.reflection_id)
+        .join(Case, col(Case.id) == Reflection.case_id)
+        .where(
+            Reflection.practitioner_id == user_id,
+            Reflection.status == "completed",
+            Action.status == "complete",
+            col(Action.done_at).is_(None),
+            col(Action.due_on).is_not(None),
+            col(Case.closed_on).is_(None),
+        )
+        .order_by(col(Action.due_on))
+        .limit(20)
+    )
+    actions_due = [
+        {
+            "case_ref": case.ref,
+            "what": action.what or "",
+            "due_on": action.due_on,
+            "overdue": action.due_on is not None and action.due_on < today,
+        }
+        for action, case in due_rows
+    ]
+    awaiting_rows = session.exec(
+        select(Reflection, Case)
+        .join(Case, col(Case.id) == Reflection.case_id)
+        .where(
+            Reflection.supervisor_id == user_id,
+            Reflection.status == "completed",
+            col(Reflection.acknowledged_at).is_(None),
+        )
+        .order_by(col(Reflection.completed_at).desc())
+        .limit(20)
+    )
+    awaiting = [
+        {"practitioner_id": r.practitioner_id, "case_ref": case.ref, "completed_at": r.completed_at}
+        for r, case in awaiting_rows
+    ]
+    return {
+        "in_progress": in_progress,
+        "cases": cases[:20],
+        "actions_due": actions_due,
+        "awaiting": awaiting,
+    }

@@ -1,0 +1,202 @@
+"""Turns the service's replies into Block Kit: rendered text, then the controls for the step.
+
+Buttons are a convenience over typing: each one sends the service the same word or number a
+practitioner could type. Their block_id carries a stamp of the prompt they belong to, so a
+button pressed twice, or on an earlier question, is recognised.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from bot.reflection.messages import Message, Reply
+from bot.render import Renderer
+from bot.slack import blocks as bk
+from storage.models import Reflection
+
+Payload = dict[str, Any]
+
+ACTION_ANSWER = "reflect_answer"  # reflect_answer_<n>: value is the text to answer with
+ACTION_COMMAND = "reflect_cmd"  # reflect_cmd_<word>: skip, back, pause
+ACTION_DUE_DATE = "reflect_due_date"
+ACTION_TICK = "reflect_tick"  # ticking a box: nothing happens until the button is pressed
+ACTION_TICKED = "reflect_ticked"  # answer with the numbers ticked in the same message
+ACTION_START = "reflect_start"
+ACTION_LEAD_CONFIRMED = "lead_contact_confirmed"
+ACTION_ACKNOWLEDGE = "summary_acknowledge"
+ACTION_ADD_NOTE = "summary_add_note"
+NOTE_MODAL = "summary_note_modal"
+NOTE_INPUT_BLOCK = "note"
+NOTE_INPUT_ACTION = "note_text"
+NOTE_LIMIT = 2900
+
+
+def prompt_stamp(reflection: Reflection) -> str:
+    """Names one prompt: the reflection, when it was shown (so each showing is clicked once),
+    and which question and step it asks (so its buttons stay good while that is unanswered)."""
+    micros = int(reflection.updated_at.timestamp() * 1_000_000)
+    return f"{reflection.id}.{micros}.{_position(reflection)}"
+
+
+def stamp_is_current(stamp: str, reflection: Reflection) -> bool:
+    """Whether buttons stamped ``stamp`` answer the question ``reflection`` is asking now."""
+    parts = stamp.split(".")
+    return (
+        len(parts) == 3
+        and parts[0] == str(reflection.id)
+        and reflection.status == "in_progress"
+        and parts[2] == _position(reflection)
+    )
+
+
+def _position(reflection: Reflection) -> str:
+    where = f"{reflection.current_question}|{reflection.current_step}"
+    return format(zlib.crc32(where.encode()), "08x")
+
+
+def stamp_of(block_id: str) -> str | None:
+    """The stamp in a conversation control's block_id (``reflect:<stamp>:<part>``)."""
+    parts = block_id.split(":")
+    return parts[1] if len(parts) == 3 and parts[0] == "reflect" else None
+
+
+def reply_blocks(reply: Reply, renderer: Renderer, *, stamp: str | None) -> list[Payload]:
+    """Every message of a reply as sections, with buttons after the question it belongs to."""
+    result: list[Payload] = []
+    for message in reply.messages:
+        result += bk.sections(renderer.message(message))
+        result += controls(message, stamp=stamp, reply=reply)
+    return result
+
+
+def controls(message: Message, *, stamp: str | None, reply: Reply) -> list[Payload]:
+    label = bk.labels()
+    if message.template == "lead_reminder" and reply.completion is not None:
+        return [
+            bk.actions(
+                f"lead:{reply.completion.reflection_id}",
+                [
+                    bk.button(
+                        label["lead_contact_confirmed"],
+                        action_id=ACTION_LEAD_CONFIRMED,
+                        value=str(reply.completion.reflection_id),
+                        style="primary",
+                    )
+                ],
+            )
+        ]
+    if stamp is None:
+        return []
+    if message.template == "confirm":
+        return [
+            bk.actions(
+                f"reflect:{stamp}:answers",
+                [
+                    bk.button(
+                        label["send"],
+                        action_id=f"{ACTION_ANSWER}_send",
+                        value="send",
+                        style="primary",
+                    ),
+                    _command("back", label),
+                ],
+            )
+        ]
+    if message.template != "question":
+        return []
+    data = message.data
+    answers: list[Payload] = []
+    if data.get("kind") == "choice":
+        answers = [
+            bk.button(
+                o["label"], action_id=f"{ACTION_ANSWER}_{o['number']}", value=str(o["number"])
+            )
+            for o in data.get("options", [])
+        ]
+    elif data.get("kind") == "multi" and len(data.get("options", [])) <= bk.CHECKBOX_LIMIT:
+        boxes = [(o["label"], str(o["number"])) for o in data.get("options", [])]
+        result_boxes = bk.actions(
+            f"reflect:{stamp}:ticks", [bk.checkboxes(boxes, action_id=ACTION_TICK)]
+        )
+        answers = [
+            bk.button(label["multi_done"], action_id=ACTION_TICKED, value="ticked", style="primary")
+        ]
+        return [result_boxes, bk.actions(f"reflect:{stamp}:answers", answers), _nav(stamp, label)]
+    elif data.get("kind") == "plan":
+        step = data.get("step") or "what"
+        if step == "due":
+            answers = [bk.datepicker(label["due_date_placeholder"], action_id=ACTION_DUE_DATE)]
+        elif step == "more":
+            answers = [
+                bk.button(label["plan_more_yes"], action_id=f"{ACTION_ANSWER}_yes", value="yes"),
+                bk.button(label["plan_more_no"], action_id=f"{ACTION_ANSWER}_no", value="no"),
+            ]
+        elif step == "what" and data.get("actions_so_far"):
+            answers = [
+                bk.button(label["plan_more_no"], action_id=f"{ACTION_ANSWER}_done", value="done")
+            ]
+    result = []
+    if answers:
+        result.append(bk.actions(f"reflect:{stamp}:answers", answers))
+    result.append(_nav(stamp, label))
+    return result
+
+
+def _nav(stamp: str, label: dict[str, str]) -> Payload:
+    nav = [_command(word, label) for word in ("skip", "back", "pause")]
+    return bk.actions(f"reflect:{stamp}:nav", nav)
+
+
+def ticked_numbers(state: dict[str, Any], stamp: str) -> list[str]:
+    """The option numbers ticked in the message's checkboxes (from the payload's state)."""
+    boxes = state.get("values", {}).get(f"reflect:{stamp}:ticks", {}).get(ACTION_TICK, {})
+    return [o["value"] for o in boxes.get("selected_options") or []]
+
+
+def _command(word: str, label: dict[str, str]) -> Payload:
+    return bk.button(label[word], action_id=f"{ACTION_COMMAND}_{word}", value=word)
+
+
+def summary_controls(reflection_id: int) -> Payload:
+    label = bk.labels()
+    return bk.actions(
+        f"summary:{reflection_id}",
+        [
+            bk.button(
+                label["acknowledge"],
+                action_id=ACTION_ACKNOWLEDGE,
+                value=str(reflection_id),
+                style="primary",
+            ),
+            bk.button(label["add_note"], action_id=ACTION_ADD_NOTE, value=str(reflection_id)),
+        ],
+    )
+
+
+def note_modal(reflection_id: int) -> Payload:
+    label = bk.labels()
+    view = {
+        "type": "modal",
+        "callback_id": NOTE_MODAL,
+        "private_metadata": str(reflection_id),
+        "title": {"type": "plain_text", "text": bk.truncate(label["note_modal_title"], 24)},
+        "submit": {"type": "plain_text", "text": bk.truncate(label["note_modal_submit"], 24)},
+        "close": {"type": "plain_text", "text": bk.truncate(label["note_modal_close"], 24)},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": NOTE_INPUT_BLOCK,
+                "label": {"type": "plain_text", "text": label["note_modal_label"]},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": NOTE_INPUT_ACTION,
+                    "multiline": True,
+                    "max_length": NOTE_LIMIT,
+                    "placeholder": {"type": "plain_text", "text": label["note_modal_placeholder"]},
+                },
+            }
+        ],
+    }
+    bk.validate(view["blocks"], limit=bk.MODAL_BLOCK_LIMIT)  # type: ignore[arg-type]
+    return view

@@ -1,0 +1,114 @@
+"""/reflect: start or resume, help, list, history, close. Every reply is ephemeral."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.slack import blocks as bk
+from bot.slack import casework
+from bot.slack.context import SlackContext
+from bot.slack.listeners.common import start_reflection
+
+HISTORY_LIMIT = 5
+log = logging.getLogger(__name__)
+
+
+def register(app: App, context: SlackContext) -> None:
+    def reflect(ack: Ack, body: dict[str, Any]) -> None:
+        reflect_command(context, ack=ack, body=body)
+
+    app.command("/reflect")(reflect)
+
+
+def reflect_command(context: SlackContext, *, ack: Ack, body: dict[str, Any]) -> None:
+    try:
+        reply_blocks = _answer(context, body)
+    except SQLAlchemyError as exc:  # the database is away: say so, never a Slack error page
+        log.error("/reflect failed: %s", type(exc).__name__)
+        reply_blocks = bk.sections(context.text("unavailable"))
+    reply_blocks = reply_blocks[: bk.MESSAGE_BLOCK_LIMIT]
+    bk.validate(reply_blocks, limit=bk.MESSAGE_BLOCK_LIMIT)
+    ack(text=bk.fallback_text(reply_blocks), blocks=reply_blocks, response_type="ephemeral")
+
+
+def _answer(context: SlackContext, body: dict[str, Any]) -> list[dict[str, Any]]:
+    user = body["user_id"]
+    text = (body.get("text") or "").strip()
+    words = text.split()
+    first = words[0].lower() if words else ""
+    handlers: dict[str, Callable[[], list[dict[str, Any]]]] = {
+        "": lambda: bk.sections(context.text("help")),
+        "help": lambda: bk.sections(context.text("help")),
+        "list": lambda: _list(context, user),
+    }
+    if first in handlers:
+        reply_blocks = handlers[first]()
+    elif first in {"history", "close"}:
+        if len(words) < 2:
+            reply_blocks = bk.sections(context.text("usage", word=first))
+        elif first == "history":
+            reply_blocks = _history(context, user, words[1])
+        else:
+            reply_blocks = _close(context, user, words[1])
+    else:
+        reply_blocks = _start(context, user, text, body.get("trigger_id") or "")
+    return reply_blocks
+
+
+def _start(context: SlackContext, user: str, text: str, trigger_id: str) -> list[dict[str, Any]]:
+    started = start_reflection(context, user=user, case_ref=text, key=f"cmd:{trigger_id}")
+    if started.in_dm:
+        ref = text.strip().upper()
+        return bk.sections(context.text("started", case_ref=ref, resumed=started.resumed))
+    # Refused before anything changed (a malformed reference, a closed case): say why here.
+    result: list[dict[str, Any]] = []
+    for message in started.reply.messages:
+        result += bk.sections(context.renderer.message(message))
+    return result
+
+
+def _list(context: SlackContext, user: str) -> list[dict[str, Any]]:
+    with context.new_session() as session:
+        cases = casework.open_cases(
+            session=session, practitioner_id=user, now=context.now(), zone=context.zone
+        )
+    return bk.sections(context.text("list", cases=cases))
+
+
+def _history(context: SlackContext, user: str, case_ref: str) -> list[dict[str, Any]]:
+    history = casework.case_history(
+        context.new_session,
+        case_ref=case_ref,
+        viewer=user,
+        now=context.now(),
+        limit=HISTORY_LIMIT,
+    )
+    if not history.allowed:
+        return bk.sections(context.text("history_refused", case_ref=history.case_ref))
+    rendered: list[list[dict[str, Any]]] = []
+    room = bk.MESSAGE_BLOCK_LIMIT - 2  # the header, which is short
+    for summary in history.summaries:
+        text = context.renderer.render("messages/summary.j2", summary=summary, audience="record")
+        blocks = [{"type": "divider"}, *bk.sections(text)]
+        if len(blocks) > room:
+            if not rendered:  # a summary too long for one reply: its beginning, at least
+                rendered.append(blocks[:room])
+            break  # one reply holds 50 blocks; the rest are a `reflect history` away
+        rendered.append(blocks)
+        room -= len(blocks)
+    header = context.text(
+        "history_header", case_ref=history.case_ref, count=history.total, shown=len(rendered)
+    )
+    return [*bk.sections(header), *(block for blocks in rendered for block in blocks)]
+
+
+def _close(context: SlackContext, user: str, case_ref: str) -> list[dict[str, Any]]:
+    result = casework.close_case(
+        context.new_session, case_ref=case_ref, actor=user, now=context.now(), zone=context.zone
+    )
+    return bk.sections(context.text(result.template, **result.data))

@@ -1,0 +1,81 @@
+"""Events: a direct message to the bot (an answer), and the App Home being opened."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import App
+
+from bot.slack import blocks as bk
+from bot.slack import casework, claims
+from bot.slack.compose import ACTION_START
+from bot.slack.context import SlackContext
+from bot.slack.listeners.common import handle_once, unescape
+from storage import outbox
+from storage.db import transaction
+
+# A plain message, or one with a file attached (the text is the answer; the file is not kept).
+ANSWER_SUBTYPES = {None, "file_share"}
+
+
+def register(app: App, context: SlackContext) -> None:
+    def message(event: dict[str, Any], body: dict[str, Any]) -> None:
+        direct_message(context, event=event, body=body)
+
+    def home_opened(event: dict[str, Any], body: dict[str, Any]) -> None:
+        app_home_opened(context, event=event, body=body)
+
+    app.event("message")(message)
+    app.event("app_home_opened")(home_opened)
+
+
+def direct_message(context: SlackContext, *, event: dict[str, Any], body: dict[str, Any]) -> None:
+    """A message in the bot's DM goes to the service as the practitioner's answer, once."""
+    if event.get("channel_type") != "im" or event.get("bot_id"):
+        return
+    if event.get("subtype") not in ANSWER_SUBTYPES:
+        return  # edits, deletions and the like are not answers
+    user = event.get("user")
+    event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
+    key = f"ev:{event_id}"
+    if not user:
+        return
+    text = unescape(event.get("text") or "")
+    sink = context.sink(key, claim=key)
+    handle_once(
+        context, key, lambda: context.service(sink).respond(practitioner_id=user, text=text)
+    )
+
+
+def app_home_opened(context: SlackContext, *, event: dict[str, Any], body: dict[str, Any]) -> None:
+    if event.get("tab") != "home" or not event.get("user"):
+        return
+    user = event["user"]
+    key = f"home:{body.get('event_id') or event.get('event_ts')}"
+    try:
+        with transaction(context.new_session) as session:
+            now = context.now()
+            claims.claim(session=session, key=key, now=now)
+            data = casework.home_data(session=session, user_id=user, now=now, zone=context.zone)
+            view = bk.home_view(home_blocks(context, data))
+            outbox.enqueue(
+                session=session,
+                dedupe_key=key,
+                method="views.publish",
+                recipient=user,
+                payload={"user_id": user, "view": view},
+                now=now,
+            )
+    except claims.AlreadyHandled:
+        return
+    context.wake()
+
+
+def home_blocks(context: SlackContext, data: dict[str, Any]) -> list[dict[str, Any]]:
+    result = bk.sections(context.text("home", **data))
+    # action_id must be unique within a block, so each case's button has a block of its own.
+    for index, case in enumerate(data["cases"]):
+        label = bk.labels()["start"].format(case_ref=case.ref)
+        button = bk.button(label, action_id=ACTION_START, value=case.ref)
+        result.append(bk.actions(f"home:start:{index}", [button]))
+    return result[: bk.HOME_BLOCK_LIMIT]

@@ -1,0 +1,149 @@
+"""The supervisor's Acknowledge and Add note, and the practitioner's lead-contact confirmation."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web import WebClient
+
+from bot.slack import casework, claims
+from bot.slack.compose import (
+    ACTION_ACKNOWLEDGE,
+    ACTION_ADD_NOTE,
+    ACTION_LEAD_CONFIRMED,
+    NOTE_INPUT_ACTION,
+    NOTE_INPUT_BLOCK,
+    NOTE_LIMIT,
+    NOTE_MODAL,
+    note_modal,
+)
+from bot.slack.context import SlackContext
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, context: SlackContext) -> None:
+    def acknowledge(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        acknowledge_button(context, body=body, action=action)
+
+    def add_note(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        add_note_button(context, body=body, action=action, client=client)
+
+    def note_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        note_submission(context, ack=ack, body=body, view=view)
+
+    def lead_confirmed(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        lead_contact_button(context, body=body, action=action)
+
+    app.action(ACTION_ACKNOWLEDGE)(acknowledge)
+    app.action(ACTION_ADD_NOTE)(add_note)
+    app.view(NOTE_MODAL)(note_submitted)
+    app.action(ACTION_LEAD_CONFIRMED)(lead_confirmed)
+
+
+def _reflection_id(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def _refuse(context: SlackContext, body: dict[str, Any], outcome: casework.Outcome) -> None:
+    if outcome.refused_template:
+        user = body["user"]["id"]
+        context.tell(
+            outcome.refused_template,
+            key=f"refused:{body.get('trigger_id')}",
+            recipient=user,
+            **outcome.data,
+        )
+    else:
+        context.wake()
+
+
+def acknowledge_button(
+    context: SlackContext, *, body: dict[str, Any], action: dict[str, Any]
+) -> None:
+    reflection_id = _reflection_id(action.get("value"))
+    if reflection_id is None:
+        return
+    outcome = casework.acknowledge(
+        context.new_session,
+        reflection_id=reflection_id,
+        actor=body["user"]["id"],
+        now=context.now(),
+        renderer=context.renderer,
+    )
+    _refuse(context, body, outcome)
+
+
+def add_note_button(
+    context: SlackContext, *, body: dict[str, Any], action: dict[str, Any], client: WebClient
+) -> None:
+    reflection_id = _reflection_id(action.get("value"))
+    if reflection_id is None:
+        return
+    user = body["user"]["id"]
+    if not casework.may_add_note(context.new_session, reflection_id=reflection_id, actor=user):
+        _refuse(context, body, casework.Outcome("not_supervisor", {"action": "note"}))
+        return
+    try:
+        # A modal must open within seconds of the click, so this call is made now, not queued.
+        client.views_open(trigger_id=body["trigger_id"], view=note_modal(reflection_id))
+    except SlackApiError as exc:
+        log.warning("could not open the note modal: %s", exc.response.get("error"))
+
+
+def note_submission(
+    context: SlackContext, *, ack: Ack, body: dict[str, Any], view: dict[str, Any]
+) -> None:
+    reflection_id = _reflection_id(view.get("private_metadata"))
+    value = (
+        view.get("state", {})
+        .get("values", {})
+        .get(NOTE_INPUT_BLOCK, {})
+        .get(NOTE_INPUT_ACTION, {})
+        .get("value")
+    ) or ""
+    text = value.strip()
+    if not text or len(text) > NOTE_LIMIT:
+        message = context.text("note_invalid", empty=not text, length=len(text), limit=NOTE_LIMIT)
+        ack(response_action="errors", errors={NOTE_INPUT_BLOCK: message})
+        return
+    if reflection_id is None:
+        ack()
+        return
+    try:
+        outcome = casework.add_note(
+            context.new_session,
+            reflection_id=reflection_id,
+            actor=body["user"]["id"],
+            text=text,
+            claim_key=f"view:{view.get('id')}:{view.get('hash')}",
+            now=context.now(),
+            renderer=context.renderer,
+        )
+    except claims.AlreadyHandled:
+        ack()
+        return
+    ack()  # the note is stored before the modal closes
+    _refuse(context, body, outcome)
+
+
+def lead_contact_button(
+    context: SlackContext, *, body: dict[str, Any], action: dict[str, Any]
+) -> None:
+    reflection_id = _reflection_id(action.get("value"))
+    if reflection_id is None:
+        return
+    outcome = casework.confirm_lead_contact(
+        context.new_session,
+        reflection_id=reflection_id,
+        actor=body["user"]["id"],
+        now=context.now(),
+        renderer=context.renderer,
+    )
+    _refuse(context, body, outcome)

@@ -1,0 +1,174 @@
+"""`reflect serve`: the Bolt app on gunicorn (HTTP), or over Socket Mode.
+
+Each gunicorn worker opens the database, builds the app and starts its delivery worker when it
+loads, after the fork; nothing of that happens on import or in the master process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.bootstrap import Database, open_database
+from bot.reflection.messages import Guard
+from bot.settings import Settings, SettingsError
+from bot.slack.app import build_app, make_client
+from bot.slack.worker import DeliveryWorker
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+DEFAULT_THREADS = 12
+
+StartResponse = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    port: int
+    workers: int = 1
+    threads: int = DEFAULT_THREADS
+
+    @classmethod
+    def from_env(cls, port: int, env: dict[str, str] | None = None) -> ServerOptions:
+        env = dict(os.environ) if env is None else env
+        return cls(
+            port=port,
+            workers=_positive(env, "WEB_CONCURRENCY", 1),
+            threads=_positive(env, "REFLECT_THREADS", DEFAULT_THREADS),
+        )
+
+
+def _positive(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name) or str(default)
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(f"{name}={raw!r} must be a whole number of at least 1.")
+    return int(raw)
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse to start without what Slack needs, saying which variable is missing."""
+    missing = []
+    if not settings.slack_bot_token:
+        missing.append("SLACK_BOT_TOKEN (the Bot User OAuth Token, xoxb-...)")
+    if not settings.slack_app_token and not settings.slack_signing_secret:
+        missing.append("SLACK_SIGNING_SECRET (Basic Information > App Credentials)")
+    if missing:
+        raise SettingsError(
+            "Cannot start the Slack app: set "
+            + " and ".join(missing)
+            + ". See docs/README-slack.md."
+        )
+
+
+class ReflectWSGI:
+    """POST /slack/events to Bolt; GET /healthz answers 200 when the database does."""
+
+    def __init__(self, handler: SlackRequestHandler, database: Database) -> None:
+        self.handler = handler
+        self.database = database
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == EVENTS_PATH and method == "POST":
+            return self.handler(environ, start_response)
+        if path == HEALTH_PATH and method in {"GET", "HEAD"}:
+            healthy = self.database.ping()
+            body = b"ok\n" if healthy else b"database unavailable\n"
+            status = "200 OK" if healthy else "503 Service Unavailable"
+            start_response(
+                status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        body = b"not found\n"
+        start_response(
+            "404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+
+def identifier_guard() -> Guard | None:
+    """The identifier guard (bot/protection, a separate part) when it is installed."""
+    try:
+        from bot.protection.identifiers import IdentifierGuard  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return IdentifierGuard()  # type: ignore[no-any-return]
+
+
+def load_wsgi(settings: Settings) -> tuple[ReflectWSGI, DeliveryWorker]:
+    """Everything one worker process needs; called after the fork."""
+    database = open_database(settings)
+    client = make_client(settings)
+    delivery = DeliveryWorker(database.new_session, client)
+    app = build_app(settings, database, client=client, wake=delivery.wake, guard=identifier_guard())
+    delivery.start()
+    return ReflectWSGI(SlackRequestHandler(app, path=EVENTS_PATH), database), delivery
+
+
+class ReflectServer(BaseApplication):  # type: ignore[misc]
+    """Gunicorn run from Python: gthread workers, one process by default (WEB_CONCURRENCY)."""
+
+    def __init__(self, settings: Settings, options: ServerOptions) -> None:
+        self.settings = settings
+        self.options = options
+        self.delivery: DeliveryWorker | None = None
+        super().__init__()
+
+    def load_config(self) -> None:
+        delivery_holder = self
+
+        def worker_exit(_server: Any, _worker: Any) -> None:
+            if delivery_holder.delivery is not None:
+                delivery_holder.delivery.stop()
+
+        config = {
+            "bind": f"0.0.0.0:{self.options.port}",
+            "workers": self.options.workers,
+            "threads": self.options.threads,
+            "worker_class": "gthread",
+            "timeout": 30,
+            "graceful_timeout": 10,
+            "preload_app": False,
+            "accesslog": "-",
+            "errorlog": "-",
+            "loglevel": "info",
+            "proc_name": "reflect-web",
+            "worker_exit": worker_exit,
+            # gunicorn 24+: no control socket in $HOME (nothing uses it; parallel runs clash).
+            "control_socket_disable": True,
+        }
+        for key, value in config.items():
+            if key in self.cfg.settings:
+                self.cfg.set(key, value)
+
+    def load(self) -> ReflectWSGI:
+        wsgi, self.delivery = load_wsgi(self.settings)
+        return wsgi
+
+
+def serve_http(settings: Settings, options: ServerOptions) -> None:
+    ReflectServer(settings, options).run()
+
+
+def serve_socket_mode(settings: Settings) -> None:
+    """One Socket Mode connection; no public URL needed (Slack's own servers, so no /healthz)."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    database = open_database(settings)
+    client = make_client(settings)
+    delivery = DeliveryWorker(database.new_session, client)
+    app = build_app(settings, database, client=client, wake=delivery.wake, guard=identifier_guard())
+    delivery.start()
+    try:
+        SocketModeHandler(app, settings.slack_app_token).start()
+    finally:
+        delivery.stop()

@@ -1,0 +1,129 @@
+"""Records what the Slack app must send in the outbox, inside the service's own transaction.
+
+Every outgoing message gets a dedupe key derived from what caused it (an event ID, a button's
+prompt stamp, a command's trigger ID, a reflection ID), so a retried event or a second click
+records nothing new and Slack receives nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from bot.reflection.messages import Completion, Reply
+from bot.render import Renderer
+from bot.slack import blocks as bk
+from bot.slack import claims
+from bot.slack.compose import prompt_stamp, reply_blocks, summary_controls
+from storage import outbox
+from storage.models import Reflection
+
+POST = "chat.postMessage"
+
+
+def post(
+    *,
+    session: Session,
+    key: str,
+    recipient: str,
+    blocks: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """Record a DM (split into as many messages as Slack's limits need) to ``recipient``."""
+    for index, payload in enumerate(bk.chat_messages(recipient, blocks)):
+        outbox.enqueue(
+            session=session,
+            dedupe_key=f"{key}:{index}",
+            method=POST,
+            recipient=recipient,
+            payload=payload,
+            now=now,
+        )
+
+
+def say(
+    renderer: Renderer,
+    template: str,
+    *,
+    session: Session,
+    key: str,
+    recipient: str,
+    now: datetime,
+    **data: Any,
+) -> None:
+    """Record one DM rendered from ``prompts/slack/<template>.j2``."""
+    text = renderer.render(f"slack/{template}.j2", **data)
+    post(session=session, key=key, recipient=recipient, blocks=bk.sections(text), now=now)
+
+
+class SlackSink:
+    """A ReplySink for one Slack request. ``key`` names the request; ``claim`` (optional) is
+    the handled-once key taken in the same transaction."""
+
+    def __init__(
+        self,
+        *,
+        key: str,
+        renderer: Renderer,
+        now: Callable[[], datetime],
+        claim: str | None = None,
+        preface: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.key = key
+        self.claim = claim
+        self.renderer = renderer
+        self.now = now
+        self.preface = preface or []
+        self.recorded = False
+
+    def record(self, session: Session, practitioner_id: str, reply: Reply) -> None:
+        now = self.now()
+        if self.claim:
+            claims.claim(session=session, key=self.claim, now=now)
+        stamp = None
+        if reply.reflection_id is not None and reply.status == "in_progress":
+            reflection = session.get(Reflection, reply.reflection_id)
+            if reflection is not None:
+                stamp = prompt_stamp(reflection)
+        blocks = self.preface + reply_blocks(reply, self.renderer, stamp=stamp)
+        if blocks:
+            post(session=session, key=self.key, recipient=practitioner_id, blocks=blocks, now=now)
+        if reply.completion is not None:
+            record_completion(session, reply.completion, self.renderer, now=now)
+        self.recorded = True
+
+
+def record_completion(
+    session: Session, completion: Completion, renderer: Renderer, *, now: datetime
+) -> None:
+    """The supervisor's copy with Acknowledge / Add note, and the leads' copy if shared."""
+    rid = completion.reflection_id
+    summary = renderer.render(
+        "messages/summary.j2", summary=completion.summary, audience="supervisor"
+    )
+    facts = {"practitioner_id": completion.practitioner_id, "case_ref": completion.case_ref}
+    if completion.supervisor_id:
+        intro = renderer.render("slack/supervisor_intro.j2", **facts)
+        blocks = [*bk.sections(intro), *bk.sections(summary), summary_controls(rid)]
+        post(
+            session=session,
+            key=f"done:{rid}:supervisor",
+            recipient=completion.supervisor_id,
+            blocks=blocks,
+            now=now,
+        )
+    if completion.leads_see_summaries:
+        intro = renderer.render("slack/lead_copy_intro.j2", **facts)
+        for lead in completion.lead_ids:
+            if lead == completion.supervisor_id:
+                continue
+            post(
+                session=session,
+                key=f"done:{rid}:lead:{lead}",
+                recipient=lead,
+                blocks=[*bk.sections(intro), *bk.sections(summary)],
+                now=now,
+            )

@@ -1,0 +1,250 @@
+"""A reflection in the DM, driven through the Bolt app with signed requests: typed answers as
+message.im events and button clicks, to completion; pause and resume; double clicks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlmodel import select
+
+from bot.reflection.service import ReflectionService
+from storage.models import Action, Answer, OutboxMessage, Reflection, SlackEvent
+from tests.slack.conftest import (
+    LEAD,
+    LONE_PRACTITIONER,
+    PRACTITIONER,
+    SUPERVISOR,
+    SlackDriver,
+    complete_quickly,
+    ephemeral_text,
+    message_text,
+    skip_to_confirmation,
+)
+
+DEMO_ANSWERS = Path(__file__).resolve().parents[2] / "examples" / "demo-answers.txt"
+
+
+def _reflection(slack: SlackDriver, user: str = PRACTITIONER) -> Reflection:
+    with slack.new_session() as session:
+        reflection = session.exec(
+            select(Reflection).where(Reflection.practitioner_id == user)
+        ).first()
+        assert reflection is not None
+        return reflection
+
+
+def test_a_reflection_to_completion_by_typing_and_buttons(slack: SlackDriver) -> None:
+    response = slack.command(PRACTITIONER, "csc-1001")
+    assert response.status == 200
+    assert "waiting in our direct message" in ephemeral_text(response)
+    first = slack.last_message(PRACTITIONER)
+    assert "Picture the child's day" in message_text(first)
+    assert "Why this matters" in message_text(first)
+
+    answers = DEMO_ANSWERS.read_text(encoding="utf-8").splitlines()
+    ticked = 0
+    for number, answer in enumerate(answers):
+        last = json.dumps(slack.last_message(PRACTITIONER))
+        if answer.isdigit() and f"reflect_answer_{answer}" in last:
+            response = slack.press(PRACTITIONER, f"reflect_answer_{answer}")  # a choice button
+        elif "," in answer and "reflect_tick" in last:  # choose all that apply: checkboxes
+            response = slack.tick_and_send(PRACTITIONER, answer.replace(" ", "").split(","))
+            ticked += 1
+        elif answer == "Friday" and "reflect_due_date" in last:
+            response = slack.pick_date(PRACTITIONER, "2026-12-04")  # the date picker
+        elif answer == "send":
+            response = slack.press(PRACTITIONER, "reflect_answer_send")
+        elif answer == "skip" and number % 2:
+            response = slack.press(PRACTITIONER, "reflect_cmd_skip")
+        else:
+            response = slack.message(PRACTITIONER, answer)
+        assert response.status == 200
+
+    reflection = _reflection(slack)
+    assert reflection.status == "completed"
+    assert ticked == 2  # both "choose all that apply" questions answered with checkboxes
+    with slack.new_session() as session:
+        actions = list(session.exec(select(Action).where(Action.reflection_id == reflection.id)))
+    assert next(a.due_on.isoformat() for a in actions if a.due_on) == "2026-12-04"
+
+    with slack.new_session() as session:
+        stored = {a.question_id: a.value for a in session.exec(select(Answer))}
+    assert stored["sources"] == "parent,school" and stored["risks"] == "alcohol,domestic_abuse"
+    texts = slack.texts_to(PRACTITIONER)
+    assert any("Your reflection on CSC-1001 is saved" in t for t in texts)
+    assert any("Summary: CSC-1001" in t for t in texts)
+    reminder = slack.last_message(PRACTITIONER, with_action="lead_contact_confirmed")
+    assert f"<@{LEAD}>" in message_text(reminder)  # the lead named by mention
+
+    supervisor_copy = slack.last_message(SUPERVISOR, with_action="summary_acknowledge")
+    assert f"<@{PRACTITIONER}> has finished a reflection on CSC-1001" in message_text(
+        supervisor_copy
+    )
+    assert "summary_add_note" in json.dumps(supervisor_copy)
+    assert "Attendance above 90%" in "".join(
+        message_text(m) for m in slack.fake.messages_to(SUPERVISOR)
+    )
+
+    assert slack.press(PRACTITIONER, "lead_contact_confirmed", message=reminder).status == 200
+    assert _reflection(slack).lead_contact_confirmed_at is not None
+    assert "talked CSC-1001 through" in slack.texts_to(PRACTITIONER)[-1]
+
+
+def test_pause_then_resume_from_the_command(slack: SlackDriver) -> None:
+    slack.command(PRACTITIONER, "CSC-1002")
+    slack.message(PRACTITIONER, "Up early, gets her brother ready")
+    assert slack.press(PRACTITIONER, "reflect_cmd_pause").status == 200
+    assert "Paused" in slack.texts_to(PRACTITIONER)[-1]
+    assert _reflection(slack).status == "paused"
+
+    # A typed answer while paused changes nothing and says how to carry on.
+    slack.message(PRACTITIONER, "2")
+    assert "/reflect" in slack.texts_to(PRACTITIONER)[-1]
+
+    response = slack.command(PRACTITIONER, "CSC-1002")
+    assert "Picking up CSC-1002" in ephemeral_text(response)
+    resumed = slack.texts_to(PRACTITIONER)[-1]
+    assert "Welcome back to CSC-1002" in resumed
+    assert "Have you seen the child" in resumed
+    slack.press(PRACTITIONER, "reflect_answer_1")
+    with slack.new_session() as session:
+        stored = {a.question_id: a.value for a in session.exec(select(Answer))}
+    assert stored == {"child_day": "Up early, gets her brother ready", "child_seen": "seen_alone"}
+
+
+def test_a_double_click_acts_once_and_an_old_button_changes_nothing(slack: SlackDriver) -> None:
+    slack.command(PRACTITIONER, "CSC-1003")
+    slack.message(PRACTITIONER, "School in the day, home with mum after")
+    choice = slack.last_message(PRACTITIONER, with_action="reflect_answer_2")
+    slack.press(PRACTITIONER, "reflect_answer_2", message=choice)
+    slack.press(PRACTITIONER, "reflect_answer_2", message=choice)  # the second of a double click
+    slack.deliver()
+    with slack.new_session() as session:
+        answers = {a.question_id: a.value for a in session.exec(select(Answer))}
+    assert answers == {
+        "child_day": "School in the day, home with mum after",
+        "child_seen": "seen_too_young",
+    }
+    sent = len(slack.fake.messages_to(PRACTITIONER))
+
+    # Much later, the Skip button under the first question is pressed: nothing is skipped.
+    first = slack.fake.messages_to(PRACTITIONER)[0]
+    slack.press(PRACTITIONER, "reflect_cmd_skip", message=first)
+    texts = slack.texts_to(PRACTITIONER)
+    assert len(texts) == sent + 1
+    assert "That button was for an earlier question" in texts[-1]
+    with slack.new_session() as session:
+        assert len(list(session.exec(select(Answer)))) == 2
+
+
+def test_bot_messages_and_edits_are_not_answers(slack: SlackDriver) -> None:
+    slack.command(PRACTITIONER, "CSC-1004")
+    before = len(slack.texts_to(PRACTITIONER))
+    assert before == 1
+    base = {"type": "message", "channel": "D0TESTDM", "channel_type": "im", "ts": "1.0"}
+    slack.event({**base, "user": "U0TESTBOT", "bot_id": "B0TESTBOT", "text": "Skip"})
+    slack.event({**base, "subtype": "message_changed", "message": {"text": "x"}})
+    slack.event({**base, "channel_type": "channel", "user": PRACTITIONER, "text": "skip"})
+    slack.deliver()
+    assert len(slack.fake.messages_to(PRACTITIONER)) == before
+    with slack.new_session() as session:
+        assert list(session.exec(select(Answer))) == []
+
+
+def test_a_retried_event_is_handled_once(slack: SlackDriver) -> None:
+    slack.command(PRACTITIONER, "CSC-1005")
+    slack.deliver()
+    first = slack.message(PRACTITIONER, "Breakfast club, then school", event_id="Ev0RETRY1")
+    retry = slack.message(
+        PRACTITIONER,
+        "Breakfast club, then school",
+        event_id="Ev0RETRY1",
+        **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+    )
+    assert first.status == retry.status == 200
+    slack.deliver()
+    with slack.new_session() as session:
+        assert [a.question_id for a in session.exec(select(Answer))] == ["child_day"]
+        keys = [m.dedupe_key for m in session.exec(select(OutboxMessage))]
+        assert session.get(SlackEvent, "ev:Ev0RETRY1") is not None
+    assert len([k for k in keys if k.startswith("ev:Ev0RETRY1")]) == 1
+    texts = slack.texts_to(PRACTITIONER)
+    assert sum("Have you seen the child" in t for t in texts) == 1
+
+
+def test_answer_text_reaches_slack_escaped(slack: SlackDriver) -> None:
+    slack.command(PRACTITIONER, "CSC-1006")
+    # Slack delivers a typed @channel as <!channel>, and a typed < as &lt;.
+    slack.message(PRACTITIONER, "Told <!channel> & <@U0SOMEONE> that 3 &lt; 4")
+    slack.press(PRACTITIONER, "reflect_cmd_back")
+    text = slack.texts_to(PRACTITIONER)[-1]
+    assert "&lt;!channel&gt; &amp; &lt;@U0SOMEONE&gt; that 3 &lt; 4" in text
+    for message in slack.fake.messages_to(PRACTITIONER):
+        assert "<!channel>" not in json.dumps(message)
+        assert "<@U0SOMEONE>" not in json.dumps(message)
+    with slack.new_session() as session:
+        answer = session.exec(select(Answer)).one()
+    assert answer.value == "Told <!channel> & <@U0SOMEONE> that 3 < 4"  # kept as typed
+
+
+def test_no_supervisor_is_told_and_the_summary_kept(slack: SlackDriver) -> None:
+    complete_quickly(slack, LONE_PRACTITIONER, "CSC-1007")
+    texts = slack.texts_to(LONE_PRACTITIONER)
+    assert any("no supervisor is set up for you" in t for t in texts)
+    assert any("Summary: CSC-1007" in t for t in texts)
+    assert _reflection(slack, LONE_PRACTITIONER).summary is not None
+    assert slack.fake.messages_to(SUPERVISOR) == []
+
+
+def test_the_reflect_start_button_starts_like_the_command(slack: SlackDriver) -> None:
+    response = slack.click(
+        PRACTITIONER,
+        {"type": "button", "action_id": "reflect_start", "value": "CSC-1008"},
+        "clock:prompt",
+    )
+    assert response.status == 200
+    assert "Reflecting on CSC-1008" in slack.texts_to(PRACTITIONER)[-1]
+    bad = slack.click(
+        PRACTITIONER, {"type": "button", "action_id": "reflect_start", "value": "bad ref"}, "x"
+    )
+    assert bad.status == 200
+    assert "doesn't look like a case reference" in slack.texts_to(PRACTITIONER)[-1]
+
+
+def test_the_confirmation_shows_who_will_see_the_summary(slack: SlackDriver) -> None:
+    slack.command(PRACTITIONER, "CSC-1009")
+    skip_to_confirmation(slack, PRACTITIONER)
+    assert f"your supervisor <@{SUPERVISOR}>" in slack.texts_to(PRACTITIONER)[-1]
+    slack.press(PRACTITIONER, "reflect_cmd_back")
+    assert "Going back" in slack.texts_to(PRACTITIONER)[-1]
+    assert ReflectionService  # the same service the terminal uses
+
+
+def test_buttons_stay_good_until_their_question_is_answered(slack: SlackDriver) -> None:
+    slack.command(PRACTITIONER, "CSC-1010")
+    slack.message(PRACTITIONER, "Up at seven, breakfast at school")
+    choice = slack.last_message(PRACTITIONER, with_action="reflect_answer_4")
+    slack.message(PRACTITIONER, "maybe")  # not understood: the question is still open
+    assert "Sorry, I didn't follow that" in slack.texts_to(PRACTITIONER)[-1]
+    slack.press(PRACTITIONER, "reflect_answer_4", message=choice)  # the earlier message's button
+    with slack.new_session() as session:
+        stored = {a.question_id: a.value for a in session.exec(select(Answer))}
+    assert stored["child_seen"] == "not_seen"
+
+
+def test_pressing_the_checkbox_button_with_nothing_ticked_changes_nothing(
+    slack: SlackDriver,
+) -> None:
+    slack.command(PRACTITIONER, "CSC-1011")
+    for answer in ("Nursery then home", "2", "Cheerful, speech delayed", "English at home"):
+        slack.message(PRACTITIONER, answer)
+    slack.message(PRACTITIONER, "skip")  # medical
+    slack.message(PRACTITIONER, "3")  # chronology: there isn't one
+    slack.message(PRACTITIONER, "One referral from nursery in March")
+    assert slack.tick_and_send(PRACTITIONER, []).status == 200
+    assert "Tick the boxes that apply" in slack.texts_to(PRACTITIONER)[-1]
+    assert slack.tick_and_send(PRACTITIONER, ["1", "4"]).status == 200
+    with slack.new_session() as session:
+        stored = {a.question_id: a.value for a in session.exec(select(Answer))}
+    assert stored["sources"] == "parent,health"
