@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -105,5 +107,25 @@ def test_purge_with_nothing_to_do_still_records_that_it_ran(
 ) -> None:
     report = purge_expired(new_session, now=clock())
     assert report.total == 0
+    with new_session() as session:
+        assert session.exec(select(AuditEntry.action)).all() == ["purge"]
+
+
+def test_the_purge_command_reports_counts_and_refuses_a_bad_period(
+    cli_env: dict[str, str], new_session: SessionFactory
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "retention", "purge"],
+        env=cli_env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "removed 0 records" in done.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot", "retention", "purge"],
+        env={**cli_env, "REFLECT_RETENTION_DAYS": "a year"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "REFLECT_RETENTION_DAYS" in bad.stderr
+    assert "Traceback" not in bad.stderr
     with new_session() as session:
         assert session.exec(select(AuditEntry.action)).all() == ["purge"]
