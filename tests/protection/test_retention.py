@@ -102,13 +102,11 @@ def test_purge_keeps_what_is_in_date_and_deletes_what_is_not(
     assert count(new_session, Action) == 0
 
 
-def test_purge_with_nothing_to_do_still_records_that_it_ran(
-    new_session: SessionFactory, clock
-) -> None:
+def test_purge_with_nothing_to_do_leaves_no_trace(new_session: SessionFactory, clock) -> None:
     report = purge_expired(new_session, now=clock())
     assert report.total == 0
     with new_session() as session:
-        assert session.exec(select(AuditEntry.action)).all() == ["purge"]
+        assert session.exec(select(AuditEntry.action)).all() == []
 
 
 def test_the_purge_command_reports_counts_and_refuses_a_bad_period(
@@ -128,4 +126,4 @@ def test_the_purge_command_reports_counts_and_refuses_a_bad_period(
     assert bad.returncode == 2 and "REFLECT_RETENTION_DAYS" in bad.stderr
     assert "Traceback" not in bad.stderr
     with new_session() as session:
-        assert session.exec(select(AuditEntry.action)).all() == ["purge"]
+        assert session.exec(select(AuditEntry.action)).all() == []
