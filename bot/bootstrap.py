@@ -36,13 +36,19 @@ def sqlite_path(database_url: str) -> Path | None:
     return Path(url.database).expanduser().resolve()
 
 
+def key_file_for(database_url: str) -> Path | None:
+    """The key file kept beside a SQLite database file (None for PostgreSQL or in-memory)."""
+    path = sqlite_path(database_url)
+    return None if path is None else path.with_name(path.name + ".key")
+
+
 def configure_encryption(settings: Settings) -> tuple[Path | None, bool]:
     """Use REFLECT_ENCRYPTION_KEY; on SQLite without one, a key file beside the database."""
     if settings.encryption_keys:
         keyring.configure(settings.encryption_keys)
         return None, False
-    path = sqlite_path(settings.database_url)
-    if path is None:
+    key_path = key_file_for(settings.database_url)
+    if key_path is None:
         if settings.is_sqlite:
             from storage.encryption import generate_key
 
@@ -52,7 +58,6 @@ def configure_encryption(settings: Settings) -> tuple[Path | None, bool]:
             "REFLECT_ENCRYPTION_KEY must be set when using PostgreSQL: reflections are encrypted "
             "at rest. Make a key with `reflect keys generate` and keep it in your secrets store."
         )
-    key_path = path.with_name(path.name + ".key")
     key, created = load_or_create_key_file(key_path)
     keyring.configure([key])
     return key_path, created

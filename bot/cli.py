@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
+import os
 import sys
 from collections.abc import Callable
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
 from bot.admin.cases_import import CasesFileError, import_cases
 from bot.admin.organisation import OrganisationFileError, load_organisation
-from bot.bootstrap import Database, open_database
+from bot.bootstrap import Database, key_file_for, open_database
 from bot.clock.config import ClockConfig
+from bot.protection import records
+from bot.protection.keys import replace_key_file, rotate_keys
 from bot.reflection.service import ReflectionService
 from bot.render import renderer
+from bot.retention import purge_expired
 from bot.settings import Settings, SettingsError
 from bot.terminal import DEMO_PRACTITIONER, TerminalConversation
-from storage import db
-from storage.encryption import EncryptionKeyError
+from storage import audit, db
+from storage.encryption import EncryptionKeyError, generate_key
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 log = logging.getLogger("reflect")
@@ -53,9 +59,22 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return conversation.run(args.case, sys.stdin.buffer)
 
 
+def administrator() -> str:
+    """Who is at the terminal, for the audit trail."""
+    try:
+        return f"cli:{getpass.getuser()}"[:64]
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     database = open_db(settings)
-    summaries = service_for(settings, database).history(case_ref=args.case_ref)
+    summaries = records.administrator_history(
+        database.new_session,
+        actor=administrator(),
+        case_ref=args.case_ref,
+        now=datetime.now(UTC),
+    )
     say("history", case_ref=args.case_ref.strip().upper(), summaries=summaries)
     plain = renderer("plain")
     for summary in summaries:
@@ -97,6 +116,135 @@ def cmd_cases_import(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     say("cases_imported", created=result.created, updated=result.updated, bad=result.bad)
     return 1 if result.bad else 0
+
+
+def cmd_keys_generate(args: argparse.Namespace, settings: Settings) -> int:
+    print(generate_key())
+    say("keys_generated", stream=sys.stderr)
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.encryption_keys:
+        say(
+            "error",
+            stream=sys.stderr,
+            message="Set REFLECT_ENCRYPTION_KEY to NEWKEY,OLDKEY (the new key first) to rotate. "
+            "Make a new key with `reflect keys generate`.",
+        )
+        return 2
+    database = open_db(settings)
+    report = rotate_keys(database.engine, settings.encryption_keys, batch_size=args.batch_size)
+    key_file = key_file_for(settings.database_url)
+    updated = None
+    if not report.unreadable and key_file is not None and key_file.exists():
+        replace_key_file(key_file, settings.encryption_keys[0])
+        updated = key_file
+    say("keys_rotated", report=report, key_file=updated)
+    return 1 if report.unreadable else 0
+
+
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    database = open_db(settings)
+    since = (
+        datetime.combine(args.since, time.min, tzinfo=settings.zone).astimezone(UTC)
+        if args.since
+        else None
+    )
+    with database.new_session() as session:
+        rows = audit.entries(session=session, since=since, limit=args.limit)
+    entries = [
+        {
+            "at": records.local_time(row.at, settings.timezone),
+            "actor": row.actor,
+            "action": row.action,
+            "subject": row.subject,
+            "detail": ", ".join(
+                f"{k}={v}" for k, v in sorted(row.detail.items()) if not isinstance(v, dict)
+            ),
+        }
+        for row in rows
+    ]
+    say(
+        "audit",
+        entries=entries,
+        since=args.since.isoformat() if args.since else None,
+        timezone=settings.timezone,
+        limited=len(entries) >= args.limit,
+    )
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
+    kind, target = ("case", args.case) if args.case else ("person", args.person)
+    what = (
+        f"case {target.strip().upper()}" if kind == "case" else f"person {target.strip().upper()}"
+    )
+    if not args.yes:
+        say("erase_confirm", stream=sys.stderr, what=what, kind=kind)
+        return 1
+    database = open_db(settings)
+    now = datetime.now(UTC)
+    if kind == "case":
+        report = records.erase_case(
+            database.new_session, actor=administrator(), case_ref=target, now=now
+        )
+    else:
+        report = records.erase_person(
+            database.new_session, actor=administrator(), slack_id=target, now=now
+        )
+    say("erased", report=report, what=what, kind=kind)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    out: Path | None = args.out
+    if out is not None and out.exists():
+        say("export_exists", stream=sys.stderr, path=out)
+        return 1
+    database = open_db(settings)
+    export = records.export_case(
+        database.new_session,
+        actor=administrator(),
+        case_ref=args.case,
+        now=datetime.now(UTC),
+        timezone=settings.timezone,
+    )
+    if out is None:
+        sys.stdout.write(export.markdown)
+        return 0
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        say("export_exists", stream=sys.stderr, path=out)
+        return 1
+    except OSError as exc:
+        say("error", stream=sys.stderr, message=f"Could not write {out}: {exc.strerror}.")
+        return 1
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(export.markdown)
+    say("exported", stream=sys.stderr, path=out, count=export.summaries, case_ref=export.case_ref)
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    database = open_db(settings)
+    report = purge_expired(database.new_session, now=datetime.now(UTC))
+    say("purged", report=report)
+    return 0
+
+
+def iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-01") from None
+
+
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
 
 
 def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
@@ -218,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("file", type=Path, metavar="FILE.csv")
     imp.set_defaults(handler=cmd_cases_import)
+    add_protection_commands(commands)
 
     clock = commands.add_parser(
         "clock",
@@ -246,6 +395,75 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_protection_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    keys = commands.add_parser("keys", help="encryption keys for stored free text")
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    generate = key_commands.add_parser(
+        "generate",
+        help="print a new encryption key",
+        description="Print a new Fernet key for REFLECT_ENCRYPTION_KEY on standard output.",
+    )
+    generate.set_defaults(handler=cmd_keys_generate)
+    rotate = key_commands.add_parser(
+        "rotate",
+        help="re-encrypt stored text under the first key in REFLECT_ENCRYPTION_KEY",
+        description="Re-encrypt every stored answer, note, summary, action and queued message "
+        "under the first key in REFLECT_ENCRYPTION_KEY=NEWKEY,OLDKEY, in batches. Safe to stop "
+        "and run again; a second run changes nothing.",
+    )
+    rotate.add_argument("--batch-size", type=positive, default=500, help=argparse.SUPPRESS)
+    rotate.set_defaults(handler=cmd_keys_rotate)
+
+    audit_parser = commands.add_parser(
+        "audit",
+        help="list who viewed, exported, noted or erased what",
+        description="List the audit trail, newest first: every view, export, note and erasure "
+        "(and retention purges), with who, what and when in REFLECT_TIMEZONE. Never answer text.",
+    )
+    audit_parser.add_argument(
+        "--since", type=iso_date, metavar="DATE", help="only entries on or after this date"
+    )
+    audit_parser.add_argument("--limit", type=positive, default=1000, help="at most this many")
+    audit_parser.set_defaults(handler=cmd_audit)
+
+    erase = commands.add_parser(
+        "erase",
+        help="permanently erase a case, or everything about a person",
+        description="Permanently erase a case (--case) or what Reflect holds about a person "
+        "(--person SLACKID): reflections, answers, plans, notes and messages. The audit trail "
+        "keeps a row with counts only. Needs --yes.",
+    )
+    target = erase.add_mutually_exclusive_group(required=True)
+    target.add_argument("--case", metavar="REF", help="the case reference")
+    target.add_argument("--person", metavar="SLACKID", help="the person's Slack user ID")
+    erase.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+    erase.set_defaults(handler=cmd_erase)
+
+    export = commands.add_parser(
+        "export",
+        help="write a case's summaries as Markdown for the case record",
+        description="Write a case's completed summaries (and supervisor notes) as Markdown, for "
+        "copying into the case record. Audited.",
+    )
+    export.add_argument("--case", metavar="REF", required=True, help="the case reference")
+    export.add_argument(
+        "--out", type=Path, metavar="FILE", help="write to a new file (mode 0600) not stdout"
+    )
+    export.set_defaults(handler=cmd_export)
+
+    retention = commands.add_parser("retention", help="retention of stored records")
+    retention_commands = retention.add_subparsers(
+        dest="retention_command", metavar="ACTION", required=True
+    )
+    purge = retention_commands.add_parser(
+        "purge",
+        help="delete everything past its retention period now",
+        description="Delete everything past its retention period (the clock does this daily). "
+        "Periods come from REFLECT_RETENTION_DAYS and friends; see SECURITY.md.",
+    )
+    purge.set_defaults(handler=cmd_purge)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -268,6 +486,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `reflect history X | head`); stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

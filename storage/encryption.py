@@ -36,11 +36,12 @@ class _Keyring:
         return self._fernet
 
     def encrypt(self, text: str) -> str:
-        return self._require().encrypt(text.encode("utf-8")).decode("ascii")
+        # surrogatepass: a lone surrogate (possible in JSON from Slack) is kept, not a crash.
+        return self._require().encrypt(text.encode("utf-8", "surrogatepass")).decode("ascii")
 
     def decrypt(self, token: str) -> str:
         try:
-            return self._require().decrypt(token.encode("ascii")).decode("utf-8")
+            return self._require().decrypt(token.encode("ascii")).decode("utf-8", "surrogatepass")
         except InvalidToken:
             raise EncryptionKeyError(
                 "Stored text cannot be read with the configured keys "

@@ -11,6 +11,8 @@ import yaml
 
 from bot.admin.yaml_lines import line_of, load_with_lines
 from bot.clock.config import threshold_problems
+from bot.protection.identifiers import DETECTORS
+from bot.protection.identifiers import MODES as IDENTIFIER_MODES
 from storage import organisation as org_queries
 from storage.db import SessionFactory, transaction
 from storage.models import Agency, Person, SafeguardingLead
@@ -152,6 +154,7 @@ def _agencies(
                     "must be true or false",
                 )
             )
+        _check_identifiers(entry, where, problems)
         if "clock" in entry:
             clock = entry["clock"]
             for field, reason in threshold_problems(clock):
@@ -164,6 +167,49 @@ def _agencies(
         if agency_id and name:
             agencies.append(Agency(id=agency_id, name=name, options=dict(options)))
     return agencies, leads
+
+
+def _check_identifiers(entry: dict[str, Any], where: str, problems: list[Problem]) -> None:
+    """`identifiers: {mode: withhold|warn, detectors: [...]}`; both keys optional."""
+    if "identifiers" not in entry:
+        return
+    chosen = entry["identifiers"]
+    field = f"{where}.identifiers"
+    if not isinstance(chosen, dict):
+        problems.append(
+            Problem(line_of(entry, "identifiers"), field, "must be a mapping with mode, detectors")
+        )
+        return
+    for key in set(chosen) - {"mode", "detectors"}:
+        problems.append(Problem(line_of(chosen, key), f"{field}.{key}", "unknown field"))
+    if "mode" in chosen and chosen["mode"] not in IDENTIFIER_MODES:
+        problems.append(
+            Problem(
+                line_of(chosen, "mode"),
+                f"{field}.mode",
+                f"must be one of {', '.join(IDENTIFIER_MODES)}",
+            )
+        )
+    if "detectors" in chosen:
+        detectors = chosen["detectors"]
+        if not isinstance(detectors, list):
+            problems.append(
+                Problem(
+                    line_of(chosen, "detectors"),
+                    f"{field}.detectors",
+                    f"must be a list drawn from {', '.join(DETECTORS)}",
+                )
+            )
+            return
+        for name in detectors:
+            if name not in DETECTORS:
+                problems.append(
+                    Problem(
+                        line_of(chosen, "detectors"),
+                        f"{field}.detectors",
+                        f"'{name}' is not a detector; choose from {', '.join(DETECTORS)}",
+                    )
+                )
 
 
 def _people(

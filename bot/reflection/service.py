@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from bot.protection.identifiers import IdentifierGuard
 from bot.reflection import dates
-from bot.reflection.messages import Completion, Guard, NoGuard, Reply, ReplySink
+from bot.reflection.messages import Completion, Guard, Reply, ReplySink
 from bot.reflection.questions import Question, QuestionSet, default_question_set
 from bot.reflection.summary import (
     action_dict,
@@ -81,7 +82,7 @@ class ReflectionService:
     ) -> None:
         self.new_session = new_session
         self.questions = questions or default_question_set()
-        self.guard = guard or NoGuard()
+        self.guard = guard or IdentifierGuard()
         self.sink = sink
         self.zone = ZoneInfo(timezone)
         self.now = now

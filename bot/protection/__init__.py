@@ -1,0 +1,1 @@
+"""Data protection: the identifier guard, audited access to records, and key rotation."""

@@ -1,0 +1,162 @@
+"""Retention: delete what Reflect no longer needs to keep. The clock calls purge_expired daily.
+
+Reflect is a reflection aid, not the record of truth: a summary is meant to be copied into the
+case record, where the agency's own retention schedule applies. So Reflect keeps reflective
+material only as long as it helps the next visit and the next supervision, and keeps the audit
+trail (which holds no answer text) for as long as a complaint or review may need it. The
+reasoning for each default is in SECURITY.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from bot.settings import SettingsError
+from storage import audit
+from storage import retention as queries
+from storage.db import SessionFactory, transaction
+
+BATCH_SIZE = 500
+RETENTION_ACTOR = "reflect:retention"
+RETENTION_VARIABLES = {
+    "completed_days": "REFLECT_RETENTION_DAYS",
+    "unfinished_days": "REFLECT_RETENTION_UNFINISHED_DAYS",
+    "outbox_days": "REFLECT_RETENTION_OUTBOX_DAYS",
+    "slack_event_days": "REFLECT_RETENTION_EVENT_DAYS",
+    "audit_days": "REFLECT_RETENTION_AUDIT_DAYS",
+}
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """Days each kind of record is kept. Environment variables override the defaults."""
+
+    completed_days: int = 365
+    unfinished_days: int = 90
+    outbox_days: int = 30
+    slack_event_days: int = 7
+    audit_days: int = 6 * 365
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RetentionPolicy:
+        env = os.environ if env is None else env
+        values: dict[str, int] = {}
+        for name, variable in RETENTION_VARIABLES.items():
+            text = (env.get(variable) or "").strip()
+            if not text:
+                continue
+            if not text.isdigit() or int(text) < 1:
+                raise SettingsError(
+                    f"{variable}={text!r} must be a whole number of days (1 or more)."
+                )
+            values[name] = int(text)
+        return cls(**values)
+
+
+@dataclass
+class PurgeReport:
+    reflections: int = 0
+    answers: int = 0
+    actions: int = 0
+    notes: int = 0
+    outbox: int = 0
+    slack_events: int = 0
+    audit: int = 0
+    batches: int = field(default=0, compare=False)
+
+    @property
+    def total(self) -> int:
+        return sum(v for k, v in asdict(self).items() if k != "batches")
+
+    def counts(self) -> dict[str, int]:
+        return {k: v for k, v in asdict(self).items() if k != "batches"}
+
+
+def purge_expired(
+    new_session: SessionFactory,
+    *,
+    now: datetime,
+    policy: RetentionPolicy | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> PurgeReport:
+    """Delete everything past its retention period, a batch per transaction, and audit the counts
+    (when anything was deleted).
+
+    Safe to run again at any time (and from any process): each batch only deletes rows that are
+    still expired, so an interrupted purge simply continues next time.
+    """
+    policy = policy or RetentionPolicy.from_env()
+    report = PurgeReport()
+
+    while True:
+        with transaction(new_session) as session:
+            ids = queries.expired_reflection_ids(
+                session=session,
+                completed_before=now - timedelta(days=policy.completed_days),
+                unfinished_before=now - timedelta(days=policy.unfinished_days),
+                limit=batch_size,
+            )
+            counts = queries.delete_reflections(session=session, ids=ids)
+        for name, count in counts.items():
+            setattr(report, name, getattr(report, name) + count)
+        report.batches += 1
+        if len(ids) < batch_size:
+            break
+
+    report.outbox = _in_batches(
+        new_session,
+        lambda session: queries.delete_finished_outbox(
+            session=session, before=now - timedelta(days=policy.outbox_days), limit=batch_size
+        ),
+        batch_size,
+        report,
+    )
+    report.slack_events = _in_batches(
+        new_session,
+        lambda session: queries.delete_old_slack_events(
+            session=session, before=now - timedelta(days=policy.slack_event_days), limit=batch_size
+        ),
+        batch_size,
+        report,
+    )
+    report.audit = _in_batches(
+        new_session,
+        lambda session: queries.delete_old_audit(
+            session=session, before=now - timedelta(days=policy.audit_days), limit=batch_size
+        ),
+        batch_size,
+        report,
+    )
+    if not report.total:
+        return report  # the clock runs this every few minutes; only deletions are audited
+    with transaction(new_session) as session:
+        audit.record(
+            session=session,
+            actor=RETENTION_ACTOR,
+            action="purge",
+            subject="retention",
+            now=now,
+            detail={**report.counts(), "policy_days": asdict(policy)},
+        )
+    return report
+
+
+def _in_batches(
+    new_session: SessionFactory,
+    delete_batch: Callable[[Session], int],
+    batch_size: int,
+    report: PurgeReport,
+) -> int:
+    total = 0
+    while True:
+        with transaction(new_session) as session:
+            deleted = delete_batch(session)
+        total += deleted
+        report.batches += 1
+        if deleted < batch_size:
+            return total

@@ -1,0 +1,190 @@
+"""Set-based deletes for retention and erasure, a bounded batch at a time.
+
+Each function deletes at most ``limit`` rows (or the rows belonging to the given reflections)
+and returns how many it removed, so callers commit between batches and a long purge never
+holds one huge transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, delete, func, or_, update
+from sqlmodel import Session, col, select
+
+from storage.models import (
+    Action,
+    Answer,
+    AuditEntry,
+    Case,
+    ClockPrompt,
+    OutboxMessage,
+    Reflection,
+    SlackEvent,
+    SupervisorNote,
+)
+
+FINISHED_OUTBOX = ("sent", "failed")
+UNFINISHED = ("in_progress", "paused", "cancelled")
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def expired_reflection_ids(
+    *,
+    session: Session,
+    completed_before: datetime,
+    unfinished_before: datetime,
+    limit: int,
+) -> list[int]:
+    """Completed reflections older than their retention, and unfinished ones left untouched."""
+    rows = session.exec(
+        select(Reflection.id)
+        .where(
+            or_(
+                and_(
+                    col(Reflection.status) == "completed",
+                    col(Reflection.completed_at) < completed_before,
+                ),
+                and_(
+                    col(Reflection.status).in_(UNFINISHED),
+                    col(Reflection.updated_at) < unfinished_before,
+                ),
+            )
+        )
+        .order_by(col(Reflection.id))
+        .limit(limit)
+    )
+    return [r for r in rows if r is not None]
+
+
+def reflection_ids_for_case(*, session: Session, case_id: int) -> list[int]:
+    rows = session.exec(select(Reflection.id).where(Reflection.case_id == case_id))
+    return [r for r in rows if r is not None]
+
+
+def reflection_ids_of_practitioner(*, session: Session, practitioner_id: str) -> list[int]:
+    rows = session.exec(select(Reflection.id).where(Reflection.practitioner_id == practitioner_id))
+    return [r for r in rows if r is not None]
+
+
+def delete_reflections(*, session: Session, ids: Sequence[int]) -> dict[str, int]:
+    """Delete reflections with everything hanging off them: notes, actions, answers."""
+    if not ids:
+        return {"reflections": 0, "answers": 0, "actions": 0, "notes": 0}
+    counts = {
+        "notes": _rowcount(
+            session.execute(
+                delete(SupervisorNote).where(col(SupervisorNote.reflection_id).in_(ids))
+            )
+        ),
+        "actions": _rowcount(
+            session.execute(delete(Action).where(col(Action.reflection_id).in_(ids)))
+        ),
+        "answers": _rowcount(
+            session.execute(delete(Answer).where(col(Answer.reflection_id).in_(ids)))
+        ),
+    }
+    counts["reflections"] = _rowcount(
+        session.execute(delete(Reflection).where(col(Reflection.id).in_(ids)))
+    )
+    return counts
+
+
+def delete_finished_outbox(*, session: Session, before: datetime, limit: int) -> int:
+    """Sent and failed messages older than ``before``; pending ones are never touched."""
+    finished_at = func.coalesce(OutboxMessage.sent_at, OutboxMessage.created_at)
+    batch = (
+        select(OutboxMessage.id)
+        .where(col(OutboxMessage.status).in_(FINISHED_OUTBOX), finished_at < before)
+        .limit(limit)
+    )
+    return _rowcount(session.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(batch))))
+
+
+def delete_old_slack_events(*, session: Session, before: datetime, limit: int) -> int:
+    batch = select(SlackEvent.event_id).where(col(SlackEvent.received_at) < before).limit(limit)
+    return _rowcount(session.execute(delete(SlackEvent).where(col(SlackEvent.event_id).in_(batch))))
+
+
+def delete_old_audit(*, session: Session, before: datetime, limit: int) -> int:
+    batch = select(AuditEntry.id).where(col(AuditEntry.at) < before).limit(limit)
+    return _rowcount(session.execute(delete(AuditEntry).where(col(AuditEntry.id).in_(batch))))
+
+
+def outbox_rows_after(*, session: Session, after_id: int, limit: int) -> list[OutboxMessage]:
+    """A page of outbox rows (payloads decrypted), for erasure's search for a case or person."""
+    return list(
+        session.exec(
+            select(OutboxMessage)
+            .where(col(OutboxMessage.id) > after_id)
+            .order_by(col(OutboxMessage.id))
+            .limit(limit)
+        )
+    )
+
+
+def delete_outbox_rows(*, session: Session, ids: Sequence[int]) -> int:
+    if not ids:
+        return 0
+    return _rowcount(session.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(ids))))
+
+
+def clock_prompts_mentioning(*, session: Session, text: str) -> list[ClockPrompt]:
+    return list(session.exec(select(ClockPrompt).where(col(ClockPrompt.key).contains(text))))
+
+
+def delete_clock_prompts(*, session: Session, ids: Sequence[int]) -> int:
+    if not ids:
+        return 0
+    return _rowcount(session.execute(delete(ClockPrompt).where(col(ClockPrompt.id).in_(ids))))
+
+
+def delete_clock_prompts_to(*, session: Session, recipient_id: str) -> int:
+    return _rowcount(
+        session.execute(delete(ClockPrompt).where(col(ClockPrompt.recipient_id) == recipient_id))
+    )
+
+
+def delete_notes_by(*, session: Session, author_id: str) -> int:
+    return _rowcount(
+        session.execute(delete(SupervisorNote).where(col(SupervisorNote.author_id) == author_id))
+    )
+
+
+def forget_supervisor(*, session: Session, supervisor_id: str) -> int:
+    """Reflections the person supervised stay (they are the practitioner's), without their ID."""
+    return _rowcount(
+        session.execute(
+            update(Reflection)
+            .where(col(Reflection.supervisor_id) == supervisor_id)
+            .values(supervisor_id=None)
+        )
+    )
+
+
+def forget_action_owner(*, session: Session, owner_slack_id: str) -> int:
+    return _rowcount(
+        session.execute(
+            update(Action)
+            .where(col(Action.owner_slack_id) == owner_slack_id)
+            .values(owner_slack_id=None)
+        )
+    )
+
+
+def delete_case(*, session: Session, case_id: int) -> int:
+    return _rowcount(session.execute(delete(Case).where(col(Case.id) == case_id)))
+
+
+def delete_cases_of_without_reflections(*, session: Session, practitioner_id: str) -> int:
+    """A person's cases that no longer have any reflection (someone else's stay)."""
+    has_reflection = select(Reflection.id).where(Reflection.case_id == Case.id).exists()
+    return _rowcount(
+        session.execute(
+            delete(Case).where(col(Case.practitioner_id) == practitioner_id, ~has_reflection)
+        )
+    )

@@ -1,0 +1,91 @@
+"""Fixtures for the data-protection tests: an organisation, and whole reflections."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.admin.organisation import parse_organisation
+from bot.reflection.service import ReflectionService
+from storage import organisation as org_queries
+from storage.db import SessionFactory, transaction
+from tests.conftest import FixedClock
+
+EXAMPLE_ANSWERS = Path(__file__).resolve().parents[2] / "examples" / "demo-answers.txt"
+
+PRACTITIONER = "U0TESTPRAC"
+SUPERVISOR = "U0TESTSUPV"
+LEAD = "U0TESTLEAD"
+OTHER_PRACTITIONER = "U0TESTOTHR"
+STRANGER = "U0TESTSTRN"
+
+ORGANISATION = """\
+agencies:
+  - id: csc
+    name: Children's Social Care
+    safeguarding_leads: [U0TESTLEAD]
+    leads_see_summaries: {leads_see}
+people:
+  - slack_id: U0TESTSUPV
+    agency: csc
+    role: supervisor
+  - slack_id: U0TESTPRAC
+    agency: csc
+    role: practitioner
+    supervisor: U0TESTSUPV
+  - slack_id: U0TESTOTHR
+    agency: csc
+    role: practitioner
+    supervisor: U0TESTSUPV
+  - slack_id: U0TESTLEAD
+    agency: csc
+    role: lead
+"""
+
+
+def example_answers() -> list[str]:
+    return EXAMPLE_ANSWERS.read_text(encoding="utf-8").splitlines()
+
+
+def load_org(new_session: SessionFactory, *, leads_see: bool = False, extra: str = "") -> None:
+    text = ORGANISATION.format(leads_see="true" if leads_see else "false")
+    if extra:
+        text = text.replace("    leads_see_summaries:", extra + "    leads_see_summaries:", 1)
+    agencies, leads, people = parse_organisation(text)
+    with transaction(new_session) as session:
+        org_queries.replace_organisation(
+            session=session, agencies=agencies, leads=leads, people=people
+        )
+
+
+RunReflection = Callable[..., int]
+
+
+@pytest.fixture
+def service(new_session: SessionFactory, clock: FixedClock) -> ReflectionService:
+    return ReflectionService(new_session, now=clock)
+
+
+@pytest.fixture
+def run_reflection(service: ReflectionService) -> RunReflection:
+    """Complete a whole reflection; the first answer can be replaced. Returns its id."""
+
+    def run(
+        *,
+        case_ref: str = "CSC-1001",
+        practitioner_id: str = PRACTITIONER,
+        first_answer: str | None = None,
+    ) -> int:
+        answers = example_answers()
+        if first_answer is not None:
+            answers[0] = first_answer
+        reply = service.start(practitioner_id=practitioner_id, case_ref=case_ref)
+        for text in answers:
+            reply = service.respond(practitioner_id=practitioner_id, text=text)
+        assert reply.status == "completed", reply.messages[-1]
+        assert reply.reflection_id is not None
+        return reply.reflection_id
+
+    return run

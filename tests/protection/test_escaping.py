@@ -1,0 +1,186 @@
+"""Whatever a practitioner types, what reaches Slack cannot ping a channel or mention anyone:
+the only <...> sequences in a rendered message are the mentions the template itself built."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.reflection.messages import Message
+from bot.reflection.service import ReflectionService
+from bot.render import Renderer, escape_slack
+from tests.protection.conftest import LEAD, PRACTITIONER, SUPERVISOR, load_org
+
+slack = Renderer("slack")
+CONTROL = re.compile(r"<[^<>]*>")
+LOOSE_AMPERSAND = re.compile(r"&(?!amp;|lt;|gt;)")
+ATTACKS = [
+    "<!channel>",
+    "<!here>",
+    "<!everyone>",
+    "<!here|here>",
+    f"<@{SUPERVISOR}>",
+    "<@U0TESTSTRN>",
+    "<@W0123ABC|someone>",
+    "<#C0123ABCD|general>",
+    "<!subteam^S0123>",
+    "<https://example.invalid|click here>",
+    "&lt;!channel&gt;",
+    "<<!channel>>",
+    "< !channel >",
+    "&",
+    ">",
+    "<",
+]
+hostile = st.one_of(
+    st.text(max_size=60),
+    st.sampled_from(ATTACKS),
+    st.lists(st.one_of(st.sampled_from(ATTACKS), st.text(max_size=10)), max_size=5).map("".join),
+)
+
+
+def controls(rendered: str) -> list[str]:
+    return sorted(CONTROL.findall(rendered))
+
+
+def assert_inert(hostile_render: str, benign_render: str, typed: list[str]) -> None:
+    """The hostile rendering has exactly the control sequences the benign one has (the
+    template's own mentions), no bare & < >, and every typed text appears, escaped, intact."""
+    assert controls(hostile_render) == controls(benign_render)
+    leftover = CONTROL.sub("", hostile_render)
+    assert "<" not in leftover and ">" not in leftover
+    assert not LOOSE_AMPERSAND.search(hostile_render)
+    for text in typed:
+        assert escape_slack(text) in hostile_render
+    for ping in ("<!channel>", "<!here", "<!everyone>", "<#C", "<@U0TESTSTRN"):
+        assert ping not in hostile_render
+
+
+def question_data(previous: str, what: str, step: str | None, kind: str) -> dict[str, Any]:
+    return {
+        "case_ref": "CSC-1001",
+        "question_id": "q",
+        "kind": kind,
+        "theme_title": "Lived experience of the child",
+        "theme_number": 1,
+        "theme_total": 12,
+        "text": "What is a day like for the child?",
+        "why": "Reviews keep finding the child was not seen.",
+        "follow_up": None,
+        "options": [],
+        "previous": previous,
+        "step": step,
+        "action_number": 1,
+        "actions_so_far": 1,
+        "draft": {"what": what, "owner": None, "due_on": None, "contingency": None},
+        "today": date(2026, 11, 26),
+    }
+
+
+def summary_data(answer: str, action: str, owner: str) -> dict[str, Any]:
+    return {
+        "case_ref": "CSC-1001",
+        "practitioner_id": PRACTITIONER,
+        "completed_at": "2026-11-26T10:00:00+00:00",
+        "question_set_version": "1",
+        "themes": [
+            {
+                "id": "lived",
+                "title": "Lived experience",
+                "entries": [{"question": "The child's day", "answer": answer}],
+            }
+        ],
+        "gaps": [{"theme": "History", "reason": "skipped", "prompt": "Who knows the history?"}],
+        "flags": [{"rule": "r", "text": "Who else could tell you?"}],
+        "actions": [
+            {"what": action, "owner": owner, "due_on": "2026-12-04", "contingency": answer}
+        ],
+        "supervisor_id": SUPERVISOR,
+        "lead_ids": [LEAD],
+        "agency_name": "Children's Social Care",
+    }
+
+
+@settings(max_examples=200, deadline=None)
+@given(hostile, hostile, st.sampled_from([(None, "text"), ("contingency", "plan")]))
+def test_question_messages_are_inert(previous: str, what: str, step_kind: tuple) -> None:
+    step, kind = step_kind
+    rendered = slack.message(Message("question", question_data(previous, what, step, kind)))
+    benign = slack.message(Message("question", question_data("x", "y", step, kind)))
+    typed = [previous] + ([what] if step == "contingency" else [])
+    assert_inert(rendered, benign, [t for t in typed if t])
+
+
+@settings(max_examples=200, deadline=None)
+@given(hostile, hostile, hostile, st.sampled_from(["supervisor", "practitioner", "record"]))
+def test_summary_messages_are_inert(answer: str, action: str, owner: str, audience: str) -> None:
+    rendered = slack.message(
+        Message("summary", {"summary": summary_data(answer, action, owner), "audience": audience})
+    )
+    benign = slack.message(
+        Message("summary", {"summary": summary_data("a", "b", "c"), "audience": audience})
+    )
+    if audience == "supervisor":
+        assert f"<@{PRACTITIONER}>" in rendered
+    assert_inert(rendered, benign, [t for t in (answer, action, owner) if t])
+
+
+@settings(max_examples=100, deadline=None)
+@given(hostile)
+def test_other_messages_that_echo_typed_text_are_inert(typed: str) -> None:
+    for template, data, shown in (
+        ("case_ref_invalid", {"case_ref": typed}, True),
+        ("switched", {"from_case": typed}, True),
+        ("paused", {"case_ref": typed}, True),
+        ("cancelled", {"case_ref": typed}, True),
+        ("lead_reminder", {"case_ref": typed, "lead_ids": [], "in_organisation": True,
+                           "agency_name": typed}, True),
+        ("lead_reminder", {"case_ref": "CSC-1", "lead_ids": [LEAD, typed],
+                           "in_organisation": True, "agency_name": None}, True),
+        ("confirm", {"case_ref": typed, "supervisor_id": SUPERVISOR, "lead_ids": [LEAD],
+                     "in_organisation": True}, True),
+    ):  # fmt: skip
+        rendered = slack.message(Message(template, data))
+        benign = slack.message(Message(template, {k: _benign(v, typed) for k, v in data.items()}))
+        if template == "lead_reminder" and data["lead_ids"]:
+            assert f"<@{LEAD}>" in rendered
+        if typed in data.get("lead_ids", []) and re.fullmatch(r"[UW][A-Z0-9]+", typed):
+            continue  # a well-formed Slack ID in the lead list is a real mention, by design
+        assert_inert(rendered, benign, [typed] if typed and shown else [])
+
+
+def _benign(value: Any, typed: str) -> Any:
+    if isinstance(value, list):
+        return [_benign(v, typed) for v in value]
+    return "x" if value == typed else value
+
+
+def test_a_mention_id_that_is_not_a_slack_id_is_escaped_not_trusted() -> None:
+    data = summary_data("a", "b", "c")
+    data["practitioner_id"] = "U1><!channel"
+    rendered = slack.message(Message("summary", {"summary": data, "audience": "supervisor"}))
+    assert "<!channel" not in rendered
+    assert "U1&gt;&lt;!channel" in rendered
+
+
+def test_hostile_answers_through_the_service_render_inert(
+    service: ReflectionService, new_session: Any
+) -> None:
+    """End to end: answers typed into a real reflection, every reply rendered for Slack."""
+    load_org(new_session, leads_see=True)
+    service.start(practitioner_id=PRACTITIONER, case_ref="CSC-1001")
+    typed = "<!channel> tell <@U0TESTSTRN> & <#C0123ABCD> <!here|here> <https://x.invalid|y>"
+    replies = [service.respond(practitioner_id=PRACTITIONER, text=typed)]
+    replies.append(service.respond(practitioner_id=PRACTITIONER, text="back"))
+    allowed = {f"<@{i}>" for i in (PRACTITIONER, SUPERVISOR, LEAD)}
+    for reply in replies:
+        for message in reply.messages:
+            rendered = slack.message(message)
+            assert set(CONTROL.findall(rendered)) <= allowed, message.template
+            assert not LOOSE_AMPERSAND.search(rendered)
+    shown_again = "\n".join(slack.message(m) for m in replies[-1].messages)
+    assert escape_slack(typed) in shown_again

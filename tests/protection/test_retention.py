@@ -1,0 +1,129 @@
+"""Retention: purge_expired deletes exactly what is past its period, in batches, and audits it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from bot.reflection.service import ReflectionService
+from bot.retention import RetentionPolicy, purge_expired
+from bot.settings import SettingsError
+from storage import audit, outbox
+from storage.db import SessionFactory, transaction
+from storage.models import (
+    Action,
+    Answer,
+    AuditEntry,
+    Case,
+    OutboxMessage,
+    Reflection,
+    SlackEvent,
+)
+from tests.protection.conftest import (
+    OTHER_PRACTITIONER,
+    PRACTITIONER,
+    SUPERVISOR,
+    RunReflection,
+    load_org,
+)
+
+
+def count(new_session: SessionFactory, model: type) -> int:
+    with new_session() as session:
+        return session.exec(select(func.count()).select_from(model)).one()
+
+
+def test_defaults_and_environment() -> None:
+    assert RetentionPolicy() == RetentionPolicy(365, 90, 30, 7, 2190)
+    policy = RetentionPolicy.from_env({"REFLECT_RETENTION_DAYS": "730"})
+    assert policy.completed_days == 730 and policy.unfinished_days == 90
+    with pytest.raises(SettingsError, match="REFLECT_RETENTION_OUTBOX_DAYS"):
+        RetentionPolicy.from_env({"REFLECT_RETENTION_OUTBOX_DAYS": "a month"})
+
+
+def test_purge_keeps_what_is_in_date_and_deletes_what_is_not(
+    new_session: SessionFactory, run_reflection: RunReflection, service: ReflectionService, clock
+) -> None:
+    load_org(new_session)
+    start = clock.current
+    old = [run_reflection(case_ref=f"CSC-10{n}") for n in range(3)]  # completed a year+ ago
+    service.start(practitioner_id=SUPERVISOR, case_ref="CSC-2001")
+    service.respond(practitioner_id=SUPERVISOR, text="Left part-way")  # abandoned
+    with transaction(new_session) as session:
+        outbox.enqueue(
+            session=session, dedupe_key="old-sent", method="chat.postMessage",
+            recipient=PRACTITIONER, payload={"text": "x"}, now=start,
+        )  # fmt: skip
+        outbox.enqueue(
+            session=session, dedupe_key="old-pending", method="chat.postMessage",
+            recipient=PRACTITIONER, payload={"text": "x"}, now=start,
+        )  # fmt: skip
+        session.flush()
+        sent = session.exec(
+            select(OutboxMessage).where(OutboxMessage.dedupe_key == "old-sent")
+        ).one()
+        sent.status, sent.sent_at = "sent", start
+        session.add(SlackEvent(event_id="Ev0OLD", received_at=start))
+        audit.record(session=session, actor="x", action="view", subject="s", now=start)
+
+    clock.current = start + timedelta(days=300)
+    recent = run_reflection(case_ref="CSC-3001")
+    service.start(practitioner_id=OTHER_PRACTITIONER, case_ref="CSC-2002")  # unfinished, recent
+
+    now = start + timedelta(days=366)
+    report = purge_expired(new_session, now=now, batch_size=2)
+
+    assert report.reflections == 4  # three old completed, one abandoned
+    assert report.answers > 60 and report.actions == 6
+    assert (report.outbox, report.slack_events, report.audit) == (1, 1, 0)
+    assert report.batches >= 3
+    with new_session() as session:
+        remaining = {r.id for r in session.exec(select(Reflection))}
+        left = session.exec(select(OutboxMessage.dedupe_key)).all()
+        answers_left = session.exec(select(Answer.reflection_id)).all()
+        purge_row = session.exec(select(AuditEntry).where(AuditEntry.action == "purge")).one()
+    assert recent in remaining and not set(old) & remaining and len(remaining) == 2
+    assert set(answers_left) <= remaining
+    assert left == ["old-pending"]  # never delete what has not been sent yet
+    assert purge_row.detail["reflections"] == 4 and purge_row.at == now
+    assert count(new_session, Case) == 6  # the case list is the administrator's
+
+    again = purge_expired(new_session, now=now)
+    assert again.total == 0
+
+    audit_expiry = start + timedelta(days=6 * 365 + 1)
+    later = purge_expired(new_session, now=audit_expiry, policy=RetentionPolicy())
+    assert later.audit == 1 and later.reflections == 2
+    assert count(new_session, Action) == 0
+
+
+def test_purge_with_nothing_to_do_leaves_no_trace(new_session: SessionFactory, clock) -> None:
+    report = purge_expired(new_session, now=clock())
+    assert report.total == 0
+    with new_session() as session:
+        assert session.exec(select(AuditEntry.action)).all() == []
+
+
+def test_the_purge_command_reports_counts_and_refuses_a_bad_period(
+    cli_env: dict[str, str], new_session: SessionFactory
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "retention", "purge"],
+        env=cli_env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "removed 0 records" in done.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot", "retention", "purge"],
+        env={**cli_env, "REFLECT_RETENTION_DAYS": "a year"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "REFLECT_RETENTION_DAYS" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    with new_session() as session:
+        assert session.exec(select(AuditEntry.action)).all() == []
