@@ -9,7 +9,6 @@ decided and recorded, and waits in the outbox for the next working slot.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +24,7 @@ from sqlmodel import Session
 from bot.clock import messages
 from bot.clock.config import ClockConfig, Thresholds
 from bot.clock.hours import WorkingHours
+from bot.retention import purge_expired
 from storage import clock as queries
 from storage import organisation as org_queries
 from storage import outbox
@@ -397,14 +397,10 @@ def weekly_digests(context: ClockContext) -> int:
 
 
 def retention(context: ClockContext) -> int:
-    """The data-protection purge, when that module is installed."""
-    try:
-        module = importlib.import_module("bot.retention")
-    except ImportError:
-        log.debug("retention: bot.retention is not installed; nothing purged")
-        return 0
-    result = module.purge_expired(context.new_session, now=context.now)
-    log.info("retention: %s", result)
+    """The data-protection purge (bot/retention.py): everything past its retention period."""
+    result = purge_expired(context.new_session, now=context.now)
+    if result.total:
+        log.info("retention: purged %s", result.counts())
     # Purged records are not prompts; the count is in the log line above.
     return 0
 

@@ -56,6 +56,9 @@ def case_ref_problem(ref: str) -> str | None:
     if not any(ch.isdigit() for ch in ref):
         # A reference with no number is most likely a name; names are not stored.
         return "case_ref_no_digits"
+    if IdentifierGuard().screen(ref, options={}).withheld:
+        # An NHS or National Insurance number is not a case reference (and is never stored).
+        return "case_ref_identifier"
     return None
 
 

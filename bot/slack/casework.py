@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from bot.access import can_view_reflection
+from bot.protection.records import case_subject, valid_case_ref
 from bot.reflection.service import normalise_case_ref
 from bot.render import Renderer
 from bot.slack import claims
@@ -118,18 +119,19 @@ def case_history(
 ) -> History:
     """The summaries of a case the viewer may see (bot.access decides), each view audited.
     A case that does not exist is refused exactly like one the viewer may not see."""
-    ref = normalise_case_ref(case_ref)[:40]
+    ref = valid_case_ref(case_ref)
     with transaction(new_session) as session:
-        case = case_queries.get_case(session=session, ref=ref)
-        if case is None:
+        case = case_queries.get_case(session=session, ref=ref) if ref else None
+        if case is None or ref is None:
+            # Something typed in error (a name, say) is never written to the audit as typed.
             audit.record(
                 session=session,
                 actor=viewer,
                 action="view_refused",
-                subject=f"case:{ref}",
+                subject=case_subject(ref),
                 now=now,
             )
-            return History(False, ref)
+            return History(False, ref or normalise_case_ref(case_ref)[:40])
         reflections = reflection_queries.completed_reflections_for_case(
             session=session, case_id=case.id or 0
         )

@@ -11,8 +11,8 @@ from sqlmodel import col, select
 
 from bot.clock import jobs
 from bot.clock.config import ClockConfig, Thresholds
-from storage.db import SessionFactory
-from storage.models import ClockPrompt, OutboxMessage
+from storage.db import SessionFactory, transaction
+from storage.models import ClockPrompt, OutboxMessage, SlackEvent
 from tests.clock import helpers as h
 from tests.clock.fake_slack import fake_slack
 
@@ -365,16 +365,13 @@ def test_supervisor_with_nothing_to_report_gets_no_message(new_session: SessionF
 # ------------------------------------------------------------------ retention
 
 
-def test_retention_is_skipped_quietly_when_not_installed(
-    new_session: SessionFactory, caplog: pytest.LogCaptureFixture
-) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("bot.retention") is not None:
-        pytest.skip("bot.retention is installed on this branch")
-    with caplog.at_level(logging.DEBUG, logger="bot.clock"):
-        assert jobs.retention(h.context_at(new_session, "2026-12-07T09:00")) == 0
-    assert any("bot.retention is not installed" in r.getMessage() for r in caplog.records)
+def test_the_clock_runs_the_retention_purge(new_session: SessionFactory) -> None:
+    with transaction(new_session) as session:
+        session.add(SlackEvent(event_id="Ev0OLDONE", received_at=h.local("2026-11-20T09:00")))
+        session.add(SlackEvent(event_id="Ev0RECENT", received_at=h.local("2026-12-06T09:00")))
+    assert jobs.retention(h.context_at(new_session, "2026-12-07T09:00")) == 0
+    with new_session() as session:
+        assert session.exec(select(SlackEvent.event_id)).all() == ["Ev0RECENT"]
 
 
 def test_email_lookups_stop_for_the_run_when_slack_rate_limits_them(
