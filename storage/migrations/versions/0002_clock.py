@@ -1,6 +1,6 @@
 """clock: prompt subjects and the indexes the clock's searches use
 
-Revision ID: 0003_clock
+Revision ID: 0002_clock
 Revises: 0001
 Create Date: 2026-11-26
 """
@@ -8,7 +8,7 @@ Create Date: 2026-11-26
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_clock"
+revision = "0002_clock"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
