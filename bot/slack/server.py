@@ -64,7 +64,7 @@ def check_settings(settings: Settings) -> None:
         raise SettingsError(
             "Cannot start the Slack app: set "
             + " and ".join(missing)
-            + ". See docs/README-slack.md."
+            + '. See "Running Reflect in Slack" in README.md.'
         )
 
 
