@@ -35,6 +35,9 @@ class ServerOptions:
     port: int
     workers: int = 1
     threads: int = DEFAULT_THREADS
+    # Threads sending the outbox per process. One keeps acknowledgements quick on a small
+    # machine (sending competes with requests for the CPU); more help when Slack is slow.
+    senders: int = 1
 
     @classmethod
     def from_env(cls, port: int, env: dict[str, str] | None = None) -> ServerOptions:
@@ -43,6 +46,7 @@ class ServerOptions:
             port=port,
             workers=_positive(env, "WEB_CONCURRENCY", 1),
             threads=_positive(env, "REFLECT_THREADS", DEFAULT_THREADS),
+            senders=_positive(env, "REFLECT_SENDERS", 1),
         )
 
 
@@ -104,11 +108,11 @@ def identifier_guard() -> Guard | None:
     return IdentifierGuard()  # type: ignore[no-any-return]
 
 
-def load_wsgi(settings: Settings) -> tuple[ReflectWSGI, DeliveryWorker]:
+def load_wsgi(settings: Settings, senders: int = 1) -> tuple[ReflectWSGI, DeliveryWorker]:
     """Everything one worker process needs; called after the fork."""
     database = open_database(settings)
     client = make_client(settings)
-    delivery = DeliveryWorker(database.new_session, client)
+    delivery = DeliveryWorker(database.new_session, client, senders=senders)
     app = build_app(settings, database, client=client, wake=delivery.wake, guard=identifier_guard())
     delivery.start()
     return ReflectWSGI(SlackRequestHandler(app, path=EVENTS_PATH), database), delivery
@@ -151,7 +155,7 @@ class ReflectServer(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> ReflectWSGI:
-        wsgi, self.delivery = load_wsgi(self.settings)
+        wsgi, self.delivery = load_wsgi(self.settings, self.options.senders)
         return wsgi
 
 

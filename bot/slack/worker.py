@@ -26,7 +26,7 @@ class DeliveryWorker:
         *,
         now: Callable[[], datetime] = utcnow,
         interval: float = 1.5,
-        senders: int = 8,
+        senders: int = 1,
     ) -> None:
         self.new_session = new_session
         self.client = client
@@ -36,6 +36,7 @@ class DeliveryWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # Messages to different people go out side by side; Slack's answers take tens of ms.
+        self._senders = senders
         self._pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="reflect-send")
 
     def wake(self) -> None:
@@ -58,7 +59,12 @@ class DeliveryWorker:
         while not self._stop.is_set():
             self._wake.clear()  # before sending, so a wake during this pass means another pass
             try:
-                report = deliver_due(self.new_session, self.client, now=self.now, pool=self._pool)
+                report = deliver_due(
+                    self.new_session,
+                    self.client,
+                    now=self.now,
+                    pool=self._pool if self._senders > 1 else None,
+                )
             except Exception as exc:  # the database is down: try again next time round
                 log.warning("delivery pass failed: %s", type(exc).__name__)
             else:
