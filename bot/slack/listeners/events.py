@@ -46,6 +46,8 @@ def direct_message(context: SlackContext, *, event: dict[str, Any], body: dict[s
     if not user:
         return
     text = unescape(event.get("text") or "")
+    if event.get("subtype") == "file_share" and not text.strip():
+        return  # a file alone is not an answer, and is not kept
     sink = context.sink(key, claim=key)
     handle_once(
         context, key, lambda: context.service(sink).respond(practitioner_id=user, text=text)
