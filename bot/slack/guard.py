@@ -110,6 +110,8 @@ def shape_problem(body: Any) -> str | None:
         if problem:
             return problem
     if kind == "block_actions":
+        if not isinstance(body.get("trigger_id"), str):  # a modal opens from it
+            return "block_actions without a trigger_id"
         actions = body.get("actions")
         if not isinstance(actions, list) or not actions:
             return "block_actions without actions"

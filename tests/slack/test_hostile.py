@@ -151,6 +151,18 @@ def test_emoji_and_right_to_left_scripts_are_stored_and_echoed_intact(slack: Sla
     assert "👩‍👧‍👦🇬🇧" in supervisor and "قالت إنها بخير" in supervisor
 
 
+def test_nul_characters_and_lone_surrogates_are_kept_and_sent_without_error(
+    slack: SlackDriver,
+) -> None:
+    typed = "Nan\x00s house \ud800 after school"
+    assert slack.command(PRACTITIONER, "CSC-6009").status == 200
+    assert slack.message(PRACTITIONER, typed).status == 200  # JSON-escaped, as Slack sends it
+    assert answers(slack) == {"child_day": typed}
+    report = slack.deliver()
+    assert report.failed == 0 and report.retrying == 0
+    assert "Have you seen the child" in slack.texts_to(PRACTITIONER)[-1]
+
+
 def complete_quickly_from_here(slack: SlackDriver) -> None:
     skip_to_confirmation(slack, PRACTITIONER)
     assert slack.message(PRACTITIONER, "send").status == 200
@@ -197,12 +209,19 @@ MALFORMED: list[tuple[str, str, str]] = [
     ),
     (
         "a payload without user",
-        _payload({"type": "block_actions", "actions": [{"action_id": "reflect_cmd_skip"}]}),
+        _payload({"type": "block_actions", "trigger_id": "t.1", "actions": [{"action_id": "x"}]}),
+        FORM,
+    ),
+    (
+        "block_actions without a trigger_id",
+        _payload(
+            {"type": "block_actions", "user": USER, "actions": [{"action_id": "summary_add_note"}]}
+        ),
         FORM,
     ),
     (
         "actions that are not a list",
-        _payload({"type": "block_actions", "user": USER, "actions": "reflect_cmd_skip"}),
+        _payload({"type": "block_actions", "user": USER, "trigger_id": "t.1", "actions": "x"}),
         FORM,
     ),
     (
