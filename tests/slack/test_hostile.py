@@ -38,6 +38,7 @@ from tests.slack.conftest import (
     SlackDriver,
     command_body,
     complete_quickly,
+    ephemeral_text,
     event_body,
     message_text,
     sign,
@@ -163,6 +164,32 @@ def test_nul_characters_and_lone_surrogates_are_kept_and_sent_without_error(
     assert "Have you seen the child" in slack.texts_to(PRACTITIONER)[-1]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "C" * 5000,
+        "history " + "👩‍👧" * 500,
+        "close <!channel> CSC-1",
+        "history <@U0TESTSUPV>",
+        "Mo Testperson",
+        "قالت",
+        "\u202eCSC-1001",
+    ],
+)
+def test_odd_reflect_command_text_gets_a_clear_ephemeral_reply_and_changes_nothing(
+    slack: SlackDriver, text: str
+) -> None:
+    # Slack escapes &, < and > in a command's text too.
+    sent = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    response = slack.command(PRACTITIONER, sent)
+    assert response.status == 200
+    reply = ephemeral_text(response)
+    assert reply and "<!channel>" not in reply and "<@U0TESTSUPV>" not in reply
+    with slack.new_session() as session:
+        assert list(session.exec(select(Case))) == []
+        assert list(session.exec(select(Reflection))) == []
+
+
 def complete_quickly_from_here(slack: SlackDriver) -> None:
     skip_to_confirmation(slack, PRACTITIONER)
     assert slack.message(PRACTITIONER, "send").status == 200
@@ -276,6 +303,16 @@ def test_a_malformed_body_is_a_400_and_changes_nothing(
     slack.deliver()
     assert snapshot(slack) == before
     assert len(slack.fake.calls) == calls
+
+
+def test_what_slack_itself_sends_without_a_type_still_gets_its_200(slack: SlackDriver) -> None:
+    ssl_check = urlencode({"ssl_check": "1", "token": "legacy"})
+    assert slack.dispatch(ssl_check, content_type=FORM).status == 200
+    challenge = json.dumps({"type": "url_verification", "token": "x", "challenge": "c0ffee"})
+    response = slack.dispatch(challenge, content_type=JSON)
+    assert response.status == 200 and "c0ffee" in response.body
+    no_challenge = json.dumps({"type": "url_verification", "token": "x"})
+    assert slack.dispatch(no_challenge, content_type=JSON).status == 400
 
 
 @pytest.mark.slow
