@@ -22,6 +22,7 @@ from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 
 log = logging.getLogger(__name__)
 
+ID_LIMIT = 64
 MAX_CLOCK_SKEW = 60 * 5  # seconds, as Bolt allows
 Headers = Mapping[str, str | Sequence[str]]
 
@@ -90,7 +91,9 @@ def shape_problem(body: Any) -> str | None:
     if body.get("ssl_check") == "1":
         return None  # Slack checking the certificate; Bolt answers it
     if "command" in body:
-        return _fields(body, "command", command=str, user_id=str, text=str, trigger_id=str)
+        return _fields(
+            body, "command", command=str, user_id=str, text=str, trigger_id=str
+        ) or _too_long_id(body.get("user_id"))
     kind = body.get("type")
     if not isinstance(kind, str) or not kind:
         return "no type"
@@ -103,11 +106,15 @@ def shape_problem(body: Any) -> str | None:
         problem = _optional(body, kind, event_id=str)
         if problem or event["type"] not in _READ_EVENTS:
             return problem  # other events' fields are not read (and `user` may be an object)
-        return _optional(event, "event", user=str, text=str, channel_type=str, subtype=str, tab=str)
+        return _optional(
+            event, "event", user=str, text=str, channel_type=str, subtype=str, tab=str
+        ) or _too_long_id(event.get("user"))
     if kind in _INTERACTIONS:
         user = body.get("user")
         if not isinstance(user, dict) or not isinstance(user.get("id"), str) or not user["id"]:
             return f"{kind} without a user"
+        if _too_long_id(user["id"]):
+            return _too_long_id(user["id"])
         problem = _optional(body, kind, trigger_id=str, state=dict)
         if problem:
             return problem
@@ -132,6 +139,11 @@ def shape_problem(body: Any) -> str | None:
             return problem
         return _optional(view, "view", private_metadata=str, state=dict, id=str, hash=str)
     return None
+
+
+def _too_long_id(value: object) -> str | None:
+    """Slack IDs are a dozen characters; the columns that keep them hold 64."""
+    return "a user ID too long" if isinstance(value, str) and len(value) > ID_LIMIT else None
 
 
 def _fields(part: dict[str, Any], name: str, **types: type) -> str | None:

@@ -225,6 +225,20 @@ MALFORMED: list[tuple[str, str, str]] = [
     ("an event without a type", event_body({"text": "1", "user": PRACTITIONER}, "Ev0NT"), JSON),
     ("a message whose user is an object", event_body({**EVENT, "user": USER}, "Ev0UO"), JSON),
     ("a message whose text is a list", event_body({**EVENT, "text": ["1"]}, "Ev0TL"), JSON),
+    ("a message from a user ID too long", event_body({**EVENT, "user": "U" * 65}, "Ev0ID"), JSON),
+    ("a command from a user ID too long", command_body("U" * 65, "CSC-1", "trig.long"), FORM),
+    (
+        "a click from a user ID too long",
+        _payload(
+            {
+                "type": "block_actions",
+                "user": {"id": "U" * 65},
+                "trigger_id": "t.1",
+                "actions": [{"action_id": "reflect_start", "value": "CSC-1"}],
+            }
+        ),
+        FORM,
+    ),
     ("a form without command", urlencode({"user_id": PRACTITIONER, "text": "CSC-1"}), FORM),
     ("a form without user_id", urlencode({"command": "/reflect", "text": "CSC-1"}), FORM),
     ("a payload that is not JSON", urlencode({"payload": "{nope"}), FORM),
