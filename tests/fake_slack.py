@@ -21,6 +21,7 @@ class Call:
     body: dict[str, Any]
     status: int
     at: float = field(default_factory=time.monotonic)
+    ok: bool = True  # False: Slack's answer was {"ok": false, "error": ...}
 
 
 @dataclass
@@ -28,6 +29,8 @@ class Failure:
     status: int
     retry_after: int | None = None
     method: str | None = None  # only calls to this method fail; None: any
+    error: str | None = None  # Slack's error code (a 200 with "ok": false, as Slack answers)
+    channel: str | None = None  # only messages to this channel (a user's ID: their DM) fail
 
 
 class FakeSlack:
@@ -81,17 +84,30 @@ class FakeSlack:
             self.failures.clear()
 
     def fail_next(
-        self, count: int, *, status: int, retry_after: int | None = None, method: str | None = None
+        self,
+        count: int,
+        *,
+        status: int = 200,
+        retry_after: int | None = None,
+        method: str | None = None,
+        error: str | None = None,
+        channel: str | None = None,
     ) -> None:
+        """The next ``count`` calls fail: with an HTTP ``status``, or (status 200) with Slack's
+        ``error`` code, such as user_not_found for a person removed from the workspace."""
         with self._lock:
-            self.failures += [Failure(status, retry_after, method) for _ in range(count)]
+            self.failures += [
+                Failure(status, retry_after, method, error, channel) for _ in range(count)
+            ]
 
     # ------------------------------------------------------------------ inspection
 
     def successful(self, method: str | None = None) -> list[Call]:
         with self._lock:
             return [
-                c for c in self.calls if c.status == 200 and (method is None or c.method == method)
+                c
+                for c in self.calls
+                if c.status == 200 and c.ok and (method is None or c.method == method)
             ]
 
     def messages_to(self, user: str) -> list[dict[str, Any]]:
@@ -113,15 +129,22 @@ class FakeSlack:
 
     def _answer(self, method: str, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
         with self._lock:
-            failure = next((f for f in self.failures if f.method in (None, method)), None)
+            failure = next(
+                (
+                    f
+                    for f in self.failures
+                    if f.method in (None, method) and f.channel in (None, body.get("channel"))
+                ),
+                None,
+            )
             if failure is not None:
                 self.failures.remove(failure)
-                self.calls.append(Call(method, body, failure.status))
+                self.calls.append(Call(method, body, failure.status, ok=False))
                 self._lock.notify_all()
                 headers = {}
                 if failure.retry_after is not None:
                     headers["Retry-After"] = str(failure.retry_after)
-                error = "ratelimited" if failure.status == 429 else "fatal_error"
+                error = failure.error or ("ratelimited" if failure.status == 429 else "fatal_error")
                 return failure.status, headers, {"ok": False, "error": error}
             self._ts += 1
             self.calls.append(Call(method, body, 200))

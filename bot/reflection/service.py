@@ -659,7 +659,7 @@ def _parse_choices(question: Question, text: str) -> list[str] | None:
 
 
 def _match_option(question: Question, part: str) -> str | None:
-    if part.isdigit():
+    if part.isdecimal():  # not isdigit: "²" is a digit that int() refuses
         index = int(part) - 1
         return question.options[index].id if 0 <= index < len(question.options) else None
     for option in question.options:

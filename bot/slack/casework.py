@@ -175,6 +175,37 @@ class Outcome:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+# What each button's refusal says, by the audit action it was refused.
+_REFUSALS: dict[str, Outcome] = {
+    "acknowledge": Outcome("not_supervisor", {"action": "acknowledge"}),
+    "note": Outcome("not_supervisor", {"action": "note"}),
+    "lead_contact": Outcome("lead_not_yours"),
+}
+
+
+def _refused(
+    session: Session, *, action: str, actor: str, reflection_id: int | None, now: datetime
+) -> Outcome:
+    """Audit a refused attempt (a forged button, or one pressed by the wrong person) and say
+    how to refuse it. A value that was not an id is never written as given."""
+    subject = f"reflection:{reflection_id}" if reflection_id is not None else "reflection:invalid"
+    audit.record(session=session, actor=actor, action=f"{action}_refused", subject=subject, now=now)
+    return _REFUSALS[action]
+
+
+def refuse(
+    new_session: SessionFactory,
+    *,
+    action: str,
+    actor: str,
+    reflection_id: int | None,
+    now: datetime,
+) -> Outcome:
+    """Refuse ``action`` (acknowledge, note, lead_contact) without looking further."""
+    with transaction(new_session) as session:
+        return _refused(session, action=action, actor=actor, reflection_id=reflection_id, now=now)
+
+
 def _supervises(session: Session, actor: str, reflection: Reflection) -> bool:
     person = org_queries.get_person(session=session, slack_id=reflection.practitioner_id)
     return actor in {reflection.supervisor_id, person.supervisor_id if person else None} - {None}
@@ -201,7 +232,9 @@ def acknowledge(
             or reflection.status != "completed"
             or not _supervises(session, actor, reflection)
         ):
-            return Outcome("not_supervisor", {"action": "acknowledge"})
+            return _refused(
+                session, action="acknowledge", actor=actor, reflection_id=reflection_id, now=now
+            )
         facts = {
             "case_ref": _case_ref(session, reflection),
             "practitioner_id": reflection.practitioner_id,
@@ -276,7 +309,9 @@ def add_note(
     with transaction(new_session) as session:
         reflection = session.get(Reflection, reflection_id)
         if reflection is None or not _supervises(session, actor, reflection):
-            return Outcome("not_supervisor", {"action": "note"})
+            return _refused(
+                session, action="note", actor=actor, reflection_id=reflection_id, now=now
+            )
         claims.claim(session=session, key=claim_key, now=now)
         note = SupervisorNote(
             reflection_id=reflection_id, author_id=actor, text=text, created_at=now
@@ -329,7 +364,9 @@ def confirm_lead_contact(
     with transaction(new_session) as session:
         reflection = session.get(Reflection, reflection_id, with_for_update=True)
         if reflection is None or reflection.practitioner_id != actor:
-            return Outcome("lead_not_yours")
+            return _refused(
+                session, action="lead_contact", actor=actor, reflection_id=reflection_id, now=now
+            )
         already = reflection.lead_contact_confirmed_at is not None
         if not already:
             reflection.lead_contact_confirmed_at = now

@@ -19,6 +19,7 @@ from bot.bootstrap import Database, open_database
 from bot.reflection.messages import Guard
 from bot.settings import Settings, SettingsError
 from bot.slack.app import build_app, make_client
+from bot.slack.guard import GuardedRequestHandler, RequestGuard
 from bot.slack.worker import DeliveryWorker
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,9 @@ def load_wsgi(settings: Settings, senders: int = 1) -> tuple[ReflectWSGI, Delive
     delivery = DeliveryWorker(database.new_session, client, senders=senders)
     app = build_app(settings, database, client=client, wake=delivery.wake, guard=identifier_guard())
     delivery.start()
-    return ReflectWSGI(SlackRequestHandler(app, path=EVENTS_PATH), database), delivery
+    guard = RequestGuard(app, settings.slack_signing_secret)
+    handler = GuardedRequestHandler(app, guard, path=EVENTS_PATH)
+    return ReflectWSGI(handler, database), delivery
 
 
 class ReflectServer(BaseApplication):  # type: ignore[misc]

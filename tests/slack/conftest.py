@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt import App, BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web import WebClient
 from sqlalchemy import Engine
@@ -22,6 +22,7 @@ from bot.reflection.service import CONFIRM
 from bot.settings import Settings
 from bot.slack import blocks as bk
 from bot.slack.app import build_app
+from bot.slack.guard import RequestGuard
 from storage import db
 from storage.db import transaction
 from storage.models import Agency, Person, Reflection, SafeguardingLead
@@ -137,6 +138,8 @@ class SlackDriver:
         self.new_session = new_session
         self.clock = clock
         self.client = WebClient(token=BOT_TOKEN, base_url=fake.url)
+        # As `reflect serve` does: malformed bodies are refused before Bolt parses them.
+        self.guard = RequestGuard(app, SIGNING_SECRET)
         self._serial = 0
 
     def next_id(self, prefix: str) -> str:
@@ -154,7 +157,7 @@ class SlackDriver:
         signed: dict[str, str] | None = None,
     ) -> BoltResponse:
         all_headers = {"Content-Type": content_type, **(signed or sign(body)), **(headers or {})}
-        return self.app.dispatch(BoltRequest(body=body, headers=all_headers))
+        return self.guard.dispatch(body, headers=all_headers)
 
     def message(
         self, user: str, text: str, *, event_id: str | None = None, **headers: str

@@ -11,6 +11,18 @@ from bot.reflection.messages import Reply
 from bot.slack import claims
 from bot.slack.context import SlackContext
 
+# The largest id PostgreSQL's integer column holds: a larger forged one is not looked up.
+MAX_RECORD_ID = 2**31 - 1
+
+
+def record_id(value: object) -> int | None:
+    """A row id from a button's value or a prompt stamp; None for anything else (a forged
+    value such as "abc", "-1", "²" or a number too big for the column)."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_RECORD_ID else None
+
 
 def unescape(text: str) -> str:
     """Slack sends &, < and > escaped in message text; keep what the person typed."""

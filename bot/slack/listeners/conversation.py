@@ -21,7 +21,7 @@ from bot.slack.compose import (
     ticked_numbers,
 )
 from bot.slack.context import SlackContext
-from bot.slack.listeners.common import handle_once, start_reflection
+from bot.slack.listeners.common import handle_once, record_id, start_reflection
 from storage.models import Reflection
 
 
@@ -89,11 +89,11 @@ def conversation_click(
 
 
 def _is_current(context: SlackContext, user: str, stamp: str) -> bool:
-    reflection_id = stamp.split(".")[0]
-    if not reflection_id.isdigit():
+    reflection_id = record_id(stamp.split(".")[0])
+    if reflection_id is None:
         return False
     with context.new_session() as session:
-        reflection = session.get(Reflection, int(reflection_id))
+        reflection = session.get(Reflection, reflection_id)
         return (
             reflection is not None
             and reflection.practitioner_id == user

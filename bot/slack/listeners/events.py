@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from slack_bolt import App
@@ -25,8 +26,12 @@ def register(app: App, context: SlackContext) -> None:
     def home_opened(event: dict[str, Any], body: dict[str, Any]) -> None:
         app_home_opened(context, event=event, body=body)
 
+    def other_event() -> None:
+        pass  # subscribed by mistake, or new from Slack: a 200, or Slack retries and warns
+
     app.event("message")(message)
     app.event("app_home_opened")(home_opened)
+    app.event(re.compile(".+"))(other_event)  # last: only what nothing above took
 
 
 def direct_message(context: SlackContext, *, event: dict[str, Any], body: dict[str, Any]) -> None:
@@ -41,6 +46,8 @@ def direct_message(context: SlackContext, *, event: dict[str, Any], body: dict[s
     if not user:
         return
     text = unescape(event.get("text") or "")
+    if event.get("subtype") == "file_share" and not text.strip():
+        return  # a file alone is not an answer, and is not kept
     sink = context.sink(key, claim=key)
     handle_once(
         context, key, lambda: context.service(sink).respond(practitioner_id=user, text=text)

@@ -21,6 +21,7 @@ from bot.slack.compose import (
     note_modal,
 )
 from bot.slack.context import SlackContext
+from bot.slack.listeners.common import record_id
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,6 @@ def register(app: App, context: SlackContext) -> None:
     app.action(ACTION_LEAD_CONFIRMED)(lead_confirmed)
 
 
-def _reflection_id(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
-
-
 def _refuse(context: SlackContext, body: dict[str, Any], outcome: casework.Outcome) -> None:
     if outcome.refused_template:
         user = body["user"]["id"]
@@ -64,11 +61,24 @@ def _refuse(context: SlackContext, body: dict[str, Any], outcome: casework.Outco
         context.wake()
 
 
+def _refuse_forged(context: SlackContext, body: dict[str, Any], action: str) -> None:
+    """A value that is no reflection id: nothing to look up; refused and audited all the same."""
+    outcome = casework.refuse(
+        context.new_session,
+        action=action,
+        actor=body["user"]["id"],
+        reflection_id=None,
+        now=context.now(),
+    )
+    _refuse(context, body, outcome)
+
+
 def acknowledge_button(
     context: SlackContext, *, body: dict[str, Any], action: dict[str, Any]
 ) -> None:
-    reflection_id = _reflection_id(action.get("value"))
+    reflection_id = record_id(action.get("value"))
     if reflection_id is None:
+        _refuse_forged(context, body, "acknowledge")
         return
     outcome = casework.acknowledge(
         context.new_session,
@@ -83,12 +93,20 @@ def acknowledge_button(
 def add_note_button(
     context: SlackContext, *, body: dict[str, Any], action: dict[str, Any], client: WebClient
 ) -> None:
-    reflection_id = _reflection_id(action.get("value"))
-    if reflection_id is None:
-        return
+    reflection_id = record_id(action.get("value"))
     user = body["user"]["id"]
+    if reflection_id is None:
+        _refuse_forged(context, body, "note")
+        return
     if not casework.may_add_note(context.new_session, reflection_id=reflection_id, actor=user):
-        _refuse(context, body, casework.Outcome("not_supervisor", {"action": "note"}))
+        outcome = casework.refuse(
+            context.new_session,
+            action="note",
+            actor=user,
+            reflection_id=reflection_id,
+            now=context.now(),
+        )
+        _refuse(context, body, outcome)
         return
     try:
         # A modal must open within seconds of the click, so this call is made now, not queued.
@@ -100,7 +118,7 @@ def add_note_button(
 def note_submission(
     context: SlackContext, *, ack: Ack, body: dict[str, Any], view: dict[str, Any]
 ) -> None:
-    reflection_id = _reflection_id(view.get("private_metadata"))
+    reflection_id = record_id(view.get("private_metadata"))
     value = (
         view.get("state", {})
         .get("values", {})
@@ -108,36 +126,49 @@ def note_submission(
         .get(NOTE_INPUT_ACTION, {})
         .get("value")
     ) or ""
-    text = value.strip()
+    text = value.strip() if isinstance(value, str) else ""
     if not text or len(text) > NOTE_LIMIT:
         message = context.text("note_invalid", empty=not text, length=len(text), limit=NOTE_LIMIT)
         ack(response_action="errors", errors={NOTE_INPUT_BLOCK: message})
         return
-    if reflection_id is None:
-        ack()
-        return
+    actor = body["user"]["id"]
     try:
-        outcome = casework.add_note(
-            context.new_session,
-            reflection_id=reflection_id,
-            actor=body["user"]["id"],
-            text=text,
-            claim_key=f"view:{view.get('id')}:{view.get('hash')}",
-            now=context.now(),
-            renderer=context.renderer,
-        )
+        if reflection_id is None:
+            outcome = casework.refuse(
+                context.new_session,
+                action="note",
+                actor=actor,
+                reflection_id=None,
+                now=context.now(),
+            )
+        else:
+            outcome = casework.add_note(
+                context.new_session,
+                reflection_id=reflection_id,
+                actor=actor,
+                text=text,
+                claim_key=f"view:{view.get('id')}:{view.get('hash')}",
+                now=context.now(),
+                renderer=context.renderer,
+            )
     except claims.AlreadyHandled:
         ack()
         return
+    if outcome.refused_template:
+        # Said in the modal, which stays open: what they wrote is not lost from their screen.
+        message = context.text(outcome.refused_template, **outcome.data)
+        ack(response_action="errors", errors={NOTE_INPUT_BLOCK: message})
+        return
     ack()  # the note is stored before the modal closes
-    _refuse(context, body, outcome)
+    context.wake()
 
 
 def lead_contact_button(
     context: SlackContext, *, body: dict[str, Any], action: dict[str, Any]
 ) -> None:
-    reflection_id = _reflection_id(action.get("value"))
+    reflection_id = record_id(action.get("value"))
     if reflection_id is None:
+        _refuse_forged(context, body, "lead_contact")
         return
     outcome = casework.confirm_lead_contact(
         context.new_session,
