@@ -1,19 +1,12 @@
 """What the clock sends: text from the templates in prompts/clock/, laid out as Block Kit.
 
-Pure functions: they take data and return a chat.postMessage payload, validated by slack_sdk's
-block models (which check Slack's limits) so a bad payload fails here, not at Slack.
+Pure functions: they take data and return a chat.postMessage payload. Every kind is checked
+against slack_sdk's block models and Slack's limits in tests/clock/test_messages.py.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    ButtonElement,
-    MarkdownTextObject,
-    SectionBlock,
-)
 
 from bot.render import renderer
 
@@ -32,21 +25,31 @@ def label(template: str, **data: Any) -> str:
 def direct_message(
     channel: str, text: str, *, button: tuple[str, str, str] | None = None
 ) -> dict[str, Any]:
-    """A DM: the text, and optionally one button given as (label, action_id, value)."""
+    """A DM: the text, and optionally one button given as (label, action_id, value).
+
+    Built as plain Block Kit dicts: the clock may build ten thousand of these in one run, and
+    slack_sdk's models cost more than the rest of the decision; tests/clock/test_messages.py
+    checks every kind against those models and Slack's limits instead.
+    """
     blocks: list[dict[str, Any]] = [
-        SectionBlock(text=MarkdownTextObject(text=chunk)).to_dict()
+        {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
         for chunk in _chunks(text, SECTION_LIMIT)
     ]
     if button is not None:
         text_label, action_id, value = button
         blocks.append(
-            ActionsBlock(
-                elements=[
-                    ButtonElement(
-                        text=text_label, action_id=action_id, value=value, style="primary"
-                    )
-                ]
-            ).to_dict()
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": text_label, "emoji": True},
+                        "action_id": action_id,
+                        "value": value,
+                        "style": "primary",
+                    }
+                ],
+            }
         )
     return {"channel": channel, "text": text, "blocks": blocks}
 

@@ -1,0 +1,85 @@
+"""Every kind of clock message is valid Block Kit within Slack's limits, and escapes user text."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from bot.clock import messages
+from bot.slack import blocks as bk
+
+PRAC = "U0TESTPRAC"
+
+
+def long_digest() -> dict[str, Any]:
+    refs = [f"CSC-{n:04d}" for n in range(20)]  # the digest lists twenty of each, then counts
+    sent = datetime(2026, 12, 1, 10, tzinfo=UTC)
+    return messages.digest(
+        channel="U0TESTSUPV",
+        week_of=date(2026, 12, 7),
+        awaiting=(400, [(r, sent) for r in refs]),
+        long_open=(400, refs),
+        overdue=(400, [(r, date(2026, 12, 1)) for r in refs]),
+        long_open_days=90,
+        quiet_days=28,
+    )
+
+
+PAYLOADS = {
+    "long_open": lambda: messages.long_open(
+        channel=PRAC, case_ref="CSC-1001", opened_on=date(2026, 6, 1), days_open=189, quiet_days=28
+    ),
+    "unfinished": lambda: messages.unfinished(channel=PRAC, case_ref="CSC-1001", status="paused"),
+    "lead_followup": lambda: messages.lead_followup(
+        channel=PRAC,
+        case_ref="CSC-1001",
+        completed_at=datetime(2026, 12, 3, 10, tzinfo=UTC),
+        reflection_id=7,
+        lead_ids=["U0TESTLEAD", "U0TESTLED2"],
+    ),
+    "action_due": lambda: messages.action_due(
+        channel=PRAC,
+        case_ref="CSC-1001",
+        due_on=date(2026, 12, 4),
+        what="<!channel> & visit school",
+        for_owner=False,
+        practitioner_id=PRAC,
+    ),
+    "action_due_owner": lambda: messages.action_due(
+        channel="U0TESTOWNR",
+        case_ref="CSC-1001",
+        due_on=date(2026, 12, 4),
+        what=None,
+        for_owner=True,
+        practitioner_id=PRAC,
+    ),
+    "digest": long_digest,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PAYLOADS))
+def test_every_clock_message_is_valid_block_kit(kind: str) -> None:
+    payload = PAYLOADS[kind]()
+    bk.validate(payload["blocks"], limit=bk.MESSAGE_BLOCK_LIMIT)
+    assert payload["text"] and len(payload["text"]) <= 40_000
+    for block in payload["blocks"]:
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= bk.SECTION_TEXT_LIMIT
+
+
+def test_user_text_in_a_reminder_is_escaped() -> None:
+    text = PAYLOADS["action_due"]()["text"]
+    assert "<!channel>" not in text and "&lt;!channel&gt; &amp; visit school" in text
+
+
+def test_digest_counts_what_it_does_not_list() -> None:
+    assert "and 380 more" in long_digest()["text"]
+
+
+def test_buttons_carry_the_shared_action_ids() -> None:
+    start = PAYLOADS["long_open"]()["blocks"][-1]["elements"][0]
+    confirm = PAYLOADS["lead_followup"]()["blocks"][-1]["elements"][0]
+    assert (start["action_id"], start["value"]) == ("reflect_start", "CSC-1001")
+    assert (confirm["action_id"], confirm["value"]) == ("lead_contact_confirmed", "7")
