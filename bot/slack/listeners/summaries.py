@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -73,14 +74,19 @@ def _refuse_forged(context: SlackContext, body: dict[str, Any], action: str) -> 
     _refuse(context, body, outcome)
 
 
-def acknowledge_button(
-    context: SlackContext, *, body: dict[str, Any], action: dict[str, Any]
+def _reflection_button(
+    context: SlackContext,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    kind: str,
+    act: Callable[..., casework.Outcome],
 ) -> None:
+    """A button whose value names a reflection: a forged value is refused, else ``act``."""
     reflection_id = record_id(action.get("value"))
     if reflection_id is None:
-        _refuse_forged(context, body, "acknowledge")
+        _refuse_forged(context, body, kind)
         return
-    outcome = casework.acknowledge(
+    outcome = act(
         context.new_session,
         reflection_id=reflection_id,
         actor=body["user"]["id"],
@@ -88,6 +94,12 @@ def acknowledge_button(
         renderer=context.renderer,
     )
     _refuse(context, body, outcome)
+
+
+def acknowledge_button(
+    context: SlackContext, *, body: dict[str, Any], action: dict[str, Any]
+) -> None:
+    _reflection_button(context, body, action, "acknowledge", casework.acknowledge)
 
 
 def add_note_button(
@@ -166,15 +178,4 @@ def note_submission(
 def lead_contact_button(
     context: SlackContext, *, body: dict[str, Any], action: dict[str, Any]
 ) -> None:
-    reflection_id = record_id(action.get("value"))
-    if reflection_id is None:
-        _refuse_forged(context, body, "lead_contact")
-        return
-    outcome = casework.confirm_lead_contact(
-        context.new_session,
-        reflection_id=reflection_id,
-        actor=body["user"]["id"],
-        now=context.now(),
-        renderer=context.renderer,
-    )
-    _refuse(context, body, outcome)
+    _reflection_button(context, body, action, "lead_contact", casework.confirm_lead_contact)
