@@ -30,7 +30,7 @@ from storage import organisation as org_queries
 from storage import reflections as reflection_queries
 from storage import retention as queries
 from storage.db import SessionFactory, transaction
-from storage.models import SupervisorNote
+from storage.models import Reflection, SupervisorNote
 
 OUTBOX_PAGE = 500
 SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
@@ -77,12 +77,7 @@ def view_history(
     """The summaries of a case this viewer may see, newest first; the view is audited."""
     ref = valid_case_ref(case_ref)
     with transaction(new_session) as session:
-        case = case_queries.get_case(session=session, ref=ref) if ref else None
-        reflections = (
-            reflection_queries.completed_reflections_for_case(session=session, case_id=case.id)
-            if case is not None and case.id is not None
-            else []
-        )
+        reflections = _completed_reflections(session, ref)
         visible = [
             r
             for r in reflections
@@ -195,12 +190,7 @@ def export_case(
     """The case's summaries as Markdown for the case record (an administrator's export)."""
     ref = valid_case_ref(case_ref)
     with transaction(new_session) as session:
-        case = case_queries.get_case(session=session, ref=ref) if ref else None
-        reflections = (
-            reflection_queries.completed_reflections_for_case(session=session, case_id=case.id)
-            if case is not None and case.id is not None
-            else []
-        )
+        reflections = _completed_reflections(session, ref)
         summaries = [r.summary for r in reflections if r.summary]
         notes = {
             r.id: [
@@ -229,6 +219,14 @@ def export_case(
             detail={"summaries": len(summaries)},
         )
     return Export(case_ref=ref or NOT_AN_ID, markdown=markdown + "\n", summaries=len(summaries))
+
+
+def _completed_reflections(session: Session, ref: str | None) -> list[Reflection]:
+    """A case's completed reflections, newest first; none for an unknown or invalid reference."""
+    case = case_queries.get_case(session=session, ref=ref) if ref else None
+    if case is None or case.id is None:
+        return []
+    return reflection_queries.completed_reflections_for_case(session=session, case_id=case.id)
 
 
 def _notes_of(session: Session, reflection_id: int) -> list[SupervisorNote]:
