@@ -11,13 +11,14 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import WebClient
+from sqlmodel import Session
 
 from storage import outbox
 from storage.db import SessionFactory, transaction
-from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -87,53 +88,67 @@ def _deliver_one(
         message = outbox.claim(session=session, message_id=message_id, now=now(), lease=LEASE)
     if message is None:
         return None  # another process or thread took it
-    outcome = _send(client, message)
+    outcome = send(client, message.method, message.payload)
     with transaction(new_session) as session:
-        if outcome.ok:
-            outbox.mark_sent(session=session, message_id=message_id, now=now())
-            return "sent"
-        if outcome.permanent or message.attempts >= MAX_ATTEMPTS:
-            outbox.mark_failed(session=session, message_id=message_id, error=outcome.error)
-            log.error(
-                "outbox message %s (%s) failed for good: %s",
-                message_id,
-                message.method,
-                outcome.error,
-            )
-            return "failed"
-        wait = outcome.retry_after or backoff(message.attempts)
-        outbox.mark_retry(
-            session=session, message_id=message_id, at=now() + wait, error=outcome.error
+        return settle(
+            session,
+            message_id=message_id,
+            method=message.method,
+            attempts=message.attempts,
+            outcome=outcome,
+            now=now(),
         )
-        log.warning(
-            "outbox message %s: %s; retrying in %ss",
-            message_id,
-            outcome.error,
-            int(wait.total_seconds()),
-        )
-        return "retrying"
+
+
+def settle(
+    session: Session,
+    *,
+    message_id: int,
+    method: str,
+    attempts: int,
+    outcome: Outcome,
+    now: datetime,
+) -> str:
+    """Record how sending a claimed message went: "sent", "retrying" or "failed"."""
+    if outcome.ok:
+        outbox.mark_sent(session=session, message_id=message_id, now=now)
+        return "sent"
+    if outcome.permanent or attempts >= MAX_ATTEMPTS:
+        outbox.mark_failed(session=session, message_id=message_id, error=outcome.error)
+        log.error("outbox message %s (%s) failed for good: %s", message_id, method, outcome.error)
+        return "failed"
+    wait = outcome.retry_after or backoff(attempts)
+    outbox.mark_retry(session=session, message_id=message_id, at=now + wait, error=outcome.error)
+    log.warning(
+        "outbox message %s: %s; retrying in %ss",
+        message_id,
+        outcome.error,
+        int(wait.total_seconds()),
+    )
+    return "retrying"
 
 
 @dataclass(frozen=True)
-class _Outcome:
+class Outcome:
     ok: bool
     error: str = ""
     permanent: bool = False
     retry_after: timedelta | None = None
 
 
-def _send(client: WebClient, message: OutboxMessage) -> _Outcome:
+def send(client: WebClient, method: str, payload: dict[str, Any]) -> Outcome:
+    """Call the Web API once; never raises for Slack's or the network's errors."""
     try:
-        client.api_call(message.method, json=message.payload)
-        return _Outcome(ok=True)
+        client.api_call(method, json=payload)
+        return Outcome(ok=True)
     except SlackApiError as exc:
         status = exc.response.status_code
         error = str(exc.response.get("error") or f"http_{status}")
         if status == 429:
             seconds = int(exc.response.headers.get("Retry-After", "30") or 30)
-            return _Outcome(ok=False, error="ratelimited", retry_after=timedelta(seconds=seconds))
+            return Outcome(ok=False, error="ratelimited", retry_after=timedelta(seconds=seconds))
         if status >= 500:
-            return _Outcome(ok=False, error=f"http_{status}")
-        return _Outcome(ok=False, error=error, permanent=error in PERMANENT_ERRORS)
+            return Outcome(ok=False, error=f"http_{status}")
+        return Outcome(ok=False, error=error, permanent=error in PERMANENT_ERRORS)
     except Exception as exc:  # network down, timeouts: retried later
-        return _Outcome(ok=False, error=type(exc).__name__)
+        return Outcome(ok=False, error=type(exc).__name__)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, delete, select
 
 from storage.models import Agency, Person, SafeguardingLead
@@ -21,13 +22,16 @@ def get_agency(*, session: Session, agency_id: str) -> Agency | None:
     return session.get(Agency, agency_id)
 
 
+_AGENCY_OPTIONS = (
+    select(Agency.options)
+    .join(Person, col(Person.agency_id) == Agency.id)
+    .where(Person.slack_id == bindparam("slack_id"))
+)
+
+
 def agency_options_of(*, session: Session, slack_id: str) -> dict[str, Any]:
     """The options of a person's agency (empty for someone not in the organisation)."""
-    options = session.exec(
-        select(Agency.options)
-        .join(Person, col(Person.agency_id) == Agency.id)
-        .where(Person.slack_id == slack_id)
-    ).first()
+    options = session.execute(_AGENCY_OPTIONS, {"slack_id": slack_id}).scalar()
     return dict(options or {})
 
 

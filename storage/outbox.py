@@ -6,15 +6,18 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, or_, update
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from storage.db import execute, insert_if_new
 from storage.models import OutboxMessage
+from storage.types import UTCDateTime
 
 ACTIVE = ("pending", "sending")
+
+
+_ENQUEUE = insert_if_new(OutboxMessage, returning=OutboxMessage.id)
 
 
 def enqueue(
@@ -26,23 +29,23 @@ def enqueue(
     payload: dict[str, Any],
     now: datetime,
     not_before: datetime | None = None,
-) -> bool:
-    """Record a message to send; False (and nothing recorded) if the key is already there."""
-    dialect = session.get_bind().dialect.name
-    statement = (postgres_insert if dialect == "postgresql" else sqlite_insert)(OutboxMessage)
-    result = session.execute(
-        statement.values(
-            dedupe_key=dedupe_key,
-            method=method,
-            recipient=recipient,
-            payload=payload,
-            status="pending",
-            attempts=0,
-            next_attempt_at=not_before or now,
-            created_at=now,
-        ).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    claimed_until: datetime | None = None,
+) -> int | None:
+    """Record a message to send and return its id; None (and nothing recorded) if the key is
+    already there. ``claimed_until`` records it already claimed by the caller, who sends it
+    once the transaction commits; if the caller never does, it falls due at that time."""
+    claimed = claimed_until is not None
+    values: dict[str, Any] = {
+        "dedupe_key": dedupe_key,
+        "method": method,
+        "recipient": recipient,
+        "payload": payload,
+        "status": "sending" if claimed else "pending",
+        "attempts": 1 if claimed else 0,
+        "next_attempt_at": claimed_until or not_before or now,
+        "created_at": now,
+    }
+    return execute(session, _ENQUEUE, values).scalar_one_or_none()
 
 
 def enqueue_many(
@@ -79,18 +82,23 @@ def enqueue_many(
     return len(messages)
 
 
+def _holds_up_later(message: Any, now: datetime) -> Any:
+    """An unsent message that later ones to its recipient must wait for. One scheduled for
+    later and not yet tried (a clock prompt held for working hours) does not hold up the
+    conversation behind it; one being sent or retried does."""
+    return and_(
+        col(message.status).in_(ACTIVE),
+        or_(col(message.attempts) > 0, col(message.next_attempt_at) <= now),
+    )
+
+
 def due_ids(*, session: Session, now: datetime, limit: int) -> list[int]:
     """Messages ready to send, oldest first, none behind an earlier unsent one to its recipient."""
     earlier = aliased(OutboxMessage)
-    # A message scheduled for later and not yet tried (a clock prompt held for working hours)
-    # does not hold up the conversation behind it; one being retried does.
     blocked = exists().where(
-        and_(
-            earlier.recipient == OutboxMessage.recipient,
-            col(earlier.id) < col(OutboxMessage.id),
-            col(earlier.status).in_(ACTIVE),
-            or_(col(earlier.attempts) > 0, col(earlier.next_attempt_at) <= now),
-        )
+        earlier.recipient == OutboxMessage.recipient,
+        col(earlier.id) < col(OutboxMessage.id),
+        _holds_up_later(earlier, now),
     )
     rows = session.exec(
         select(OutboxMessage.id)
@@ -103,6 +111,29 @@ def due_ids(*, session: Session, now: datetime, limit: int) -> list[int]:
         .limit(limit)
     )
     return [r for r in rows if r is not None]
+
+
+_WAITING_FOR = (
+    select(OutboxMessage.id)
+    .where(
+        OutboxMessage.recipient == bindparam("recipient"),
+        OutboxMessage.status == "pending",
+        or_(
+            col(OutboxMessage.attempts) > 0,
+            col(OutboxMessage.next_attempt_at) <= bindparam("now", type_=UTCDateTime),
+        ),
+    )
+    .limit(1)
+)
+
+
+def waiting_for(*, session: Session, recipient: str, now: datetime) -> bool:
+    """Whether a message to ``recipient`` is waiting to be retried or sent, so a new one must
+    queue behind it. One being sent now does not hold a new one up: sends that overlap can
+    arrive in either order however they are made. One scheduled for later and not yet tried
+    (a clock prompt held for working hours) does not either."""
+    found = execute(session, _WAITING_FOR, {"recipient": recipient, "now": now}).first()
+    return found is not None
 
 
 def claim(
@@ -131,10 +162,26 @@ def claim(
 
 
 def mark_sent(*, session: Session, message_id: int, now: datetime) -> None:
+    mark_all_sent(session=session, message_ids=[message_id], now=now)
+
+
+_MARK_ALL_SENT = (
+    update(OutboxMessage)
+    .where(col(OutboxMessage.id).in_(bindparam("ids", expanding=True)))
+    .values(status="sent", sent_at=bindparam("now", type_=UTCDateTime), last_error=None)
+)
+
+
+def mark_all_sent(*, session: Session, message_ids: Sequence[int], now: datetime) -> None:
+    execute(session, _MARK_ALL_SENT, {"ids": list(message_ids), "now": now})
+
+
+def release(*, session: Session, message_ids: Sequence[int], now: datetime) -> None:
+    """Give claimed messages that were never tried back to whoever delivers next."""
     session.execute(
         update(OutboxMessage)
-        .where(col(OutboxMessage.id) == message_id)
-        .values(status="sent", sent_at=now, last_error=None)
+        .where(col(OutboxMessage.id).in_(message_ids), OutboxMessage.status == "sending")
+        .values(status="pending", attempts=0, next_attempt_at=now)
     )
 
 

@@ -158,12 +158,14 @@ class ReflectionService:
         """Handle whatever the practitioner typed: an answer, or skip / back / pause / cancel."""
         reply = Reply()
         with transaction(self.new_session) as session:
-            reflection = queries.active_reflection(session=session, practitioner_id=practitioner_id)
-            if reflection is None:
+            found = queries.active_reflection_and_case(
+                session=session, practitioner_id=practitioner_id
+            )
+            if found is None:
                 reply.say("no_active", has_paused=self._has_paused(session, practitioner_id))
                 self._record(session, practitioner_id, reply)
                 return reply
-            context = self._load(session, reflection)
+            context = self._load(session, *found)
             word = _command_word(text)
             if word == "skip":
                 self._skip(session, context, reply)
@@ -379,7 +381,6 @@ class ReflectionService:
             now=self.now(),
             existing=context.answers.get(question_id),
         )
-        session.flush()
 
     def _skip(self, session: Session, context: _Context, reply: Reply) -> None:
         reflection = context.reflection

@@ -11,6 +11,7 @@ from slack_bolt import App
 from slack_sdk.web import WebClient
 
 from bot.bootstrap import Database
+from bot.dispatch import Dispatcher
 from bot.reflection.messages import Guard
 from bot.reflection.service import utcnow
 from bot.settings import Settings
@@ -48,6 +49,7 @@ def build_app(
     now: Callable[[], datetime] = utcnow,
     guard: Guard | None = None,
     wake: Callable[[], None] = lambda: None,
+    dispatcher: Dispatcher | None = None,
 ) -> App:
     """The Bolt app with every listener registered.
 
@@ -58,6 +60,8 @@ def build_app(
         now: the clock (tests pass one they control).
         guard: the identifier guard for answers (issue 5's IdentifierGuard).
         wake: called after a request recorded messages, to start delivery at once.
+        dispatcher: sends what requests record as soon as they commit (`reflect serve`); it
+            wakes the delivery worker itself when something is left to it.
     """
     app = App(
         signing_secret=settings.slack_signing_secret or "",
@@ -70,7 +74,7 @@ def build_app(
         logger=bolt_log,
     )
     context = SlackContext(
-        new_session=database.new_session,
+        new_session=dispatcher.attach(database.new_session) if dispatcher else database.new_session,
         now=now,
         timezone=settings.timezone,
         guard=guard,

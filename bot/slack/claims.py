@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from storage import handled
 from storage.db import SessionFactory
-from storage.models import SlackEvent
-
-KEY_LIMIT = 64
 
 
 class AlreadyHandled(Exception):
@@ -23,15 +20,10 @@ class AlreadyHandled(Exception):
 
 def claim(*, session: Session, key: str, now: datetime) -> None:
     """Take ``key`` in the caller's transaction, or raise AlreadyHandled."""
-    if session.get(SlackEvent, key[:KEY_LIMIT]) is not None:
+    if not handled.record(session=session, key=key, now=now):
         raise AlreadyHandled(key)
-    session.add(SlackEvent(event_id=key[:KEY_LIMIT], received_at=now))
-    try:
-        session.flush()
-    except IntegrityError:
-        raise AlreadyHandled(key) from None
 
 
 def is_claimed(new_session: SessionFactory, key: str) -> bool:
     with new_session() as session:
-        return session.get(SlackEvent, key[:KEY_LIMIT]) is not None
+        return handled.is_recorded(session=session, key=key)

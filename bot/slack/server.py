@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.web import WebClient
 
 from bot.bootstrap import Database, open_database
+from bot.dispatch import Dispatcher
 from bot.reflection.messages import Guard
 from bot.settings import Settings, SettingsError
 from bot.slack.app import build_app, make_client
@@ -27,6 +30,8 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 DEFAULT_THREADS = 12
+# Threads per process sending what requests record; each person's messages stay in order.
+DEFAULT_SENDERS = 4
 
 StartResponse = Callable[..., Any]
 
@@ -36,9 +41,7 @@ class ServerOptions:
     port: int
     workers: int = 1
     threads: int = DEFAULT_THREADS
-    # Threads sending the outbox per process. One keeps acknowledgements quick on a small
-    # machine (sending competes with requests for the CPU); more help when Slack is slow.
-    senders: int = 1
+    senders: int = DEFAULT_SENDERS
 
     @classmethod
     def from_env(cls, port: int, env: dict[str, str] | None = None) -> ServerOptions:
@@ -47,7 +50,7 @@ class ServerOptions:
             port=port,
             workers=_positive(env, "WEB_CONCURRENCY", 1),
             threads=_positive(env, "REFLECT_THREADS", DEFAULT_THREADS),
-            senders=_positive(env, "REFLECT_SENDERS", 1),
+            senders=_positive(env, "REFLECT_SENDERS", DEFAULT_SENDERS),
         )
 
 
@@ -109,13 +112,45 @@ def identifier_guard() -> Guard | None:
     return IdentifierGuard()  # type: ignore[no-any-return]
 
 
-def load_wsgi(settings: Settings, senders: int = 1) -> tuple[ReflectWSGI, DeliveryWorker]:
-    """Everything one worker process needs; called after the fork."""
+@dataclass
+class Delivery:
+    """What sends a process's messages: the dispatcher for what its requests record, the
+    worker for retries and for whatever the dispatcher leaves to it."""
+
+    dispatcher: Dispatcher
+    worker: DeliveryWorker
+
+    @classmethod
+    def start(cls, database: Database, client: WebClient, senders: int) -> Delivery:
+        worker = DeliveryWorker(database.new_session, client)
+        dispatcher = Dispatcher(
+            database.new_session, client, senders=senders, wake_worker=worker.wake
+        )
+        worker.start()
+        return cls(dispatcher, worker)
+
+    def stop(self) -> None:
+        self.dispatcher.stop()
+        self.worker.stop()
+
+
+def build(settings: Settings, senders: int) -> tuple[App, Delivery, Database]:
     database = open_database(settings)
     client = make_client(settings)
-    delivery = DeliveryWorker(database.new_session, client, senders=senders)
-    app = build_app(settings, database, client=client, wake=delivery.wake, guard=identifier_guard())
-    delivery.start()
+    delivery = Delivery.start(database, client, senders)
+    app = build_app(
+        settings,
+        database,
+        client=client,
+        dispatcher=delivery.dispatcher,
+        guard=identifier_guard(),
+    )
+    return app, delivery, database
+
+
+def load_wsgi(settings: Settings, senders: int = DEFAULT_SENDERS) -> tuple[ReflectWSGI, Delivery]:
+    """Everything one worker process needs; called after the fork."""
+    app, delivery, database = build(settings, senders)
     guard = RequestGuard(app, settings.slack_signing_secret)
     handler = GuardedRequestHandler(app, guard, path=EVENTS_PATH)
     return ReflectWSGI(handler, database), delivery
@@ -127,7 +162,7 @@ class ReflectServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, settings: Settings, options: ServerOptions) -> None:
         self.settings = settings
         self.options = options
-        self.delivery: DeliveryWorker | None = None
+        self.delivery: Delivery | None = None
         super().__init__()
 
     def load_config(self) -> None:
@@ -166,15 +201,11 @@ def serve_http(settings: Settings, options: ServerOptions) -> None:
     ReflectServer(settings, options).run()
 
 
-def serve_socket_mode(settings: Settings) -> None:
+def serve_socket_mode(settings: Settings, senders: int = DEFAULT_SENDERS) -> None:
     """One Socket Mode connection; no public URL needed (Slack's own servers, so no /healthz)."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    database = open_database(settings)
-    client = make_client(settings)
-    delivery = DeliveryWorker(database.new_session, client)
-    app = build_app(settings, database, client=client, wake=delivery.wake, guard=identifier_guard())
-    delivery.start()
+    app, delivery, _ = build(settings, senders)
     try:
         SocketModeHandler(app, settings.slack_app_token).start()
     finally:

@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlmodel import Session
 
+from bot import dispatch
 from bot.reflection.messages import Completion, Reply
 from bot.render import Renderer
 from bot.slack import blocks as bk
 from bot.slack import claims
 from bot.slack.compose import prompt_stamp, reply_blocks, summary_controls
-from storage import outbox
 from storage.models import Reflection
 
 POST = "chat.postMessage"
@@ -34,9 +34,9 @@ def post(
 ) -> None:
     """Record a DM (split into as many messages as Slack's limits need) to ``recipient``."""
     for index, payload in enumerate(bk.chat_messages(recipient, blocks)):
-        outbox.enqueue(
+        dispatch.record(
             session=session,
-            dedupe_key=f"{key}:{index}",
+            key=f"{key}:{index}",
             method=POST,
             recipient=recipient,
             payload=payload,

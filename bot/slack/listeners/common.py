@@ -48,12 +48,12 @@ def start_reflection(context: SlackContext, *, user: str, case_ref: str, key: st
 def handle_once(context: SlackContext, key: str, work: Callable[[], object]) -> None:
     """Run ``work`` (which claims ``key`` in its transaction) unless it was done already.
 
-    When the same event races itself, the loser may trip over the winner's rows before it
-    reaches the claim (SQLite has no row locks); once the winner's claim is visible, that
-    conflict means "already handled" too. Any other failure propagates, so Slack retries.
+    A repeat (Slack's retry, a second process) does the work again and rolls it back when the
+    claim finds the key taken: cheaper than looking first, as repeats are rare. When the same
+    event races itself, the loser may trip over the winner's rows before it reaches the claim
+    (SQLite has no row locks); once the winner's claim is visible, that conflict means "already
+    handled" too. Any other failure propagates, so Slack retries.
     """
-    if claims.is_claimed(context.new_session, key):
-        return
     try:
         work()
     except claims.AlreadyHandled:

@@ -7,12 +7,12 @@ from typing import Any
 
 from slack_bolt import App
 
+from bot import dispatch
 from bot.slack import blocks as bk
 from bot.slack import casework, claims
 from bot.slack.compose import ACTION_START
 from bot.slack.context import SlackContext
 from bot.slack.listeners.common import handle_once, unescape
-from storage import outbox
 from storage.db import transaction
 
 # A plain message, or one with a file attached (the text is the answer; the file is not kept).
@@ -65,9 +65,9 @@ def app_home_opened(context: SlackContext, *, event: dict[str, Any], body: dict[
             claims.claim(session=session, key=key, now=now)
             data = casework.home_data(session=session, user_id=user, now=now, zone=context.zone)
             view = bk.home_view(home_blocks(context, data))
-            outbox.enqueue(
+            dispatch.record(
                 session=session,
-                dedupe_key=key,
+                key=key,
                 method="views.publish",
                 recipient=user,
                 payload={"user_id": user, "view": view},

@@ -1,0 +1,229 @@
+"""Sending at once what a request has just recorded, without waiting for the delivery worker.
+
+A message recorded in a session that has a Dispatcher attached is recorded already claimed by
+this process (when nothing to its recipient is still ahead of it) and handed to a sender as soon
+as the transaction commits: no scan of the outbox and no separate claim on the way to Slack.
+Sent messages are marked in batches. What cannot go straight out (something to the recipient is
+still ahead of it, or a send fails) is left to the delivery worker, which retries in order.
+
+Durability is unchanged: the message is in the outbox before anything is sent, and a claim is a
+lease, so if this process dies the message falls due again when the lease runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.web import WebClient
+from sqlmodel import Session
+
+from bot.delivery import LEASE, Outcome, send, settle
+from bot.reflection.service import utcnow
+from storage import outbox
+from storage.db import SessionFactory, after_commit, transaction
+
+log = logging.getLogger(__name__)
+
+# session.info keys: the Dispatcher a session records for, and what it has claimed so far.
+DISPATCHER = "reflect.dispatcher"
+CLAIMED = "reflect.claimed"
+MARK_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    id: int
+    method: str
+    recipient: str
+    payload: dict[str, Any]
+
+
+def record(
+    *,
+    session: Session,
+    key: str,
+    method: str,
+    recipient: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> bool:
+    """Record a message in the outbox; False if ``key`` was recorded before. Sent at once after
+    commit when the session has a Dispatcher and nothing to ``recipient`` is ahead of it."""
+    dispatcher: Dispatcher | None = session.info.get(DISPATCHER)
+    lease_end = dispatcher.lease_end(session, recipient, now) if dispatcher else None
+    message_id = outbox.enqueue(
+        session=session,
+        dedupe_key=key,
+        method=method,
+        recipient=recipient,
+        payload=payload,
+        now=now,
+        claimed_until=lease_end,
+    )
+    if message_id is None:
+        return False
+    if dispatcher is not None:
+        if lease_end is not None:
+            dispatcher.hold(session, Outgoing(message_id, method, recipient, payload))
+        else:
+            after_commit(session, dispatcher.wake_worker)
+    return True
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        new_session: SessionFactory,
+        client: WebClient,
+        *,
+        senders: int = 4,
+        wake_worker: Callable[[], None] = lambda: None,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.new_session = new_session
+        self.client = client
+        self.now = now
+        self.wake_worker = wake_worker
+        self._lock = threading.Lock()
+        # One queue per recipient with a sender on it, so each person's messages keep order.
+        self._queues: dict[str, deque[Outgoing]] = {}
+        self._stopping = False
+        self._pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="reflect-send")
+        self._sent: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._marker = threading.Thread(target=self._mark_sent, name="reflect-mark", daemon=True)
+        self._marker.start()
+
+    def attach(self, new_session: SessionFactory) -> SessionFactory:
+        """A session factory whose sessions record for this dispatcher."""
+
+        def attached() -> Session:
+            session = new_session()
+            session.info[DISPATCHER] = self
+            return session
+
+        return attached
+
+    # ----------------------------------------------------------- in the request's transaction
+
+    def lease_end(self, session: Session, recipient: str, now: datetime) -> datetime | None:
+        """When a claim taken now would run out, if the message may go to ``recipient``
+        straight away; None when an earlier one is waiting to be retried or sent."""
+        if outbox.waiting_for(session=session, recipient=recipient, now=now):
+            return None
+        return now + LEASE
+
+    def hold(self, session: Session, message: Outgoing) -> None:
+        claimed: list[Outgoing] | None = session.info.get(CLAIMED)
+        if claimed is None:
+            claimed = session.info[CLAIMED] = []
+            after_commit(session, lambda: self.submit(claimed))
+        claimed.append(message)
+
+    # ----------------------------------------------------------- after commit
+
+    def submit(self, messages: list[Outgoing]) -> None:
+        with self._lock:
+            if not self._stopping:
+                for message in messages:
+                    waiting = self._queues.get(message.recipient)
+                    if waiting is not None:
+                        waiting.append(message)
+                        continue
+                    self._queues[message.recipient] = deque([message])
+                    self._pool.submit(self._send_to, message.recipient)
+                return
+        self._release([m.id for m in messages])
+
+    def _send_to(self, recipient: str) -> None:
+        while True:
+            with self._lock:
+                waiting = self._queues[recipient]
+                if not waiting or self._stopping:
+                    del self._queues[recipient]
+                    self._release([m.id for m in waiting])
+                    return
+                message = waiting.popleft()
+            outcome = send(self.client, message.method, message.payload)
+            if outcome.ok:
+                self._sent.put(message.id)
+                continue
+            with self._lock:
+                # What is queued behind a failed message waits for its retry: all of it goes
+                # to the delivery worker, which keeps each person's messages in order.
+                rest = [m.id for m in self._queues.pop(recipient)]
+            self._give_back(message, outcome, rest)
+            return
+
+    def _give_back(self, message: Outgoing, outcome: Outcome, rest: list[int]) -> None:
+        try:
+            with transaction(self.new_session) as session:
+                settle(
+                    session,
+                    message_id=message.id,
+                    method=message.method,
+                    attempts=1,
+                    outcome=outcome,
+                    now=self.now(),
+                )
+                if rest:
+                    outbox.release(session=session, message_ids=rest, now=self.now())
+        except Exception as exc:  # the database is down: the claims run out and are retried
+            log.warning("could not record a failed send: %s", type(exc).__name__)
+        self.wake_worker()
+
+    def _release(self, message_ids: list[int]) -> None:
+        if not message_ids:
+            return
+        try:
+            with transaction(self.new_session) as session:
+                outbox.release(session=session, message_ids=message_ids, now=self.now())
+        except Exception as exc:  # the claims run out and are retried
+            log.warning("could not give back unsent messages: %s", type(exc).__name__)
+        self.wake_worker()
+
+    # ----------------------------------------------------------- marking sent, in batches
+
+    def _mark_sent(self) -> None:
+        done = False
+        while not done:
+            first = self._sent.get()
+            batch = [] if first is None else [first]
+            done = first is None
+            while not done and len(batch) < MARK_BATCH:
+                try:
+                    more = self._sent.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    done = True
+                else:
+                    batch.append(more)
+            if batch:
+                self._write_sent(batch)
+
+    def _write_sent(self, message_ids: list[int]) -> None:
+        for attempt in range(3):
+            try:
+                with transaction(self.new_session) as session:
+                    outbox.mark_all_sent(session=session, message_ids=message_ids, now=self.now())
+                return
+            except Exception as exc:  # unmarked, they are sent again when their claims run out
+                log.warning("could not mark messages sent: %s", type(exc).__name__)
+                time.sleep(0.5 * (attempt + 1))
+
+    def stop(self) -> None:
+        """Finish what is being sent, give back what is queued, mark what was sent."""
+        with self._lock:
+            self._stopping = True
+        self._pool.shutdown(wait=True)
+        self._sent.put(None)
+        self._marker.join(10)

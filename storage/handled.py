@@ -1,0 +1,25 @@
+"""Keys of events, clicks and submissions already handled (the slack_event table)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from storage.db import execute, insert_if_new
+from storage.models import SlackEvent
+
+KEY_LIMIT = 64
+
+
+_RECORD = insert_if_new(SlackEvent)
+
+
+def record(*, session: Session, key: str, now: datetime) -> bool:
+    """Take ``key`` in the caller's transaction: False when it was taken before."""
+    result = execute(session, _RECORD, {"event_id": key[:KEY_LIMIT], "received_at": now})
+    return bool(result.rowcount)
+
+
+def is_recorded(*, session: Session, key: str) -> bool:
+    return session.get(SlackEvent, key[:KEY_LIMIT]) is not None
