@@ -160,16 +160,22 @@ def practitioner(port: int, user: str, answers: int, arrivals: Arrivals, samples
         samples.next_question.append(arrived - sent)
 
 
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+def wait_until_serving(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Until the app answers HTTP: gunicorn listens before its worker has loaded the app, and
+    requests sent in that moment would measure the worker starting, not the app."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
+            connection.request("GET", "/healthz")
+            connection.getresponse().read()
+            return
         except OSError:
             time.sleep(0.1)
+        finally:
+            connection.close()
     raise RuntimeError("server did not start")
 
 
@@ -243,7 +249,7 @@ def run_one(app: str, database: str, concurrency: int, answers: int) -> Samples:
     server = start_server(app, port, env, workdir)
     samples = Samples()
     try:
-        wait_for_port(port, server)
+        wait_until_serving(port, server)
         users = [f"U0B{n:05d}" for n in range(concurrency)]
         threads = [
             threading.Thread(target=practitioner, args=(port, u, answers, arrivals, samples))

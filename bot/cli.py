@@ -277,11 +277,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     server.check_settings(settings)
     # Check the database (and migrate a fresh SQLite file) before any worker starts.
     open_db(settings).engine.dispose()
+    options = server.ServerOptions.from_env(args.port or settings.port)
     if settings.slack_app_token:
         say("serving", stream=sys.stderr, mode="socket", port=None)
-        server.serve_socket_mode(settings)
+        server.serve_socket_mode(settings, options)
         return 0
-    options = server.ServerOptions.from_env(args.port or settings.port)
     say("serving", stream=sys.stderr, mode="http", port=options.port)
     server.serve_http(settings, options)
     return 0

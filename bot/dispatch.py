@@ -16,9 +16,8 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,7 +25,8 @@ from typing import Any
 from slack_sdk.web import WebClient
 from sqlmodel import Session
 
-from bot.delivery import LEASE, Outcome, send, settle
+from bot.delivery import LEASE, send, settle
+from bot.inorder import InOrder
 from bot.reflection.service import utcnow
 from storage import outbox
 from storage.db import SessionFactory, after_commit, transaction
@@ -87,17 +87,18 @@ class Dispatcher:
         *,
         senders: int = 4,
         wake_worker: Callable[[], None] = lambda: None,
+        pace: Callable[[], None] = lambda: None,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
         self.new_session = new_session
         self.client = client
         self.now = now
         self.wake_worker = wake_worker
-        self._lock = threading.Lock()
-        # One queue per recipient with a sender on it, so each person's messages keep order.
-        self._queues: dict[str, deque[Outgoing]] = {}
-        self._stopping = False
-        self._pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="reflect-send")
+        # Each person's messages go out one at a time, in order; different people's in parallel.
+        self._senders: InOrder[Outgoing] = InOrder(
+            self._send, self._give_back_all, threads=senders, name="reflect-send", pace=pace
+        )
+        self._here = threading.local()
         self._sent: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self._marker = threading.Thread(target=self._mark_sent, name="reflect-mark", daemon=True)
         self._marker.start()
@@ -130,40 +131,37 @@ class Dispatcher:
 
     # ----------------------------------------------------------- after commit
 
+    @contextmanager
+    def sending_here(self) -> Iterator[None]:
+        """Within this block, what commits is sent on this thread rather than handed to the
+        senders: for work that is already off the request and in order per person (the
+        inbox's handlers), a hand-over saved."""
+        self._here.active = True
+        try:
+            yield
+        finally:
+            self._here.active = False
+
     def submit(self, messages: list[Outgoing]) -> None:
-        with self._lock:
-            if not self._stopping:
-                for message in messages:
-                    waiting = self._queues.get(message.recipient)
-                    if waiting is not None:
-                        waiting.append(message)
-                        continue
-                    self._queues[message.recipient] = deque([message])
-                    self._pool.submit(self._send_to, message.recipient)
-                return
-        self._release([m.id for m in messages])
-
-    def _send_to(self, recipient: str) -> None:
-        while True:
-            with self._lock:
-                waiting = self._queues[recipient]
-                if not waiting or self._stopping:
-                    del self._queues[recipient]
-                    self._release([m.id for m in waiting])
+        if getattr(self._here, "active", False):
+            for position, message in enumerate(messages):
+                if not self._send(message):
+                    self._give_back_all(messages[position + 1 :])
                     return
-                message = waiting.popleft()
-            outcome = send(self.client, message.method, message.payload)
-            if outcome.ok:
-                self._sent.put(message.id)
-                continue
-            with self._lock:
-                # What is queued behind a failed message waits for its retry: all of it goes
-                # to the delivery worker, which keeps each person's messages in order.
-                rest = [m.id for m in self._queues.pop(recipient)]
-            self._give_back(message, outcome, rest)
             return
+        by_recipient: dict[str, list[Outgoing]] = {}
+        for message in messages:
+            by_recipient.setdefault(message.recipient, []).append(message)
+        for recipient, theirs in by_recipient.items():
+            self._senders.submit(recipient, theirs)
 
-    def _give_back(self, message: Outgoing, outcome: Outcome, rest: list[int]) -> None:
+    def _send(self, message: Outgoing) -> bool:
+        outcome = send(self.client, message.method, message.payload)
+        if outcome.ok:
+            self._sent.put(message.id)
+            return True
+        # What is queued behind a failed message waits for its retry: it is given back to
+        # the delivery worker, which keeps each person's messages in order.
         try:
             with transaction(self.new_session) as session:
                 settle(
@@ -174,11 +172,13 @@ class Dispatcher:
                     outcome=outcome,
                     now=self.now(),
                 )
-                if rest:
-                    outbox.release(session=session, message_ids=rest, now=self.now())
-        except Exception as exc:  # the database is down: the claims run out and are retried
+        except Exception as exc:  # the database is down: the claim runs out and is retried
             log.warning("could not record a failed send: %s", type(exc).__name__)
         self.wake_worker()
+        return False
+
+    def _give_back_all(self, messages: list[Outgoing]) -> None:
+        self._release([m.id for m in messages])
 
     def _release(self, message_ids: list[int]) -> None:
         if not message_ids:
@@ -222,8 +222,6 @@ class Dispatcher:
 
     def stop(self) -> None:
         """Finish what is being sent, give back what is queued, mark what was sent."""
-        with self._lock:
-            self._stopping = True
-        self._pool.shutdown(wait=True)
+        self._senders.stop()
         self._sent.put(None)
         self._marker.join(10)

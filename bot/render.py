@@ -69,6 +69,7 @@ class Renderer:
             lstrip_blocks=True,
             autoescape=False,
             finalize=self._finalize,
+            auto_reload=False,  # templates are read once: no stat() of the file per message
         )
         self.env.filters["date"] = format_date
         self.env.filters["mention"] = self._mention
@@ -101,6 +102,13 @@ class Renderer:
         except TemplateNotFound:
             raise LookupError(f"no template {template!r} under {PROMPTS_DIR}") from None
         return compiled.render(**data).strip()
+
+    def compile_all(self, folders: tuple[str, ...]) -> int:
+        """Compile the templates under ``folders`` now rather than at their first use."""
+        names = [n for n in self.env.list_templates(extensions=["j2"]) if n.startswith(folders)]
+        for name in names:
+            self.env.get_template(name)
+        return len(names)
 
     def message(self, message: Message, **extra: Any) -> str:
         return self.render(f"messages/{message.template}.j2", **message.data, **extra)

@@ -65,6 +65,7 @@ class PurgeReport:
     actions: int = 0
     notes: int = 0
     outbox: int = 0
+    inbox: int = 0
     slack_events: int = 0
     audit: int = 0
     batches: int = field(default=0, compare=False)
@@ -111,6 +112,15 @@ def purge_expired(
     report.outbox = _in_batches(
         new_session,
         lambda session: queries.delete_finished_outbox(
+            session=session, before=now - timedelta(days=policy.outbox_days), limit=batch_size
+        ),
+        batch_size,
+        report,
+    )
+    # Only items kept after failing to be handled are ever this old; the outbox's period.
+    report.inbox = _in_batches(
+        new_session,
+        lambda session: queries.delete_old_inbox_items(
             session=session, before=now - timedelta(days=policy.outbox_days), limit=batch_size
         ),
         batch_size,

@@ -130,6 +130,22 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class InboxItem(SQLModel, table=True):
+    """Something a practitioner sent (an answer, a /reflect), stored before Slack is answered
+    and handled straight after; deleted in the transaction that handles it. A claim is a lease:
+    if the process dies first, another takes the item when ``claimed_until`` has passed."""
+
+    __tablename__ = "inbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    user_id: str = Field(max_length=64)
+    payload: dict[str, Any] = Field(sa_type=EncryptedJSON)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    claimed_until: datetime = Field(sa_type=UTCDateTime, index=True)
+    attempts: int = 0
+
+
 class SlackEvent(SQLModel, table=True):
     """Event IDs already handled, so a Slack retry is handled once across processes."""
 

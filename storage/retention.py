@@ -19,6 +19,7 @@ from storage.models import (
     AuditEntry,
     Case,
     ClockPrompt,
+    InboxItem,
     OutboxMessage,
     Reflection,
     SlackEvent,
@@ -147,6 +148,19 @@ def delete_clock_prompts_to(*, session: Session, recipient_id: str) -> int:
     return _rowcount(
         session.execute(delete(ClockPrompt).where(col(ClockPrompt.recipient_id) == recipient_id))
     )
+
+
+def delete_inbox_items_of(*, session: Session, user_id: str) -> int:
+    """What a person sent that is still waiting to be handled (or was kept after failing)."""
+    return _rowcount(session.execute(delete(InboxItem).where(col(InboxItem.user_id) == user_id)))
+
+
+def delete_old_inbox_items(*, session: Session, before: datetime, limit: int) -> int:
+    """Items kept after failing to be handled, once past retention."""
+    batch = session.exec(
+        select(InboxItem.id).where(col(InboxItem.received_at) < before).limit(limit)
+    ).all()
+    return _rowcount(session.execute(delete(InboxItem).where(col(InboxItem.id).in_(batch))))
 
 
 def delete_notes_by(*, session: Session, author_id: str) -> int:

@@ -305,6 +305,7 @@ def erase_person(
         report.add(
             {
                 "notes_written": queries.delete_notes_by(session=session, author_id=person),
+                "inbox": queries.delete_inbox_items_of(session=session, user_id=person),
                 "clock_prompts": queries.delete_clock_prompts_to(
                     session=session, recipient_id=person
                 ),

@@ -72,6 +72,13 @@ class _Context:
     actions: list[Action]
 
 
+@dataclass(frozen=True)
+class StartPreview:
+    case_ref: str
+    refusal: Reply | None = None
+    resumes: bool = False
+
+
 class ReflectionService:
     def __init__(
         self,
@@ -153,6 +160,27 @@ class ReflectionService:
                 self._prompt(session, context, reply)
             self._finish(session, context, reply)
         return reply
+
+    def preview_start(self, *, practitioner_id: str, case_ref: str) -> StartPreview:
+        """What start() will do, read without changing anything: a refusal (a malformed
+        reference, a closed case) to show at once, or whether an open reflection resumes."""
+        ref = normalise_case_ref(case_ref)
+        refusal = Reply()
+        problem = case_ref_problem(ref)
+        if problem:
+            refusal.say(problem, case_ref=case_ref.strip()[:60])
+            return StartPreview(ref, refusal=refusal)
+        with self.new_session() as session:
+            case = case_queries.get_case(session=session, ref=ref)
+            if case is None:
+                return StartPreview(ref)
+            if case.closed_on is not None:
+                refusal.say("case_closed", case_ref=ref, closed_on=case.closed_on)
+                return StartPreview(ref, refusal=refusal)
+            open_one = queries.open_reflection_for_case(
+                session=session, case_id=case.id or 0, practitioner_id=practitioner_id
+            )
+            return StartPreview(ref, resumes=open_one is not None)
 
     def respond(self, *, practitioner_id: str, text: str) -> Reply:
         """Handle whatever the practitioner typed: an answer, or skip / back / pause / cancel."""

@@ -16,6 +16,7 @@ from bot.reflection.messages import Guard
 from bot.reflection.service import utcnow
 from bot.settings import Settings
 from bot.slack.context import SlackContext
+from bot.slack.inbox import Inbox
 from bot.slack.listeners import register_listeners
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def build_app(
     guard: Guard | None = None,
     wake: Callable[[], None] = lambda: None,
     dispatcher: Dispatcher | None = None,
+    inbox: Inbox | None = None,
 ) -> App:
     """The Bolt app with every listener registered.
 
@@ -62,6 +64,8 @@ def build_app(
         wake: called after a request recorded messages, to start delivery at once.
         dispatcher: sends what requests record as soon as they commit (`reflect serve`); it
             wakes the delivery worker itself when something is left to it.
+        inbox: handles answers and /reflect after Slack's 200 on its own threads (`reflect
+            serve`); by default each is handled in its request, before the 200.
     """
     app = App(
         signing_secret=settings.slack_signing_secret or "",
@@ -80,6 +84,8 @@ def build_app(
         guard=guard,
         wake=wake,
     )
+    if inbox is not None:
+        context.inbox = inbox
     register_listeners(app, context)
     app.error(_log_error)
     return app

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from bot.reflection.messages import Guard, Reply
 from bot.reflection.service import ReflectionService
 from bot.render import Renderer, renderer
+from bot.slack.inbox import Inbox
 from bot.slack.sink import SlackSink, say
 from storage.db import SessionFactory, transaction
 
@@ -28,6 +29,11 @@ class SlackContext:
     # Called after a request has recorded messages, so delivery starts at once.
     wake: Callable[[], None] = lambda: None
     renderer: Renderer = field(default_factory=lambda: renderer("slack"))
+    # Where answers and /reflect wait between Slack's 200 and being handled.
+    inbox: Inbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.inbox = Inbox(self.new_session, now=self.now)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -39,10 +45,20 @@ class SlackContext:
         )
 
     def sink(
-        self, key: str, *, claim: str | None = None, preface: list[Any] | None = None
+        self,
+        key: str,
+        *,
+        claim: str | None = None,
+        consumes: int | None = None,
+        preface: list[Any] | None = None,
     ) -> SlackSink:
         return SlackSink(
-            key=key, renderer=self.renderer, now=self.now, claim=claim, preface=preface
+            key=key,
+            renderer=self.renderer,
+            now=self.now,
+            claim=claim,
+            consumes=consumes,
+            preface=preface,
         )
 
     def text(self, template: str, **data: Any) -> str:

@@ -15,14 +15,19 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
-from slack_sdk.web import WebClient
+from slack_bolt.middleware.authorization import SingleTeamAuthorization
 
 from bot.bootstrap import Database, open_database
 from bot.dispatch import Dispatcher
+from bot.protection.identifiers import IdentifierGuard
 from bot.reflection.messages import Guard
+from bot.reflection.questions import default_question_set
+from bot.render import renderer
 from bot.settings import Settings, SettingsError
 from bot.slack.app import build_app, make_client
 from bot.slack.guard import GuardedRequestHandler, RequestGuard
+from bot.slack.inbox import Inbox
+from bot.slack.pacing import Answered, RequestsInHand
 from bot.slack.worker import DeliveryWorker
 
 log = logging.getLogger(__name__)
@@ -32,6 +37,7 @@ HEALTH_PATH = "/healthz"
 DEFAULT_THREADS = 12
 # Threads per process sending what requests record; each person's messages stay in order.
 DEFAULT_SENDERS = 4
+DEFAULT_HANDLERS = 2
 
 StartResponse = Callable[..., Any]
 
@@ -42,6 +48,8 @@ class ServerOptions:
     workers: int = 1
     threads: int = DEFAULT_THREADS
     senders: int = DEFAULT_SENDERS
+    # Threads per process handling what requests stored (answers, /reflect) after the 200.
+    handlers: int = DEFAULT_HANDLERS
 
     @classmethod
     def from_env(cls, port: int, env: dict[str, str] | None = None) -> ServerOptions:
@@ -51,6 +59,7 @@ class ServerOptions:
             workers=_positive(env, "WEB_CONCURRENCY", 1),
             threads=_positive(env, "REFLECT_THREADS", DEFAULT_THREADS),
             senders=_positive(env, "REFLECT_SENDERS", DEFAULT_SENDERS),
+            handlers=_positive(env, "REFLECT_HANDLERS", DEFAULT_HANDLERS),
         )
 
 
@@ -79,15 +88,27 @@ def check_settings(settings: Settings) -> None:
 class ReflectWSGI:
     """POST /slack/events to Bolt; GET /healthz answers 200 when the database does."""
 
-    def __init__(self, handler: SlackRequestHandler, database: Database) -> None:
+    def __init__(
+        self,
+        handler: SlackRequestHandler,
+        database: Database,
+        in_hand: RequestsInHand | None = None,
+    ) -> None:
         self.handler = handler
         self.database = database
+        self.in_hand = in_hand or RequestsInHand()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == EVENTS_PATH and method == "POST":
-            return self.handler(environ, start_response)
+            self.in_hand.started()
+            try:
+                body = self.handler(environ, start_response)
+            except BaseException:
+                self.in_hand.finished()
+                raise
+            return Answered(body, self.in_hand.finished)
         if path == HEALTH_PATH and method in {"GET", "HEAD"}:
             healthy = self.database.ping()
             body = b"ok\n" if healthy else b"database unavailable\n"
@@ -113,47 +134,76 @@ def identifier_guard() -> Guard | None:
 
 
 @dataclass
-class Delivery:
-    """What sends a process's messages: the dispatcher for what its requests record, the
-    worker for retries and for whatever the dispatcher leaves to it."""
+class Background:
+    """A process's work after Slack's 200: the inbox handles what requests stored, the
+    dispatcher sends what handling recorded, and the worker retries what could not go out."""
 
+    inbox: Inbox
     dispatcher: Dispatcher
     worker: DeliveryWorker
 
-    @classmethod
-    def start(cls, database: Database, client: WebClient, senders: int) -> Delivery:
-        worker = DeliveryWorker(database.new_session, client)
-        dispatcher = Dispatcher(
-            database.new_session, client, senders=senders, wake_worker=worker.wake
-        )
-        worker.start()
-        return cls(dispatcher, worker)
-
     def stop(self) -> None:
+        self.inbox.stop()
         self.dispatcher.stop()
         self.worker.stop()
 
 
-def build(settings: Settings, senders: int) -> tuple[App, Delivery, Database]:
+def build(
+    settings: Settings, options: ServerOptions, pace: Callable[[], None] = lambda: None
+) -> tuple[App, Background, Database]:
     database = open_database(settings)
     client = make_client(settings)
-    delivery = Delivery.start(database, client, senders)
+    worker = DeliveryWorker(database.new_session, client)
+    dispatcher = Dispatcher(
+        database.new_session,
+        client,
+        senders=options.senders,
+        wake_worker=worker.wake,
+        pace=pace,
+    )
+    inbox = Inbox(dispatcher.attach(database.new_session), threads=options.handlers, pace=pace)
     app = build_app(
         settings,
         database,
         client=client,
-        dispatcher=delivery.dispatcher,
+        dispatcher=dispatcher,
+        inbox=inbox,
         guard=identifier_guard(),
     )
-    return app, delivery, database
+    warm_up(app, database)
+    worker.start()
+    inbox.start()
+    return app, Background(inbox, dispatcher, worker), database
 
 
-def load_wsgi(settings: Settings, senders: int = DEFAULT_SENDERS) -> tuple[ReflectWSGI, Delivery]:
+def warm_up(app: App, database: Database) -> None:
+    """Do before the first request what the first requests would otherwise all do at once:
+    read the question set, load the identifier checks' data, compile the templates, open a
+    database connection, and ask Slack who the bot is (Bolt asks at the first request
+    otherwise, once per request until an answer arrives)."""
+    default_question_set()
+    IdentifierGuard().screen("Seen at home on 1 December; call 020 7946 0000", options={})
+    renderer("slack").compile_all(("slack/", "messages/"))
+    database.ping()
+    try:
+        identity = app.client.auth_test()
+    except Exception as exc:  # Slack unreachable now: Bolt asks at the first request instead
+        log.warning("could not reach Slack at start: %s", type(exc).__name__)
+        return
+    # Bolt keeps the answer in its authorization middleware; it has no public setter.
+    for middleware in getattr(app, "_middleware_list", []):
+        if isinstance(middleware, SingleTeamAuthorization) and not middleware.auth_test_result:
+            middleware.auth_test_result = identity
+
+
+def load_wsgi(settings: Settings, options: ServerOptions) -> tuple[ReflectWSGI, Background]:
     """Everything one worker process needs; called after the fork."""
-    app, delivery, database = build(settings, senders)
+    in_hand = RequestsInHand()
+    pace = in_hand.wait_for_gap if os.environ.get("XPACE", "1") == "1" else (lambda: None)
+    app, background, database = build(settings, options, pace=pace)
     guard = RequestGuard(app, settings.slack_signing_secret)
     handler = GuardedRequestHandler(app, guard, path=EVENTS_PATH)
-    return ReflectWSGI(handler, database), delivery
+    return ReflectWSGI(handler, database, in_hand), background
 
 
 class ReflectServer(BaseApplication):  # type: ignore[misc]
@@ -162,7 +212,7 @@ class ReflectServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, settings: Settings, options: ServerOptions) -> None:
         self.settings = settings
         self.options = options
-        self.delivery: Delivery | None = None
+        self.delivery: Background | None = None
         super().__init__()
 
     def load_config(self) -> None:
@@ -180,7 +230,7 @@ class ReflectServer(BaseApplication):  # type: ignore[misc]
             "timeout": 30,
             "graceful_timeout": 10,
             "preload_app": False,
-            "accesslog": "-",
+            "accesslog": None,
             "errorlog": "-",
             "loglevel": "info",
             "proc_name": "reflect-web",
@@ -193,7 +243,7 @@ class ReflectServer(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> ReflectWSGI:
-        wsgi, self.delivery = load_wsgi(self.settings, self.options.senders)
+        wsgi, self.delivery = load_wsgi(self.settings, self.options)
         return wsgi
 
 
@@ -201,12 +251,12 @@ def serve_http(settings: Settings, options: ServerOptions) -> None:
     ReflectServer(settings, options).run()
 
 
-def serve_socket_mode(settings: Settings, senders: int = DEFAULT_SENDERS) -> None:
+def serve_socket_mode(settings: Settings, options: ServerOptions) -> None:
     """One Socket Mode connection; no public URL needed (Slack's own servers, so no /healthz)."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    app, delivery, _ = build(settings, senders)
+    app, background, _ = build(settings, options)
     try:
         SocketModeHandler(app, settings.slack_app_token).start()
     finally:
-        delivery.stop()
+        background.stop()

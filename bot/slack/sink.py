@@ -19,6 +19,7 @@ from bot.render import Renderer
 from bot.slack import blocks as bk
 from bot.slack import claims
 from bot.slack.compose import prompt_stamp, reply_blocks, summary_controls
+from storage import inbox
 from storage.models import Reflection
 
 POST = "chat.postMessage"
@@ -61,7 +62,8 @@ def say(
 
 class SlackSink:
     """A ReplySink for one Slack request. ``key`` names the request; ``claim`` (optional) is
-    the handled-once key taken in the same transaction."""
+    the handled-once key taken in the same transaction; ``consumes`` (optional) the inbox item
+    being handled, removed in the same transaction."""
 
     def __init__(
         self,
@@ -70,10 +72,12 @@ class SlackSink:
         renderer: Renderer,
         now: Callable[[], datetime],
         claim: str | None = None,
+        consumes: int | None = None,
         preface: list[dict[str, Any]] | None = None,
     ) -> None:
         self.key = key
         self.claim = claim
+        self.consumes = consumes
         self.renderer = renderer
         self.now = now
         self.preface = preface or []
@@ -83,6 +87,8 @@ class SlackSink:
         now = self.now()
         if self.claim:
             claims.claim(session=session, key=self.claim, now=now)
+        if self.consumes is not None and not inbox.take(session=session, item_id=self.consumes):
+            raise claims.AlreadyHandled(f"inbox:{self.consumes}")
         stamp = None
         if reply.reflection_id is not None and reply.status == "in_progress":
             reflection = session.get(Reflection, reply.reflection_id)

@@ -46,6 +46,7 @@ def test_every_free_text_column_is_encrypted() -> None:
         "action.contingency",
         "supervisor_note.text",
         "outbox.payload",
+        "inbox.payload",
     }
 
 

@@ -10,11 +10,13 @@ from slack_bolt import Ack, App
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.slack import blocks as bk
-from bot.slack import casework
+from bot.slack import casework, claims
 from bot.slack.context import SlackContext
-from bot.slack.listeners.common import start_reflection
+from bot.slack.inbox import Received
+from storage.db import transaction
 
 HISTORY_LIMIT = 5
+START = "start"
 log = logging.getLogger(__name__)
 
 
@@ -23,6 +25,7 @@ def register(app: App, context: SlackContext) -> None:
         reflect_command(context, ack=ack, body=body)
 
     app.command("/reflect")(reflect)
+    context.inbox.on(START, lambda item: handle_start(context, item))
 
 
 def reflect_command(context: SlackContext, *, ack: Ack, body: dict[str, Any]) -> None:
@@ -61,15 +64,33 @@ def _answer(context: SlackContext, body: dict[str, Any]) -> list[dict[str, Any]]
 
 
 def _start(context: SlackContext, user: str, text: str, trigger_id: str) -> list[dict[str, Any]]:
-    started = start_reflection(context, user=user, case_ref=text, key=f"cmd:{trigger_id}")
-    if started.in_dm:
-        ref = text.strip().upper()
-        return bk.sections(context.text("started", case_ref=ref, resumed=started.resumed))
-    # Refused before anything changed (a malformed reference, a closed case): say why here.
-    result: list[dict[str, Any]] = []
-    for message in started.reply.messages:
-        result += bk.sections(context.renderer.message(message))
-    return result
+    """Refuse at once what start() would refuse; otherwise store the request and say so."""
+    preview = context.service().preview_start(practitioner_id=user, case_ref=text)
+    if preview.refusal is not None:
+        return [
+            block
+            for message in preview.refusal.messages
+            for block in bk.sections(context.renderer.message(message))
+        ]
+    with transaction(context.new_session) as session:
+        payload = {"case_ref": preview.case_ref, "key": f"cmd:{trigger_id}"}
+        context.inbox.receive(session, kind=START, user_id=user, payload=payload)
+    return bk.sections(context.text("started", case_ref=preview.case_ref, resumed=preview.resumes))
+
+
+def handle_start(context: SlackContext, item: Received) -> None:
+    """Start or resume in the DM; a refusal that arose since (the case was closed in the
+    meantime) is said in the DM instead."""
+    key = item.payload["key"]
+    sink = context.sink(key, consumes=item.id)
+    try:
+        reply = context.service(sink).start(
+            practitioner_id=item.user_id, case_ref=item.payload["case_ref"]
+        )
+        if not sink.recorded:
+            context.send_reply(context.sink(key, consumes=item.id), item.user_id, reply)
+    except claims.AlreadyHandled:
+        return
 
 
 def _list(context: SlackContext, user: str) -> list[dict[str, Any]]:

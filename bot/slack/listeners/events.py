@@ -12,11 +12,15 @@ from bot.slack import blocks as bk
 from bot.slack import casework, claims
 from bot.slack.compose import ACTION_START
 from bot.slack.context import SlackContext
-from bot.slack.listeners.common import handle_once, unescape
+from bot.slack.inbox import Received
+from bot.slack.listeners.common import unescape
 from storage.db import transaction
 
 # A plain message, or one with a file attached (the text is the answer; the file is not kept).
 ANSWER_SUBTYPES = {None, "file_share"}
+
+
+ANSWER = "answer"
 
 
 def register(app: App, context: SlackContext) -> None:
@@ -32,10 +36,11 @@ def register(app: App, context: SlackContext) -> None:
     app.event("message")(message)
     app.event("app_home_opened")(home_opened)
     app.event(re.compile(".+"))(other_event)  # last: only what nothing above took
+    context.inbox.on(ANSWER, lambda item: handle_answer(context, item))
 
 
 def direct_message(context: SlackContext, *, event: dict[str, Any], body: dict[str, Any]) -> None:
-    """A message in the bot's DM goes to the service as the practitioner's answer, once."""
+    """A message in the bot's DM is stored, once, as the practitioner's answer."""
     if event.get("channel_type") != "im" or event.get("bot_id"):
         return
     if event.get("subtype") not in ANSWER_SUBTYPES:
@@ -48,10 +53,23 @@ def direct_message(context: SlackContext, *, event: dict[str, Any], body: dict[s
     text = unescape(event.get("text") or "")
     if event.get("subtype") == "file_share" and not text.strip():
         return  # a file alone is not an answer, and is not kept
-    sink = context.sink(key, claim=key)
-    handle_once(
-        context, key, lambda: context.service(sink).respond(practitioner_id=user, text=text)
-    )
+    try:
+        with transaction(context.new_session) as session:
+            claims.claim(session=session, key=key, now=context.now())
+            context.inbox.receive(
+                session, kind=ANSWER, user_id=user, payload={"key": key, "text": text}
+            )
+    except claims.AlreadyHandled:
+        return
+
+
+def handle_answer(context: SlackContext, item: Received) -> None:
+    """The stored answer goes to the service, which records the next question."""
+    sink = context.sink(item.payload["key"], consumes=item.id)
+    try:
+        context.service(sink).respond(practitioner_id=item.user_id, text=item.payload["text"])
+    except claims.AlreadyHandled:
+        return
 
 
 def app_home_opened(context: SlackContext, *, event: dict[str, Any], body: dict[str, Any]) -> None:
