@@ -12,13 +12,14 @@ from storage.models import SlackEvent
 KEY_LIMIT = 64
 
 
-_RECORD = insert_if_new(SlackEvent)
+# RETURNING says whether the row went in: psycopg reports no row count for this INSERT.
+_RECORD = insert_if_new(SlackEvent, returning=SlackEvent.event_id)
 
 
 def record(*, session: Session, key: str, now: datetime) -> bool:
     """Take ``key`` in the caller's transaction: False when it was taken before."""
     result = execute(session, _RECORD, {"event_id": key[:KEY_LIMIT], "received_at": now})
-    return bool(result.rowcount)
+    return result.scalar_one_or_none() is not None
 
 
 def is_recorded(*, session: Session, key: str) -> bool:

@@ -199,8 +199,7 @@ def warm_up(app: App, database: Database) -> None:
 def load_wsgi(settings: Settings, options: ServerOptions) -> tuple[ReflectWSGI, Background]:
     """Everything one worker process needs; called after the fork."""
     in_hand = RequestsInHand()
-    pace = in_hand.wait_for_gap if os.environ.get("XPACE", "1") == "1" else (lambda: None)
-    app, background, database = build(settings, options, pace=pace)
+    app, background, database = build(settings, options, pace=in_hand.wait_for_gap)
     guard = RequestGuard(app, settings.slack_signing_secret)
     handler = GuardedRequestHandler(app, guard, path=EVENTS_PATH)
     return ReflectWSGI(handler, database, in_hand), background
@@ -230,7 +229,7 @@ class ReflectServer(BaseApplication):  # type: ignore[misc]
             "timeout": 30,
             "graceful_timeout": 10,
             "preload_app": False,
-            "accesslog": None,
+            "accesslog": "-",
             "errorlog": "-",
             "loglevel": "info",
             "proc_name": "reflect-web",
