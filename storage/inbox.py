@@ -50,13 +50,13 @@ def take(*, session: Session, item_id: int) -> bool:
     return bool(execute(session, _TAKE, {"item_id": item_id}).rowcount)
 
 
-def overdue(*, session: Session, now: datetime, limit: int, max_attempts: int) -> list[InboxItem]:
+def overdue(*, session: Session, now: datetime, limit: int, max_retries: int) -> list[InboxItem]:
     """Items whose claim ran out (their process died, or handling failed), oldest first;
-    not those tried ``max_attempts`` times, which are kept for an operator."""
+    not those taken again ``max_retries`` times already, which are kept for an operator."""
     return list(
         session.exec(
             select(InboxItem)
-            .where(col(InboxItem.claimed_until) <= now, col(InboxItem.attempts) < max_attempts)
+            .where(col(InboxItem.claimed_until) <= now, col(InboxItem.attempts) < max_retries)
             .order_by(col(InboxItem.id))
             .limit(limit)
         )

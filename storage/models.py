@@ -143,6 +143,7 @@ class InboxItem(SQLModel, table=True):
     payload: dict[str, Any] = Field(sa_type=EncryptedJSON)
     received_at: datetime = Field(sa_type=UTCDateTime)
     claimed_until: datetime = Field(sa_type=UTCDateTime, index=True)
+    # Times taken again after its claim ran out (handling failed, or its process died).
     attempts: int = 0
 
 

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 RETRY_AFTER = timedelta(seconds=5)
-MAX_ATTEMPTS = 5
+MAX_TRIES = 5
 POLL_SECONDS = 2.0
 
 
@@ -39,7 +39,7 @@ class Received:
     kind: str
     user_id: str
     payload: dict[str, Any]
-    attempts: int = 0
+    attempts: int = 0  # times taken again after its claim ran out
 
 
 Handler = Callable[[Received], None]
@@ -105,7 +105,7 @@ class Inbox:
                 handler(item)
             return True
         except Exception as exc:  # the type only: the message may carry what was typed
-            last = item.attempts + 1 >= MAX_ATTEMPTS
+            last = item.attempts + 1 >= MAX_TRIES
             log.error(
                 "could not handle a %s (inbox item %s): %s; %s",
                 item.kind,
@@ -133,7 +133,7 @@ class Inbox:
         now = self.now()
         with self.new_session() as session:
             overdue = inbox.overdue(
-                session=session, now=now, limit=limit, max_attempts=MAX_ATTEMPTS
+                session=session, now=now, limit=limit, max_retries=MAX_TRIES - 1
             )
         taken: list[Received] = []
         for item in overdue:

@@ -1,0 +1,380 @@
+"""After Slack's 200: the inbox handles what requests stored, the dispatcher sends what handling
+recorded, senders give way to requests, and a worker starts with its first burst prepared."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+from slack_bolt.middleware.authorization import SingleTeamAuthorization
+from slack_sdk.web import WebClient
+from sqlmodel import select
+
+from bot import dispatch
+from bot.bootstrap import Database
+from bot.dispatch import Dispatcher
+from bot.inorder import InOrder
+from bot.protection.records import erase_person
+from bot.reflection.service import utcnow
+from bot.retention import purge_expired
+from bot.settings import Settings
+from bot.slack.app import build_app
+from bot.slack.inbox import MAX_TRIES, RETRY_AFTER, Inbox, Received
+from bot.slack.pacing import Answered, RequestsInHand
+from bot.slack.server import warm_up
+from bot.slack.worker import DeliveryWorker
+from storage import db, inbox
+from storage.db import transaction
+from storage.models import Answer, InboxItem, OutboxMessage
+from tests.fake_slack import FakeSlack
+from tests.slack.conftest import (
+    BOT_TOKEN,
+    PRACTITIONER,
+    SlackDriver,
+    TickingClock,
+    message_text,
+)
+
+QUESTION_ONE = "Picture the child's day"
+QUESTION_TWO = "Have you seen the child"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def texts(fake: FakeSlack) -> list[str]:
+    return [message_text(m) for m in fake.messages_to(PRACTITIONER)]
+
+
+class Served:
+    """The app as `reflect serve` runs it: an inbox on its own threads, a dispatcher, and a
+    delivery worker, on the real clock."""
+
+    def __init__(self, settings: Settings, database: Database, fake: FakeSlack) -> None:
+        client = WebClient(token=BOT_TOKEN, base_url=fake.url)
+        self.worker = DeliveryWorker(database.new_session, client, interval=0.2)
+        self.dispatcher = Dispatcher(
+            database.new_session, client, senders=2, wake_worker=self.worker.wake
+        )
+        self.inbox = Inbox(
+            self.dispatcher.attach(database.new_session),
+            threads=2,
+            sending_here=self.dispatcher.sending_here,
+        )
+        app = build_app(
+            settings, database, client=client, dispatcher=self.dispatcher, inbox=self.inbox
+        )
+        self.slack = SlackDriver(app, fake, database.new_session, TickingClock(utcnow()))
+        self.worker.start()
+        self.inbox.start()
+
+    def stop(self) -> None:
+        self.inbox.stop()
+        self.dispatcher.stop()
+        self.worker.stop()
+
+
+@pytest.fixture
+def served(
+    settings: Settings, database: Database, fake_slack: FakeSlack, organisation: None
+) -> Iterator[Served]:
+    running = Served(settings, database, fake_slack)
+    yield running
+    running.stop()
+
+
+def outbox_rows(new_session: db.SessionFactory) -> list[OutboxMessage]:
+    with new_session() as session:
+        return list(session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+# ---------------------------------------------------------------- the dispatcher
+
+
+def test_answers_are_stored_before_the_200_and_the_next_question_follows_unprompted(
+    served: Served, fake_slack: FakeSlack, new_session: db.SessionFactory
+) -> None:
+    response = served.slack.command(PRACTITIONER, "CSC-9001")
+    assert response.status == 200 and "CSC-9001" in response.body
+    assert wait_until(lambda: len(texts(fake_slack)) == 1)
+    assert QUESTION_ONE in texts(fake_slack)[0]
+
+    assert served.slack.message(PRACTITIONER, "Nursery, then nan's").status == 200
+    with new_session() as session:  # stored: in the inbox, or already handled
+        stored = list(session.exec(select(InboxItem))) + list(session.exec(select(Answer)))
+    assert len(stored) == 1
+    assert wait_until(lambda: len(texts(fake_slack)) == 2)
+    assert QUESTION_TWO in texts(fake_slack)[1]
+
+    # Claimed as they were recorded, sent without the worker, then marked sent in a batch.
+    assert wait_until(lambda: all(m.status == "sent" for m in outbox_rows(new_session)))
+    assert [m.attempts for m in outbox_rows(new_session)] == [1, 1]
+    with new_session() as session:
+        assert list(session.exec(select(InboxItem))) == []
+        assert [a.question_id for a in session.exec(select(Answer))] == ["child_day"]
+
+
+def test_a_failed_send_is_retried_and_what_follows_waits_behind_it(
+    served: Served, fake_slack: FakeSlack, new_session: db.SessionFactory
+) -> None:
+    fake_slack.fail_next(1, status=429, retry_after=1, method="chat.postMessage")
+    served.slack.command(PRACTITIONER, "CSC-9002")
+    assert wait_until(lambda: any(m.status == "pending" for m in outbox_rows(new_session)))
+    served.slack.message(PRACTITIONER, "Up at seven, school, tea at home")
+
+    assert wait_until(lambda: len(texts(fake_slack)) == 2)
+    first, second = texts(fake_slack)
+    assert QUESTION_ONE in first and QUESTION_TWO in second  # in order, after Retry-After
+    posts = [c for c in fake_slack.calls if c.method == "chat.postMessage"]
+    assert [c.status for c in posts] == [429, 200, 200]
+    assert posts[1].at - posts[0].at >= 0.95
+    assert wait_until(lambda: [m.status for m in outbox_rows(new_session)] == ["sent", "sent"])
+
+
+def test_nothing_is_sent_for_a_transaction_that_rolls_back(
+    served: Served, fake_slack: FakeSlack, new_session: db.SessionFactory
+) -> None:
+    attached = served.dispatcher.attach(new_session)
+    with pytest.raises(RuntimeError), transaction(attached) as session:
+        dispatch.record(
+            session=session,
+            key="test:rolled-back",
+            method="chat.postMessage",
+            recipient=PRACTITIONER,
+            payload={"channel": PRACTITIONER, "text": "never"},
+            now=utcnow(),
+        )
+        raise RuntimeError("the request failed after recording")
+    with transaction(attached) as session:
+        dispatch.record(
+            session=session,
+            key="test:committed",
+            method="chat.postMessage",
+            recipient=PRACTITIONER,
+            payload={"channel": PRACTITIONER, "text": "sent"},
+            now=utcnow(),
+        )
+    assert wait_until(lambda: len(fake_slack.messages_to(PRACTITIONER)) == 1)
+    time.sleep(0.2)
+    assert [m["text"] for m in fake_slack.messages_to(PRACTITIONER)] == ["sent"]
+    assert [m.dedupe_key for m in outbox_rows(new_session)] == ["test:committed"]
+
+
+def test_a_stopping_dispatcher_gives_back_what_it_has_not_sent(
+    database: Database, fake_slack: FakeSlack, new_session: db.SessionFactory
+) -> None:
+    dispatcher = Dispatcher(new_session, WebClient(token=BOT_TOKEN, base_url=fake_slack.url))
+    dispatcher.stop()  # a process on its way out
+    attached = dispatcher.attach(new_session)
+    with transaction(attached) as session:
+        dispatch.record(
+            session=session,
+            key="test:late",
+            method="chat.postMessage",
+            recipient=PRACTITIONER,
+            payload={"channel": PRACTITIONER, "text": "for the next process"},
+            now=utcnow(),
+        )
+    [message] = outbox_rows(new_session)
+    assert (message.status, message.attempts) == ("pending", 0)  # due now, for any worker
+
+
+# ---------------------------------------------------------------- the inbox
+
+
+@pytest.fixture
+def inline_inbox(
+    settings: Settings,
+    database: Database,
+    fake_slack: FakeSlack,
+    ticking_clock: TickingClock,
+    organisation: None,
+) -> tuple[Inbox, SlackDriver]:
+    box = Inbox(database.new_session, now=ticking_clock)
+    app = build_app(settings, database, now=ticking_clock, inbox=box)
+    return box, SlackDriver(app, fake_slack, database.new_session, ticking_clock)
+
+
+def test_what_a_crashed_process_stored_is_handled_again_in_order(
+    inline_inbox: tuple[Inbox, SlackDriver], new_session: db.SessionFactory
+) -> None:
+    box, slack = inline_inbox
+    now = slack.clock()
+    with transaction(new_session) as session:  # stored, then the process died
+        for kind, payload in [
+            ("start", {"case_ref": "CSC-9003", "key": "cmd:trig.crash"}),
+            ("answer", {"key": "ev:Ev0CRASH", "text": "School, then the park"}),
+        ]:
+            inbox.add(
+                session=session,
+                kind=kind,
+                user_id=PRACTITIONER,
+                payload=payload,
+                now=now,
+                claimed_until=now + timedelta(seconds=60),
+            )
+    assert box.recover() == 0  # still claimed by the process that died
+    slack.clock.advance(61)
+    assert box.recover() == 2
+    said = slack.texts_to(PRACTITIONER)
+    assert QUESTION_ONE in said[0] and QUESTION_TWO in said[1]
+    with new_session() as session:
+        assert [a.question_id for a in session.exec(select(Answer))] == ["child_day"]
+        assert list(session.exec(select(InboxItem))) == []
+    slack.clock.advance(61)
+    assert box.recover() == 0
+
+
+def test_an_item_that_keeps_failing_is_kept_for_an_operator(
+    inline_inbox: tuple[Inbox, SlackDriver],
+    new_session: db.SessionFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    box, slack = inline_inbox
+    attempts: list[int] = []
+
+    def broken(item: Received) -> None:
+        attempts.append(item.attempts)
+        raise ValueError("a secret the practitioner typed")
+
+    box.on("broken", broken)
+    with caplog.at_level(logging.INFO):
+        with transaction(new_session) as session:
+            box.receive(session, kind="broken", user_id=PRACTITIONER, payload={"text": "private"})
+        for _ in range(MAX_TRIES + 2):
+            slack.clock.advance(RETRY_AFTER.total_seconds() + 1)
+            box.recover()
+    assert attempts == list(range(MAX_TRIES))  # tried five times, then left alone
+    with new_session() as session:
+        [kept] = list(session.exec(select(InboxItem)))
+    assert kept.attempts == MAX_TRIES - 1
+    assert "kept for an operator" in caplog.text
+    assert "secret" not in caplog.text and "private" not in caplog.text
+
+
+def test_erasure_and_retention_reach_the_inbox(
+    inline_inbox: tuple[Inbox, SlackDriver], new_session: db.SessionFactory
+) -> None:
+    _, slack = inline_inbox
+    now = slack.clock()
+    with transaction(new_session) as session:
+        for user, when in [(PRACTITIONER, now), ("U0SOMEONE", now - timedelta(days=40))]:
+            inbox.add(
+                session=session,
+                kind="answer",
+                user_id=user,
+                payload={"text": "kept after failing"},
+                now=when,
+                claimed_until=when,
+            )
+    report = erase_person(new_session, actor="U0ADMIN", slack_id=PRACTITIONER, now=now)
+    assert report.counts["inbox"] == 1
+    assert purge_expired(new_session, now=now).inbox == 1
+    with new_session() as session:
+        assert list(session.exec(select(InboxItem))) == []
+
+
+# ---------------------------------------------------------------- order and pacing
+
+
+def test_items_are_handled_in_order_per_person_and_a_refusal_stops_that_person_only() -> None:
+    handled: list[tuple[str, int]] = []
+    given_back: list[tuple[str, int]] = []
+    lock = threading.Lock()
+
+    def handle(item: tuple[str, int]) -> bool:
+        time.sleep(0.001)
+        with lock:
+            handled.append(item)
+        return item != ("b", 2)
+
+    pool: InOrder[tuple[str, int]] = InOrder(
+        handle, given_back.extend, threads=3, name="test-inorder"
+    )
+    for n in range(20):
+        for person in "abc":
+            pool.submit(person, [(person, n)])
+    assert wait_until(lambda: len(handled) == 20 + 3 + 20)
+    pool.stop()
+    for person in "ac":
+        assert [n for p, n in handled if p == person] == list(range(20))
+    assert [n for p, n in handled if p == "b"] == [0, 1, 2]
+    assert given_back == [("b", n) for n in range(3, 20)]
+
+
+def test_senders_wait_while_a_request_is_in_hand_for_a_while_at_most() -> None:
+    in_hand = RequestsInHand(longest_wait=5)
+    started = time.monotonic()
+    in_hand.wait_for_gap()
+    assert time.monotonic() - started < 1  # nothing in hand: no wait
+
+    in_hand.started()
+    threading.Timer(0.2, in_hand.finished).start()
+    started = time.monotonic()
+    in_hand.wait_for_gap()
+    assert 0.15 <= time.monotonic() - started < 4 and in_hand.count == 0
+
+    bounded = RequestsInHand(longest_wait=0.1)
+    bounded.started()  # never finishes
+    started = time.monotonic()
+    bounded.wait_for_gap()
+    assert 0.09 <= time.monotonic() - started < 4
+
+
+def test_a_request_counts_as_answered_once_the_server_closes_its_body() -> None:
+    in_hand = RequestsInHand()
+    closed: list[bool] = []
+
+    class Body(list[bytes]):
+        def close(self) -> None:
+            closed.append(True)
+
+    in_hand.started()
+    body = Answered(Body([b"ok"]), in_hand.finished)
+    assert b"".join(body) == b"ok" and in_hand.count == 1
+    body.close()
+    body.close()  # a second close changes nothing
+    assert in_hand.count == 0 and closed == [True, True]
+
+
+# ---------------------------------------------------------------- starting a worker
+
+
+def test_warm_up_asks_slack_once_before_the_first_burst(
+    slack: SlackDriver, database: Database, fake_slack: FakeSlack
+) -> None:
+    warm_up(slack.app, database)
+    authorization = [
+        m for m in slack.app._middleware_list if isinstance(m, SingleTeamAuthorization)
+    ]
+    assert authorization and authorization[0].auth_test_result is not None
+    threads = [
+        threading.Thread(target=slack.command, args=(PRACTITIONER, "help")) for _ in range(5)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(fake_slack.successful("auth.test")) == 1
+
+
+def test_warm_up_carries_on_when_slack_cannot_be_reached(
+    slack: SlackDriver, database: Database, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_slack.fail_next(1, status=503, method="auth.test")
+    with caplog.at_level(logging.WARNING):
+        warm_up(slack.app, database)
+    assert "could not reach Slack at start" in caplog.text
+    response = slack.command(PRACTITIONER, "help")  # Bolt asks at the first request instead
+    assert response.status == 200 and json.loads(response.body)["response_type"] == "ephemeral"
