@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from storage.models import Case, Reflection
 
+_CASE_BY_REF = select(Case).where(Case.ref == bindparam("ref"))
+
 
 def get_case(*, session: Session, ref: str) -> Case | None:
-    return session.exec(select(Case).where(Case.ref == ref)).first()
+    return session.execute(_CASE_BY_REF, {"ref": ref}).scalars().first()
 
 
 def create_case(

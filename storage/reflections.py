@@ -46,18 +46,22 @@ def active_reflection_and_case(
     return (row[0], row[1]) if row else None
 
 
+_OPEN_FOR_CASE = (
+    select(Reflection)
+    .where(
+        Reflection.case_id == bindparam("case_id"),
+        Reflection.practitioner_id == bindparam("practitioner_id"),
+        col(Reflection.status).in_(OPEN_STATUSES),
+    )
+    .with_for_update()
+)
+
+
 def open_reflection_for_case(
     *, session: Session, case_id: int, practitioner_id: str
 ) -> Reflection | None:
-    return session.exec(
-        select(Reflection)
-        .where(
-            Reflection.case_id == case_id,
-            Reflection.practitioner_id == practitioner_id,
-            col(Reflection.status).in_(OPEN_STATUSES),
-        )
-        .with_for_update()
-    ).first()
+    params = {"case_id": case_id, "practitioner_id": practitioner_id}
+    return session.execute(_OPEN_FOR_CASE, params).scalars().first()
 
 
 def open_reflections_of(*, session: Session, practitioner_id: str) -> list[tuple[Reflection, Case]]:
