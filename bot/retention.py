@@ -109,39 +109,23 @@ def purge_expired(
         if len(ids) < batch_size:
             break
 
-    report.outbox = _in_batches(
-        new_session,
-        lambda session: queries.delete_finished_outbox(
-            session=session, before=now - timedelta(days=policy.outbox_days), limit=batch_size
-        ),
-        batch_size,
-        report,
-    )
-    # Only items kept after failing to be handled are ever this old; the outbox's period.
-    report.inbox = _in_batches(
-        new_session,
-        lambda session: queries.delete_old_inbox_items(
-            session=session, before=now - timedelta(days=policy.outbox_days), limit=batch_size
-        ),
-        batch_size,
-        report,
-    )
-    report.slack_events = _in_batches(
-        new_session,
-        lambda session: queries.delete_old_slack_events(
-            session=session, before=now - timedelta(days=policy.slack_event_days), limit=batch_size
-        ),
-        batch_size,
-        report,
-    )
-    report.audit = _in_batches(
-        new_session,
-        lambda session: queries.delete_old_audit(
-            session=session, before=now - timedelta(days=policy.audit_days), limit=batch_size
-        ),
-        batch_size,
-        report,
-    )
+    # Inbox items are only ever this old when kept after failing to be handled: the outbox's period.
+    for name, delete_old, days in [
+        ("outbox", queries.delete_finished_outbox, policy.outbox_days),
+        ("inbox", queries.delete_old_inbox_items, policy.outbox_days),
+        ("slack_events", queries.delete_old_slack_events, policy.slack_event_days),
+        ("audit", queries.delete_old_audit, policy.audit_days),
+    ]:
+        before = now - timedelta(days=days)
+        deleted = _in_batches(
+            new_session,
+            lambda session, delete_old=delete_old, before=before: delete_old(
+                session=session, before=before, limit=batch_size
+            ),
+            batch_size,
+            report,
+        )
+        setattr(report, name, deleted)
     if not report.total:
         return report  # the clock runs this every few minutes; only deletions are audited
     with transaction(new_session) as session:

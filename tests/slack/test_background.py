@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from slack_bolt.middleware.authorization import SingleTeamAuthorization
 from slack_sdk.web import WebClient
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot import dispatch
 from bot.bootstrap import Database
@@ -94,6 +94,17 @@ def served(
     running.stop()
 
 
+def record_dm(session: Session, key: str, text: str) -> None:
+    dispatch.record(
+        session=session,
+        key=key,
+        method="chat.postMessage",
+        recipient=PRACTITIONER,
+        payload={"channel": PRACTITIONER, "text": text},
+        now=utcnow(),
+    )
+
+
 def outbox_rows(new_session: db.SessionFactory) -> list[OutboxMessage]:
     with new_session() as session:
         return list(session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
@@ -147,24 +158,10 @@ def test_nothing_is_sent_for_a_transaction_that_rolls_back(
 ) -> None:
     attached = served.dispatcher.attach(new_session)
     with pytest.raises(RuntimeError), transaction(attached) as session:
-        dispatch.record(
-            session=session,
-            key="test:rolled-back",
-            method="chat.postMessage",
-            recipient=PRACTITIONER,
-            payload={"channel": PRACTITIONER, "text": "never"},
-            now=utcnow(),
-        )
+        record_dm(session, "test:rolled-back", "never")
         raise RuntimeError("the request failed after recording")
     with transaction(attached) as session:
-        dispatch.record(
-            session=session,
-            key="test:committed",
-            method="chat.postMessage",
-            recipient=PRACTITIONER,
-            payload={"channel": PRACTITIONER, "text": "sent"},
-            now=utcnow(),
-        )
+        record_dm(session, "test:committed", "sent")
     assert wait_until(lambda: len(fake_slack.messages_to(PRACTITIONER)) == 1)
     time.sleep(0.2)
     assert [m["text"] for m in fake_slack.messages_to(PRACTITIONER)] == ["sent"]
@@ -178,14 +175,7 @@ def test_a_stopping_dispatcher_gives_back_what_it_has_not_sent(
     dispatcher.stop()  # a process on its way out
     attached = dispatcher.attach(new_session)
     with transaction(attached) as session:
-        dispatch.record(
-            session=session,
-            key="test:late",
-            method="chat.postMessage",
-            recipient=PRACTITIONER,
-            payload={"channel": PRACTITIONER, "text": "for the next process"},
-            now=utcnow(),
-        )
+        record_dm(session, "test:late", "for the next process")
     [message] = outbox_rows(new_session)
     assert (message.status, message.attempts) == ("pending", 0)  # due now, for any worker
 
