@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 DISPATCHER = "reflect.dispatcher"
 CLAIMED = "reflect.claimed"
 MARK_BATCH = 500
+MARK_RETRY_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,11 @@ class Dispatcher:
         wake_worker: Callable[[], None] = lambda: None,
         pace: Callable[[], None] = lambda: None,
         now: Callable[[], datetime] = utcnow,
+        mark_retry_seconds: float = MARK_RETRY_SECONDS,
     ) -> None:
         self.new_session = new_session
         self.client = client
+        self.mark_retry_seconds = mark_retry_seconds
         self.now = now
         self.wake_worker = wake_worker
         # Each person's messages go out one at a time, in order; different people's in parallel.
@@ -211,14 +214,26 @@ class Dispatcher:
                 self._write_sent(batch)
 
     def _write_sent(self, message_ids: list[int]) -> None:
-        for attempt in range(3):
+        """Mark sent, trying again while the database is away: a message still unmarked when its
+        claim runs out would be sent a second time."""
+        give_up = time.monotonic() + LEASE.total_seconds() - 5
+        wait = self.mark_retry_seconds
+        while True:
             try:
                 with transaction(self.new_session) as session:
                     outbox.mark_all_sent(session=session, message_ids=message_ids, now=self.now())
                 return
-            except Exception as exc:  # unmarked, they are sent again when their claims run out
-                log.warning("could not mark messages sent: %s", type(exc).__name__)
-                time.sleep(0.5 * (attempt + 1))
+            except Exception as exc:
+                if time.monotonic() + wait > give_up:
+                    log.error(
+                        "could not mark %s sent messages: %s; they may be sent again",
+                        len(message_ids),
+                        type(exc).__name__,
+                    )
+                    return
+                log.warning("could not mark messages sent yet: %s", type(exc).__name__)
+                time.sleep(wait)
+                wait = min(wait * 2, 20 * self.mark_retry_seconds)
 
     def stop(self) -> None:
         """Finish what is being sent, give back what is queued, mark what was sent."""

@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from slack_bolt.middleware.authorization import SingleTeamAuthorization
 from slack_sdk.web import WebClient
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from bot import dispatch
@@ -178,6 +179,28 @@ def test_a_stopping_dispatcher_gives_back_what_it_has_not_sent(
         record_dm(session, "test:late", "for the next process")
     [message] = outbox_rows(new_session)
     assert (message.status, message.attempts) == ("pending", 0)  # due now, for any worker
+
+
+def test_marking_sent_waits_out_a_database_that_is_briefly_away(
+    database: Database, fake_slack: FakeSlack, new_session: db.SessionFactory
+) -> None:
+    refusals = [OperationalError("UPDATE outbox", {}, Exception("database is away"))] * 8
+
+    def flaky() -> Session:
+        if refusals:
+            raise refusals.pop()
+        return new_session()
+
+    client = WebClient(token=BOT_TOKEN, base_url=fake_slack.url)
+    dispatcher = Dispatcher(flaky, client, mark_retry_seconds=0.01)
+    try:
+        with transaction(dispatcher.attach(new_session)) as session:
+            record_dm(session, "test:marked", "sent while the database blinked")
+        assert wait_until(lambda: len(fake_slack.messages_to(PRACTITIONER)) == 1)
+        assert wait_until(lambda: [m.status for m in outbox_rows(new_session)] == ["sent"])
+        assert refusals == []  # refused eight times before it could mark
+    finally:
+        dispatcher.stop()
 
 
 # ---------------------------------------------------------------- the inbox
