@@ -161,26 +161,35 @@ class ReflectionService:
             self._finish(session, context, reply)
         return reply
 
-    def preview_start(self, *, practitioner_id: str, case_ref: str) -> StartPreview:
+    def preview_start(
+        self, *, practitioner_id: str, case_ref: str, session: Session | None = None
+    ) -> StartPreview:
         """What start() will do, read without changing anything: a refusal (a malformed
-        reference, a closed case) to show at once, or whether an open reflection resumes."""
+        reference, a closed case) to show at once, or whether an open reflection resumes.
+        Reads in ``session`` when given (the caller's transaction), else in its own."""
         ref = normalise_case_ref(case_ref)
         refusal = Reply()
         problem = case_ref_problem(ref)
         if problem:
             refusal.say(problem, case_ref=case_ref.strip()[:60])
             return StartPreview(ref, refusal=refusal)
-        with self.new_session() as session:
-            case = case_queries.get_case(session=session, ref=ref)
-            if case is None:
-                return StartPreview(ref)
-            if case.closed_on is not None:
-                refusal.say("case_closed", case_ref=ref, closed_on=case.closed_on)
-                return StartPreview(ref, refusal=refusal)
-            open_one = queries.open_reflection_for_case(
-                session=session, case_id=case.id or 0, practitioner_id=practitioner_id
-            )
-            return StartPreview(ref, resumes=open_one is not None)
+        if session is None:
+            with self.new_session() as own:
+                return self._preview_case(own, practitioner_id, ref)
+        return self._preview_case(session, practitioner_id, ref)
+
+    def _preview_case(self, session: Session, practitioner_id: str, ref: str) -> StartPreview:
+        case = case_queries.get_case(session=session, ref=ref)
+        if case is None:
+            return StartPreview(ref)
+        if case.closed_on is not None:
+            refusal = Reply()
+            refusal.say("case_closed", case_ref=ref, closed_on=case.closed_on)
+            return StartPreview(ref, refusal=refusal)
+        open_one = queries.open_reflection_for_case(
+            session=session, case_id=case.id or 0, practitioner_id=practitioner_id
+        )
+        return StartPreview(ref, resumes=open_one is not None)
 
     def respond(self, *, practitioner_id: str, text: str) -> Reply:
         """Handle whatever the practitioner typed: an answer, or skip / back / pause / cancel."""

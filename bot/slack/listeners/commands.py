@@ -65,16 +65,19 @@ def _answer(context: SlackContext, body: dict[str, Any]) -> list[dict[str, Any]]
 
 def _start(context: SlackContext, user: str, text: str, trigger_id: str) -> list[dict[str, Any]]:
     """Refuse at once what start() would refuse; otherwise store the request and say so."""
-    preview = context.service().preview_start(practitioner_id=user, case_ref=text)
+    with transaction(context.new_session) as session:  # one connection for both
+        preview = context.service().preview_start(
+            practitioner_id=user, case_ref=text, session=session
+        )
+        if preview.refusal is None:
+            payload = {"case_ref": preview.case_ref, "key": f"cmd:{trigger_id}"}
+            context.inbox.receive(session, kind=START, user_id=user, payload=payload)
     if preview.refusal is not None:
         return [
             block
             for message in preview.refusal.messages
             for block in bk.sections(context.renderer.message(message))
         ]
-    with transaction(context.new_session) as session:
-        payload = {"case_ref": preview.case_ref, "key": f"cmd:{trigger_id}"}
-        context.inbox.receive(session, kind=START, user_id=user, payload=payload)
     return bk.sections(context.text("started", case_ref=preview.case_ref, resumed=preview.resumes))
 
 
