@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -35,6 +35,16 @@ OTHER_PRACTITIONER = "U0TESTPRC2"
 SUPERVISOR = "U0TESTSUPV"
 LEAD = "U0TESTLEAD"
 LONE_PRACTITIONER = "U0TESTLONE"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 class TickingClock:

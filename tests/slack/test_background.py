@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -39,19 +39,11 @@ from tests.slack.conftest import (
     SlackDriver,
     TickingClock,
     message_text,
+    wait_until,
 )
 
 QUESTION_ONE = "Picture the child's day"
 QUESTION_TWO = "Have you seen the child"
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def texts(fake: FakeSlack) -> list[str]:

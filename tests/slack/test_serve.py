@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,19 +35,11 @@ from tests.slack.conftest import (
     command_body,
     event_body,
     sign,
+    wait_until,
 )
 
 pytestmark = pytest.mark.slow
 JSON = "application/json"
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def answered(new_session: db.SessionFactory) -> list[str]:
