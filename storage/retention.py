@@ -150,6 +150,15 @@ def delete_clock_prompts_to(*, session: Session, recipient_id: str) -> int:
     )
 
 
+def inbox_items(*, session: Session) -> list[InboxItem]:
+    """Everything waiting in the inbox: a handful at any moment, so read whole (it is encrypted)."""
+    return list(session.exec(select(InboxItem)))
+
+
+def delete_inbox_items(*, session: Session, ids: Sequence[int]) -> int:
+    return _rowcount(session.execute(delete(InboxItem).where(col(InboxItem.id).in_(ids))))
+
+
 def delete_inbox_items_of(*, session: Session, user_id: str) -> int:
     """What a person sent that is still waiting to be handled (or was kept after failing)."""
     return _rowcount(session.execute(delete(InboxItem).where(col(InboxItem.user_id) == user_id)))

@@ -256,15 +256,24 @@ class ErasureReport:
 def erase_case(
     new_session: SessionFactory, *, actor: str, case_ref: str, now: datetime
 ) -> ErasureReport:
-    """Remove a case and everything about it: reflections, answers, actions, notes, messages
-    waiting to be sent or kept after sending, and the clock's records. The audit keeps one row
-    with the counts."""
+    """Remove a case and everything about it: reflections, answers, actions, notes, what is
+    waiting in the inbox about it, messages waiting to be sent or kept after sending, and the
+    clock's records. The audit keeps one row with the counts."""
     ref = valid_case_ref(case_ref)
     report = ErasureReport(subject=case_subject(ref))
     with transaction(new_session) as session:
+        if ref:  # a /reflect or an answer naming the case, not yet handled: it would bring it back
+            mentioned = _mentions(ref)
+            waiting = [
+                i.id
+                for i in queries.inbox_items(session=session)
+                if i.id is not None and mentioned(json.dumps(i.payload, ensure_ascii=False))
+            ]
+            if waiting:
+                report.add({"inbox": queries.delete_inbox_items(session=session, ids=waiting)})
         case = case_queries.get_case(session=session, ref=ref) if ref else None
         if case is None or case.id is None:
-            report.found = False
+            report.found = bool(report.counts.get("inbox"))
         else:
             ids = queries.reflection_ids_for_case(session=session, case_id=case.id)
             report.add(queries.delete_reflections(session=session, ids=ids))

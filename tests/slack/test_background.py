@@ -20,7 +20,7 @@ from bot import dispatch
 from bot.bootstrap import Database
 from bot.dispatch import Dispatcher
 from bot.inorder import InOrder
-from bot.protection.records import erase_person
+from bot.protection.records import erase_case, erase_person
 from bot.reflection.service import utcnow
 from bot.retention import purge_expired
 from bot.settings import Settings
@@ -31,7 +31,7 @@ from bot.slack.server import warm_up
 from bot.slack.worker import DeliveryWorker
 from storage import db, inbox
 from storage.db import transaction
-from storage.models import Answer, InboxItem, OutboxMessage
+from storage.models import Answer, Case, InboxItem, OutboxMessage
 from tests.fake_slack import FakeSlack
 from tests.slack.conftest import (
     BOT_TOKEN,
@@ -288,6 +288,29 @@ def test_erasure_and_retention_reach_the_inbox(
     assert purge_expired(new_session, now=now).inbox == 1
     with new_session() as session:
         assert list(session.exec(select(InboxItem))) == []
+
+
+def test_erasing_a_case_removes_a_reflect_for_it_still_waiting_in_the_inbox(
+    inline_inbox: tuple[Inbox, SlackDriver], new_session: db.SessionFactory
+) -> None:
+    box, slack = inline_inbox
+    now = slack.clock()
+    with transaction(new_session) as session:  # stored; its process died before handling it
+        for ref in ("CSC-9010", "CSC-90100"):
+            inbox.add(
+                session=session,
+                kind="start",
+                user_id=PRACTITIONER,
+                payload={"case_ref": ref, "key": f"cmd:trig.{ref}"},
+                now=now,
+                claimed_until=now,
+            )
+    report = erase_case(new_session, actor="U0ADMIN", case_ref="CSC-9010", now=now)
+    assert report.found and report.counts["inbox"] == 1
+    slack.clock.advance(1)
+    assert box.recover() == 1  # only the other case's
+    with new_session() as session:
+        assert [c.ref for c in session.exec(select(Case))] == ["CSC-90100"]
 
 
 # ---------------------------------------------------------------- order and pacing
