@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -60,19 +59,15 @@ def deliver_due(
     *,
     now: Callable[[], datetime],
     limit: int = 100,
-    pool: Executor | None = None,
 ) -> DeliveryReport:
     """Send what is due now. Returns counts; never raises for Slack's or the network's errors.
 
-    At most one message per recipient is due at a time (the oldest unsent), so messages to
-    different people can go out side by side on ``pool`` while each person's stay in order.
+    At most one message per recipient is due at a time (the oldest unsent), so each person's
+    messages stay in order.
     """
     with new_session() as session:
         ids = outbox.due_ids(session=session, now=now(), limit=limit)
-    if pool is None or len(ids) < 2:
-        outcomes = [_deliver_one(new_session, client, i, now) for i in ids]
-    else:
-        outcomes = list(pool.map(lambda i: _deliver_one(new_session, client, i, now), ids))
+    outcomes = [_deliver_one(new_session, client, i, now) for i in ids]
     report = DeliveryReport()
     for outcome in outcomes:
         report.sent += outcome == "sent"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, update
+from sqlalchemy import bindparam, delete, insert, update
 from sqlmodel import Session, col, select
 
 from storage.db import execute
@@ -74,7 +74,3 @@ def release(*, session: Session, item_ids: list[int], now: datetime) -> None:
     session.execute(
         update(InboxItem).where(col(InboxItem.id).in_(item_ids)).values(claimed_until=now)
     )
-
-
-def pending_count(*, session: Session) -> int:
-    return session.exec(select(func.count()).select_from(InboxItem)).one()

@@ -240,49 +240,51 @@ def acknowledge(
             "practitioner_id": reflection.practitioner_id,
             "supervisor_id": actor,
         }
-        if reflection.acknowledged_at is not None:
+        already = not _record_first(
+            session, reflection, "acknowledged_at", action="acknowledge", actor=actor, now=now
+        )
+        if not already:
             say(
                 renderer,
-                "acknowledged_supervisor",
+                "acknowledged_practitioner",
                 session=session,
-                key=f"ack:{reflection_id}:again:{int(now.timestamp())}",
-                recipient=actor,
+                key=f"ack:{reflection_id}:practitioner",
+                recipient=reflection.practitioner_id,
                 now=now,
-                already=True,
-                acknowledged_at=reflection.acknowledged_at,
                 **facts,
             )
-            return Outcome()
-        reflection.acknowledged_at = now
-        session.add(reflection)
-        audit.record(
-            session=session,
-            actor=actor,
-            action="acknowledge",
-            subject=f"reflection:{reflection_id}",
-            now=now,
-        )
-        say(
-            renderer,
-            "acknowledged_practitioner",
-            session=session,
-            key=f"ack:{reflection_id}:practitioner",
-            recipient=reflection.practitioner_id,
-            now=now,
-            **facts,
-        )
         say(
             renderer,
             "acknowledged_supervisor",
             session=session,
-            key=f"ack:{reflection_id}:supervisor",
+            key=f"ack:{reflection_id}:"
+            + (f"again:{int(now.timestamp())}" if already else "supervisor"),
             recipient=actor,
             now=now,
-            already=False,
-            acknowledged_at=now,
+            already=already,
+            acknowledged_at=reflection.acknowledged_at,
             **facts,
         )
         return Outcome()
+
+
+def _record_first(
+    session: Session, reflection: Reflection, stamp: str, *, action: str, actor: str, now: datetime
+) -> bool:
+    """Set the reflection's ``stamp`` to now and audit ``action``, the first time only; False
+    when it was set already (a second click)."""
+    if getattr(reflection, stamp) is not None:
+        return False
+    setattr(reflection, stamp, now)
+    session.add(reflection)
+    audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        subject=f"reflection:{reflection.id}",
+        now=now,
+    )
+    return True
 
 
 def may_add_note(new_session: SessionFactory, *, reflection_id: int, actor: str) -> bool:
@@ -367,17 +369,14 @@ def confirm_lead_contact(
             return _refused(
                 session, action="lead_contact", actor=actor, reflection_id=reflection_id, now=now
             )
-        already = reflection.lead_contact_confirmed_at is not None
-        if not already:
-            reflection.lead_contact_confirmed_at = now
-            session.add(reflection)
-            audit.record(
-                session=session,
-                actor=actor,
-                action="lead_contact",
-                subject=f"reflection:{reflection_id}",
-                now=now,
-            )
+        already = not _record_first(
+            session,
+            reflection,
+            "lead_contact_confirmed_at",
+            action="lead_contact",
+            actor=actor,
+            now=now,
+        )
         say(
             renderer,
             "lead_confirmed",

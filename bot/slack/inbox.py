@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from bot.inorder import InOrder
 from bot.reflection.service import utcnow
+from bot.slack import claims
 from storage import inbox
 from storage.db import SessionFactory, after_commit, transaction
 
@@ -71,6 +72,17 @@ class Inbox:
 
     def on(self, kind: str, handler: Handler) -> None:
         self._handlers[kind] = handler
+
+    def accept(self, *, kind: str, user_id: str, payload: dict[str, Any], claim: str) -> bool:
+        """Store an item with its handled-once key ``claim`` in a transaction of its own;
+        False (nothing stored) when that key was handled before."""
+        try:
+            with transaction(self.new_session) as session:
+                claims.claim(session=session, key=claim, now=self.now())
+                self.receive(session, kind=kind, user_id=user_id, payload=payload)
+        except claims.AlreadyHandled:
+            return False
+        return True
 
     def receive(
         self, session: Session, *, kind: str, user_id: str, payload: dict[str, Any]

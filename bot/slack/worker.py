@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from slack_sdk.web import WebClient
@@ -26,7 +25,6 @@ class DeliveryWorker:
         *,
         now: Callable[[], datetime] = utcnow,
         interval: float = 1.5,
-        senders: int = 1,
     ) -> None:
         self.new_session = new_session
         self.client = client
@@ -35,9 +33,6 @@ class DeliveryWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        # Messages to different people go out side by side; Slack's answers take tens of ms.
-        self._senders = senders
-        self._pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="reflect-send")
 
     def wake(self) -> None:
         self._wake.set()
@@ -53,18 +48,12 @@ class DeliveryWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self._pool.shutdown(wait=False)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()  # before sending, so a wake during this pass means another pass
             try:
-                report = deliver_due(
-                    self.new_session,
-                    self.client,
-                    now=self.now,
-                    pool=self._pool if self._senders > 1 else None,
-                )
+                report = deliver_due(self.new_session, self.client, now=self.now)
             except Exception as exc:  # the database is down: try again next time round
                 log.warning("delivery pass failed: %s", type(exc).__name__)
             else:

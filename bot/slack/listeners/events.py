@@ -53,14 +53,7 @@ def direct_message(context: SlackContext, *, event: dict[str, Any], body: dict[s
     text = unescape(event.get("text") or "")
     if event.get("subtype") == "file_share" and not text.strip():
         return  # a file alone is not an answer, and is not kept
-    try:
-        with transaction(context.new_session) as session:
-            claims.claim(session=session, key=key, now=context.now())
-            context.inbox.receive(
-                session, kind=ANSWER, user_id=user, payload={"key": key, "text": text}
-            )
-    except claims.AlreadyHandled:
-        return
+    context.inbox.accept(kind=ANSWER, user_id=user, payload={"key": key, "text": text}, claim=key)
 
 
 def handle_answer(context: SlackContext, item: Received) -> None:
