@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, inspect, update
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
+from storage.db import PerDialect, execute
 from storage.models import Action, Answer, Case, Reflection
 
 OPEN_STATUSES = ("in_progress", "paused")
@@ -82,6 +87,25 @@ def answers_of(*, session: Session, reflection_id: int) -> dict[str, Answer]:
     return {a.question_id: a for a in rows}
 
 
+def _upsert_answer() -> PerDialect:
+    def build(insert: Any) -> Any:
+        statement = insert(Answer)
+        return statement.on_conflict_do_update(
+            index_elements=["reflection_id", "question_id"],
+            set_={
+                "status": statement.excluded.status,
+                "value": statement.excluded.value,
+                "answered_at": statement.excluded.answered_at,
+            },
+        ).returning(Answer.id)
+
+    return PerDialect(build(postgres_insert), build(sqlite_insert))
+
+
+# An answer is written on every step: one statement built once, not the ORM's flush.
+_SAVE_ANSWER = _upsert_answer()
+
+
 def save_answer(
     *,
     session: Session,
@@ -92,12 +116,38 @@ def save_answer(
     now: datetime,
     existing: Answer | None,
 ) -> Answer:
-    answer = existing or Answer(reflection_id=reflection_id, question_id=question_id)
-    answer.status = status
-    answer.value = value
-    answer.answered_at = now
-    session.add(answer)
-    return answer
+    """Write an answer (new, or replacing ``existing``) and return it as now stored."""
+    values = {"status": status, "value": value, "answered_at": now}
+    params = {"reflection_id": reflection_id, "question_id": question_id, **values}
+    answer_id = execute(session, _SAVE_ANSWER, params).scalar_one()
+    if existing is None:
+        return Answer(id=answer_id, reflection_id=reflection_id, question_id=question_id, **values)
+    for key, value_now in values.items():  # what the session holds matches what is stored
+        set_committed_value(existing, key, value_now)
+    return existing
+
+
+# What a step of a reflection changes; anything more (completion) goes through the ORM.
+_PROGRESS = ("status", "current_question", "current_step", "updated_at")
+_SAVE_PROGRESS = (
+    update(Reflection)
+    .where(col(Reflection.id) == bindparam("reflection_id"))
+    .values({name: bindparam(name) for name in _PROGRESS})
+)
+
+
+def save_progress(*, session: Session, reflection: Reflection) -> None:
+    """Write where a reflection has got to with one prebuilt UPDATE when only its progress
+    changed (almost every step), and leave anything else to the ORM's flush at commit."""
+    state = inspect(reflection)
+    changed = set(state.committed_state)
+    if not state.persistent or not changed or not changed <= set(_PROGRESS):
+        session.add(reflection)
+        return
+    params = {name: getattr(reflection, name) for name in _PROGRESS}
+    execute(session, _SAVE_PROGRESS, {"reflection_id": reflection.id, **params})
+    # The session now holds what is stored: nothing of it is left for the flush at commit.
+    state._commit_all(state.dict, session.identity_map)
 
 
 def actions_of(*, session: Session, reflection_id: int) -> list[Action]:

@@ -640,7 +640,7 @@ class ReflectionService:
 
     def _finish(self, session: Session, context: _Context, reply: Reply) -> None:
         context.reflection.updated_at = self.now()
-        session.add(context.reflection)
+        queries.save_progress(session=session, reflection=context.reflection)
         reply.reflection_id = context.reflection.id
         reply.status = context.reflection.status
         self._record(session, context.reflection.practitioner_id, reply)
