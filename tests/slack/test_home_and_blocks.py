@@ -113,3 +113,15 @@ def test_validate_rejects_what_slack_would() -> None:
     long_label = bk.button("y" * 200, action_id="a", value="v")
     bk.validate([bk.actions("b", [long_label])], limit=50)  # truncated to fit
     assert len(long_label["text"]["text"]) <= bk.BUTTON_TEXT_LIMIT
+
+
+def test_a_checked_shape_still_refuses_a_block_id_too_long() -> None:
+    buttons = [bk.button("Skip", action_id="reflect_skip", value="skip")]
+    bk.validate([bk.actions("reflect:12.1700000000000000.q3", buttons)], limit=50)
+    bk.validate([bk.actions("reflect:12.1700000000000001.q3", buttons)], limit=50)  # same shape
+    with pytest.raises(bk.BlockLimitError, match="block_id"):
+        bk.validate([bk.actions("r" * 256, buttons)], limit=50)
+    with pytest.raises(bk.BlockLimitError):
+        bk.validate(
+            [{**bk.actions("reflect:12.1700000000000002.q3", buttons), "type": "nope"}], limit=50
+        )
