@@ -16,12 +16,16 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from bot.clock.config import LIMITS
 from bot.settings import SettingsError
 from storage import audit
 from storage import retention as queries
 from storage.db import SessionFactory, transaction
 
 BATCH_SIZE = 500
+# The longest the clock looks back at its own prompts: the most a long-open case's quiet period
+# can be set to. Older prompts about cases, and old digests, no longer decide anything.
+CLOCK_LOOK_BACK_DAYS = LIMITS["long_open_repeat_days"][1] + 1
 RETENTION_ACTOR = "reflect:retention"
 RETENTION_VARIABLES = {
     "completed_days": "REFLECT_RETENTION_DAYS",
@@ -64,6 +68,7 @@ class PurgeReport:
     answers: int = 0
     actions: int = 0
     notes: int = 0
+    clock_prompts: int = 0
     outbox: int = 0
     inbox: int = 0
     slack_events: int = 0
@@ -126,6 +131,15 @@ def purge_expired(
             report,
         )
         setattr(report, name, deleted)
+    before = now - timedelta(days=CLOCK_LOOK_BACK_DAYS)
+    report.clock_prompts += _in_batches(
+        new_session,
+        lambda session: queries.delete_old_clock_prompts(
+            session=session, before=before, limit=batch_size
+        ),
+        batch_size,
+        report,
+    )
     if not report.total:
         return report  # the clock runs this every few minutes; only deletions are audited
     with transaction(new_session) as session:

@@ -28,6 +28,12 @@ from storage.models import (
 
 FINISHED_OUTBOX = ("sent", "failed")
 UNFINISHED = ("in_progress", "paused", "cancelled")
+# The clock's prompts (storage/clock.py) by what they are about. Those about a reflection, or
+# one of its actions, are only asked about while it exists, so they go with it; the others are
+# only looked back at for a bounded time (a case's quiet period, the week of a digest).
+REFLECTION_PROMPTS = ("unfinished", "lead_followup")
+ACTION_PROMPTS = ("action_due",)
+DATED_PROMPTS = ("long_open", "digest")
 
 
 def _rowcount(result: object) -> int:
@@ -73,10 +79,20 @@ def reflection_ids_of_practitioner(*, session: Session, practitioner_id: str) ->
 
 
 def delete_reflections(*, session: Session, ids: Sequence[int]) -> dict[str, int]:
-    """Delete reflections with everything hanging off them: notes, actions, answers."""
+    """Delete reflections with everything hanging off them: notes, actions, answers, and the
+    clock's prompts about them and their actions."""
     if not ids:
-        return {"reflections": 0, "answers": 0, "actions": 0, "notes": 0}
+        return {"reflections": 0, "answers": 0, "actions": 0, "notes": 0, "clock_prompts": 0}
+    their_actions = select(Action.id).where(col(Action.reflection_id).in_(ids))
+    about_them = or_(
+        and_(col(ClockPrompt.job).in_(REFLECTION_PROMPTS), col(ClockPrompt.subject_id).in_(ids)),
+        and_(
+            col(ClockPrompt.job).in_(ACTION_PROMPTS),
+            col(ClockPrompt.subject_id).in_(their_actions),
+        ),
+    )
     counts = {
+        "clock_prompts": _rowcount(session.execute(delete(ClockPrompt).where(about_them))),
         "notes": _rowcount(
             session.execute(
                 delete(SupervisorNote).where(col(SupervisorNote.reflection_id).in_(ids))
@@ -109,6 +125,16 @@ def delete_finished_outbox(*, session: Session, before: datetime, limit: int) ->
 def delete_old_slack_events(*, session: Session, before: datetime, limit: int) -> int:
     batch = select(SlackEvent.event_id).where(col(SlackEvent.received_at) < before).limit(limit)
     return _rowcount(session.execute(delete(SlackEvent).where(col(SlackEvent.event_id).in_(batch))))
+
+
+def delete_old_clock_prompts(*, session: Session, before: datetime, limit: int) -> int:
+    """Prompts about cases and digests decided before ``before``, past any look-back."""
+    batch = (
+        select(ClockPrompt.id)
+        .where(col(ClockPrompt.job).in_(DATED_PROMPTS), col(ClockPrompt.decided_at) < before)
+        .limit(limit)
+    )
+    return _rowcount(session.execute(delete(ClockPrompt).where(col(ClockPrompt.id).in_(batch))))
 
 
 def delete_old_audit(*, session: Session, before: datetime, limit: int) -> int:

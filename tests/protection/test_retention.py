@@ -14,12 +14,14 @@ from bot.reflection.service import ReflectionService
 from bot.retention import RetentionPolicy, purge_expired
 from bot.settings import SettingsError
 from storage import audit, outbox
+from storage import retention as retention_queries
 from storage.db import SessionFactory, transaction
 from storage.models import (
     Action,
     Answer,
     AuditEntry,
     Case,
+    ClockPrompt,
     OutboxMessage,
     Reflection,
     SlackEvent,
@@ -100,6 +102,67 @@ def test_purge_keeps_what_is_in_date_and_deletes_what_is_not(
     later = purge_expired(new_session, now=audit_expiry, policy=RetentionPolicy())
     assert later.audit == 1 and later.reflections == 2
     assert count(new_session, Action) == 0
+
+
+def test_the_clocks_prompts_go_with_their_reflection_or_once_past_any_look_back(
+    new_session: SessionFactory, run_reflection: RunReflection, clock
+) -> None:
+    start = clock.current
+    old = run_reflection(case_ref="CSC-4001")
+    clock.current = start + timedelta(days=300)
+    recent = run_reflection(case_ref="CSC-4002")
+    with new_session() as session:
+        old_action = session.exec(select(Action.id).where(Action.reflection_id == old)).first()
+        recent_action = session.exec(
+            select(Action.id).where(Action.reflection_id == recent)
+        ).first()
+        case_id = session.exec(select(Case.id).where(Case.ref == "CSC-4002")).one()
+    assert old_action is not None and recent_action is not None
+
+    def prompt(job: str, key: str, subject: int | None, days_after_start: int) -> ClockPrompt:
+        decided = start + timedelta(days=days_after_start)
+        return ClockPrompt(
+            job=job, key=key, subject_id=subject, recipient_id=PRACTITIONER, decided_at=decided
+        )
+
+    with transaction(new_session) as session:
+        session.add_all(
+            [
+                prompt("unfinished", f"unfinished:{old}", old, 1),
+                prompt("lead_followup", f"lead_followup:{old}", old, 3),
+                prompt("action_due", f"action_due:{old_action}:{PRACTITIONER}", old_action, 5),
+                prompt("lead_followup", f"lead_followup:{recent}", recent, 1),  # kept: in date
+                prompt("action_due", f"action_due:{recent_action}:x", recent_action, 1),  # kept
+                prompt("long_open", f"long_open:{case_id}:old", case_id, 0),
+                prompt("digest", f"digest:{SUPERVISOR}:old", None, 0),
+                prompt("long_open", f"long_open:{case_id}:new", case_id, 300),  # kept
+                # A reflection's old prompt is kept while the reflection is: it is asked about.
+                prompt("unfinished", f"unfinished:{recent}", recent, 0),
+            ]
+        )
+
+    report = purge_expired(new_session, now=start + timedelta(days=367))
+
+    assert report.reflections == 1 and report.clock_prompts == 5
+    with new_session() as session:
+        left = set(session.exec(select(ClockPrompt.key)).all())
+    assert left == {
+        f"lead_followup:{recent}",
+        f"action_due:{recent_action}:x",
+        f"long_open:{case_id}:new",
+        f"unfinished:{recent}",
+    }
+
+
+def test_every_clock_job_has_a_retention_rule() -> None:
+    from bot.clock.jobs import JOBS
+
+    ruled = (
+        retention_queries.REFLECTION_PROMPTS
+        + retention_queries.ACTION_PROMPTS
+        + retention_queries.DATED_PROMPTS
+    )
+    assert set(JOBS) - {"retention"} == set(ruled)
 
 
 def test_purge_with_nothing_to_do_leaves_no_trace(new_session: SessionFactory, clock) -> None:
