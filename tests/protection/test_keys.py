@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from bot.protection import records
 from bot.protection.keys import encrypted_columns, rotate_keys
@@ -99,6 +99,47 @@ def test_rotation_resumes_after_an_interruption(
     report = rotate_keys(engine, [new_key, TEST_KEY], batch_size=5)
     assert report.columns["answer.value"].already_current == 4
     assert report.rotated == len(tokens) - 4
+
+
+def test_rotation_never_overwrites_an_answer_changed_after_it_was_read(
+    engine: Engine, new_session: SessionFactory, run_reflection: RunReflection
+) -> None:
+    load_org(new_session)
+    run_reflection(first_answer=SECRET)
+    new_key = generate_key()
+    with engine.connect() as connection:
+        first_id = connection.execute(text("SELECT min(id) FROM answer")).scalar_one()
+    # The app saves a changed answer (under the new key, as it now writes) in the moment between
+    # rotation reading the batch and writing it back.
+    changed = Fernet(new_key.encode()).encrypt(b"Changed while rotating").decode()
+    marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    written: list[bool] = []
+
+    def app_writes_first(connection, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if written or not statement.lstrip().upper().startswith("UPDATE ANSWER"):
+            return
+        other = connection.connection.dbapi_connection.cursor()
+        other.execute(
+            f"UPDATE answer SET value = {marker} WHERE id = {marker}", (changed, first_id)
+        )
+        other.close()
+        written.append(True)
+
+    event.listen(engine, "before_cursor_execute", app_writes_first)
+    try:
+        report = rotate_keys(engine, [new_key, TEST_KEY])
+    finally:
+        event.remove(engine, "before_cursor_execute", app_writes_first)
+
+    assert written and report.unreadable == 0
+    with engine.connect() as connection:
+        value = connection.execute(
+            text("SELECT value FROM answer WHERE id = :i"), {"i": first_id}
+        ).scalar_one()
+    assert value == changed  # the rotation's copy of the older answer was not written over it
+    only_new = Fernet(new_key.encode())
+    for token in _tokens(engine):
+        only_new.decrypt(token.encode())
 
 
 def test_rotation_reports_values_no_key_can_read(
