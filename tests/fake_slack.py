@@ -1,16 +1,18 @@
 """A fake Slack Web API served over real HTTP on 127.0.0.1, in a thread (after bolt-python's
-tests/mock_web_api_server). It records every call and can be told to fail the next few."""
+tests/mock_web_api_server). It records every call, looks people up by email from
+``users_by_email``, and can be told to fail the next few calls."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 BOT_USER_ID = "U0TESTBOT"
 
@@ -37,11 +39,16 @@ class FakeSlack:
     def __init__(self, port: int = 0) -> None:
         self.calls: list[Call] = []
         self.failures: list[Failure] = []
+        self.users_by_email: dict[str, str] = {}
         self._lock = threading.Condition()
         self._ts = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # slack_sdk reads some methods (users.lookupByEmail) so
+                url = urlsplit(self.path)
+                self._reply(url.path, dict(parse_qsl(url.query)))
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode("utf-8")
@@ -49,7 +56,10 @@ class FakeSlack:
                     body = json.loads(raw or "{}")
                 else:
                     body = dict(parse_qsl(raw))
-                method = self.path.rsplit("/", 1)[-1]
+                self._reply(urlsplit(self.path).path, body)
+
+            def _reply(self, path: str, body: dict[str, Any]) -> None:
+                method = path.rsplit("/", 1)[-1]
                 status, headers, answer = fake._answer(method, body)
                 payload = json.dumps(answer).encode()
                 self.send_response(status)
@@ -110,6 +120,10 @@ class FakeSlack:
                 if c.status == 200 and c.ok and (method is None or c.method == method)
             ]
 
+    def posted(self) -> list[dict[str, Any]]:
+        """Messages Slack accepted (failed attempts are not in here)."""
+        return [c.body for c in self.successful("chat.postMessage")]
+
     def messages_to(self, user: str) -> list[dict[str, Any]]:
         return [
             c.body for c in self.successful("chat.postMessage") if c.body.get("channel") == user
@@ -166,9 +180,24 @@ class FakeSlack:
             )
         if method == "chat.postMessage":
             return 200, {}, {"ok": True, "channel": body.get("channel"), "ts": ts}
+        if method == "users.lookupByEmail":
+            user = self.users_by_email.get(str(body.get("email", "")))
+            if user is None:
+                return 200, {}, {"ok": False, "error": "users_not_found"}
+            return 200, {}, {"ok": True, "user": {"id": user, "deleted": False}}
         if method in {"views.open", "views.publish", "views.update"}:
             return 200, {}, {"ok": True, "view": {"id": f"V{self._ts:06d}"}}
         return 200, {}, {"ok": True}
+
+
+@contextmanager
+def fake_slack() -> Iterator[FakeSlack]:
+    """A started fake, stopped afterwards."""
+    fake = FakeSlack().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
 
 
 def main() -> None:

@@ -12,8 +12,8 @@ from bot.admin.organisation import OrganisationFileError, parse_organisation
 from bot.cli import main
 from storage.db import SessionFactory
 from tests.clock import helpers as h
-from tests.clock.fake_slack import fake_slack
 from tests.clock.test_jobs import outbox_rows
+from tests.fake_slack import fake_slack
 
 
 def reflect(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -49,7 +49,7 @@ def test_clock_once_decides_and_delivers_through_the_web_api(
         lead_confirmed=True,
     )
     with fake_slack() as slack:
-        slack.fail_next("chat.postMessage", 429, retry_after=60)
+        slack.fail_next(1, status=429, retry_after=60, method="chat.postMessage")
         env = dict(cli_env, SLACK_BOT_TOKEN="xoxb-test", SLACK_API_URL=slack.url)
         first = reflect(env, "clock", "--once", "--at", "2026-12-07T09:30")
         again = reflect(env, "clock", "--once", "--at", "2026-12-07T09:35")

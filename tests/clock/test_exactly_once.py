@@ -16,9 +16,9 @@ from bot.settings import Settings
 from storage import outbox
 from storage.db import SessionFactory, transaction
 from tests.clock import helpers as h
-from tests.clock.fake_slack import fake_slack
 from tests.clock.test_jobs import outbox_rows, prompt_rows
 from tests.conftest import FixedClock
+from tests.fake_slack import fake_slack
 
 
 def _long_open_cases(new_session: SessionFactory, count: int) -> None:
@@ -96,7 +96,7 @@ def test_429_and_5xx_from_slack_are_retried_and_delivered_exactly_once(
     assert jobs.long_open_cases(h.context_at(new_session, clock.current)) == 2
     with fake_slack() as slack:
         client = WebClient(token="xoxb-test", base_url=slack.url)
-        slack.fail_next("chat.postMessage", 429, retry_after=30)
+        slack.fail_next(1, status=429, retry_after=30, method="chat.postMessage")
         first = deliver(new_session, client, now=clock)
         # The first message was rate limited and waits; the other recipient's still went.
         assert (first.sent, first.retrying) == (1, 1)
@@ -106,7 +106,7 @@ def test_429_and_5xx_from_slack_are_retried_and_delivered_exactly_once(
         assert deliver(new_session, client, now=clock).sent == 0  # Retry-After honoured
 
         clock.current += timedelta(seconds=1)
-        slack.fail_next("chat.postMessage", 503)
+        slack.fail_next(1, status=503, method="chat.postMessage")
         assert deliver(new_session, client, now=clock).retrying == 1
 
         clock.current += timedelta(minutes=5)

@@ -14,7 +14,7 @@ from bot.clock.config import ClockConfig, Thresholds
 from storage.db import SessionFactory, transaction
 from storage.models import ClockPrompt, OutboxMessage, SlackEvent
 from tests.clock import helpers as h
-from tests.clock.fake_slack import fake_slack
+from tests.fake_slack import fake_slack
 
 
 def outbox_rows(new_session: SessionFactory) -> list[OutboxMessage]:
@@ -387,11 +387,11 @@ def test_email_lookups_stop_for_the_run_when_slack_rate_limits_them(
     with fake_slack() as slack:
         for number in range(3):
             slack.users_by_email[f"p{number}@example.org"] = f"U0TESTP{number:03d}"
-        slack.fail_next("users.lookupByEmail", 429, retry_after=30)
+        slack.fail_next(1, status=429, retry_after=30, method="users.lookupByEmail")
         client = WebClient(token="xoxb-test", base_url=slack.url, retry_handlers=[])
         first = h.context_at(new_session, "2026-12-07T09:30", slack=client)
         assert jobs.long_open_cases(first) == 0
-        lookups = [m for m, _ in slack.calls if m == "users.lookupByEmail"]
-        assert lookups == []  # the rate-limited call is not recorded as answered; no others
+        lookups = [c.status for c in slack.calls if c.method == "users.lookupByEmail"]
+        assert lookups == [429]  # the rate-limited lookup, and no others after it
         later = h.context_at(new_session, "2026-12-07T09:35", slack=client)
         assert jobs.long_open_cases(later) == 3
