@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
 from bot.reflection.messages import Reply
@@ -110,6 +111,33 @@ def test_skip_back_and_kept_answer(service, new_session) -> None:
     # Answering a revisited question replaces it and returns to the first unanswered one.
     assert question_id(say(service, "back")) == "child_seen"
     assert question_id(say(service, "1")) == "development"
+
+
+def test_an_answer_step_writes_the_answer_and_the_progress_once_each(
+    service, new_session, engine, clock
+) -> None:
+    service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    say(service, "First answer about the child's day with enough words", "skip", "back", "back")
+    writes: list[str] = []
+
+    def record_write(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().split(" ", 1)[0] in {"INSERT", "UPDATE", "DELETE"}:
+            writes.append(" ".join(statement.split()[:3]))
+
+    clock.current = clock.current.replace(minute=41)
+    event.listen(engine, "before_cursor_execute", record_write)
+    try:  # replacing the answer to the first question, which moves on to the next unanswered one
+        reply = say(service, "A better answer about the child's day, replacing the first")
+    finally:
+        event.remove(engine, "before_cursor_execute", record_write)
+
+    assert question_id(reply) == "development"
+    assert sorted(writes) == ["INSERT INTO answer", "UPDATE reflection SET"]
+    with new_session() as session:  # what a fresh read sees: the step was stored, not just held
+        answer = session.exec(select(Answer).where(Answer.question_id == "child_day")).one()
+        reflection = session.exec(select(Reflection)).one()
+    assert answer.value.startswith("A better answer") and answer.answered_at == clock.current
+    assert (reflection.current_question, reflection.updated_at) == ("development", clock.current)
 
 
 def test_back_at_first_question_says_so(service) -> None:
