@@ -163,6 +163,8 @@ class ClockPrompt(SQLModel, table=True):
         UniqueConstraint("job", "key"),
         # "Was this case/reflection/action prompted (recently)?" as an index lookup.
         Index("ix_clock_prompt_subject", "job", "subject_id", "decided_at"),
+        # Retention's purge of prompts past the clock's look-back, run on every tick.
+        Index("ix_clock_prompt_decided_at", "decided_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
