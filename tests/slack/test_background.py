@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from slack_bolt.middleware.authorization import SingleTeamAuthorization
 from slack_sdk.web import WebClient
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
@@ -193,6 +194,31 @@ def test_marking_sent_waits_out_a_database_that_is_briefly_away(
         assert refusals == []  # refused eight times before it could mark
     finally:
         dispatcher.stop()
+
+
+def test_messages_sent_close_together_are_marked_sent_in_one_write(
+    engine: Engine, fake_slack: FakeSlack, new_session: db.SessionFactory
+) -> None:
+    marks: list[int] = []
+
+    def count_marks(_conn, _cursor, statement, parameters, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("UPDATE outbox SET status"):
+            marks.append(len(parameters) if isinstance(parameters, list | tuple) else 1)
+
+    client = WebClient(token=BOT_TOKEN, base_url=fake_slack.url)
+    dispatcher = Dispatcher(new_session, client, senders=2, mark_gather_seconds=1.0)
+    event.listen(engine, "before_cursor_execute", count_marks)
+    try:
+        attached = dispatcher.attach(new_session)
+        for number in range(5):
+            with transaction(attached) as session:
+                record_dm(session, f"test:together:{number}", f"message {number}")
+        assert wait_until(lambda: len(fake_slack.messages_to(PRACTITIONER)) == 5)
+        assert wait_until(lambda: {m.status for m in outbox_rows(new_session)} == {"sent"})
+    finally:
+        dispatcher.stop()
+        event.remove(engine, "before_cursor_execute", count_marks)
+    assert len(marks) == 1  # one UPDATE for the five, not one each
 
 
 # ---------------------------------------------------------------- the inbox
