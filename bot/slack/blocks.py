@@ -6,8 +6,9 @@ into several sections and several messages rather than refused.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -144,24 +145,36 @@ def validate(blocks: list[Payload], *, limit: int) -> None:
     if len(blocks) > limit:
         raise BlockLimitError(f"{len(blocks)} blocks; Slack allows {limit}")
     for block in blocks:
-        problem = _problem(_shape(block))
+        key = _shape_key(block)
+        if key in _CHECKED:
+            problem = _CHECKED[key]
+        else:
+            problem = _problem(block)
+            if len(_CHECKED) >= _CHECKED_LIMIT:
+                _CHECKED.clear()
+            _CHECKED[key] = problem
         if problem:
             raise BlockLimitError(problem)
 
 
-def _shape(block: Payload) -> str:
-    """A block as JSON with its block_id's characters masked: Slack's checks look at a
+# What slack_sdk's models said of each block shape seen, by a digest of the shape: the blocks
+# themselves may hold what a practitioner typed, which is not kept beyond the message.
+_CHECKED: dict[bytes, str | None] = {}
+_CHECKED_LIMIT = 4096
+
+
+def _shape_key(block: Payload) -> bytes:
+    """A digest of the block with its block_id's characters masked: Slack's checks look at a
     block_id's length only, so a question's buttons, stamped afresh at every showing, are
     checked once per question rather than once per message."""
     block_id = block.get("block_id")
     if isinstance(block_id, str):
         block = {**block, "block_id": "x" * len(block_id)}
-    return json.dumps(block, ensure_ascii=False)
+    shape = json.dumps(block, ensure_ascii=False, sort_keys=True).encode()
+    return hashlib.blake2b(shape, digest_size=16).digest()
 
 
-@lru_cache(maxsize=2048)
-def _problem(shape: str) -> str | None:
-    block = json.loads(shape)
+def _problem(block: Payload) -> str | None:
     parsed = Block.parse(block)
     if parsed is None:
         return f"not a block: type {block.get('type')!r}"

@@ -125,3 +125,10 @@ def test_a_checked_shape_still_refuses_a_block_id_too_long() -> None:
         bk.validate(
             [{**bk.actions("reflect:12.1700000000000002.q3", buttons), "type": "nope"}], limit=50
         )
+
+
+def test_what_was_checked_is_remembered_without_what_was_typed() -> None:
+    typed = "Mum said the baby sleeps in her room, BUDGIE-7731"
+    bk.validate(bk.sections(typed), limit=50)
+    remembered = repr(bk._CHECKED)
+    assert "BUDGIE-7731" not in remembered and "BUDGIE-7731".encode() not in remembered.encode()
