@@ -146,7 +146,9 @@ def save_progress(*, session: Session, reflection: Reflection) -> None:
         return
     params = {name: getattr(reflection, name) for name in _PROGRESS}
     execute(session, _SAVE_PROGRESS, {"reflection_id": reflection.id, **params})
-    # The session now holds what is stored: nothing of it is left for the flush at commit.
+    # The session now holds what is stored: nothing of it is left for the flush at commit. This
+    # is how SQLAlchemy itself marks a row as just loaded (make_transient_to_detached uses it);
+    # tests/core/test_service.py counts the writes of a step, so a change there would show.
     state._commit_all(state.dict, session.identity_map)
 
 

@@ -130,5 +130,5 @@ def test_a_checked_shape_still_refuses_a_block_id_too_long() -> None:
 def test_what_was_checked_is_remembered_without_what_was_typed() -> None:
     typed = "Mum said the baby sleeps in her room, BUDGIE-7731"
     bk.validate(bk.sections(typed), limit=50)
-    remembered = repr(bk._CHECKED)
-    assert "BUDGIE-7731" not in remembered and "BUDGIE-7731".encode() not in remembered.encode()
+    assert bk._CHECKED and "BUDGIE-7731" not in repr(bk._CHECKED)
+    assert all(len(key) == 16 for key in bk._CHECKED)  # digests only
