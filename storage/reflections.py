@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, inspect, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from storage.db import PerDialect, execute
@@ -29,7 +29,9 @@ _ACTIVE = (
     .limit(1)
     .with_for_update(of=Reflection)  # type: ignore[arg-type]
 )
-_ANSWERS = select(Answer).where(Answer.reflection_id == bindparam("reflection_id"))
+_ANSWERS = select(
+    Answer.id, Answer.question_id, Answer.status, Answer.value, Answer.answered_at
+).where(Answer.reflection_id == bindparam("reflection_id"))
 _ACTIONS = (
     select(Action)
     .where(Action.reflection_id == bindparam("reflection_id"))
@@ -82,9 +84,21 @@ def open_reflections_of(*, session: Session, practitioner_id: str) -> list[tuple
     return list(rows)
 
 
-def answers_of(*, session: Session, reflection_id: int) -> dict[str, Answer]:
-    rows = session.execute(_ANSWERS, {"reflection_id": reflection_id}).scalars()
-    return {a.question_id: a for a in rows}
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    """An answer as stored, read afresh at every step: plain values rather than an ORM row,
+    which would cost several times as much to load for each of a reflection's answers."""
+
+    id: int
+    question_id: str
+    status: str  # answered | skipped
+    value: str | None
+    answered_at: datetime
+
+
+def answers_of(*, session: Session, reflection_id: int) -> dict[str, StoredAnswer]:
+    rows = execute(session, _ANSWERS, {"reflection_id": reflection_id})
+    return {row.question_id: StoredAnswer(*row) for row in rows}
 
 
 def _upsert_answer() -> PerDialect:
@@ -114,17 +128,17 @@ def save_answer(
     status: str,
     value: str | None,
     now: datetime,
-    existing: Answer | None,
-) -> Answer:
-    """Write an answer (new, or replacing ``existing``) and return it as now stored."""
-    values = {"status": status, "value": value, "answered_at": now}
-    params = {"reflection_id": reflection_id, "question_id": question_id, **values}
+) -> StoredAnswer:
+    """Write an answer, new or replacing the one given before, and return it as now stored."""
+    params = {
+        "reflection_id": reflection_id,
+        "question_id": question_id,
+        "status": status,
+        "value": value,
+        "answered_at": now,
+    }
     answer_id = execute(session, _SAVE_ANSWER, params).scalar_one()
-    if existing is None:
-        return Answer(id=answer_id, reflection_id=reflection_id, question_id=question_id, **values)
-    for key, value_now in values.items():  # what the session holds matches what is stored
-        set_committed_value(existing, key, value_now)
-    return existing
+    return StoredAnswer(answer_id, question_id, status, value, now)
 
 
 # What a step of a reflection changes; anything more (completion) goes through the ORM.

@@ -29,7 +29,8 @@ from storage import cases as case_queries
 from storage import organisation as org_queries
 from storage import reflections as queries
 from storage.db import SessionFactory, transaction
-from storage.models import Action, Answer, Case, Reflection
+from storage.models import Action, Case, Reflection
+from storage.reflections import StoredAnswer
 
 CONFIRM = "__confirm__"
 MAX_ANSWER_CHARS = 20_000
@@ -68,7 +69,7 @@ class _Context:
 
     reflection: Reflection
     case: Case
-    answers: dict[str, Answer]
+    answers: dict[str, StoredAnswer]
     actions: list[Action]
 
 
@@ -416,7 +417,6 @@ class ReflectionService:
             status=status,
             value=value,
             now=self.now(),
-            existing=context.answers.get(question_id),
         )
 
     def _skip(self, session: Session, context: _Context, reply: Reply) -> None:

@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from bot.reflection.questions import AnswerState, Question, QuestionSet
-from storage.models import Action, Answer
+from storage.models import Action
+from storage.reflections import StoredAnswer
 
 
-def answer_state(question: Question, answer: Answer) -> AnswerState:
+def answer_state(question: Question, answer: StoredAnswer) -> AnswerState:
     if answer.status == "skipped":
         return AnswerState(skipped=True)
     value = answer.value or ""
@@ -19,7 +20,7 @@ def answer_state(question: Question, answer: Answer) -> AnswerState:
     return AnswerState(skipped=False, text=value)
 
 
-def display_answer(question: Question, answer: Answer | None) -> str | None:
+def display_answer(question: Question, answer: StoredAnswer | None) -> str | None:
     """An answer as a person reads it: option labels for choices, the text otherwise."""
     if answer is None or answer.status == "skipped":
         return None
@@ -46,7 +47,7 @@ def build_summary(
     *,
     questions: QuestionSet,
     path: Sequence[Question],
-    answers: Mapping[str, Answer],
+    answers: Mapping[str, StoredAnswer],
     actions: Sequence[Action],
     case_ref: str,
     practitioner_id: str,
