@@ -114,6 +114,7 @@ class ReflectionService:
             if case is not None and case.closed_on is not None:
                 reply.say("case_closed", case_ref=ref, closed_on=case.closed_on)
                 return reply
+            new_case = case is None
             if case is None:
                 case = case_queries.create_case(
                     session=session,
@@ -129,8 +130,12 @@ class ReflectionService:
                 session.add(current)
                 other = session.get(Case, current.case_id)
                 reply.say("switched", from_case=other.ref if other else "")
-            reflection = queries.open_reflection_for_case(
-                session=session, case_id=case.id or 0, practitioner_id=practitioner_id
+            reflection = (
+                None  # a case created just now has no reflection yet
+                if new_case
+                else queries.open_reflection_for_case(
+                    session=session, case_id=case.id or 0, practitioner_id=practitioner_id
+                )
             )
             if reflection is None:
                 reflection = Reflection(
@@ -141,8 +146,7 @@ class ReflectionService:
                     started_at=now,
                     updated_at=now,
                 )
-                session.add(reflection)
-                session.flush()
+                session.add(reflection)  # inserted by _finish, once it has its first question
                 context = _Context(reflection, case, {}, [])
                 reply.say(
                     "welcome",
@@ -641,6 +645,8 @@ class ReflectionService:
     def _finish(self, session: Session, context: _Context, reply: Reply) -> None:
         context.reflection.updated_at = self.now()
         queries.save_progress(session=session, reflection=context.reflection)
+        if context.reflection.id is None:  # a new reflection: its id names its prompts
+            session.flush()
         reply.reflection_id = context.reflection.id
         reply.status = context.reflection.status
         self._record(session, context.reflection.practitioner_id, reply)

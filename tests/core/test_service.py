@@ -140,6 +140,29 @@ def test_an_answer_step_writes_the_answer_and_the_progress_once_each(
     assert (reflection.current_question, reflection.updated_at) == ("development", clock.current)
 
 
+def test_a_start_on_a_new_case_inserts_the_case_and_the_reflection_once_each(
+    service, new_session, engine
+) -> None:
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()[:3]))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        reply = service.start(practitioner_id=PRAC, case_ref="CSC-1002")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    writes = [s for s in statements if s.split(" ", 1)[0] in {"INSERT", "UPDATE", "DELETE"}]
+    assert writes == ['INSERT INTO "case"', "INSERT INTO reflection"]  # no UPDATE after
+    # One look for a reflection in progress elsewhere; none for one on a case created just now.
+    assert sum(s.startswith("SELECT reflection.id,") for s in statements) == 1
+    assert question_id(reply) == "child_day" and reply.reflection_id is not None
+    stored = reflection_row(new_session)
+    assert (stored.id, stored.current_question) == (reply.reflection_id, "child_day")
+
+
 def test_back_at_first_question_says_so(service) -> None:
     service.start(practitioner_id=PRAC, case_ref="CSC-1001")
     reply = say(service, "back")
