@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import EncryptedJSON, EncryptedText, UTCDateTime
@@ -111,7 +111,11 @@ class OutboxMessage(SQLModel, table=True):
     """What the bot must send, recorded durably before it is sent; delivered with retries."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "status", "next_attempt_at"),
+        # Retention's purge of finished messages, run on every clock tick (storage/retention.py).
+        Index("ix_outbox_finished", text("coalesce(sent_at, created_at)")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     # Unique: recording the same message twice is a no-op, so nothing is sent twice.
@@ -152,7 +156,7 @@ class SlackEvent(SQLModel, table=True):
 
     __tablename__ = "slack_event"
     event_id: str = Field(primary_key=True, max_length=64)
-    received_at: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
 class ClockPrompt(SQLModel, table=True):

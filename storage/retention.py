@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, update
+from sqlalchemy import Select, and_, delete, func, or_, update
 from sqlmodel import Session, col, select
 
 from storage.models import (
@@ -111,29 +112,47 @@ def delete_reflections(*, session: Session, ids: Sequence[int]) -> dict[str, int
     return counts
 
 
-def delete_finished_outbox(*, session: Session, before: datetime, limit: int) -> int:
-    """Sent and failed messages older than ``before``; pending ones are never touched."""
+# The searches of the purges that run on every clock tick, each answered from an index
+# (migration 0004) rather than by reading the table. PostgreSQL chooses those indexes from the
+# statistics its autovacuum keeps; SQLite keeps none unless ANALYZE runs, and may read all of a
+# trial's sent messages instead, a few milliseconds at a team's scale.
+
+
+def finished_outbox_batch(before: datetime, limit: int) -> Select[Any]:
+    """Sent and failed messages that finished before ``before``; pending ones never match."""
     finished_at = func.coalesce(OutboxMessage.sent_at, OutboxMessage.created_at)
-    batch = (
+    return (
         select(OutboxMessage.id)
-        .where(col(OutboxMessage.status).in_(FINISHED_OUTBOX), finished_at < before)
+        .where(finished_at < before, col(OutboxMessage.status).in_(FINISHED_OUTBOX))
         .limit(limit)
     )
+
+
+def old_slack_events_batch(before: datetime, limit: int) -> Select[Any]:
+    return select(SlackEvent.event_id).where(col(SlackEvent.received_at) < before).limit(limit)
+
+
+def old_clock_prompts_batch(before: datetime, limit: int) -> Select[Any]:
+    """Prompts about cases and digests decided before ``before``, past any look-back."""
+    return (
+        select(ClockPrompt.id)
+        .where(col(ClockPrompt.decided_at) < before, col(ClockPrompt.job).in_(DATED_PROMPTS))
+        .limit(limit)
+    )
+
+
+def delete_finished_outbox(*, session: Session, before: datetime, limit: int) -> int:
+    batch = finished_outbox_batch(before, limit)
     return _rowcount(session.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(batch))))
 
 
 def delete_old_slack_events(*, session: Session, before: datetime, limit: int) -> int:
-    batch = select(SlackEvent.event_id).where(col(SlackEvent.received_at) < before).limit(limit)
+    batch = old_slack_events_batch(before, limit)
     return _rowcount(session.execute(delete(SlackEvent).where(col(SlackEvent.event_id).in_(batch))))
 
 
 def delete_old_clock_prompts(*, session: Session, before: datetime, limit: int) -> int:
-    """Prompts about cases and digests decided before ``before``, past any look-back."""
-    batch = (
-        select(ClockPrompt.id)
-        .where(col(ClockPrompt.job).in_(DATED_PROMPTS), col(ClockPrompt.decided_at) < before)
-        .limit(limit)
-    )
+    batch = old_clock_prompts_batch(before, limit)
     return _rowcount(session.execute(delete(ClockPrompt).where(col(ClockPrompt.id).in_(batch))))
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func
+from sqlalchemy import Engine, func, insert, text
 from sqlmodel import select
 
 from bot.reflection.service import ReflectionService
@@ -152,6 +152,58 @@ def test_the_clocks_prompts_go_with_their_reflection_or_once_past_any_look_back(
         f"long_open:{case_id}:new",
         f"unfinished:{recent}",
     }
+
+
+def test_the_purges_on_every_tick_search_through_their_indexes(
+    engine: Engine, new_session: SessionFactory, clock
+) -> None:
+    # Days of traffic, none of it expired: a search that read the table would read it all.
+    now = clock()
+    rows = range(3000)
+
+    def ago(n: int) -> datetime:
+        return now - timedelta(minutes=2 * n)  # spread over four days
+
+    with engine.begin() as connection:
+        connection.execute(
+            insert(OutboxMessage),
+            [
+                {
+                    "dedupe_key": f"recent:{n}", "method": "chat.postMessage",
+                    "recipient": PRACTITIONER, "payload": {"text": "x"}, "status": "sent",
+                    "attempts": 1, "next_attempt_at": ago(n), "created_at": ago(n),
+                    "sent_at": ago(n),
+                }
+                for n in rows
+            ],
+        )  # fmt: skip
+        connection.execute(
+            insert(SlackEvent), [{"event_id": f"Ev0RECENT{n}", "received_at": ago(n)} for n in rows]
+        )
+        connection.execute(
+            insert(ClockPrompt),
+            [
+                {"job": "long_open", "key": f"long_open:{n}", "subject_id": n,
+                 "recipient_id": PRACTITIONER, "decided_at": ago(n)}
+                for n in rows
+            ],
+        )  # fmt: skip
+    assert purge_expired(new_session, now=now).total == 0
+    with engine.connect() as connection:
+        # The planner's statistics, as PostgreSQL's autovacuum keeps them for a month of traffic.
+        connection.execute(text("ANALYZE"))
+        sqlite = connection.dialect.name == "sqlite"
+        expired = now - timedelta(days=30)
+        searches = {
+            "ix_outbox_finished": retention_queries.finished_outbox_batch(expired, 500),
+            "ix_slack_event_received_at": retention_queries.old_slack_events_batch(expired, 500),
+            "ix_clock_prompt_decided_at": retention_queries.old_clock_prompts_batch(expired, 500),
+        }
+        for index, search in searches.items():
+            sql = str(search.compile(connection, compile_kwargs={"literal_binds": True}))
+            explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+            plan = " ".join(str(row) for row in connection.exec_driver_sql(explain + sql))
+            assert index in plan, plan
 
 
 def test_every_clock_job_has_a_retention_rule() -> None:
