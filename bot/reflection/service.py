@@ -167,23 +167,17 @@ class ReflectionService:
         return reply
 
     def preview_start(
-        self, *, practitioner_id: str, case_ref: str, session: Session | None = None
+        self, *, practitioner_id: str, case_ref: str, session: Session
     ) -> StartPreview:
-        """What start() will do, read without changing anything: a refusal (a malformed
-        reference, a closed case) to show at once, or whether an open reflection resumes.
-        Reads in ``session`` when given (the caller's transaction), else in its own."""
+        """What start() will do, read in the caller's ``session`` without changing anything: a
+        refusal (a malformed reference, a closed case) to show at once, or whether an open
+        reflection resumes."""
         ref = normalise_case_ref(case_ref)
-        refusal = Reply()
         problem = case_ref_problem(ref)
         if problem:
+            refusal = Reply()
             refusal.say(problem, case_ref=case_ref.strip()[:60])
             return StartPreview(ref, refusal=refusal)
-        if session is None:
-            with self.new_session() as own:
-                return self._preview_case(own, practitioner_id, ref)
-        return self._preview_case(session, practitioner_id, ref)
-
-    def _preview_case(self, session: Session, practitioner_id: str, ref: str) -> StartPreview:
         case = case_queries.get_case(session=session, ref=ref)
         if case is None:
             return StartPreview(ref)

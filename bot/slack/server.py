@@ -20,7 +20,6 @@ from slack_bolt.middleware.authorization import SingleTeamAuthorization
 from bot.bootstrap import Database, open_database
 from bot.dispatch import Dispatcher
 from bot.protection.identifiers import IdentifierGuard
-from bot.reflection.messages import Guard
 from bot.reflection.questions import default_question_set
 from bot.render import renderer
 from bot.settings import Settings, SettingsError
@@ -124,15 +123,6 @@ class ReflectWSGI:
         return [body]
 
 
-def identifier_guard() -> Guard | None:
-    """The identifier guard (bot/protection, a separate part) when it is installed."""
-    try:
-        from bot.protection.identifiers import IdentifierGuard  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return IdentifierGuard()  # type: ignore[no-any-return]
-
-
 @dataclass
 class Background:
     """A process's work after Slack's 200: the inbox handles what requests stored, the
@@ -168,7 +158,7 @@ def build(
         client=client,
         dispatcher=dispatcher,
         inbox=inbox,
-        guard=identifier_guard(),
+        guard=IdentifierGuard(),
     )
     warm_up(app, database)
     worker.start()
