@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from bot.protection.keys import check_stored_text_readable
 from bot.settings import Settings, SettingsError
 from storage import db
 from storage.encryption import keyring, load_or_create_key_file
@@ -75,4 +76,6 @@ def open_database(settings: Settings, *, migrate: bool = True) -> Database:
             raise SettingsError(
                 "The database schema is not up to date. Run `reflect db upgrade` first."
             )
+    if migrate:
+        check_stored_text_readable(engine)
     return Database(engine, db.session_factory(engine), key_file, created)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, inspect, update
+from sqlalchemy import Text, bindparam, inspect, type_coerce, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from storage.db import PerDialect, execute
+from storage.encryption import keyring
 from storage.models import Action, Answer, Case, Reflection
 
 OPEN_STATUSES = ("in_progress", "paused")
@@ -29,8 +30,13 @@ _ACTIVE = (
     .limit(1)
     .with_for_update(of=Reflection)  # type: ignore[arg-type]
 )
+# The text as stored (a Fernet token), decrypted only when read: see StoredAnswer.
 _ANSWERS = select(
-    Answer.id, Answer.question_id, Answer.status, Answer.value, Answer.answered_at
+    Answer.id,
+    Answer.question_id,
+    Answer.status,
+    type_coerce(Answer.value, Text),
+    Answer.answered_at,
 ).where(Answer.reflection_id == bindparam("reflection_id"))
 _ACTIONS = (
     select(Action)
@@ -84,21 +90,39 @@ def open_reflections_of(*, session: Session, practitioner_id: str) -> list[tuple
     return list(rows)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StoredAnswer:
     """An answer as stored, read afresh at every step: plain values rather than an ORM row,
-    which would cost several times as much to load for each of a reflection's answers."""
+    which would cost several times as much to load for each of a reflection's answers.
+
+    Its text stays sealed (encrypted) until something reads ``value``: a step needs only the
+    answers its rules look at, so free text is not decrypted on every step.
+    """
 
     id: int
     question_id: str
     status: str  # answered | skipped
-    value: str | None
+    sealed: str | None  # the text as stored, a Fernet token
     answered_at: datetime
+    _opened: str | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def written(
+        cls, answer_id: int, question_id: str, status: str, value: str | None, now: datetime
+    ) -> StoredAnswer:
+        """An answer just written, whose text is already at hand."""
+        return cls(answer_id, question_id, status, None, now, value)
+
+    @property
+    def value(self) -> str | None:
+        if self._opened is None and self.sealed is not None:
+            self._opened = keyring.decrypt(self.sealed)
+        return self._opened
 
 
 def answers_of(*, session: Session, reflection_id: int) -> dict[str, StoredAnswer]:
     rows = execute(session, _ANSWERS, {"reflection_id": reflection_id})
-    return {row.question_id: StoredAnswer(*row) for row in rows}
+    return {row[1]: StoredAnswer(*row) for row in rows}
 
 
 def _upsert_answer() -> PerDialect:
@@ -138,7 +162,7 @@ def save_answer(
         "answered_at": now,
     }
     answer_id = execute(session, _SAVE_ANSWER, params).scalar_one()
-    return StoredAnswer(answer_id, question_id, status, value, now)
+    return StoredAnswer.written(answer_id, question_id, status, value, now)
 
 
 # What a step of a reflection changes; anything more (completion) goes through the ORM.

@@ -17,7 +17,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Engine, Table, Text, column, select, table, update
 from sqlmodel import SQLModel
 
-from storage.encryption import EncryptionKeyError
+from storage.encryption import EncryptionKeyError, keyring
 from storage.types import EncryptedJSON, EncryptedText
 
 BATCH_SIZE = 500
@@ -58,6 +58,24 @@ def encrypted_columns() -> list[tuple[Table, list[str]]]:
         if names:
             found.append((model_table, names))
     return found
+
+
+def check_stored_text_readable(engine: Engine) -> None:
+    """Refuse, with EncryptionKeyError, keys that cannot read the newest value of each encrypted
+    column: a changed key is caught when a command starts, not in the middle of a reflection
+    (a step decrypts only the answers its rules look at, so it might not notice)."""
+    for model_table, names in encrypted_columns():
+        for name in names:
+            raw = table(model_table.name, column("id"), column(name, Text))
+            with engine.connect() as connection:
+                token = connection.execute(
+                    select(raw.c[name])
+                    .where(raw.c[name].is_not(None))
+                    .order_by(raw.c.id.desc())
+                    .limit(1)
+                ).scalar()
+            if token is not None:
+                keyring.decrypt(token)
 
 
 def _fernets(keys: Sequence[str]) -> tuple[Fernet, MultiFernet]:

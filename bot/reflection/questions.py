@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,11 @@ class QuestionSet:
     @property
     def main(self) -> list[Question]:
         return [q for q in self.questions.values() if not q.follow_up]
+
+    @cached_property
+    def consulted(self) -> frozenset[str]:
+        """The questions whose answers some rule looks at: all a path or a flag depends on."""
+        return frozenset(q for rule in self.rules for q in rule.when.questions())
 
     def theme(self, theme_id: str) -> Theme:
         return next(t for t in self.themes if t.id == theme_id)

@@ -264,10 +264,12 @@ class ReflectionService:
         )
 
     def _path(self, context: _Context) -> list[Question]:
+        # Only the answers the rules look at: the rest (free text) need not be decrypted.
+        consulted = self.questions.consulted
         states = {
             qid: answer_state(self.questions.questions[qid], a)
             for qid, a in context.answers.items()
-            if qid in self.questions.questions
+            if qid in consulted and qid in self.questions.questions
         }
         actions = [action_dict(a) for a in context.actions if a.status == "complete"]
         return self.questions.path(states, actions)

@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from bot.reflection.messages import Reply
 from bot.reflection.service import CONFIRM, MAX_ANSWER_CHARS, ReflectionService
+from storage.encryption import keyring
 from storage.models import Action, Answer, Case, Reflection
 from tests.conftest import FixedClock
 
@@ -138,6 +139,26 @@ def test_an_answer_step_writes_the_answer_and_the_progress_once_each(
         reflection = session.exec(select(Reflection)).one()
     assert answer.value.startswith("A better answer") and answer.answered_at == clock.current
     assert (reflection.current_question, reflection.updated_at) == ("development", clock.current)
+
+
+def test_a_step_decrypts_only_the_answers_the_rules_look_at(service, monkeypatch) -> None:
+    service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    say(service, "Breakfast at school, then a long wait at the gate", "3")  # free text, a choice
+    opened: list[str] = []
+    decrypt = keyring.decrypt
+
+    def spy(token: str) -> str:
+        opened.append(decrypt(token))
+        return opened[-1]
+
+    monkeypatch.setattr(keyring, "decrypt", spy)
+    reply = say(service, "Walking and talking as expected for her age")
+
+    assert question_id(reply) is not None
+    assert opened == ["seen_with_parent"]  # the choice a rule reads; never the free text
+    monkeypatch.undo()
+    back = say(service, "back")  # an answer shown again is read when it is needed
+    assert back.messages[-1].data["previous"] == "Walking and talking as expected for her age"
 
 
 def test_a_start_on_a_new_case_inserts_the_case_and_the_reflection_once_each(

@@ -227,3 +227,30 @@ def test_a_wrong_key_gives_a_clear_message_without_the_text(tmp_path: Path) -> N
     assert "Traceback" not in done.stderr
     for part in SECRET_PARTS:
         assert part not in done.stderr + done.stdout
+
+
+def test_the_server_refuses_to_start_with_a_key_that_cannot_read_what_is_stored(
+    tmp_path: Path,
+) -> None:
+    """Caught at start, before any worker: a step reads only the answers its rules look at,
+    so a reflection resumed with the wrong key would otherwise carry on unnoticed."""
+    env = _env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'reflect.db'}")
+    subprocess.run(
+        [*REFLECT, "demo", "--case", "CSC-2003"],
+        env=env, input=SECRET + "\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    from storage.encryption import generate_key
+
+    slack = {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "test-secret"}
+    done = subprocess.run(
+        [*REFLECT, "serve", "--port", "9"],
+        env={**env, **slack, "REFLECT_ENCRYPTION_KEY": generate_key()},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "cannot be read with the configured keys" in done.stderr
+    assert "Traceback" not in done.stderr
+    for part in SECRET_PARTS:
+        assert part not in done.stderr + done.stdout
