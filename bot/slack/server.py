@@ -16,6 +16,7 @@ from gunicorn.app.base import BaseApplication
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.middleware.authorization import SingleTeamAuthorization
+from slack_sdk.web import WebClient
 
 from bot.bootstrap import Database, open_database
 from bot.dispatch import Dispatcher
@@ -28,6 +29,7 @@ from bot.slack.guard import GuardedRequestHandler, RequestGuard
 from bot.slack.inbox import Inbox
 from bot.slack.pacing import Answered, RequestsInHand
 from bot.slack.worker import DeliveryWorker
+from storage.db import SessionFactory
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ DEFAULT_THREADS = 12
 # Threads per process sending what requests record; each person's messages stay in order.
 DEFAULT_SENDERS = 4
 DEFAULT_HANDLERS = 2
+# How often the delivery worker looks for messages due a retry when nothing wakes it sooner.
+RETRY_INTERVAL = 1.5
 
 StartResponse = Callable[..., Any]
 
@@ -132,6 +136,35 @@ class Background:
     dispatcher: Dispatcher
     worker: DeliveryWorker
 
+    @classmethod
+    def make(
+        cls,
+        new_session: SessionFactory,
+        client: WebClient,
+        *,
+        senders: int = DEFAULT_SENDERS,
+        handlers: int = DEFAULT_HANDLERS,
+        pace: Callable[[], None] = lambda: None,
+        retry_interval: float = RETRY_INTERVAL,
+    ) -> Background:
+        worker = DeliveryWorker(new_session, client, interval=retry_interval)
+        dispatcher = Dispatcher(
+            new_session, client, senders=senders, wake_worker=worker.wake, pace=pace
+        )
+        inbox = Inbox(
+            dispatcher.attach(new_session),
+            threads=handlers,
+            pace=pace,
+            # Handlers are off the request and in order per person already: what they record
+            # goes out on the same thread, not through a hand-over to a sender.
+            sending_here=dispatcher.sending_here,
+        )
+        return cls(inbox, dispatcher, worker)
+
+    def start(self) -> None:
+        self.worker.start()
+        self.inbox.start()
+
     def stop(self) -> None:
         self.inbox.stop()
         self.dispatcher.stop()
@@ -143,27 +176,24 @@ def build(
 ) -> tuple[App, Background, Database]:
     database = open_database(settings)
     client = make_client(settings)
-    worker = DeliveryWorker(database.new_session, client)
-    dispatcher = Dispatcher(
+    background = Background.make(
         database.new_session,
         client,
         senders=options.senders,
-        wake_worker=worker.wake,
+        handlers=options.handlers,
         pace=pace,
     )
-    inbox = Inbox(dispatcher.attach(database.new_session), threads=options.handlers, pace=pace)
     app = build_app(
         settings,
         database,
         client=client,
-        dispatcher=dispatcher,
-        inbox=inbox,
+        dispatcher=background.dispatcher,
+        inbox=background.inbox,
         guard=IdentifierGuard(),
     )
     warm_up(app, database)
-    worker.start()
-    inbox.start()
-    return app, Background(inbox, dispatcher, worker), database
+    background.start()
+    return app, background, database
 
 
 def warm_up(app: App, database: Database) -> None:

@@ -28,8 +28,7 @@ from bot.settings import Settings
 from bot.slack.app import build_app
 from bot.slack.inbox import MAX_TRIES, RETRY_AFTER, Inbox, Received
 from bot.slack.pacing import Answered, RequestsInHand
-from bot.slack.server import warm_up
-from bot.slack.worker import DeliveryWorker
+from bot.slack.server import Background, warm_up
 from storage import db, inbox
 from storage.db import transaction
 from storage.models import Answer, Case, InboxItem, OutboxMessage
@@ -57,26 +56,18 @@ class Served:
 
     def __init__(self, settings: Settings, database: Database, fake: FakeSlack) -> None:
         client = WebClient(token=BOT_TOKEN, base_url=fake.url)
-        self.worker = DeliveryWorker(database.new_session, client, interval=0.2)
-        self.dispatcher = Dispatcher(
-            database.new_session, client, senders=2, wake_worker=self.worker.wake
+        self.background = Background.make(
+            database.new_session, client, senders=2, handlers=2, retry_interval=0.2
         )
-        self.inbox = Inbox(
-            self.dispatcher.attach(database.new_session),
-            threads=2,
-            sending_here=self.dispatcher.sending_here,
-        )
+        self.dispatcher, self.inbox = self.background.dispatcher, self.background.inbox
         app = build_app(
             settings, database, client=client, dispatcher=self.dispatcher, inbox=self.inbox
         )
         self.slack = SlackDriver(app, fake, database.new_session, TickingClock(utcnow()))
-        self.worker.start()
-        self.inbox.start()
+        self.background.start()
 
     def stop(self) -> None:
-        self.inbox.stop()
-        self.dispatcher.stop()
-        self.worker.stop()
+        self.background.stop()
 
 
 @pytest.fixture
@@ -128,6 +119,26 @@ def test_answers_are_stored_before_the_200_and_the_next_question_follows_unpromp
     with new_session() as session:
         assert list(session.exec(select(InboxItem))) == []
         assert [a.question_id for a in session.exec(select(Answer))] == ["child_day"]
+
+
+def test_the_inbox_handlers_send_what_they_record_themselves(
+    served: Served, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No hand-over to a sender thread between recording the next question and sending it."""
+    sent_on: list[str] = []
+    real_send = dispatch.send
+
+    def spy(*args: object, **kwargs: object) -> object:
+        sent_on.append(threading.current_thread().name)
+        return real_send(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dispatch, "send", spy)
+    served.slack.command(PRACTITIONER, "CSC-9003")
+    served.slack.message(PRACTITIONER, "Breakfast club, school, then the park")
+
+    assert wait_until(lambda: len(texts(fake_slack)) == 2)
+    assert len(sent_on) == 2
+    assert all(name.startswith("reflect-inbox") for name in sent_on), sent_on
 
 
 def test_a_failed_send_is_retried_and_what_follows_waits_behind_it(
