@@ -60,20 +60,26 @@ def encrypted_columns() -> list[tuple[Table, list[str]]]:
     return found
 
 
+# How many of each table's newest rows the start-up check looks through for a value to read:
+# enough to find one (most columns are rarely empty), few enough to cost nothing at any size.
+CHECKED_ROWS = 50
+
+
 def check_stored_text_readable(engine: Engine) -> None:
-    """Refuse, with EncryptionKeyError, keys that cannot read the newest value of each encrypted
-    column: a changed key is caught when a command starts, not in the middle of a reflection
-    (a step decrypts only the answers its rules look at, so it might not notice)."""
+    """Refuse, with EncryptionKeyError, keys that cannot read what is stored: the newest value in
+    each encrypted column (among each table's newest rows) is decrypted. A changed key is caught
+    when a command starts, not in the middle of a reflection (a step decrypts only the answers
+    its rules look at, so it might not notice)."""
     for model_table, names in encrypted_columns():
-        for name in names:
-            raw = table(model_table.name, column("id"), column(name, Text))
-            with engine.connect() as connection:
-                token = connection.execute(
-                    select(raw.c[name])
-                    .where(raw.c[name].is_not(None))
-                    .order_by(raw.c.id.desc())
-                    .limit(1)
-                ).scalar()
+        raw = table(model_table.name, column("id"), *(column(name, Text) for name in names))
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(*(raw.c[name] for name in names))
+                .order_by(raw.c.id.desc())
+                .limit(CHECKED_ROWS)
+            ).all()
+        for position in range(len(names)):
+            token = next((row[position] for row in rows if row[position] is not None), None)
             if token is not None:
                 keyring.decrypt(token)
 
