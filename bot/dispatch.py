@@ -16,8 +16,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -107,7 +106,6 @@ class Dispatcher:
         self._senders: InOrder[Outgoing] = InOrder(
             self._send, self._give_back_all, threads=senders, name="reflect-send", pace=pace
         )
-        self._here = threading.local()
         self._sent: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self._marker = threading.Thread(target=self._mark_sent, name="reflect-mark", daemon=True)
         self._marker.start()
@@ -140,24 +138,7 @@ class Dispatcher:
 
     # ----------------------------------------------------------- after commit
 
-    @contextmanager
-    def sending_here(self) -> Iterator[None]:
-        """Within this block, what commits is sent on this thread rather than handed to the
-        senders: for work that is already off the request and in order per person (the
-        inbox's handlers), a hand-over saved."""
-        self._here.active = True
-        try:
-            yield
-        finally:
-            self._here.active = False
-
     def submit(self, messages: list[Outgoing]) -> None:
-        if getattr(self._here, "active", False):
-            for position, message in enumerate(messages):
-                if not self._send(message):
-                    self._give_back_all(messages[position + 1 :])
-                    return
-            return
         by_recipient: dict[str, list[Outgoing]] = {}
         for message in messages:
             by_recipient.setdefault(message.recipient, []).append(message)

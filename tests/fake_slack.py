@@ -40,6 +40,8 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.failures: list[Failure] = []
         self.users_by_email: dict[str, str] = {}
+        # Seconds each chat.postMessage takes to answer, as a real server far away does.
+        self.post_delay = 0.0
         self._lock = threading.Condition()
         self._ts = 0
         fake = self
@@ -60,6 +62,8 @@ class FakeSlack:
 
             def _reply(self, path: str, body: dict[str, Any]) -> None:
                 method = path.rsplit("/", 1)[-1]
+                if method == "chat.postMessage" and fake.post_delay:
+                    time.sleep(fake.post_delay)
                 status, headers, answer = fake._answer(method, body)
                 payload = json.dumps(answer).encode()
                 self.send_response(status)
@@ -92,6 +96,7 @@ class FakeSlack:
         with self._lock:
             self.calls.clear()
             self.failures.clear()
+            self.post_delay = 0.0
 
     def fail_next(
         self,

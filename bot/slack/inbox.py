@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,11 +55,9 @@ class Inbox:
         threads: int = 0,
         pace: Callable[[], None] = lambda: None,
         now: Callable[[], datetime] = utcnow,
-        sending_here: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
         self.new_session = new_session
         self.now = now
-        self.sending_here = sending_here
         self._handlers: dict[str, Handler] = {}
         self._pool: InOrder[Received] | None = None
         self._stop = threading.Event()
@@ -113,8 +110,7 @@ class Inbox:
         try:
             if handler is None:
                 raise LookupError(f"no handler for {item.kind!r}")
-            with self.sending_here():
-                handler(item)
+            handler(item)
             return True
         except Exception as exc:  # the type only: the message may carry what was typed
             last = item.attempts + 1 >= MAX_TRIES

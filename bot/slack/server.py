@@ -151,14 +151,10 @@ class Background:
         dispatcher = Dispatcher(
             new_session, client, senders=senders, wake_worker=worker.wake, pace=pace
         )
-        inbox = Inbox(
-            dispatcher.attach(new_session),
-            threads=handlers,
-            pace=pace,
-            # Handlers are off the request and in order per person already: what they record
-            # goes out on the same thread, not through a hand-over to a sender.
-            sending_here=dispatcher.sending_here,
-        )
+        # What the handlers record goes to the senders: a handler waiting for Slack's answer
+        # (tens to hundreds of milliseconds from a real server) would hold up everyone's next
+        # question behind it.
+        inbox = Inbox(dispatcher.attach(new_session), threads=handlers, pace=pace)
         return cls(inbox, dispatcher, worker)
 
     def start(self) -> None:

@@ -56,9 +56,7 @@ class Served:
 
     def __init__(self, settings: Settings, database: Database, fake: FakeSlack) -> None:
         client = WebClient(token=BOT_TOKEN, base_url=fake.url)
-        self.background = Background.make(
-            database.new_session, client, senders=2, handlers=2, retry_interval=0.2
-        )
+        self.background = Background.make(database.new_session, client, retry_interval=0.2)
         self.dispatcher, self.inbox = self.background.dispatcher, self.background.inbox
         app = build_app(
             settings, database, client=client, dispatcher=self.dispatcher, inbox=self.inbox
@@ -121,24 +119,27 @@ def test_answers_are_stored_before_the_200_and_the_next_question_follows_unpromp
         assert [a.question_id for a in session.exec(select(Answer))] == ["child_day"]
 
 
-def test_the_inbox_handlers_send_what_they_record_themselves(
-    served: Served, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+def test_a_slow_slack_holds_up_no_handling(
+    served: Served, fake_slack: FakeSlack, new_session: db.SessionFactory
 ) -> None:
-    """No hand-over to a sender thread between recording the next question and sending it."""
-    sent_on: list[str] = []
-    real_send = dispatch.send
+    """Three answers at once, two handlers, and Slack taking a second over each message: all
+    three next questions are recorded at once, and go out side by side."""
+    people = [f"U0SLOW{n}" for n in range(3)]
+    for person in people:
+        served.slack.command(person, f"CSC-95{people.index(person)}0")
+    assert wait_until(lambda: len(fake_slack.posted()) == 3)
+    fake_slack.post_delay = 1.0
 
-    def spy(*args: object, **kwargs: object) -> object:
-        sent_on.append(threading.current_thread().name)
-        return real_send(*args, **kwargs)  # type: ignore[arg-type]
+    started = time.monotonic()
+    for person in people:
+        served.slack.message(person, "School, then tea at a neighbour's")
+    assert wait_until(lambda: len(outbox_rows(new_session)) == 6, timeout=5)
+    recorded = time.monotonic() - started
+    assert wait_until(lambda: len(fake_slack.posted()) == 6, timeout=5)
+    sent = time.monotonic() - started
 
-    monkeypatch.setattr(dispatch, "send", spy)
-    served.slack.command(PRACTITIONER, "CSC-9003")
-    served.slack.message(PRACTITIONER, "Breakfast club, school, then the park")
-
-    assert wait_until(lambda: len(texts(fake_slack)) == 2)
-    assert len(sent_on) == 2
-    assert all(name.startswith("reflect-inbox") for name in sent_on), sent_on
+    assert recorded < 0.9, recorded  # no handler waited for Slack's answer before the next item
+    assert sent < 1.9, sent  # the three went out together, not one after another
 
 
 def test_a_failed_send_is_retried_and_what_follows_waits_behind_it(
