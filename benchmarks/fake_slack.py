@@ -20,7 +20,9 @@ def _recipient(body: bytes, content_type: str) -> str | None:
     return (values.get("channel") or [None])[0]
 
 
-def serve(port_queue: multiprocessing.Queue, arrivals: multiprocessing.Queue) -> None:
+def serve(
+    port_queue: multiprocessing.Queue, arrivals: multiprocessing.Queue, latency: float = 0.0
+) -> None:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -28,6 +30,8 @@ def serve(port_queue: multiprocessing.Queue, arrivals: multiprocessing.Queue) ->
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             method = self.path.rstrip("/").rsplit("/", 1)[-1]
+            if latency:  # Slack's own time to answer, which a far-away server adds to every call
+                time.sleep(latency)
             if method == "chat.postMessage":
                 recipient = _recipient(body, self.headers.get("Content-Type", ""))
                 arrivals.put((recipient, time.monotonic()))
@@ -50,10 +54,10 @@ def serve(port_queue: multiprocessing.Queue, arrivals: multiprocessing.Queue) ->
     server.serve_forever()
 
 
-def start() -> tuple[multiprocessing.Process, int, multiprocessing.Queue]:
+def start(latency: float = 0.0) -> tuple[multiprocessing.Process, int, multiprocessing.Queue]:
     context = multiprocessing.get_context("spawn")
     port_queue: multiprocessing.Queue = context.Queue()
     arrivals: multiprocessing.Queue = context.Queue()
-    process = context.Process(target=serve, args=(port_queue, arrivals), daemon=True)
+    process = context.Process(target=serve, args=(port_queue, arrivals, latency), daemon=True)
     process.start()
     return process, port_queue.get(timeout=30), arrivals

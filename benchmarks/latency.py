@@ -285,9 +285,11 @@ def start_server(app: str, port: int, env: dict[str, str], workdir: Path) -> sub
     )
 
 
-def run_one(app: str, database: str, concurrency: int, answers: int) -> Samples:
+def run_one(
+    app: str, database: str, concurrency: int, answers: int, slack_latency: float = 0.0
+) -> Samples:
     workdir = Path(tempfile.mkdtemp(prefix="reflect-bench-"))
-    fake, fake_port, arrival_queue = fake_slack.start()
+    fake, fake_port, arrival_queue = fake_slack.start(slack_latency)
     arrivals = Arrivals(arrival_queue)
     url = prepare_database(database, workdir) if app == "reflect" else ""
     port = free_port()
@@ -350,6 +352,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per configuration (medians are shown)"
     )
+    parser.add_argument(
+        "--slack-latency",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="milliseconds the fake Web API takes over each call, as a far-away Slack does",
+    )
     parser.add_argument("--chart", type=Path, default=REPO / "docs" / "latency.png")
     args = parser.parse_args(argv)
 
@@ -359,7 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeat):  # interleaved, so a slower spell of the machine hits all
             for app, database in configurations:
                 name = "baseline" if app == "baseline" else f"reflect/{database}"
-                samples = run_one(app, database, concurrency, args.answers)
+                samples = run_one(
+                    app, database, concurrency, args.answers, args.slack_latency / 1000
+                )
                 runs[(name, concurrency)].append(samples)
     rows = [(name, n, Summary.of(samples)) for (name, n), samples in runs.items()]
     print_table(rows)

@@ -36,8 +36,10 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 DEFAULT_THREADS = 12
-# Threads per process sending what requests record; each person's messages stay in order.
-DEFAULT_SENDERS = 4
+# Threads per process sending what requests and handlers record; each person's messages stay in
+# order. A real Slack takes 100 ms or more over each message, and a sender waits that long, so
+# enough of them to keep a team's next questions moving (see README, Performance).
+DEFAULT_SENDERS = 16
 DEFAULT_HANDLERS = 2
 # How often the delivery worker looks for messages due a retry when nothing wakes it sooner.
 RETRY_INTERVAL = 1.5
