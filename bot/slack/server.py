@@ -28,6 +28,7 @@ from bot.slack.app import build_app, make_client
 from bot.slack.guard import GuardedRequestHandler, RequestGuard
 from bot.slack.inbox import Inbox
 from bot.slack.pacing import Answered, RequestsInHand
+from bot.slack.worker import INTERVAL as RETRY_INTERVAL
 from bot.slack.worker import DeliveryWorker
 from storage.db import SessionFactory
 
@@ -41,8 +42,6 @@ DEFAULT_THREADS = 12
 # enough of them to keep a team's next questions moving (see README, Performance).
 DEFAULT_SENDERS = 16
 DEFAULT_HANDLERS = 2
-# How often the delivery worker looks for messages due a retry when nothing wakes it sooner.
-RETRY_INTERVAL = 1.5
 
 StartResponse = Callable[..., Any]
 

@@ -15,6 +15,8 @@ from bot.reflection.service import utcnow
 from storage.db import SessionFactory
 
 log = logging.getLogger(__name__)
+# How often the worker looks for messages due a retry when nothing wakes it sooner.
+INTERVAL = 1.5
 
 
 class DeliveryWorker:
@@ -24,7 +26,7 @@ class DeliveryWorker:
         client: WebClient,
         *,
         now: Callable[[], datetime] = utcnow,
-        interval: float = 1.5,
+        interval: float = INTERVAL,
     ) -> None:
         self.new_session = new_session
         self.client = client
