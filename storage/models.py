@@ -115,6 +115,7 @@ class OutboxMessage(SQLModel, table=True):
         Index("ix_outbox_pending", "status", "next_attempt_at"),
         # Retention's purge of finished messages, run on every clock tick (storage/retention.py).
         Index("ix_outbox_finished", text("coalesce(sent_at, created_at)")),
+        Index("ix_outbox_recipient_prompt", "recipient", "prompt"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -132,6 +133,16 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The process (see Process) that claimed it for sending; when that process is found dead,
+    # the message is due again at once instead of when its claim runs out.
+    owner: str | None = Field(default=None, max_length=32)
+    # A send whose outcome is unknown (the process died mid-send, or Slack answered too late):
+    # before sending again, look in the conversation for it.
+    uncertain: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    # The prompt stamp of the question this message asks, if it asks one, and Slack's
+    # timestamp for it once sent: together they say which question a reply was typed under.
+    prompt: str | None = Field(default=None, max_length=80)
+    slack_ts: str | None = Field(default=None, max_length=32)
 
 
 class InboxItem(SQLModel, table=True):
@@ -140,6 +151,8 @@ class InboxItem(SQLModel, table=True):
     if the process dies first, another takes the item when ``claimed_until`` has passed."""
 
     __tablename__ = "inbox"
+    # A person's items are handled in order: the oldest waiting one first.
+    __table_args__ = (Index("ix_inbox_user_id", "user_id", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)
@@ -149,6 +162,30 @@ class InboxItem(SQLModel, table=True):
     claimed_until: datetime = Field(sa_type=UTCDateTime, index=True)
     # Times taken again after its claim ran out (handling failed, or its process died).
     attempts: int = 0
+    # The process (see Process) handling it; when that process is found dead, the item is
+    # taken over at once.
+    owner: str | None = Field(default=None, max_length=32)
+    # waiting | failed (could not be handled after every try: kept for an operator)
+    status: str = Field(
+        default="waiting", max_length=16, sa_column_kwargs={"server_default": "waiting"}
+    )
+    last_error: str | None = Field(default=None, max_length=200)
+
+
+class Process(SQLModel, table=True):
+    """A running web or clock process, seen every few seconds while it lives. Claims name
+    their process, so a crashed one's work is taken over as soon as its death is known: at
+    once on the same host (its pid is gone), or when it has not been seen for a while."""
+
+    __tablename__ = "process"
+
+    id: str = Field(primary_key=True, max_length=32)
+    host: str = Field(max_length=255)
+    pid: int
+    # The kernel's start time of the pid, so a reused pid is not taken for the old process.
+    pid_started: str | None = Field(default=None, max_length=32)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    seen_at: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
 class SlackEvent(SQLModel, table=True):

@@ -1,0 +1,145 @@
+"""This process in the process table: registered at start, seen every few seconds, removed at a
+clean stop. Each look also finds processes that died without stopping (``kill -9``, a crash, a
+lost machine) and takes over their claims, so their work resumes at once rather than when a
+lease runs out.
+
+A process is dead when its row says it ran on this host and its pid is gone (or now belongs to
+another process), or when it has not been seen for ``STALE_AFTER``, whatever the host.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from storage import processes
+from storage.db import SessionFactory, transaction
+from storage.models import Process
+
+log = logging.getLogger(__name__)
+
+SEEN_EVERY = 2.0
+STALE_AFTER = timedelta(seconds=15)
+
+
+def pid_started(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (Linux), or None where that cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces; fields after its closing bracket are fixed.
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def pid_alive(pid: int, started: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process has that pid: not provably ours, not provably dead
+    return started is None or pid_started(pid) in (None, started)
+
+
+class Liveness:
+    def __init__(
+        self,
+        new_session: SessionFactory,
+        *,
+        now: Callable[[], datetime],
+        on_takeover: Callable[[], None] = lambda: None,
+        seen_every: float = SEEN_EVERY,
+    ) -> None:
+        self.new_session = new_session
+        self.now = now
+        self.on_takeover = on_takeover
+        self.seen_every = seen_every
+        self.id = uuid.uuid4().hex
+        self.host = socket.gethostname()[:255]
+        self.pid = os.getpid()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Register, take over from the dead at once, then keep looking in the background."""
+        now = self.now()
+        started = pid_started(self.pid)
+        with transaction(self.new_session) as session:
+            processes.register(
+                session=session,
+                process=Process(
+                    id=self.id,
+                    host=self.host,
+                    pid=self.pid,
+                    pid_started=started,
+                    started_at=now,
+                    seen_at=now,
+                ),
+            )
+        self.look()
+        self._thread = threading.Thread(target=self._run, name="reflect-liveness", daemon=True)
+        self._thread.start()
+
+    def look(self) -> int:
+        """Say this process is alive; forget the dead and take over their claims. Returns how
+        many dead processes were found."""
+        now = self.now()
+        with transaction(self.new_session) as session:
+            if not processes.seen(session=session, process_id=self.id, now=now):
+                # Taken for dead (not seen for a long while: a stalled machine). Our claims
+                # were taken over; register again so later claims are ours.
+                log.warning("this process was taken for dead; registering again")
+                processes.register(
+                    session=session,
+                    process=Process(
+                        id=self.id,
+                        host=self.host,
+                        pid=self.pid,
+                        pid_started=pid_started(self.pid),
+                        started_at=now,
+                        seen_at=now,
+                    ),
+                )
+            dead = [p.id for p in processes.all_processes(session=session) if self._is_dead(p, now)]
+            processes.forget(session=session, process_ids=dead, now=now)
+        if dead:
+            log.warning("took over the work of %s stopped process(es)", len(dead))
+            self.on_takeover()
+        return len(dead)
+
+    def _is_dead(self, process: Process, now: datetime) -> bool:
+        if process.id == self.id:
+            return False
+        if process.seen_at < now - STALE_AFTER:
+            return True
+        if process.host != self.host:
+            return False
+        if process.pid == self.pid:
+            return True  # our pid, so not that process: a restart in a fresh container
+        return not pid_alive(process.pid, process.pid_started)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seen_every):
+            try:
+                self.look()
+            except Exception as exc:  # the database is away: try again next time round
+                log.warning("could not record that this process is alive: %s", type(exc).__name__)
+
+    def stop(self) -> None:
+        """Leave the table at a clean stop (after the work in hand was finished or given back)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        try:
+            with transaction(self.new_session) as session:
+                processes.forget(session=session, process_ids=[self.id], now=self.now())
+        except Exception as exc:
+            log.warning("could not leave the process table: %s", type(exc).__name__)
