@@ -30,12 +30,36 @@ class Completion:
     summary: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Position:
+    """A question of a reflection, as it stood when shown (a plan question has steps)."""
+
+    reflection_id: int
+    question: str | None
+    step: str | None = None
+
+    def key(self) -> str:
+        """A short text naming the position, for storing beside the message that asks it."""
+        return f"{self.reflection_id}|{self.question or ''}|{self.step or ''}"
+
+    @classmethod
+    def from_key(cls, key: str | None) -> Position | None:
+        parts = (key or "").split("|")
+        if len(parts) != 3 or not parts[0].isdigit():
+            return None
+        return cls(int(parts[0]), parts[1] or None, parts[2] or None)
+
+
 @dataclass
 class Reply:
     messages: list[Message] = field(default_factory=list)
     reflection_id: int | None = None
     status: str | None = None
     completion: Completion | None = None
+    # The question this reply asks, if it asks one: front ends note it beside the message,
+    # so a reply typed before it arrived is filed under the question that was on screen.
+    asks: Position | None = None
+    prompted: bool = False
 
     def say(self, template: str, **data: Any) -> None:
         self.messages.append(Message(template, data))

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from bot.protection.identifiers import IdentifierGuard
 from bot.reflection import dates
-from bot.reflection.messages import Completion, Guard, Reply, ReplySink
+from bot.reflection.messages import Completion, Guard, Position, Reply, ReplySink
 from bot.reflection.questions import Question, QuestionSet, default_question_set
 from bot.reflection.summary import (
     action_dict,
@@ -190,8 +190,15 @@ class ReflectionService:
         )
         return StartPreview(ref, resumes=open_one is not None)
 
-    def respond(self, *, practitioner_id: str, text: str) -> Reply:
-        """Handle whatever the practitioner typed: an answer, or skip / back / pause / cancel."""
+    def respond(
+        self, *, practitioner_id: str, text: str, typed_under: Position | None = None
+    ) -> Reply:
+        """Handle whatever the practitioner typed: an answer, or skip / back / pause / cancel.
+
+        ``typed_under`` is the question on the practitioner's screen when they typed, where the
+        front end knows it. A message typed before the current question reached them is filed
+        under the question it was typed under, never taken as the answer to one unseen.
+        """
         reply = Reply()
         with transaction(self.new_session) as session:
             found = queries.active_reflection_and_case(
@@ -203,7 +210,13 @@ class ReflectionService:
                 return reply
             context = self._load(session, *found)
             word = _command_word(text)
-            if word == "skip":
+            if (
+                typed_under is not None
+                and typed_under != self._position(context)
+                and word not in {"pause", "cancel"}
+            ):
+                self._late(session, context, typed_under, text, reply)
+            elif word == "skip":
                 self._skip(session, context, reply)
             elif word == "back":
                 self._back(session, context, reply)
@@ -233,6 +246,7 @@ class ReflectionService:
             context = self._load(session, reflection)
             self._prompt(session, context, reply)
             reply.reflection_id, reply.status = reflection.id, reflection.status
+            reply.asks = self._position(context)
         return reply
 
     def history(self, *, case_ref: str) -> list[dict[str, Any]]:
@@ -291,8 +305,44 @@ class ReflectionService:
         session.add(reflection)
         self._prompt(session, context, reply)
 
+    def _position(self, context: _Context) -> Position:
+        reflection = context.reflection
+        return Position(reflection.id or 0, reflection.current_question, reflection.current_step)
+
+    def _late(
+        self, session: Session, context: _Context, typed_under: Position, text: str, reply: Reply
+    ) -> None:
+        """A message typed while an earlier question was on screen. Added to the written answer
+        it continues; anything else (a command, a choice, a plan step) is left alone, and the
+        practitioner told, since it cannot be meant for a question they had not yet seen."""
+        question = self.questions.questions.get(typed_under.question or "")
+        answer = context.answers.get(question.id) if question else None
+        cleaned = text.strip()
+        continues_text = (
+            question is not None
+            and answer is not None
+            and typed_under.reflection_id == context.reflection.id
+            and question.kind == "text"
+            and answer.status == "answered"
+            and _command_word(text) is None
+            and cleaned
+        )
+        if question is not None and answer is not None and continues_text:
+            addition = self._screen(session, context, cleaned, reply)
+            combined = f"{answer.value or ''}\n\n{addition}".strip()
+            if len(combined) <= MAX_ANSWER_CHARS:
+                self._store(session, context, question.id, "answered", combined)
+                reply.say("added_to_answer", label=question.label)
+                return
+        reply.say(
+            "moved_on",
+            label=question.label if question is not None else None,
+            command=_command_word(text),
+        )
+
     def _prompt(self, session: Session, context: _Context, reply: Reply) -> None:
         reflection = context.reflection
+        reply.prompted = True
         if reflection.current_question == CONFIRM:
             reply.say("confirm", **self._audience(session, context))
             return
@@ -645,6 +695,8 @@ class ReflectionService:
             session.flush()
         reply.reflection_id = context.reflection.id
         reply.status = context.reflection.status
+        if reply.prompted and reply.status == "in_progress":
+            reply.asks = self._position(context)
         self._record(session, context.reflection.practitioner_id, reply)
 
     def _record(self, session: Session, practitioner_id: str, reply: Reply) -> None:
