@@ -3,20 +3,28 @@ transaction as its handled-once key, before Slack gets its 200, and handled stra
 
 Slack wants a 200 within three seconds and a team may all answer at once, so the request does
 only the storing. Handling (the reflection service, and the messages it records) happens on a
-few threads, in order for each person, and removes the item in its own transaction. If the
-process dies in between, or handling fails, the item's claim runs out and it is handled again,
-in order; nothing a practitioner typed is lost. Tests handle each item at once, in the request.
+few threads and removes the item in its own transaction. Each person's items are handled one
+at a time, oldest first, whichever process stored them: a process claims only a person's
+oldest waiting item (storage/inbox.py), and after handling it looks for their next.
+
+If a process dies with items in hand, the process table (bot/liveness.py) finds it dead and its
+claims fall due at once; if handling fails, the item waits a little and is tried again, still
+ahead of the person's later messages. An item that fails every try is set aside for an operator
+(`reflect inbox list`, `reflect inbox retry`), logged without its content, and the person told.
+Tests handle each item at once, in the request.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from bot.inorder import InOrder
@@ -27,10 +35,15 @@ from storage.db import SessionFactory, after_commit, transaction
 
 log = logging.getLogger(__name__)
 
+# How long a claim lasts while its process lives; a dead process's claims end at once.
 LEASE = timedelta(seconds=60)
-RETRY_AFTER = timedelta(seconds=5)
 MAX_TRIES = 5
 POLL_SECONDS = 2.0
+
+
+def retry_after(attempts: int) -> timedelta:
+    """2, 4, 8, 16 s between tries: the five tries span half a minute."""
+    return timedelta(seconds=min(2**attempts, 60))
 
 
 @dataclass(frozen=True)
@@ -39,14 +52,26 @@ class Received:
     kind: str
     user_id: str
     payload: dict[str, Any]
-    attempts: int = 0  # times taken again after its claim ran out
+    attempts: int = 1  # this is the how-manieth try
+
+
+class NotYet(Exception):
+    """The item cannot be handled yet (what it depends on is still being settled); it waits
+    ``seconds`` and is tried again, without counting as a failure."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
 
 
 Handler = Callable[[Received], None]
 
 
 class Inbox:
-    """Handlers are registered per kind; ``threads=0`` handles each item in the request."""
+    """Handlers are registered per kind; ``threads=0`` handles each item in the request.
+
+    ``owner`` names this process in the claims it takes (bot/liveness.py's id when serving).
+    """
 
     def __init__(
         self,
@@ -55,20 +80,29 @@ class Inbox:
         threads: int = 0,
         pace: Callable[[], None] = lambda: None,
         now: Callable[[], datetime] = utcnow,
+        owner: str | None = None,
     ) -> None:
         self.new_session = new_session
         self.now = now
+        self.owner = owner or uuid.uuid4().hex
         self._handlers: dict[str, Handler] = {}
-        self._pool: InOrder[Received] | None = None
+        self._set_aside: dict[str, Handler] = {}
+        self._pool: InOrder[str] | None = None
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         if threads:
             self._pool = InOrder(
-                self._handle, self._give_back, threads=threads, name="reflect-inbox", pace=pace
+                self._drain, lambda _: None, threads=threads, name="reflect-inbox", pace=pace
             )
 
-    def on(self, kind: str, handler: Handler) -> None:
+    def on(self, kind: str, handler: Handler, *, set_aside: Handler | None = None) -> None:
+        """Handle items of ``kind`` with ``handler``; ``set_aside`` is told of one that could
+        not be handled after every try (to tell the person)."""
         self._handlers[kind] = handler
+        if set_aside is not None:
+            self._set_aside[kind] = set_aside
+
+    # ----------------------------------------------------------- storing
 
     def accept(self, *, kind: str, user_id: str, payload: dict[str, Any], claim: str) -> bool:
         """Store an item with its handled-once key ``claim`` in a transaction of its own;
@@ -84,26 +118,56 @@ class Inbox:
     def receive(
         self, session: Session, *, kind: str, user_id: str, payload: dict[str, Any]
     ) -> None:
-        """Store an item in the caller's transaction; it is handled once that commits."""
+        """Store an item in the caller's transaction; it is handled once that commits, after
+        whatever of the person's is still waiting."""
         now = self.now()
-        item_id = inbox.add(
+        behind = inbox.has_waiting(session=session, user_id=user_id)
+        inbox.add(
             session=session,
             kind=kind,
             user_id=user_id,
             payload=payload,
             now=now,
-            claimed_until=now + LEASE,
+            # Behind another: whoever handles that one takes this next.
+            claimed_until=now if behind else now + LEASE,
+            owner=None if behind else self.owner,
         )
-        item = Received(item_id, kind, user_id, payload)
-        after_commit(session, lambda: self._submit([item]))
+        after_commit(session, lambda: self.kick(user_id))
 
-    def _submit(self, items: list[Received]) -> None:
+    # ----------------------------------------------------------- handling
+
+    def kick(self, user_id: str) -> None:
+        """Handle what ``user_id`` has waiting, in order (on the pool, or here and now)."""
         if self._pool is None:
-            for item in items:
-                self._handle(item)
-            return
-        for item in items:
-            self._pool.submit(item.user_id, [item])
+            self._drain(user_id)
+        else:
+            self._pool.submit(user_id, [user_id])
+
+    def _drain(self, user_id: str) -> bool:
+        """Handle the person's waiting items one by one until none is left that this process
+        may take, or one fails (it waits for its retry, and so do those behind it)."""
+        while not self._stop.is_set():
+            item = self._claim_next(user_id)
+            if item is None or not self._handle(item):
+                break
+        return True
+
+    def _claim_next(self, user_id: str) -> Received | None:
+        while True:
+            now = self.now()
+            with transaction(self.new_session) as session:
+                row = inbox.claim_head(
+                    session=session, user_id=user_id, owner=self.owner, now=now, until=now + LEASE
+                )
+                if row is None:
+                    return None
+                item = Received(row.id or 0, row.kind, row.user_id, row.payload, row.attempts)
+                if item.attempts <= MAX_TRIES:
+                    return item
+                # Taken more often than it may be tried: its handling never finished (the
+                # process died with it in hand, again and again).
+                inbox.set_aside(session=session, item_id=item.id, error=row.last_error or "")
+            self._report_set_aside(item)
 
     def _handle(self, item: Received) -> bool:
         handler = self._handlers.get(item.kind)
@@ -112,52 +176,85 @@ class Inbox:
                 raise LookupError(f"no handler for {item.kind!r}")
             handler(item)
             return True
+        except NotYet as wait:
+            self._set_back(item, timedelta(seconds=wait.seconds), "waiting", counted=False)
+            if self._pool is not None:  # look again then, rather than at the next poll
+                again = threading.Timer(wait.seconds, self.kick, args=(item.user_id,))
+                again.daemon = True
+                again.start()
+            return False
         except Exception as exc:  # the type only: the message may carry what was typed
-            last = item.attempts + 1 >= MAX_TRIES
+            # The database being away is not the item's fault: it does not use up a try.
+            counted = not isinstance(exc, DBAPIError | TimeoutError)
+            last = counted and item.attempts >= MAX_TRIES
             log.error(
-                "could not handle a %s (inbox item %s): %s; %s",
+                "could not handle a %s (inbox item %s, try %s of %s): %s; %s",
                 item.kind,
                 item.id,
+                item.attempts,
+                MAX_TRIES,
                 type(exc).__name__,
-                "kept for an operator" if last else "retrying",
+                "setting it aside" if last else "trying again",
             )
-            self._give_back([item])
+            if last:
+                self._put_aside(item, type(exc).__name__)
+            else:
+                wait = retry_after(item.attempts)
+                self._set_back(item, wait, type(exc).__name__, counted=counted)
             return False
 
-    def _give_back(self, items: list[Received]) -> None:
-        """Make items due again shortly, for recover() to take in order."""
+    def _set_back(self, item: Received, wait: timedelta, error: str, *, counted: bool) -> None:
         try:
             with transaction(self.new_session) as session:
-                inbox.release(
+                inbox.set_back(
                     session=session,
-                    item_ids=[i.id for i in items],
-                    now=self.now() + RETRY_AFTER,
+                    item_id=item.id,
+                    at=self.now() + wait,
+                    error=error,
+                    counted=counted,
                 )
-        except Exception as exc:  # the claims run out anyway
-            log.warning("could not give back inbox items: %s", type(exc).__name__)
+        except Exception as exc:  # the claim runs out anyway
+            log.warning("could not set back inbox item %s: %s", item.id, type(exc).__name__)
+
+    def _put_aside(self, item: Received, error: str) -> None:
+        try:
+            with transaction(self.new_session) as session:
+                inbox.set_aside(session=session, item_id=item.id, error=error)
+        except Exception as exc:  # the claim runs out, and the next claim sets it aside
+            log.warning("could not set aside inbox item %s: %s", item.id, type(exc).__name__)
+            return
+        self._report_set_aside(item)
+
+    def _report_set_aside(self, item: Received) -> None:
+        log.error(
+            "set aside a %s (inbox item %s) after %s tries; `reflect inbox list` shows it",
+            item.kind,
+            item.id,
+            MAX_TRIES,
+        )
+        tell = self._set_aside.get(item.kind)
+        if tell is None:
+            return
+        try:
+            tell(item)
+        except Exception as exc:
+            log.error(
+                "could not tell the person about inbox item %s: %s", item.id, type(exc).__name__
+            )
+
+    # ----------------------------------------------------------- recovery
 
     def recover(self, limit: int = 100) -> int:
-        """Handle items whose claim ran out; returns how many were taken."""
-        now = self.now()
+        """Handle what has fallen due: items whose try came round again, and those of a
+        process that died. Returns how many people's items were due."""
         with self.new_session() as session:
-            overdue = inbox.overdue(
-                session=session, now=now, limit=limit, max_retries=MAX_TRIES - 1
-            )
-        taken: list[Received] = []
-        for item in overdue:
-            with transaction(self.new_session) as session:
-                if not inbox.reclaim(
-                    session=session, item_id=item.id or 0, now=now, until=now + LEASE
-                ):
-                    continue
-            taken.append(
-                Received(item.id or 0, item.kind, item.user_id, item.payload, item.attempts + 1)
-            )
-        self._submit(taken)
-        return len(taken)
+            users = inbox.users_due(session=session, now=self.now(), limit=limit)
+        for user_id in users:
+            self.kick(user_id)
+        return len(users)
 
     def start(self) -> None:
-        """Look for overdue items every few seconds (after a crash, or a failure)."""
+        """Handle what is due now (a predecessor's work), then look every few seconds."""
         if self._poller is None:
             self._poller = threading.Thread(
                 target=self._poll, name="reflect-inbox-poll", daemon=True
@@ -165,13 +262,16 @@ class Inbox:
             self._poller.start()
 
     def _poll(self) -> None:
-        while not self._stop.wait(POLL_SECONDS):
+        while True:
             try:
                 self.recover()
             except Exception as exc:
                 log.warning("inbox poll failed: %s", type(exc).__name__)
+            if self._stop.wait(POLL_SECONDS):
+                return
 
     def stop(self) -> None:
+        """Finish the items in hand; what is waiting stays for the next process."""
         self._stop.set()
         if self._pool is not None:
             self._pool.stop()

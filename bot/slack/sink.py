@@ -21,6 +21,7 @@ from bot.slack import claims
 from bot.slack.compose import prompt_stamp, reply_blocks, summary_controls
 from storage import inbox
 from storage.models import Reflection
+from storage.prompts_shown import note_prompt
 
 POST = "chat.postMessage"
 
@@ -32,17 +33,21 @@ def post(
     recipient: str,
     blocks: list[dict[str, Any]],
     now: datetime,
-) -> None:
-    """Record a DM (split into as many messages as Slack's limits need) to ``recipient``."""
+) -> list[str]:
+    """Record a DM (split into as many messages as Slack's limits need) to ``recipient``;
+    returns the messages' keys, in order."""
+    keys = []
     for index, payload in enumerate(bk.chat_messages(recipient, blocks)):
+        keys.append(f"{key}:{index}")
         dispatch.record(
             session=session,
-            key=f"{key}:{index}",
+            key=keys[-1],
             method=POST,
             recipient=recipient,
             payload=payload,
             now=now,
         )
+    return keys
 
 
 def say(
@@ -96,7 +101,12 @@ class SlackSink:
                 stamp = prompt_stamp(reflection)
         blocks = self.preface + reply_blocks(reply, self.renderer, stamp=stamp)
         if blocks:
-            post(session=session, key=self.key, recipient=practitioner_id, blocks=blocks, now=now)
+            keys = post(
+                session=session, key=self.key, recipient=practitioner_id, blocks=blocks, now=now
+            )
+            if reply.asks is not None and keys:
+                # The question comes last in a reply (any note about the answer before it).
+                note_prompt(session=session, dedupe_key=keys[-1], prompt=reply.asks.key())
         if reply.completion is not None:
             record_completion(session, reply.completion, self.renderer, now=now)
         self.recorded = True

@@ -13,6 +13,7 @@ from bot.slack import blocks as bk
 from bot.slack import casework, claims
 from bot.slack.context import SlackContext
 from bot.slack.inbox import Received
+from bot.slack.listeners.events import tell_not_handled
 from storage.db import transaction
 
 HISTORY_LIMIT = 5
@@ -25,7 +26,11 @@ def register(app: App, context: SlackContext) -> None:
         reflect_command(context, ack=ack, body=body)
 
     app.command("/reflect")(reflect)
-    context.inbox.on(START, lambda item: handle_start(context, item))
+    context.inbox.on(
+        START,
+        lambda item: handle_start(context, item),
+        set_aside=lambda item: tell_not_handled(context, item),
+    )
 
 
 def reflect_command(context: SlackContext, *, ack: Ack, body: dict[str, Any]) -> None:

@@ -8,19 +8,23 @@ from typing import Any
 from slack_bolt import App
 
 from bot import dispatch
+from bot.reflection.messages import Position
 from bot.slack import blocks as bk
 from bot.slack import casework, claims
 from bot.slack.compose import ACTION_START
 from bot.slack.context import SlackContext
-from bot.slack.inbox import Received
+from bot.slack.inbox import NotYet, Received
 from bot.slack.listeners.common import unescape
 from storage.db import transaction
+from storage.prompts_shown import on_screen_at
 
 # A plain message, or one with a file attached (the text is the answer; the file is not kept).
 ANSWER_SUBTYPES = {None, "file_share"}
 
 
 ANSWER = "answer"
+# How long an answer waits, when a question's send is still in flight, before looking again.
+SETTLING_SECONDS = 0.2
 
 
 def register(app: App, context: SlackContext) -> None:
@@ -36,7 +40,11 @@ def register(app: App, context: SlackContext) -> None:
     app.event("message")(message)
     app.event("app_home_opened")(home_opened)
     app.event(re.compile(".+"))(other_event)  # last: only what nothing above took
-    context.inbox.on(ANSWER, lambda item: handle_answer(context, item))
+    context.inbox.on(
+        ANSWER,
+        lambda item: handle_answer(context, item),
+        set_aside=lambda item: tell_not_handled(context, item),
+    )
 
 
 def direct_message(context: SlackContext, *, event: dict[str, Any], body: dict[str, Any]) -> None:
@@ -53,16 +61,38 @@ def direct_message(context: SlackContext, *, event: dict[str, Any], body: dict[s
     text = unescape(event.get("text") or "")
     if event.get("subtype") == "file_share" and not text.strip():
         return  # a file alone is not an answer, and is not kept
-    context.inbox.accept(kind=ANSWER, user_id=user, payload={"key": key, "text": text}, claim=key)
+    payload = {"key": key, "text": text, "ts": event.get("ts") or ""}
+    context.inbox.accept(kind=ANSWER, user_id=user, payload=payload, claim=key)
 
 
 def handle_answer(context: SlackContext, item: Received) -> None:
-    """The stored answer goes to the service, which records the next question."""
+    """The stored answer goes to the service, filed under the question that was on the
+    practitioner's screen when they typed it; the service records the next question."""
+    typed_under = None
+    if item.payload.get("ts"):
+        with context.new_session() as session:
+            shown = on_screen_at(session=session, recipient=item.user_id, ts=item.payload["ts"])
+        if not shown.settled:
+            raise NotYet(SETTLING_SECONDS)  # a question's send is in flight: which came first?
+        typed_under = Position.from_key(shown.prompt)
     sink = context.sink(item.payload["key"], consumes=item.id)
     try:
-        context.service(sink).respond(practitioner_id=item.user_id, text=item.payload["text"])
+        context.service(sink).respond(
+            practitioner_id=item.user_id, text=item.payload["text"], typed_under=typed_under
+        )
     except claims.AlreadyHandled:
         return
+
+
+def tell_not_handled(context: SlackContext, item: Received) -> None:
+    """An answer that could not be handled after every try: the practitioner is told, and
+    that it is kept (an operator can try it again)."""
+    context.tell(
+        "answer_not_handled",
+        key=f"set-aside:{item.id}",
+        recipient=item.user_id,
+        kind=item.kind,
+    )
 
 
 def app_home_opened(context: SlackContext, *, event: dict[str, Any], body: dict[str, Any]) -> None:

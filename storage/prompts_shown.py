@@ -1,0 +1,63 @@
+"""Which question was on a person's screen: each sent message that asks a question carries the
+question's position (``prompt``) and, once sent, Slack's timestamp for it (``slack_ts``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from storage.models import OutboxMessage
+
+# How far back to look: a reply is rarely more than a couple of questions behind.
+LOOK_BACK = 5
+
+
+def note_prompt(*, session: Session, dedupe_key: str, prompt: str) -> None:
+    """Mark the recorded message ``dedupe_key`` as the one asking ``prompt``."""
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.dedupe_key == dedupe_key)
+        .values(prompt=prompt[:80])
+    )
+
+
+@dataclass(frozen=True)
+class OnScreen:
+    prompt: str | None  # None: no question is known to have reached them
+    settled: bool = True  # False: a question's send is in flight or its outcome unknown
+
+
+def on_screen_at(*, session: Session, recipient: str, ts: str) -> OnScreen:
+    """The newest question that had reached ``recipient`` when they posted at Slack time
+    ``ts``; not settled while a newer question's send is still in flight."""
+    rows = session.exec(
+        select(
+            OutboxMessage.prompt,
+            OutboxMessage.status,
+            OutboxMessage.slack_ts,
+            OutboxMessage.uncertain,
+        )
+        .where(OutboxMessage.recipient == recipient, col(OutboxMessage.prompt).is_not(None))
+        .order_by(col(OutboxMessage.id).desc())
+        .limit(LOOK_BACK)
+    )
+    posted_at = _slack_time(ts)
+    for prompt, status, slack_ts, uncertain in rows:
+        if status == "sent":
+            sent_at = _slack_time(slack_ts)
+            if sent_at is None or posted_at is None or sent_at <= posted_at:
+                return OnScreen(prompt)
+        elif status == "sending" or uncertain:
+            return OnScreen(None, settled=False)
+        # pending and never tried, retrying after a known failure, or failed: not seen
+    return OnScreen(None)
+
+
+def _slack_time(ts: str | None) -> Decimal | None:
+    try:
+        return Decimal(ts) if ts else None
+    except InvalidOperation:
+        return None
