@@ -78,6 +78,8 @@ def conversation_click(
     if claims.is_claimed(context.new_session, key):
         return
     if not _is_current(context, user, stamp):
+        if claims.is_claimed(context.new_session, key):
+            return  # a double click: the first moved the conversation on just now
         preface = bk.sections(context.text("stale_button"))
         sink = context.sink(f"stale:{stamp}:{action.get('action_ts', '')}", preface=preface)
         context.send_reply(sink, user, context.service().current_prompt(practitioner_id=user))
