@@ -354,6 +354,18 @@ def settings(fake_slack: FakeSlack) -> Settings:
 
 
 @pytest.fixture
+def serve_env(cli_env: dict[str, str], fake_slack: FakeSlack, organisation: None) -> dict[str, str]:
+    """The environment for `reflect serve` in a process of its own, against the fake."""
+    return {
+        **cli_env,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.url,
+        "REFLECT_THREADS": "4",
+    }
+
+
+@pytest.fixture
 def slack(
     settings: Settings,
     database: Database,

@@ -28,9 +28,7 @@ from storage import db
 from storage.models import Answer, InboxItem, OutboxMessage
 from tests.fake_slack import FakeSlack
 from tests.slack.conftest import (
-    BOT_TOKEN,
     PRACTITIONER,
-    SIGNING_SECRET,
     assert_valid_payloads,
     command_body,
     event_body,
@@ -110,17 +108,6 @@ def running_server(env: dict[str, str], log_path: Path) -> Iterator[Server]:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         log.close()
-
-
-@pytest.fixture
-def serve_env(cli_env: dict[str, str], fake_slack: FakeSlack, organisation: None) -> dict[str, str]:
-    return {
-        **cli_env,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake_slack.url,
-        "REFLECT_THREADS": "4",
-    }
 
 
 @pytest.fixture

@@ -1,0 +1,173 @@
+"""A web process killed mid-conversation: its successor takes over at once, handles what was
+stranded first, and files every answer under the question it was typed under."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from storage import db, inbox
+from storage.db import transaction
+from storage.models import Answer, InboxItem, Person, Process, Reflection
+from tests.fake_slack import FakeSlack
+from tests.slack.conftest import PRACTITIONER, command_body, event_body, wait_until
+from tests.slack.test_serve import JSON, Server, running_server
+
+pytestmark = pytest.mark.slow
+FORM = "application/x-www-form-urlencoded"
+QUESTION_ONE = "Picture the child's day"
+QUESTION_TWO = "Have you seen the child"
+
+
+def a_dead_pid() -> int:
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(finished.stdout)
+
+
+def typed(server: Server, user: str, text: str, event_id: str) -> None:
+    event = {
+        "type": "message",
+        "channel": "D0TESTDM",
+        "channel_type": "im",
+        "user": user,
+        "text": text,
+        "ts": f"{time.time():.6f}",
+    }
+    assert server.post(event_body(event, event_id), JSON)[0] == 200
+
+
+def answers_of(new_session: db.SessionFactory, user: str) -> dict[str, str | None]:
+    with new_session() as session:
+        rows = session.exec(
+            select(Answer.question_id, Answer.value)
+            .join(Reflection, Reflection.id == Answer.reflection_id)  # type: ignore[arg-type]
+            .where(Reflection.practitioner_id == user)
+        )
+        return dict(rows.all())
+
+
+def texts_to(fake: FakeSlack, user: str) -> list[str]:
+    return [str(m.get("blocks")) for m in fake.messages_to(user)]
+
+
+def test_an_answer_stranded_by_a_dead_process_is_handled_first_and_at_once(
+    serve_env: dict[str, str],
+    tmp_path: Path,
+    fake_slack: FakeSlack,
+    new_session: db.SessionFactory,
+) -> None:
+    with running_server(serve_env, tmp_path / "serve.log") as server:
+        assert server.post(command_body(PRACTITIONER, "CSC-7001", "trig.crash.1"), FORM)[0] == 200
+        assert fake_slack.wait_for(lambda: len(fake_slack.messages_to(PRACTITIONER)) == 1)
+        time.sleep(0.3)  # the first question is marked sent
+        # What `kill -9` leaves: an answer stored and acknowledged, claimed by a process that
+        # no longer exists, for another minute.
+        now = datetime.now(UTC)
+        with transaction(new_session) as session:
+            session.add(
+                Process(
+                    id="deadbeef" * 4,
+                    host=os.uname().nodename,
+                    pid=a_dead_pid(),
+                    started_at=now - timedelta(minutes=5),
+                    seen_at=now,
+                )
+            )
+            inbox.add(
+                session=session,
+                kind="answer",
+                user_id=PRACTITIONER,
+                payload={
+                    "key": "ev:Ev0STRANDED",
+                    "text": "Nursery in the morning, then home with mum",
+                    "ts": f"{time.time():.6f}",
+                },
+                now=now,
+                claimed_until=now + timedelta(seconds=60),
+                owner="deadbeef" * 4,
+            )
+        started = time.monotonic()
+        # Before seeing any reply, the practitioner adds to what they said.
+        typed(server, PRACTITIONER, "She said she was hungry at pick-up", "Ev0AFTER1")
+
+        assert wait_until(lambda: "child_day" in answers_of(new_session, PRACTITIONER), 10)
+        taken_over_in = time.monotonic() - started
+        assert wait_until(lambda: _inbox_empty(new_session), 10)
+        assert fake_slack.wait_for(lambda: len(fake_slack.messages_to(PRACTITIONER)) == 3)
+
+    assert taken_over_in < 5, taken_over_in  # not the minute a claim lasts
+    answers = answers_of(new_session, PRACTITIONER)
+    assert list(answers) == ["child_day"]  # the second message answered nothing unseen
+    assert answers["child_day"] == (
+        "Nursery in the morning, then home with mum\n\nShe said she was hungry at pick-up"
+    )
+    said = texts_to(fake_slack, PRACTITIONER)
+    assert QUESTION_ONE in said[0] and QUESTION_TWO in said[1]
+    assert "Added that to your answer" in said[2]
+    with new_session() as session:
+        assert session.exec(select(Process).where(Process.id == "deadbeef" * 4)).first() is None
+
+
+def _inbox_empty(new_session: db.SessionFactory) -> bool:
+    with new_session() as session:
+        return session.exec(select(InboxItem)).first() is None
+
+
+def test_killed_mid_conversation_nothing_is_lost_misfiled_or_waits_a_minute(
+    serve_env: dict[str, str],
+    tmp_path: Path,
+    fake_slack: FakeSlack,
+    new_session: db.SessionFactory,
+) -> None:
+    people = [f"U0KILL{n:03d}" for n in range(12)]
+    with transaction(new_session) as session:
+        for person in people:
+            session.add(Person(slack_id=person, agency_id="csc", role="practitioner"))
+    with running_server(serve_env, tmp_path / "first.log") as server:
+        for n, person in enumerate(people):
+            assert server.post(command_body(person, f"CSC-72{n:02d}", f"trig.k{n}"), FORM)[0] == 200
+        assert fake_slack.wait_for(lambda: len(fake_slack.posted()) == len(people))
+        time.sleep(0.3)
+        threads = [
+            threading.Thread(
+                target=typed, args=(server, p, f"Day {n}: school then tea", f"Ev0K{n:03d}")
+            )
+            for n, p in enumerate(people)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        os.killpg(server.process.pid, signal.SIGKILL)  # every answer acknowledged, then gone
+        server.process.wait(10)
+    with new_session() as session:
+        stranded = len(list(session.exec(select(InboxItem))))
+
+    with running_server(serve_env, tmp_path / "second.log") as server:
+        started = time.monotonic()
+        assert wait_until(lambda: _inbox_empty(new_session), 15)
+        recovered_in = time.monotonic() - started
+        for n, person in enumerate(people):
+            typed(server, person, "1", f"Ev0K2{n:03d}")  # "seen alone", under question two
+        assert wait_until(lambda: all(len(answers_of(new_session, p)) == 2 for p in people), 15)
+
+    print(f"stranded by the kill: {stranded}; recovered in {recovered_in:.2f} s")
+    assert recovered_in < 8, (stranded, recovered_in)
+    for n, person in enumerate(people):
+        answers = answers_of(new_session, person)
+        assert answers["child_day"] == f"Day {n}: school then tea", person
+        assert "child_seen" in answers
