@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
-from bot.reflection.messages import Reply
+from bot.reflection.messages import Position, Reply
 from bot.reflection.service import CONFIRM, MAX_ANSWER_CHARS, ReflectionService
 from storage.encryption import keyring
 from storage.models import Action, Answer, Case, Reflection
@@ -335,3 +335,53 @@ def test_history_is_newest_first(service, clock) -> None:
     summaries = service.history(case_ref="csc-1001")
     assert len(summaries) == 2
     assert summaries[0]["completed_at"] > summaries[1]["completed_at"]
+
+
+def test_a_reply_typed_before_the_next_question_arrived_is_filed_under_the_one_on_screen(
+    service, new_session
+) -> None:
+    started = service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    on_screen = started.asks
+    assert on_screen is not None and on_screen.question == "child_day"
+    first = say(service, "Nursery in the morning, then home with mum")
+    assert first.asks is not None and first.asks.question == "child_seen"
+
+    # A second message, typed before "child_seen" reached them, continues the first.
+    more = service.respond(
+        practitioner_id=PRAC, text="She said she was hungry at pick-up", typed_under=on_screen
+    )
+    assert templates(more) == ["added_to_answer"]
+    assert reflection_row(new_session).current_question == "child_seen"  # not answered
+    with new_session() as session:
+        [answer] = session.exec(select(Answer)).all()
+    assert answer.value == (
+        "Nursery in the morning, then home with mum\n\nShe said she was hungry at pick-up"
+    )
+
+    # A "skip" typed under a question already answered skips nothing unseen.
+    late = service.respond(practitioner_id=PRAC, text="skip", typed_under=on_screen)
+    assert templates(late) == ["moved_on"]
+    assert reflection_row(new_session).current_question == "child_seen"
+
+    # "pause" means the same whenever it was typed; a reply under the current one is an answer.
+    current = reflection_row(new_session)
+    under_current = Position(current.id or 0, "child_seen", None)
+    assert (
+        question_id(service.respond(practitioner_id=PRAC, text="1", typed_under=under_current))
+        == "development"
+    )
+    assert "paused" in templates(
+        service.respond(practitioner_id=PRAC, text="pause", typed_under=on_screen)
+    )
+
+
+def test_an_added_reply_is_screened_for_identifiers(service, new_session) -> None:
+    on_screen = service.start(practitioner_id=PRAC, case_ref="CSC-1001").asks
+    say(service, "Nursery in the morning")
+    late = service.respond(
+        practitioner_id=PRAC, text="Her NHS number is 943 476 5919", typed_under=on_screen
+    )
+    assert "identifiers_withheld" in templates(late)
+    with new_session() as session:
+        [answer] = session.exec(select(Answer)).all()
+    assert "943 476 5919" not in (answer.value or "")
