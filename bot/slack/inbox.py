@@ -227,9 +227,9 @@ class Inbox:
 
     def _report_set_aside(self, item: Received) -> None:
         log.error(
-            "set aside a %s (inbox item %s) after %s tries; `reflect inbox list` shows it",
-            item.kind,
+            "set aside inbox item %s (kind %s) after %s tries; `reflect inbox list` shows it",
             item.id,
+            item.kind,
             MAX_TRIES,
         )
         tell = self._set_aside.get(item.kind)

@@ -302,7 +302,7 @@ def test_an_item_that_keeps_failing_is_kept_for_an_operator(
     with new_session() as session:
         [kept] = list(session.exec(select(InboxItem)))
     assert kept.status == "failed" and kept.attempts == MAX_TRIES
-    assert "setting it aside" in caplog.text and "set aside a broken" in caplog.text
+    assert "setting it aside" in caplog.text and "(kind broken)" in caplog.text
     assert "secret" not in caplog.text and "private" not in caplog.text
 
 

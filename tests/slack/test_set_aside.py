@@ -1,0 +1,98 @@
+"""An answer that cannot be handled is not dropped: tried five times, set aside, logged without
+its content, the practitioner told; `reflect inbox list` shows it and `retry` hands it back."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import pytest
+from sqlmodel import select
+
+from bot.bootstrap import Database
+from bot.settings import Settings
+from bot.slack.app import build_app
+from bot.slack.inbox import MAX_TRIES, Inbox, retry_after
+from storage import db, inbox
+from storage.db import transaction
+from storage.models import AuditEntry, InboxItem
+from tests.fake_slack import FakeSlack
+from tests.slack.conftest import PRACTITIONER, SlackDriver, TickingClock
+
+
+@pytest.fixture
+def driver(
+    settings: Settings,
+    database: Database,
+    fake_slack: FakeSlack,
+    ticking_clock: TickingClock,
+    organisation: None,
+) -> tuple[Inbox, SlackDriver]:
+    box = Inbox(database.new_session, now=ticking_clock)
+    app = build_app(settings, database, now=ticking_clock, inbox=box)
+    return box, SlackDriver(app, fake_slack, database.new_session, ticking_clock)
+
+
+def reflect(cli_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_an_answer_that_cannot_be_handled_is_set_aside_told_and_can_be_retried(
+    driver: tuple[Inbox, SlackDriver],
+    new_session: db.SessionFactory,
+    cli_env: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    box, slack = driver
+    assert slack.command(PRACTITIONER, "CSC-8801").status == 200
+    # An answer stored by an older release without its text: no try can handle it.
+    now = slack.clock()
+    with transaction(new_session) as session:
+        inbox.add(
+            session=session,
+            kind="answer",
+            user_id=PRACTITIONER,
+            payload={"key": "ev:Ev0BROKEN", "ts": "", "note": "the private words"},
+            now=now,
+            claimed_until=now,
+        )
+    with caplog.at_level(logging.INFO):
+        for _ in range(MAX_TRIES + 1):
+            box.recover()
+            slack.clock.advance(retry_after(MAX_TRIES).total_seconds() + 1)
+    with new_session() as session:
+        [kept] = session.exec(select(InboxItem)).all()
+    assert (kept.status, kept.attempts, kept.last_error) == ("failed", MAX_TRIES, "KeyError")
+    assert f"set aside inbox item {kept.id} (kind answer)" in caplog.text
+    assert "private" not in caplog.text
+    told = slack.texts_to(PRACTITIONER)[-1]
+    assert "couldn't take in one of your messages" in told and "kept safely" in told
+
+    # A later answer is not held up behind the one set aside.
+    assert slack.message(PRACTITIONER, "Nursery, then the park with her gran").status == 200
+    assert "Have you seen the child" in slack.texts_to(PRACTITIONER)[-1]
+
+    listed = reflect(cli_env, "inbox", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert f"{kept.id}  an answer from {PRACTITIONER}" in listed.stdout
+    assert "KeyError" in listed.stdout and "private" not in listed.stdout
+
+    retried = reflect(cli_env, "inbox", "retry", str(kept.id), "999999")
+    assert retried.returncode == 1
+    assert "Handed 1 item back" in retried.stdout and "999999" in retried.stdout
+    with new_session() as session:
+        again = session.get(InboxItem, kept.id)
+        audit = session.exec(select(AuditEntry).where(AuditEntry.action == "inbox_retry")).all()
+    assert again is not None and (again.status, again.attempts) == ("waiting", 0)
+    assert [a.subject for a in audit] == [f"inbox:{kept.id}"]
+
+    refused = reflect(cli_env, "inbox", "retry")
+    assert refused.returncode == 2 and "--all" in refused.stderr
+    assert "Traceback" not in listed.stderr + retried.stderr + refused.stderr
