@@ -188,9 +188,9 @@ class Inbox:
             counted = not isinstance(exc, DBAPIError | TimeoutError)
             last = counted and item.attempts >= MAX_TRIES
             log.error(
-                "could not handle a %s (inbox item %s, try %s of %s): %s; %s",
-                item.kind,
+                "could not handle inbox item %s (kind %s, try %s of %s): %s; %s",
                 item.id,
+                item.kind,
                 item.attempts,
                 MAX_TRIES,
                 type(exc).__name__,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sqlalchemy import Engine, event
 from sqlmodel import select
 
 from bot.reflection.service import ReflectionService
@@ -248,3 +249,29 @@ def test_pressing_the_checkbox_button_with_nothing_ticked_changes_nothing(
     with slack.new_session() as session:
         stored = {a.question_id: a.value for a in session.exec(select(Answer))}
     assert stored["sources"] == "parent,health"
+
+
+def test_the_second_click_of_a_double_click_is_silent_even_when_the_first_lands_mid_check(
+    slack: SlackDriver, engine: Engine
+) -> None:
+    """The second click finds the button unclaimed, then the first click's answer commits, then
+    the second finds its question gone: that is still a double click, and says nothing."""
+    slack.command(PRACTITIONER, "CSC-1004")
+    slack.message(PRACTITIONER, "School in the day, home with mum after")
+    choice = slack.last_message(PRACTITIONER, with_action="reflect_answer_1")
+    before = len(slack.fake.messages_to(PRACTITIONER))
+    landed: list[bool] = []
+
+    def first_click_lands(connection, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if "slack_event" in statement and statement.lstrip().startswith("SELECT") and not landed:
+            landed.append(True)
+            slack.press(PRACTITIONER, "reflect_answer_1", message=choice)
+
+    event.listen(engine, "after_cursor_execute", first_click_lands)
+    try:
+        slack.press(PRACTITIONER, "reflect_answer_1", message=choice)  # the second click
+    finally:
+        event.remove(engine, "after_cursor_execute", first_click_lands)
+    assert landed
+    texts = slack.texts_to(PRACTITIONER)[before:]
+    assert len(texts) == 1 and "earlier question" not in texts[0]
