@@ -44,7 +44,7 @@ from tests.slack.conftest import (
     sign,
     skip_to_confirmation,
 )
-from tests.slack.test_serve import Server, serve_env, server  # noqa: F401 (fixtures)
+from tests.slack.test_serve import Server, server  # noqa: F401 (fixtures)
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
