@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.protection.keys import check_stored_text_readable
 from bot.settings import Settings, SettingsError
-from storage import db
+from storage import db, health
 from storage.encryption import keyring, load_or_create_key_file
 
 
@@ -22,6 +23,7 @@ class Database:
     key_file_created: bool = False
 
     def ping(self) -> bool:
+        """Whether the database answers, on a connection of the pool (which this opens)."""
         try:
             with self.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
@@ -29,12 +31,37 @@ class Database:
         except Exception:
             return False
 
+    def health(self) -> str | None:
+        """Why the database cannot be written now (unreachable, read-only, disk full, locked),
+        or None when it can. Probed apart from the pool, within HEALTH_LIMITS; only opening a
+        PostgreSQL connection can take longer (libpq's minimum is 2 s), so a caller that must
+        answer sooner bounds its wait (see HealthChecks in bot/slack/server.py)."""
+        problem = self._probe()
+        return None if problem is None else problem.reason
+
+    def _probe(self) -> health.Diagnosis | None:
+        path = health.sqlite_file(self.engine.url)
+        if path is not None:
+            return health.probe_sqlite(path, busy_timeout=db.HEALTH_LIMITS.lock_timeout_s)
+        if self.engine.dialect.name == "sqlite":  # in memory: this process's own
+            return None if self.ping() else health.unreachable("ping", "no answer")
+        return self._probe_postgresql()
+
+    def _probe_postgresql(self) -> health.Diagnosis | None:
+        try:
+            with self._probe_engine.connect() as connection:
+                return health.probe_postgresql(connection)
+        except SQLAlchemyError as error:
+            return health.diagnose(error) or health.unreachable("probe", type(error).__name__)
+
+    @cached_property
+    def _probe_engine(self) -> Engine:
+        url = self.engine.url.render_as_string(hide_password=False)
+        return db.make_engine(url, db.HEALTH_LIMITS, pool_size=1, max_overflow=0)
+
 
 def sqlite_path(database_url: str) -> Path | None:
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    return Path(url.database).expanduser().resolve()
+    return health.sqlite_file(database_url)
 
 
 def key_file_for(database_url: str) -> Path | None:
@@ -68,7 +95,9 @@ def open_database(settings: Settings, *, migrate: bool = True) -> Database:
     """Open the configured database. SQLite is migrated to head on first use; PostgreSQL must
     be migrated explicitly with `reflect db upgrade` (the Procfile's release step)."""
     key_file, created = configure_encryption(settings)
-    engine = db.make_engine(settings.database_url)
+    engine = db.make_engine(
+        settings.database_url, settings.database_limits, log_faults=settings.serving_requests
+    )
     if migrate and not db.is_up_to_date(engine):
         if settings.is_sqlite:
             db.upgrade(engine)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from storage.db import BATCH_LIMITS, REQUEST_LIMITS, Limits
 
 DEFAULT_DATABASE_URL = "sqlite:///reflect.db"
 DEFAULT_TIMEZONE = "Europe/London"
+# /healthz fails when an answer has waited this long to be handled.
+DEFAULT_OLDEST_UNHANDLED_SECONDS = 120
 
 
 class SettingsError(ValueError):
@@ -33,6 +37,11 @@ class Settings:
     slack_app_token: str | None = None
     slack_api_url: str | None = None
     port: int = 3000
+    # Database limits for the web process (Slack's three seconds), and for everything else.
+    request_limits: Limits = REQUEST_LIMITS
+    batch_limits: Limits = BATCH_LIMITS
+    serving_requests: bool = False
+    oldest_unhandled_seconds: int = DEFAULT_OLDEST_UNHANDLED_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -59,7 +68,20 @@ class Settings:
             slack_app_token=env.get("SLACK_APP_TOKEN") or None,
             slack_api_url=env.get("SLACK_API_URL") or None,
             port=int(port_text),
+            request_limits=_limits(env, "REFLECT_DB_", REQUEST_LIMITS),
+            batch_limits=_limits(env, "REFLECT_DB_BATCH_", BATCH_LIMITS),
+            oldest_unhandled_seconds=_whole(
+                env, "REFLECT_HEALTH_OLDEST_UNHANDLED_SECONDS", DEFAULT_OLDEST_UNHANDLED_SECONDS
+            ),
         )
+
+    def for_requests(self) -> Settings:
+        """These settings for the web process, whose database work uses request_limits."""
+        return replace(self, serving_requests=True)
+
+    @property
+    def database_limits(self) -> Limits:
+        return self.request_limits if self.serving_requests else self.batch_limits
 
     @property
     def zone(self) -> ZoneInfo:
@@ -68,3 +90,27 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name) or str(default)
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(f"{name}={raw!r} must be a whole number of at least 1.")
+    return int(raw)
+
+
+def _limits(env: Mapping[str, str], prefix: str, default: Limits) -> Limits:
+    """REFLECT_DB_STATEMENT_TIMEOUT_MS and friends (REFLECT_DB_BATCH_... for batch work)."""
+    return replace(
+        default,
+        connect_timeout_s=_whole(
+            env, prefix + "CONNECT_TIMEOUT_SECONDS", default.connect_timeout_s
+        ),
+        statement_timeout_ms=_whole(
+            env, prefix + "STATEMENT_TIMEOUT_MS", default.statement_timeout_ms
+        ),
+        lock_timeout_ms=_whole(env, prefix + "LOCK_TIMEOUT_MS", default.lock_timeout_ms),
+        idle_in_transaction_timeout_ms=_whole(
+            env, prefix + "IDLE_IN_TRANSACTION_TIMEOUT_MS", default.idle_in_transaction_timeout_ms
+        ),
+    )
