@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -22,6 +24,7 @@ from bot.bootstrap import Database, open_database
 from bot.dispatch import Dispatcher
 from bot.protection.identifiers import IdentifierGuard
 from bot.reflection.questions import default_question_set
+from bot.reflection.service import utcnow
 from bot.render import renderer
 from bot.settings import Settings, SettingsError
 from bot.slack.app import build_app, make_client
@@ -30,6 +33,7 @@ from bot.slack.inbox import Inbox
 from bot.slack.pacing import Answered, RequestsInHand
 from bot.slack.worker import INTERVAL as RETRY_INTERVAL
 from bot.slack.worker import DeliveryWorker
+from storage import health
 from storage.db import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -89,18 +93,104 @@ def check_settings(settings: Settings) -> None:
         )
 
 
+HealthCheck = Callable[[], str | None]
+# /healthz answers within this, however the database behaves.
+HEALTH_BUDGET_SECONDS = 0.8
+# Slack does not read it; other callers may.
+RETRY_AFTER_SECONDS = "5"
+
+
+@dataclass(frozen=True)
+class About:
+    """A health check and what it waits on, named in the 503 when it does not finish."""
+
+    subject: str
+    check: HealthCheck
+
+    def __call__(self) -> str | None:
+        return self.check()
+
+
+class HealthChecks:
+    """Runs the checks in order on a thread of its own, one run at a time, and reports the
+    first problem; a run still going after ``budget`` seconds is a problem too (a database
+    that does not answer). A caller arriving during a run waits for that run, so a stuck
+    database never gathers more than one waiting thread."""
+
+    def __init__(self, checks: Sequence[HealthCheck], budget: float = HEALTH_BUDGET_SECONDS):
+        self.checks = list(checks)
+        self.budget = budget
+        self._lock = threading.Lock()
+        self._run: _HealthRun | None = None
+
+    def problem(self) -> str | None:
+        with self._lock:
+            if self._run is None or self._run.done.is_set():
+                self._run = _HealthRun(self.checks)
+            run = self._run
+        if not run.done.wait(self.budget):
+            return f"{run.waiting_on} did not answer within {self.budget:g} s"
+        return run.problem
+
+
+class _HealthRun:
+    def __init__(self, checks: Sequence[HealthCheck]) -> None:
+        self.done = threading.Event()
+        self.problem: str | None = None
+        self.waiting_on = "the health check"
+        threading.Thread(
+            target=self._go, args=(checks,), name="reflect-health", daemon=True
+        ).start()
+
+    def _go(self, checks: Sequence[HealthCheck]) -> None:
+        try:
+            for check in checks:
+                self.waiting_on = getattr(check, "subject", "the health check")
+                self.problem = check()
+                if self.problem:
+                    return
+        except Exception as error:  # a check that fails is a problem, never a 500
+            self.problem = f"health check failed ({type(error).__name__})"
+        finally:
+            self.done.set()
+
+
+def unhandled_answers_check(
+    new_session: SessionFactory, threshold_seconds: float, now: Callable[[], datetime] = utcnow
+) -> HealthCheck:
+    """A problem when an answer has waited longer than ``threshold_seconds`` to be handled."""
+
+    def check() -> str | None:
+        with new_session() as session:
+            oldest = health.oldest_waiting_received_at(session)
+        waited = 0.0 if oldest is None else (now() - oldest).total_seconds()
+        if waited <= threshold_seconds:
+            return None
+        return f"oldest unhandled answer waiting {waited:.0f} s (over {threshold_seconds:g} s)"
+
+    return About("database", check)
+
+
 class ReflectWSGI:
-    """POST /slack/events to Bolt; GET /healthz answers 200 when the database does."""
+    """POST /slack/events to Bolt; GET /healthz answers 200 when the database can be written
+    and every extra check passes, 503 with the first problem otherwise, within a second.
+
+    ``checks``: more for /healthz, run after the database's: callables returning None, or the
+    problem in a few plain words. A Slack request that failed because the database could not
+    be reached or written is answered 503, not Bolt's 500, so Slack retries it later; what the
+    request was storing was rolled back with its transaction."""
 
     def __init__(
         self,
         handler: SlackRequestHandler,
         database: Database,
         in_hand: RequestsInHand | None = None,
+        checks: Sequence[HealthCheck] = (),
     ) -> None:
         self.handler = handler
         self.database = database
         self.in_hand = in_hand or RequestsInHand()
+        self.health = HealthChecks([About("database", database.health), *checks])
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -108,24 +198,60 @@ class ReflectWSGI:
         if path == EVENTS_PATH and method == "POST":
             self.in_hand.started()
             try:
-                body = self.handler(environ, start_response)
+                body = self._slack(environ, start_response)
             except BaseException:
                 self.in_hand.finished()
                 raise
             return Answered(body, self.in_hand.finished)
         if path == HEALTH_PATH and method in {"GET", "HEAD"}:
-            healthy = self.database.ping()
-            body = b"ok\n" if healthy else b"database unavailable\n"
-            status = "200 OK" if healthy else "503 Service Unavailable"
-            start_response(
-                status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
-            )
-            return [body]
-        body = b"not found\n"
-        start_response(
-            "404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
-        )
-        return [body]
+            problem = self.health.problem()
+            if problem is None:
+                return _plain(start_response, "200 OK", "ok")
+            return _plain(start_response, "503 Service Unavailable", f"unavailable: {problem}")
+        return _plain(start_response, "404 Not Found", "not found")
+
+    def _slack(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        answer = _HeldResponse()
+        health.forget_noted()
+        body = self.handler(environ, answer.start_response)
+        fault = health.noted()
+        if fault is None or not answer.status.startswith("500"):
+            start_response(answer.status, answer.headers)
+            return body
+        log.warning("a Slack request was answered 503, for Slack to retry: %s", fault.log_line())
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+        headers = [("Retry-After", RETRY_AFTER_SECONDS)]
+        return _plain(start_response, "503 Service Unavailable", fault.reason, headers)
+
+
+class _HeldResponse:
+    """Keeps Bolt's status and headers until ReflectWSGI has decided what to answer."""
+
+    def __init__(self) -> None:
+        self.status = ""
+        self.headers: list[tuple[str, str]] = []
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], object]:
+        self.status, self.headers = status, headers
+        return lambda _data: None
+
+
+def _plain(
+    start_response: StartResponse,
+    status: str,
+    text: str,
+    headers: Sequence[tuple[str, str]] = (),
+) -> list[bytes]:
+    body = f"{text}\n".encode()
+    start_response(
+        status,
+        [("Content-Type", "text/plain"), ("Content-Length", str(len(body))), *headers],
+    )
+    return [body]
 
 
 @dataclass
@@ -216,10 +342,11 @@ def warm_up(app: App, database: Database) -> None:
 def load_wsgi(settings: Settings, options: ServerOptions) -> tuple[ReflectWSGI, Background]:
     """Everything one worker process needs; called after the fork."""
     in_hand = RequestsInHand()
-    app, background, database = build(settings, options, pace=in_hand.wait_for_gap)
+    app, background, database = build(settings.for_requests(), options, pace=in_hand.wait_for_gap)
     guard = RequestGuard(app, settings.slack_signing_secret)
     handler = GuardedRequestHandler(app, guard, path=EVENTS_PATH)
-    return ReflectWSGI(handler, database, in_hand), background
+    checks = [unhandled_answers_check(database.new_session, settings.oldest_unhandled_seconds)]
+    return ReflectWSGI(handler, database, in_hand, checks), background
 
 
 class ReflectServer(BaseApplication):  # type: ignore[misc]
@@ -271,7 +398,7 @@ def serve_socket_mode(settings: Settings, options: ServerOptions) -> None:
     """One Socket Mode connection; no public URL needed (Slack's own servers, so no /healthz)."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    app, background, _ = build(settings, options)
+    app, background, _ = build(settings.for_requests(), options)
     try:
         SocketModeHandler(app, settings.slack_app_token).start()
     finally:
