@@ -24,7 +24,7 @@ from bot.render import renderer
 from bot.retention import purge_expired
 from bot.settings import Settings, SettingsError
 from bot.terminal import DEMO_PRACTITIONER, TerminalConversation
-from storage import audit, db
+from storage import audit, db, health
 from storage.encryption import EncryptionKeyError, generate_key
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -477,12 +477,11 @@ def main(argv: list[str] | None = None) -> int:
         say("error", stream=sys.stderr, message=str(exc))
         return 2
     except OperationalError as exc:
-        log.debug("database error", exc_info=exc)
-        say(
-            "error",
-            stream=sys.stderr,
-            message="Could not reach the database. Check DATABASE_URL and that the server is up.",
-        )
+        # What is wrong, in an operator's terms; never the error's text (it can hold values).
+        diagnosis = health.diagnose(exc, health.sqlite_file(settings.database_url))
+        fault = diagnosis.fault if diagnosis else health.Fault.UNREACHABLE
+        detail = diagnosis.detail if diagnosis else health.UNREACHABLE_DETAIL
+        say("database_error", stream=sys.stderr, fault=fault, detail=detail)
         return 2
     except KeyboardInterrupt:
         return 130
