@@ -1,6 +1,11 @@
 """A fake Slack Web API served over real HTTP on 127.0.0.1, in a thread (after bolt-python's
 tests/mock_web_api_server). It records every call, looks people up by email from
-``users_by_email``, and can be told to fail the next few calls."""
+``users_by_email``, and can be told to fail the next few calls.
+
+Like Slack, it keeps what is posted, with its metadata, in each conversation (a post to a
+person's user id lands in the app's DM with them, D... for U...), and answers
+conversations.open and conversations.history from that. It can also post a message and then
+answer late (after the client has given up) or with a 5xx, so the sender cannot tell."""
 
 from __future__ import annotations
 
@@ -35,15 +40,34 @@ class Failure:
     channel: str | None = None  # only messages to this channel (a user's ID: their DM) fail
 
 
+@dataclass
+class AfterPosting:
+    """A post that is kept, then answered ``delay`` seconds late, with HTTP ``status``."""
+
+    delay: float = 0.0
+    status: int = 200
+
+
+def dm_of(user: str) -> str:
+    """The id of the app's DM with ``user`` (a conversation id as it is: a post to it)."""
+    return "D" + user[1:] if user.startswith(("U", "W")) else user
+
+
 class FakeSlack:
     def __init__(self, port: int = 0) -> None:
         self.calls: list[Call] = []
         self.failures: list[Failure] = []
+        self.after_posting: list[AfterPosting] = []
+        # What Slack holds: each conversation's messages, oldest first.
+        self.conversations: dict[str, list[dict[str, Any]]] = {}
         self.users_by_email: dict[str, str] = {}
         # Seconds each chat.postMessage takes to answer, as a real server far away does.
         self.post_delay = 0.0
+        # Seconds every call takes to answer (Slack's own time and the way there and back).
+        self.call_delay = 0.0
         self._lock = threading.Condition()
         self._ts = 0
+        self._last_ts = 0.0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -64,15 +88,20 @@ class FakeSlack:
                 method = path.rsplit("/", 1)[-1]
                 if method == "chat.postMessage" and fake.post_delay:
                     time.sleep(fake.post_delay)
-                status, headers, answer = fake._answer(method, body)
+                time.sleep(fake.call_delay)
+                status, headers, answer, delay = fake._answer(method, body)
+                time.sleep(delay)
                 payload = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                    self.send_header("Content-Length", str(len(payload)))
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    pass  # a late answer: the client gave up and hung up
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -96,7 +125,10 @@ class FakeSlack:
         with self._lock:
             self.calls.clear()
             self.failures.clear()
+            self.after_posting.clear()
+            self.conversations.clear()
             self.post_delay = 0.0
+            self.call_delay = 0.0
 
     def fail_next(
         self,
@@ -114,6 +146,17 @@ class FakeSlack:
             self.failures += [
                 Failure(status, retry_after, method, error, channel) for _ in range(count)
             ]
+
+    def answer_late(self, count: int, delay: float) -> None:
+        """The next ``count`` posts are kept (the message is in the conversation) but answered
+        only after ``delay`` seconds: longer than the client's timeout, it sees a timeout."""
+        with self._lock:
+            self.after_posting += [AfterPosting(delay=delay) for _ in range(count)]
+
+    def fail_after_posting(self, count: int, status: int = 500) -> None:
+        """The next ``count`` posts are kept, then answered with HTTP ``status`` all the same."""
+        with self._lock:
+            self.after_posting += [AfterPosting(status=status) for _ in range(count)]
 
     # ------------------------------------------------------------------ inspection
 
@@ -134,6 +177,12 @@ class FakeSlack:
             c.body for c in self.successful("chat.postMessage") if c.body.get("channel") == user
         ]
 
+    def held(self, user: str) -> list[dict[str, Any]]:
+        """What the DM with ``user`` holds, oldest first: each kept post however it was
+        answered, with its ``ts`` and ``metadata``."""
+        with self._lock:
+            return list(self.conversations.get(dm_of(user), []))
+
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
         with self._lock:
@@ -146,7 +195,8 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ answers
 
-    def _answer(self, method: str, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    def _answer(self, method: str, body: dict[str, Any]) -> tuple[int, dict[str, str], Any, float]:
+        """Status, headers and body of the answer, and how long to wait before giving it."""
         with self._lock:
             failure = next(
                 (
@@ -164,35 +214,92 @@ class FakeSlack:
                 if failure.retry_after is not None:
                     headers["Retry-After"] = str(failure.retry_after)
                 error = failure.error or ("ratelimited" if failure.status == 429 else "fatal_error")
-                return failure.status, headers, {"ok": False, "error": error}
+                return failure.status, headers, {"ok": False, "error": error}, 0.0
+            later = None
+            if method == "chat.postMessage" and self.after_posting:
+                later = self.after_posting.pop(0)
             self._ts += 1
-            self.calls.append(Call(method, body, 200))
+            status = later.status if later else 200
+            self.calls.append(Call(method, body, status, ok=status == 200))
+            ts = self._next_ts()
+            if method == "chat.postMessage":
+                self._keep(body, ts)
             self._lock.notify_all()
-            ts = f"1700000000.{self._ts:06d}"
+            if method == "conversations.history":
+                return 200, {}, self._history(body), 0.0
+        delay = later.delay if later else 0.0
+        if status != 200:
+            return status, {}, {"ok": False, "error": "fatal_error"}, delay
+        return 200, {}, self._ok(method, body, ts), delay
+
+    def _ok(self, method: str, body: dict[str, Any], ts: str) -> dict[str, Any]:
         if method == "auth.test":
-            return (
-                200,
-                {},
-                {
-                    "ok": True,
-                    "url": "https://reflect-test.slack.com/",
-                    "team": "Test",
-                    "user": "reflect",
-                    "team_id": "T0TEST",
-                    "user_id": BOT_USER_ID,
-                    "bot_id": "B0TESTBOT",
-                },
-            )
+            return {
+                "ok": True,
+                "url": "https://reflect-test.slack.com/",
+                "team": "Test",
+                "user": "reflect",
+                "team_id": "T0TEST",
+                "user_id": BOT_USER_ID,
+                "bot_id": "B0TESTBOT",
+            }
         if method == "chat.postMessage":
-            return 200, {}, {"ok": True, "channel": body.get("channel"), "ts": ts}
+            return {"ok": True, "channel": dm_of(str(body.get("channel"))), "ts": ts}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": dm_of(str(body.get("users", "")))}}
         if method == "users.lookupByEmail":
             user = self.users_by_email.get(str(body.get("email", "")))
             if user is None:
-                return 200, {}, {"ok": False, "error": "users_not_found"}
-            return 200, {}, {"ok": True, "user": {"id": user, "deleted": False}}
+                return {"ok": False, "error": "users_not_found"}
+            return {"ok": True, "user": {"id": user, "deleted": False}}
         if method in {"views.open", "views.publish", "views.update"}:
-            return 200, {}, {"ok": True, "view": {"id": f"V{self._ts:06d}"}}
-        return 200, {}, {"ok": True}
+            return {"ok": True, "view": {"id": f"V{self._ts:06d}"}}
+        return {"ok": True}
+
+    def _next_ts(self) -> str:
+        """Slack's message timestamps: the time, unique and increasing."""
+        self._last_ts = max(time.time(), self._last_ts + 0.000001)
+        return f"{self._last_ts:.6f}"
+
+    def _keep(self, body: dict[str, Any], ts: str) -> None:
+        metadata = body.get("metadata")
+        if isinstance(metadata, str):  # a form-encoded post carries it as JSON
+            metadata = json.loads(metadata)
+        message = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": "B0TESTBOT",
+            "text": body.get("text", ""),
+            "ts": ts,
+        }
+        if metadata:
+            message["metadata"] = metadata
+        channel = dm_of(str(body.get("channel")))
+        self.conversations.setdefault(channel, []).append(message)
+
+    def _history(self, body: dict[str, Any]) -> dict[str, Any]:
+        """conversations.history: newest first, after ``oldest``, ``limit`` a page, metadata
+        only with include_all_metadata, the next page's cursor an offset."""
+        channel = str(body.get("channel", ""))
+        if channel not in self.conversations and not channel.startswith("D"):
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(body.get("oldest") or 0)
+        limit = int(body.get("limit") or 100)
+        start = int(body.get("cursor") or 0)
+        with_metadata = str(body.get("include_all_metadata", "")).lower() in {"1", "true"}
+        newer = [
+            m for m in reversed(self.conversations.get(channel, [])) if float(m["ts"]) > oldest
+        ]
+        page = newer[start : start + limit]
+        if not with_metadata:
+            page = [{k: v for k, v in m.items() if k != "metadata"} for m in page]
+        more = start + limit < len(newer)
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
 
 @contextmanager
