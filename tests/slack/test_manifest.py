@@ -31,7 +31,7 @@ def test_manifest_declares_what_the_app_handles() -> None:
 def test_scopes_are_least_privilege_and_each_says_why() -> None:
     text = MANIFEST.read_text(encoding="utf-8")
     scopes = yaml.safe_load(text)["oauth_config"]["scopes"]["bot"]
-    assert scopes == ["commands", "chat:write", "im:history"]
+    assert scopes == ["commands", "chat:write", "im:history", "im:write"]
     for scope in scopes:
         line = next(line for line in text.splitlines() if re.match(rf"\s*- {scope} ", line))
         assert re.search(r"# \w+", line), f"{scope} has no reason given"
