@@ -37,10 +37,11 @@ DISPATCHER = "reflect.dispatcher"
 CLAIMED = "reflect.claimed"
 MARK_BATCH = 500
 MARK_RETRY_SECONDS = 0.25
-# How long the marker lets sent messages gather before marking them in one transaction: a
-# write per message would cost more than the sending. Only a crash in this moment (or before
-# the mark commits) has a message sent twice, when its claim runs out.
-MARK_GATHER_SECONDS = 0.1
+# How long the marker waits for more sent messages before marking. 0: it marks as soon as it is
+# free, with whatever was sent while it last wrote, so batches grow with the load on their own
+# (a write per message would cost more than the sending). A crash between a send and its mark
+# has the message sent twice when its claim runs out: the shorter this moment, the rarer.
+MARK_GATHER_SECONDS = 0.0
 
 
 @dataclass(frozen=True)
