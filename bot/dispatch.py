@@ -7,7 +7,9 @@ Sent messages are marked in batches. What cannot go straight out (something to t
 still ahead of it, or a send fails) is left to the delivery worker, which retries in order.
 
 Durability is unchanged: the message is in the outbox before anything is sent, and a claim is a
-lease, so if this process dies the message falls due again when the lease runs out.
+lease, so if this process dies the message falls due again when the lease runs out, or at once
+when another process finds this one dead (the claims name their ``owner``). Such a message may
+have been sent: it is looked for in the conversation before it is sent again (bot/delivery.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from slack_sdk.web import WebClient
 from sqlmodel import Session
 
-from bot.delivery import LEASE, send, settle
+from bot.delivery import LEASE, longest_call, send, sending_client, settle
 from bot.inorder import InOrder
 from bot.reflection.service import utcnow
 from storage import outbox
@@ -39,8 +41,9 @@ MARK_BATCH = 500
 MARK_RETRY_SECONDS = 0.25
 # How long the marker waits for more sent messages before marking. 0: it marks as soon as it is
 # free, with whatever was sent while it last wrote, so batches grow with the load on their own
-# (a write per message would cost more than the sending). A crash between a send and its mark
-# has the message sent twice when its claim runs out: the shorter this moment, the rarer.
+# (a write per message would cost more than the sending). A crash between a send and its
+# mark leaves a message that may have been sent: it is looked for before it is sent again,
+# and the shorter this moment, the fewer such looks.
 MARK_GATHER_SECONDS = 0.0
 
 
@@ -50,6 +53,7 @@ class Outgoing:
     method: str
     recipient: str
     payload: dict[str, Any]
+    lease_end: datetime
 
 
 def record(
@@ -73,12 +77,13 @@ def record(
         payload=payload,
         now=now,
         claimed_until=lease_end,
+        owner=dispatcher.owner if dispatcher else None,
     )
     if message_id is None:
         return False
     if dispatcher is not None:
         if lease_end is not None:
-            dispatcher.hold(session, Outgoing(message_id, method, recipient, payload))
+            dispatcher.hold(session, Outgoing(message_id, method, recipient, payload, lease_end))
         else:
             after_commit(session, dispatcher.wake_worker)
     return True
@@ -96,9 +101,12 @@ class Dispatcher:
         now: Callable[[], datetime] = utcnow,
         mark_retry_seconds: float = MARK_RETRY_SECONDS,
         mark_gather_seconds: float = MARK_GATHER_SECONDS,
+        owner: str | None = None,
     ) -> None:
+        """``owner``: this process's id in the process table, recorded on its claims."""
         self.new_session = new_session
-        self.client = client
+        self.client = sending_client(client)
+        self.owner = owner
         self.mark_retry_seconds = mark_retry_seconds
         self.mark_gather_seconds = mark_gather_seconds
         self.now = now
@@ -107,7 +115,8 @@ class Dispatcher:
         self._senders: InOrder[Outgoing] = InOrder(
             self._send, self._give_back_all, threads=senders, name="reflect-send", pace=pace
         )
-        self._sent: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        # (outbox id, Slack's ts) of each message sent, to be marked; None: stop.
+        self._sent: queue.SimpleQueue[tuple[int, str | None] | None] = queue.SimpleQueue()
         self._marker = threading.Thread(target=self._mark_sent, name="reflect-mark", daemon=True)
         self._marker.start()
 
@@ -147,9 +156,15 @@ class Dispatcher:
             self._senders.submit(recipient, theirs)
 
     def _send(self, message: Outgoing) -> bool:
-        outcome = send(self.client, message.method, message.payload)
+        if self.now() + longest_call(self.client) >= message.lease_end:
+            # Queued so long that the claim could run out mid-send, and another process send
+            # it as well: given back to the delivery worker, with what is queued behind it.
+            log.warning("outbox message %s waited too long to be sent here", message.id)
+            self._release([message.id])
+            return False
+        outcome = send(self.client, message.method, message.payload, message_id=message.id)
         if outcome.ok:
-            self._sent.put(message.id)
+            self._sent.put((message.id, outcome.ts))
             return True
         # What is queued behind a failed message waits for its retry: it is given back to
         # the delivery worker, which keeps each person's messages in order.
@@ -203,21 +218,21 @@ class Dispatcher:
             if batch:
                 self._write_sent(batch)
 
-    def _write_sent(self, message_ids: list[int]) -> None:
+    def _write_sent(self, sent: list[tuple[int, str | None]]) -> None:
         """Mark sent, trying again while the database is away: a message still unmarked when its
-        claim runs out would be sent a second time."""
+        claim runs out must be looked for before it is sent again."""
         give_up = time.monotonic() + LEASE.total_seconds() - 5
         wait = self.mark_retry_seconds
         while True:
             try:
                 with transaction(self.new_session) as session:
-                    outbox.mark_all_sent(session=session, message_ids=message_ids, now=self.now())
+                    outbox.mark_all_sent(session=session, sent=sent, now=self.now())
                 return
             except Exception as exc:
                 if time.monotonic() + wait > give_up:
                     log.error(
-                        "could not mark %s sent messages: %s; they may be sent again",
-                        len(message_ids),
+                        "could not mark %s sent messages: %s; they will be looked for",
+                        len(sent),
                         type(exc).__name__,
                     )
                     return

@@ -30,10 +30,12 @@ def enqueue(
     now: datetime,
     not_before: datetime | None = None,
     claimed_until: datetime | None = None,
+    owner: str | None = None,
 ) -> int | None:
     """Record a message to send and return its id; None (and nothing recorded) if the key is
-    already there. ``claimed_until`` records it already claimed by the caller, who sends it
-    once the transaction commits; if the caller never does, it falls due at that time."""
+    already there. ``claimed_until`` records it already claimed by the caller (the process
+    ``owner``), who sends it once the transaction commits; if the caller never does, it falls
+    due at that time, or as soon as ``owner`` is found dead."""
     claimed = claimed_until is not None
     values: dict[str, Any] = {
         "dedupe_key": dedupe_key,
@@ -44,6 +46,7 @@ def enqueue(
         "attempts": 1 if claimed else 0,
         "next_attempt_at": claimed_until or not_before or now,
         "created_at": now,
+        "owner": owner if claimed else None,
     }
     return execute(session, _ENQUEUE, values).scalar_one_or_none()
 
@@ -137,12 +140,19 @@ def waiting_for(*, session: Session, recipient: str, now: datetime) -> bool:
 
 
 def claim(
-    *, session: Session, message_id: int, now: datetime, lease: timedelta
+    *,
+    session: Session,
+    message_id: int,
+    now: datetime,
+    lease: timedelta,
+    owner: str | None = None,
 ) -> OutboxMessage | None:
     """Take a message for sending; only one process wins, on SQLite and PostgreSQL alike.
 
     A claim is a lease: if the process dies while sending, the message is due again when
-    the lease runs out. Returns the claimed message, or None if another took it.
+    the lease runs out (or at once, when ``owner`` is found dead). Taking over a claim that
+    ran out makes the message uncertain: it may have been sent. Returns the claimed message,
+    or None if another took it.
     """
     claimed = session.execute(
         update(OutboxMessage)
@@ -155,42 +165,80 @@ def claim(
             status="sending",
             next_attempt_at=now + lease,
             attempts=OutboxMessage.attempts + 1,
+            owner=owner,
+            # SET reads the row as it was: "sending" here is the claim that ran out.
+            uncertain=or_(col(OutboxMessage.uncertain), OutboxMessage.status == "sending"),
         )
         .returning(OutboxMessage)
     ).scalar_one_or_none()
     return claimed
 
 
-def mark_sent(*, session: Session, message_id: int, now: datetime) -> None:
-    mark_all_sent(session=session, message_ids=[message_id], now=now)
+def renew(*, session: Session, message_id: int, now: datetime, until: datetime) -> bool:
+    """Make a claim that still holds last until ``until``; False if it has run out or was
+    taken over (its process was found dead), so the message is no longer the caller's."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id) == message_id,
+            OutboxMessage.status == "sending",
+            col(OutboxMessage.next_attempt_at) > now,
+        )
+        .values(next_attempt_at=until)
+    )
+    return bool(result.rowcount)
 
 
-_MARK_ALL_SENT = (
+def mark_sent(*, session: Session, message_id: int, slack_ts: str | None, now: datetime) -> None:
+    mark_all_sent(session=session, sent=[(message_id, slack_ts)], now=now)
+
+
+_MARK_SENT = (
     update(OutboxMessage)
-    .where(col(OutboxMessage.id).in_(bindparam("ids", expanding=True)))
-    .values(status="sent", sent_at=bindparam("now", type_=UTCDateTime), last_error=None)
+    .where(col(OutboxMessage.id) == bindparam("message_id"))
+    .values(
+        status="sent",
+        sent_at=bindparam("now", type_=UTCDateTime),
+        slack_ts=bindparam("ts"),
+        last_error=None,
+    )
 )
 
 
-def mark_all_sent(*, session: Session, message_ids: Sequence[int], now: datetime) -> None:
-    execute(session, _MARK_ALL_SENT, {"ids": list(message_ids), "now": now})
+def mark_all_sent(
+    *, session: Session, sent: Sequence[tuple[int, str | None]], now: datetime
+) -> None:
+    """Mark messages sent, each with Slack's ts for it, given as (id, ts): one statement, its
+    parameters sent together (executemany)."""
+    if not sent:
+        return
+    rows = [{"message_id": message_id, "ts": ts, "now": now} for message_id, ts in sent]
+    execute(session, _MARK_SENT, rows)
 
 
 def release(*, session: Session, message_ids: Sequence[int], now: datetime) -> None:
-    """Give claimed messages that were never tried back to whoever delivers next."""
+    """Give claimed messages that were never tried back to whoever delivers next. Only claims
+    that still hold: one that ran out may be another process's by now."""
     session.execute(
         update(OutboxMessage)
-        .where(col(OutboxMessage.id).in_(message_ids), OutboxMessage.status == "sending")
+        .where(
+            col(OutboxMessage.id).in_(message_ids),
+            OutboxMessage.status == "sending",
+            col(OutboxMessage.next_attempt_at) > now,
+        )
         .values(status="pending", attempts=0, next_attempt_at=now)
     )
 
 
-def mark_retry(*, session: Session, message_id: int, at: datetime, error: str) -> None:
-    session.execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id) == message_id)
-        .values(status="pending", next_attempt_at=at, last_error=error[:200])
-    )
+def mark_retry(
+    *, session: Session, message_id: int, at: datetime, error: str, uncertain: bool = False
+) -> None:
+    """Due again at ``at``. ``uncertain``: the send may have arrived, so look before sending
+    again; a message once uncertain stays so until it is sent."""
+    values: dict[str, Any] = {"status": "pending", "next_attempt_at": at, "last_error": error[:200]}
+    if uncertain:
+        values["uncertain"] = True
+    session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(values))
 
 
 def mark_failed(*, session: Session, message_id: int, error: str) -> None:

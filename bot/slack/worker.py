@@ -27,11 +27,14 @@ class DeliveryWorker:
         *,
         now: Callable[[], datetime] = utcnow,
         interval: float = INTERVAL,
+        owner: str | None = None,
     ) -> None:
+        """``owner``: this process's id in the process table, recorded on its claims."""
         self.new_session = new_session
         self.client = client
         self.now = now
         self.interval = interval
+        self.owner = owner
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -55,7 +58,7 @@ class DeliveryWorker:
         while not self._stop.is_set():
             self._wake.clear()  # before sending, so a wake during this pass means another pass
             try:
-                report = deliver_due(self.new_session, self.client, now=self.now)
+                report = deliver_due(self.new_session, self.client, now=self.now, owner=self.owner)
             except Exception as exc:  # the database is down: try again next time round
                 log.warning("delivery pass failed: %s", type(exc).__name__)
             else:
