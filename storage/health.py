@@ -18,10 +18,10 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import quote
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, func, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from storage.models import InboxItem
 
@@ -343,10 +343,7 @@ def probe_postgresql(connection: Connection) -> Diagnosis | None:
 
 def oldest_waiting_received_at(session: Session) -> datetime | None:
     """When the oldest answer or /reflect still waiting to be handled arrived (items set aside
-    for an operator are not waiting). Reads only; by primary key, as ids follow arrival."""
-    return session.exec(
-        select(InboxItem.received_at)
-        .where(InboxItem.status == WAITING)
-        .order_by(col(InboxItem.id))
-        .limit(1)
-    ).first()
+    for an operator are not waiting). Reads only; the inbox holds only what is not handled
+    yet, so it stays small."""
+    oldest = select(func.min(InboxItem.received_at)).where(InboxItem.status == WAITING)
+    return session.exec(oldest).one()
