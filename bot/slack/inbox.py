@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,6 +91,9 @@ class Inbox:
         self._pool: InOrder[str] | None = None
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
+        # Items being handled now, and since when (monotonic), for /healthz.
+        self._in_hand: dict[int, float] = {}
+        self._in_hand_lock = threading.Lock()
         if threads:
             self._pool = InOrder(
                 self._drain, lambda _: None, threads=threads, name="reflect-inbox", pace=pace
@@ -169,7 +173,23 @@ class Inbox:
                 inbox.set_aside(session=session, item_id=item.id, error=row.last_error or "")
             self._report_set_aside(item)
 
+    def longest_in_hand(self) -> float:
+        """Seconds the item handled longest has been in hand (0 when none is): a handler that
+        has waited far past every timeout is stuck."""
+        with self._in_hand_lock:
+            started = min(self._in_hand.values(), default=None)
+        return 0.0 if started is None else time.monotonic() - started
+
     def _handle(self, item: Received) -> bool:
+        with self._in_hand_lock:
+            self._in_hand[item.id] = time.monotonic()
+        try:
+            return self._try(item)
+        finally:
+            with self._in_hand_lock:
+                self._in_hand.pop(item.id, None)
+
+    def _try(self, item: Received) -> bool:
         handler = self._handlers.get(item.kind)
         try:
             if handler is None:

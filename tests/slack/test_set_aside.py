@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import threading
 
 import pytest
 from sqlmodel import select
@@ -18,7 +19,7 @@ from storage import db, inbox
 from storage.db import transaction
 from storage.models import AuditEntry, InboxItem
 from tests.fake_slack import FakeSlack
-from tests.slack.conftest import PRACTITIONER, SlackDriver, TickingClock
+from tests.slack.conftest import PRACTITIONER, SlackDriver, TickingClock, wait_until
 
 
 @pytest.fixture
@@ -96,3 +97,21 @@ def test_an_answer_that_cannot_be_handled_is_set_aside_told_and_can_be_retried(
     refused = reflect(cli_env, "inbox", "retry")
     assert refused.returncode == 2 and "--all" in refused.stderr
     assert "Traceback" not in listed.stderr + retried.stderr + refused.stderr
+
+
+def test_an_answer_in_hand_for_long_is_reported_as_stuck(
+    database: Database, ticking_clock: TickingClock
+) -> None:
+    box = Inbox(database.new_session, threads=1, now=ticking_clock)
+    release = threading.Event()
+    box.on("slow", lambda item: release.wait(10) and None)
+    try:
+        assert box.longest_in_hand() == 0.0
+        with transaction(database.new_session) as session:
+            box.receive(session, kind="slow", user_id=PRACTITIONER, payload={})
+        assert wait_until(lambda: box.longest_in_hand() > 0.2, 5)
+        release.set()
+        assert wait_until(lambda: box.longest_in_hand() == 0.0, 5)
+    finally:
+        release.set()
+        box.stop()
