@@ -14,7 +14,11 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from bot.admin.cases_import import CasesFileError, import_cases
-from bot.admin.organisation import OrganisationFileError, load_organisation
+from bot.admin.organisation import (
+    OrganisationFileError,
+    UnreadableOrganisationFile,
+    load_organisation,
+)
 from bot.bootstrap import Database, key_file_for, open_database
 from bot.clock.config import ClockConfig
 from bot.protection import records
@@ -91,12 +95,13 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_org_load(args: argparse.Namespace, settings: Settings) -> int:
+    """Exits 2 if the file cannot be read as an organisation file, 1 if entries are wrong."""
     database = open_db(settings)
     try:
         result = load_organisation(args.file, database.new_session)
-    except FileNotFoundError:
-        say("error", stream=sys.stderr, message=f"{args.file} does not exist.")
-        return 1
+    except UnreadableOrganisationFile as exc:
+        say("org_unreadable", stream=sys.stderr, path=args.file, problems=exc.problems)
+        return 2
     except OrganisationFileError as exc:
         say("org_refused", stream=sys.stderr, path=args.file, problems=exc.problems)
         return 1
