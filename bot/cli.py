@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
-from bot.admin.cases_import import CasesFileError, import_cases
+from bot.admin.cases_import import BATCH_ROWS, CasesFileError, ImportInterrupted, import_cases
 from bot.admin.organisation import (
     OrganisationFileError,
     UnreadableOrganisationFile,
@@ -110,6 +110,8 @@ def cmd_org_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_cases_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Exits 2 if the file cannot be imported at all or the database failed part-way, 1 if
+    rows were left out, 130 if stopped with Ctrl-C (part-way: what was written stays)."""
     database = open_db(settings)
     service = service_for(settings, database)
     try:
@@ -117,8 +119,21 @@ def cmd_cases_import(args: argparse.Namespace, settings: Settings) -> int:
             args.file, database.new_session, today=service.today(), now=service.now
         )
     except CasesFileError as exc:
-        say("error", stream=sys.stderr, message=str(exc))
-        return 1
+        say("cases_refused", stream=sys.stderr, path=args.file, reason=str(exc))
+        return 2
+    except ImportInterrupted as stop:
+        say(
+            "cases_interrupted",
+            stream=sys.stderr,
+            path=args.file,
+            result=stop.done,
+            total=stop.total,
+            batch=BATCH_ROWS,
+        )
+        if isinstance(stop.__cause__, KeyboardInterrupt):
+            return 130
+        log.warning("cases import stopped by a database error: %s", stop.__cause__)
+        return 2
     say("cases_imported", created=result.created, updated=result.updated, bad=result.bad)
     return 1 if result.bad else 0
 

@@ -1,19 +1,29 @@
-"""Wrong, oversized and hostile files given to `reflect org load`: each is refused quickly with a
-clear message naming the line (exit 2) and nothing changes."""
+"""Wrong, oversized and hostile files given to `reflect org load` and `reflect cases import`: each
+is refused quickly with a clear message naming the line (exit 2) and nothing changes; a big
+cases import leaves other writers room and can be stopped and run again."""
 
 from __future__ import annotations
 
+import re
 import resource
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from bot.admin import organisation
+from bot.admin import cases_import, organisation
+from bot.admin.cases_import import CasesFileError, ImportInterrupted, import_cases
 from bot.admin.organisation import (
     OrganisationFileError,
     UnreadableOrganisationFile,
@@ -21,7 +31,7 @@ from bot.admin.organisation import (
 )
 from bot.cli import main
 from storage.db import SessionFactory
-from storage.models import Agency, Person
+from storage.models import Agency, Case, Person
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD_ORGANISATION = """\
@@ -35,6 +45,7 @@ people:
     role: practitioner
     email: prac@example.org
 """
+CASES_HEADER = "case_ref,practitioner,opened_on\n"
 # Address space for a `reflect` subprocess: ample for the command, far short of what an
 # expanding file would take, so a regression fails the test instead of exhausting the machine.
 MEMORY_CAP = 1024 * 1024 * 1024
@@ -84,6 +95,11 @@ def organisation_counts(engine: Engine) -> tuple[int, int]:
         agencies = session.exec(select(func.count()).select_from(Agency)).one()
         people = session.exec(select(func.count()).select_from(Person)).one()
     return agencies, people
+
+
+def case_count(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.exec(select(func.count()).select_from(Case)).one()
 
 
 @pytest.fixture
@@ -281,3 +297,242 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_parsed(
     monkeypatch.setattr(organisation, "parse_organisation", pytest.fail)
     with pytest.raises(UnreadableOrganisationFile, match="larger than"):
         load_organisation(path, new_session)
+
+
+# ------------------------------------------------------------------ reflect cases import
+
+
+def test_a_200_kb_field_is_refused_clearly_and_nothing_is_imported(
+    cli_env, engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_text(
+        CASES_HEADER + "CSC-1001,U0TESTPRAC,2026-01-01\n" + f"CSC-1002,{'U' * 200_000},2026-01-01\n"
+    )
+    result = reflect(cli_env, "cases", "import", str(path))
+    assert result.returncode == 2, result.stderr
+    assert "was not imported, and nothing has changed: line 3: a value longer than" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert case_count(engine) == 0
+
+
+HOSTILE_CASES = {
+    "latin-1": (
+        CASES_HEADER.encode() + "CSC-1001,café@example.org,2026-01-01\n".encode("latin-1"),
+        "line 2: not UTF-8 text",
+    ),
+    "utf-16": (
+        (CASES_HEADER + "CSC-1001,U0TESTPRAC,2026-01-01\n").encode("utf-16"),
+        "line 1: not UTF-8 text",
+    ),
+    "nul-byte": (
+        CASES_HEADER.encode() + b"CSC-1001,U0TEST\x00PRAC,2026-01-01\n",
+        "line 2: a control character (U+0000)",
+    ),
+    "semicolons": (
+        b"case_ref;practitioner;opened_on\nCSC-1001;U0TESTPRAC;2026-01-01\n",
+        "separated by semicolons: save it as CSV, comma separated",
+    ),
+    "tabs": (
+        b"case_ref\tpractitioner\topened_on\nCSC-1001\tU0TESTPRAC\t2026-01-01\n",
+        "separated by tabs",
+    ),
+    "empty": (b"", "the file is empty; its first line must name the columns"),
+}
+
+
+@pytest.mark.parametrize(("content", "expected"), HOSTILE_CASES.values(), ids=HOSTILE_CASES.keys())
+def test_hostile_cases_files_are_refused_through_the_cli(
+    cli_env, engine: Engine, tmp_path: Path, monkeypatch, capsys, content: bytes, expected: str
+) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_bytes(content)
+    code, _, err = in_process(monkeypatch, capsys, cli_env, "cases", "import", str(path))
+    assert code == 2, err
+    assert f"{path} was not imported, and nothing has changed: " in err
+    assert expected in err
+    assert case_count(engine) == 0
+
+
+def test_an_endless_cases_file_is_read_no_further_than_the_limit(cli_env, engine) -> None:
+    result = reflect(cli_env, "cases", "import", "/dev/zero", timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert "larger than 32 MB" in result.stderr
+    assert case_count(engine) == 0
+
+
+def test_values_longer_than_their_column_are_bad_rows(
+    new_session: SessionFactory, clock, tmp_path: Path
+) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_text(
+        CASES_HEADER
+        + "CSC-1001,U0TESTPRAC,2026-01-01\n"
+        + f"CSC-{'1' * 5000},U0TESTPRAC,2026-01-01\n"
+        + f"CSC-1003,{'a' * 1000}@example.org,2026-01-01\n"
+        + f"CSC-1004,{'a' * 60}@example.org,2026-01-01\n"
+    )
+    result = import_cases(path, new_session, today=date(2026, 11, 26), now=clock)
+    assert result.created == 1
+    reasons = {row.line: row.reason for row in result.bad}
+    assert reasons[3] == f"case_ref 'CSC-{'1' * 36}…' is not a case reference with a number"
+    assert "practitioner is 1,012 characters long" in reasons[4]
+    assert "is not in the organisation file" in reasons[5] and "at most 64" in reasons[5]
+
+
+def test_more_rows_than_the_limit_are_refused(
+    new_session: SessionFactory, clock, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(cases_import, "MAX_ROWS", 2)
+    path = tmp_path / "cases.csv"
+    path.write_text(CASES_HEADER + "".join(f"C-{n},U0TESTPRAC,2026-01-01\n" for n in range(3)))
+    with pytest.raises(CasesFileError, match="more than 2 rows; split it"):
+        import_cases(path, new_session, today=date(2026, 11, 26), now=clock)
+    with new_session() as session:
+        assert session.exec(select(Case)).all() == []
+
+
+# ------------------------------------------------------------------ a big import
+
+
+def many_cases(path: Path, rows: int) -> Path:
+    """A cases file as a spreadsheet saves it: a byte-order mark and CRLF line endings."""
+    lines = [CASES_HEADER.strip()] + [f"BIG-{n:06d},U0TESTPRAC,2026-01-01" for n in range(rows)]
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n")
+    return path
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    url = make_url(database_url)
+    return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
+
+
+def start_import(env: dict[str, str], path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "cases", "import", str(path)],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture
+def running() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test starts, killed if the test fails before they finish."""
+    processes: list[subprocess.Popen[str]] = []
+    yield processes
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_other_writers_get_in_during_a_big_import(
+    cli_env, database_url: str, engine: Engine, tmp_path: Path, running
+) -> None:
+    database = sqlite_path(database_url)
+    if database is None:
+        pytest.skip("SQLite's single write lock; PostgreSQL locks rows")
+    rows = 15_000
+    importer = start_import(cli_env, many_cases(tmp_path / "cases.csv", rows))
+    running.append(importer)
+    other = sqlite3.connect(database, timeout=1.0, isolation_level=None)
+    seen_part_way = 0
+    while importer.poll() is None:
+        # The app's kind of write: short, and given a second to get the lock.
+        started = time.monotonic()
+        other.execute("BEGIN IMMEDIATE")
+        waited = time.monotonic() - started
+        other.execute(
+            "INSERT INTO slack_event (event_id, received_at) VALUES (?, ?)",
+            (uuid.uuid4().hex, "2026-01-01 00:00:00.000000"),
+        )
+        imported = other.execute('SELECT count(*) FROM "case"').fetchone()[0]
+        other.execute("COMMIT")
+        assert waited < 1.0
+        seen_part_way += 0 < imported < rows
+        time.sleep(0.05)
+    other.close()
+    out, err = importer.communicate()
+    assert importer.returncode == 0, err
+    assert f"Cases imported: {rows} new, 0 updated." in out
+    assert seen_part_way >= 5, "the other writer never got in while the import was writing"
+    assert case_count(engine) == rows
+
+
+def test_a_stopped_import_says_how_far_it_got_and_a_rerun_finishes_it(
+    cli_env, engine: Engine, tmp_path: Path, running
+) -> None:
+    rows = 12_000
+    path = many_cases(tmp_path / "cases.csv", rows)
+    importer = start_import(cli_env, path)
+    running.append(importer)
+    deadline = time.monotonic() + 30
+    while case_count(engine) == 0 and importer.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    importer.send_signal(signal.SIGINT)
+    _, err = importer.communicate(timeout=30)
+    assert importer.returncode == 130, err
+    stopped = re.search(rf"(\d+) of {rows} cases are imported", err)
+    assert stopped, err
+    assert "Run the same command again to finish" in err and "Traceback" not in err
+    done = int(stopped.group(1))
+    assert 0 < done < rows and done % cases_import.BATCH_ROWS == 0
+    assert case_count(engine) == done
+
+    again = subprocess.run(
+        [sys.executable, "-m", "bot", "cases", "import", str(path)],
+        env=cli_env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"Cases imported: {rows - done} new, {done} updated." in again.stdout
+    assert case_count(engine) == rows
+
+
+def test_a_database_failure_part_way_keeps_whole_batches_only(
+    new_session: SessionFactory, clock, tmp_path: Path
+) -> None:
+    path = many_cases(tmp_path / "cases.csv", 7)
+    calls = 0
+
+    def failing_on_the_third_batch() -> Session:
+        nonlocal calls
+        calls += 1  # the first session reads; the next ones write a batch each
+        if calls == 4:
+            raise OperationalError("BEGIN", {}, Exception("the database went away"))
+        return new_session()
+
+    with pytest.raises(ImportInterrupted) as raised:
+        import_cases(
+            path, failing_on_the_third_batch, today=date(2026, 11, 26), now=clock, batch_rows=3
+        )
+    assert (raised.value.done.created, raised.value.total) == (6, 7)
+    with new_session() as session:
+        assert len(session.exec(select(Case)).all()) == 6
+    result = import_cases(path, new_session, today=date(2026, 11, 26), now=clock, batch_rows=3)
+    assert (result.created, result.updated) == (1, 6)
+
+
+def test_an_import_stopped_by_the_database_is_explained(
+    cli_env, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    def stopped(*_args: object, **_kwargs: object) -> None:
+        done = cases_import.ImportResult(created=2000, updated=1000)
+        failure = OperationalError("COMMIT", {}, Exception("the database went away"))
+        raise ImportInterrupted(done, 9000) from failure
+
+    monkeypatch.setattr("bot.cli.import_cases", stopped)
+    path = tmp_path / "cases.csv"
+    path.write_text(CASES_HEADER)
+    code, _, err = in_process(monkeypatch, capsys, cli_env, "cases", "import", str(path))
+    assert code == 2
+    assert f"Stopped part-way through {path}: 3000 of 9000 cases are imported" in err
+    assert "(2000 new, 1000 updated)" in err and "cases already imported are updated" in err
