@@ -124,6 +124,7 @@ def test_a_read_only_database_file_is_named(tmp_path: Path) -> None:
         assert (status, body) == ("503 Service Unavailable", "unavailable: database read-only\n")
         assert seconds < 1.0
         done = reflect(command_env(url, tmp_path), "history", "CSC-1")
+    print(f"read-only file: /healthz 503 in {seconds:.2f} s")
     assert done.returncode == 2
     assert "read-only" in done.stderr and f"the database file {path} is read-only" in done.stderr
     assert "Traceback" not in done.stderr and "Could not reach" not in done.stderr
@@ -136,6 +137,7 @@ def test_a_read_only_folder_is_named(tmp_path: Path) -> None:
         assert (status, body) == ("503 Service Unavailable", "unavailable: database read-only\n")
         assert seconds < 1.0
         done = reflect(command_env(url, tmp_path), "history", "CSC-1")
+    print(f"read-only folder: /healthz 503 in {seconds:.2f} s")
     assert done.returncode == 2
     assert f"the folder {tmp_path / 'data'} is read-only" in done.stderr
     assert "Traceback" not in done.stderr and "Could not reach" not in done.stderr
@@ -149,6 +151,7 @@ def test_a_full_disk_is_named(tmp_path: Path) -> None:
         assert (status, body) == ("503 Service Unavailable", "unavailable: database disk full\n")
         assert seconds < 1.0
         done = reflect(command_env(url, tmp_path), "history", "CSC-1")
+    print(f"disk full: /healthz 503 in {seconds:.2f} s")
     assert done.returncode == 2
     assert "The database's disk is full" in done.stderr
     assert "Traceback" not in done.stderr
