@@ -116,10 +116,11 @@ BATCH_LIMITS = Limits(
     ping_timeout_ms=2_000,
     answer_grace_ms=2_000,
 )
-# /healthz: answered within a second, whatever the database does.
+# /healthz: answered within a second, whatever the database does. On SQLite the probe waits up
+# to lock_timeout_ms for the write lock, which busy writers hold for milliseconds at a time.
 HEALTH_LIMITS = Limits(
     statement_timeout_ms=400,
-    lock_timeout_ms=200,
+    lock_timeout_ms=500,
     idle_in_transaction_timeout_ms=5_000,
     pool_timeout_s=0.2,
     ping_timeout_ms=300,
