@@ -5,25 +5,34 @@ second naming the fault, and a command a message naming it, with exit code 2."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import threading
 import time
 from pathlib import Path
+from wsgiref.util import setup_testing_defaults
 
 import pytest
 from sqlalchemy import text
 
 from bot.bootstrap import Database
+from bot.settings import Settings
+from bot.slack.app import build_app
+from bot.slack.guard import GuardedRequestHandler, RequestGuard
 from bot.slack.server import ReflectWSGI
 from storage import db, health
 from tests.fake_slack import FakeSlack
 from tests.faults.conftest import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
     command_env,
+    event_body,
     fill,
     read_only,
     reflect,
     serve_env,
     served,
+    sign,
     sqlite_database,
     timed,
     tiny_disk,
@@ -128,6 +137,56 @@ def test_a_read_only_database_file_is_named(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "read-only" in done.stderr and f"the database file {path} is read-only" in done.stderr
     assert "Traceback" not in done.stderr and "Could not reach" not in done.stderr
+
+
+def slack_app(database_url: str, fake: FakeSlack) -> ReflectWSGI:
+    """The web app as `reflect serve` builds it, on this process's threads."""
+    engine = db.make_engine(database_url, log_faults=True)
+    database = Database(engine, db.session_factory(engine))
+    settings = Settings(
+        slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET, slack_api_url=fake.url
+    )
+    app = build_app(settings, database)
+    handler = GuardedRequestHandler(app, RequestGuard(app, SIGNING_SECRET), path="/slack/events")
+    return ReflectWSGI(handler, database)
+
+
+def post_answer(wsgi: ReflectWSGI, text: str) -> tuple[str, str]:
+    event = {"type": "message", "channel": "D0TESTDM", "channel_type": "im", "user": PRACTITIONER}
+    body = event_body({**event, "text": text, "ts": "1700000001.000100"}, "Ev0READONLY").encode()
+    environ: dict[str, object] = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/slack/events",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+    setup_testing_defaults(environ)
+    for name, value in sign(body.decode()).items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    statuses: list[str] = []
+    answer = b"".join(wsgi(environ, lambda status, _headers: statuses.append(status)))
+    return statuses[0], answer.decode()
+
+
+def test_an_answer_to_a_read_only_database_is_a_503_that_says_so(
+    tmp_path: Path, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = sqlite_database(tmp_path / "data")
+    path = tmp_path / "data" / "reflect.db"
+    with read_only(path):
+        wsgi = slack_app(url, fake_slack)
+        try:
+            assert post_answer(wsgi, "seen at school") == (
+                "503 Service Unavailable",
+                "database read-only\n",
+            )
+        finally:
+            wsgi.database.engine.dispose()
+    assert stored(path) == (0, 0)
+    logged = caplog.text
+    assert f"database read-only: the database file {path} is read-only" in logged
+    assert "answered 503" in logged and "seen at school" not in logged
 
 
 def test_a_read_only_folder_is_named(tmp_path: Path) -> None:
