@@ -28,7 +28,7 @@ from bot.render import renderer
 from bot.retention import purge_expired
 from bot.settings import Settings, SettingsError
 from bot.terminal import DEMO_PRACTITIONER, TerminalConversation
-from storage import audit, db, health
+from storage import audit, db, health, inbox
 from storage.encryption import EncryptionKeyError, generate_key
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -254,6 +254,36 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_inbox_list(args: argparse.Namespace, settings: Settings) -> int:
+    database = open_db(settings)
+    with database.new_session() as session:
+        items = inbox.set_aside_items(session=session)
+    say("inbox_list", items=items, zone=settings.zone)
+    return 0
+
+
+def cmd_inbox_retry(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.all and not args.ids:
+        say("error", stream=sys.stderr, message="Name the items to retry, or say --all.")
+        return 2
+    database = open_db(settings)
+    now = datetime.now(UTC)
+    with db.transaction(database.new_session) as session:
+        items = inbox.retry(session=session, item_ids=None if args.all else args.ids, now=now)
+        for item in items:
+            audit.record(
+                session=session,
+                actor=administrator(),
+                action="inbox_retry",
+                subject=f"inbox:{item.id}",
+                now=now,
+                detail={"kind": item.kind, "last_error": item.last_error or ""},
+            )
+    missing = sorted(set(args.ids or ()) - {i.id for i in items})
+    say("inbox_retried", count=len(items), missing=missing)
+    return 1 if missing else 0
+
+
 def iso_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -387,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path, metavar="FILE.csv")
     imp.set_defaults(handler=cmd_cases_import)
     add_protection_commands(commands)
+    add_inbox_commands(commands)
 
     clock = commands.add_parser(
         "clock",
@@ -413,6 +444,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     clock.set_defaults(handler=cmd_clock)
     return parser
+
+
+def add_inbox_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    box = commands.add_parser("inbox", help="messages from practitioners that could not be handled")
+    box_commands = box.add_subparsers(dest="inbox_command", metavar="ACTION", required=True)
+    listing = box_commands.add_parser(
+        "list",
+        help="list what was set aside",
+        description="List the messages and requests that could not be handled after every "
+        "try and were set aside (what they said is not shown).",
+    )
+    listing.set_defaults(handler=cmd_inbox_list)
+    retry = box_commands.add_parser(
+        "retry",
+        help="hand set-aside items to the app again",
+        description="Put set-aside items back to be handled, in order for each person; the "
+        "running app takes them within seconds.",
+    )
+    retry.add_argument("ids", nargs="*", type=positive, metavar="ID", help="item numbers")
+    retry.add_argument("--all", action="store_true", help="every set-aside item")
+    retry.set_defaults(handler=cmd_inbox_retry)
 
 
 def add_protection_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

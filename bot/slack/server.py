@@ -22,6 +22,7 @@ from slack_sdk.web import WebClient
 
 from bot.bootstrap import Database, open_database
 from bot.dispatch import Dispatcher
+from bot.liveness import Liveness
 from bot.protection.identifiers import IdentifierGuard
 from bot.reflection.questions import default_question_set
 from bot.reflection.service import utcnow
@@ -262,6 +263,7 @@ class Background:
     inbox: Inbox
     dispatcher: Dispatcher
     worker: DeliveryWorker
+    liveness: Liveness
 
     @classmethod
     def make(
@@ -274,24 +276,42 @@ class Background:
         pace: Callable[[], None] = lambda: None,
         retry_interval: float = RETRY_INTERVAL,
     ) -> Background:
-        worker = DeliveryWorker(new_session, client, interval=retry_interval)
+        liveness = Liveness(new_session, now=utcnow)
+        worker = DeliveryWorker(new_session, client, interval=retry_interval, owner=liveness.id)
         dispatcher = Dispatcher(
-            new_session, client, senders=senders, wake_worker=worker.wake, pace=pace
+            new_session,
+            client,
+            senders=senders,
+            wake_worker=worker.wake,
+            pace=pace,
+            owner=liveness.id,
         )
         # What the handlers record goes to the senders: a handler waiting for Slack's answer
         # (tens to hundreds of milliseconds from a real server) would hold up everyone's next
         # question behind it.
-        inbox = Inbox(dispatcher.attach(new_session), threads=handlers, pace=pace)
-        return cls(inbox, dispatcher, worker)
+        inbox = Inbox(
+            dispatcher.attach(new_session), threads=handlers, pace=pace, owner=liveness.id
+        )
+
+        def take_over() -> None:  # a dead process's claims have just fallen due
+            inbox.recover()
+            worker.wake()
+
+        liveness.on_takeover = take_over
+        return cls(inbox, dispatcher, worker, liveness)
 
     def start(self) -> None:
+        """Join the process table (taking over from any predecessor that died), then work."""
+        self.liveness.start()
         self.worker.start()
         self.inbox.start()
 
     def stop(self) -> None:
+        """Finish what is in hand, then leave the process table, releasing any claims left."""
         self.inbox.stop()
         self.dispatcher.stop()
         self.worker.stop()
+        self.liveness.stop()
 
 
 def build(
