@@ -150,6 +150,8 @@ class _WriteTurn:
 
 
 class WriterQueueTimeoutError(sa_exc.OperationalError):
+    """A SQLite write waited longer than the lock timeout for this process's other writers."""
+
     def __init__(self, timeout: float) -> None:
         reason = health.WriterQueueTimeout(f"waited {timeout:g} s for this process's turn to write")
         super().__init__("(waiting for the write lock)", None, reason)
