@@ -97,6 +97,8 @@ def check_settings(settings: Settings) -> None:
 HealthCheck = Callable[[], str | None]
 # /healthz answers within this, however the database behaves.
 HEALTH_BUDGET_SECONDS = 0.8
+# Far longer than any database or Web API timeout lets one answer's handling take.
+STUCK_AFTER_SECONDS = 30.0
 # Slack does not read it; other callers may.
 RETRY_AFTER_SECONDS = "5"
 
@@ -170,6 +172,19 @@ def unhandled_answers_check(
         return f"oldest unhandled answer waiting {waited:.0f} s (over {threshold_seconds:g} s)"
 
     return About("database", check)
+
+
+def handling_stuck_check(inbox: Inbox, stuck_after: float = STUCK_AFTER_SECONDS) -> HealthCheck:
+    """A problem when this process has been handling one answer for longer than any of its
+    timeouts allows: a handler thread is stuck, and the answers behind it wait."""
+
+    def check() -> str | None:
+        longest = inbox.longest_in_hand()
+        if longest <= stuck_after:
+            return None
+        return f"answer handling stuck for {longest:.0f} s (over {stuck_after:g} s)"
+
+    return About("answer handling", check)
 
 
 class ReflectWSGI:
@@ -365,7 +380,10 @@ def load_wsgi(settings: Settings, options: ServerOptions) -> tuple[ReflectWSGI, 
     app, background, database = build(settings.for_requests(), options, pace=in_hand.wait_for_gap)
     guard = RequestGuard(app, settings.slack_signing_secret)
     handler = GuardedRequestHandler(app, guard, path=EVENTS_PATH)
-    checks = [unhandled_answers_check(database.new_session, settings.oldest_unhandled_seconds)]
+    checks = [
+        unhandled_answers_check(database.new_session, settings.oldest_unhandled_seconds),
+        handling_stuck_check(background.inbox),
+    ]
     return ReflectWSGI(handler, database, in_hand, checks), background
 
 

@@ -15,6 +15,7 @@ from bot.bootstrap import Database
 from bot.settings import Settings
 from bot.slack.app import build_app
 from bot.slack.inbox import MAX_TRIES, Inbox, retry_after
+from bot.slack.server import ReflectWSGI, handling_stuck_check
 from storage import db, inbox
 from storage.db import transaction
 from storage.models import AuditEntry, InboxItem
@@ -112,6 +113,37 @@ def test_an_answer_in_hand_for_long_is_reported_as_stuck(
         assert wait_until(lambda: box.longest_in_hand() > 0.2, 5)
         release.set()
         assert wait_until(lambda: box.longest_in_hand() == 0.0, 5)
+    finally:
+        release.set()
+        box.stop()
+
+
+def test_healthz_is_503_while_an_answer_is_stuck_in_hand(
+    database: Database, ticking_clock: TickingClock
+) -> None:
+    box = Inbox(database.new_session, threads=1, now=ticking_clock)
+    release = threading.Event()
+    box.on("slow", lambda item: release.wait(10) and None)
+    wsgi = ReflectWSGI(None, database, checks=[handling_stuck_check(box, stuck_after=0.3)])  # type: ignore[arg-type]
+    statuses: list[str] = []
+
+    def healthz() -> tuple[str, bytes]:
+        body = b"".join(
+            wsgi(
+                {"PATH_INFO": "/healthz", "REQUEST_METHOD": "GET"}, lambda s, h: statuses.append(s)
+            )
+        )
+        return statuses[-1], body
+
+    try:
+        assert healthz()[0] == "200 OK"
+        with transaction(database.new_session) as session:
+            box.receive(session, kind="slow", user_id=PRACTITIONER, payload={})
+        assert wait_until(lambda: box.longest_in_hand() > 0.4, 5)
+        status, body = healthz()
+        assert status == "503 Service Unavailable" and b"answer handling stuck" in body
+        release.set()
+        assert wait_until(lambda: healthz()[0] == "200 OK", 5)
     finally:
         release.set()
         box.stop()
