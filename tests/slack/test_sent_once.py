@@ -273,10 +273,6 @@ def posts_to(new_session: db.SessionFactory, user: str) -> list[int | None]:
 
 
 @pytest.mark.slow
-@pytest.mark.skip(
-    reason="needs reflect serve's claims to name their process: Background.make in "
-    "bot/slack/server.py to pass owner=liveness.id to Dispatcher and DeliveryWorker"
-)
 def test_killed_while_slack_is_slow_to_answer_every_message_arrives_once_and_in_order(
     serve_env: dict[str, str],
     tmp_path: Path,
