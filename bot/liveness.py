@@ -28,14 +28,20 @@ SEEN_EVERY = 2.0
 STALE_AFTER = timedelta(seconds=15)
 
 
-def pid_started(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (Linux), or None where that cannot be read."""
+def _stat_fields(pid: int) -> list[str]:
+    """``/proc/<pid>/stat`` after the command name (Linux): state first, start time 20th;
+    empty where that cannot be read."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return None
+        return []
     # The command name (field 2) may hold spaces; fields after its closing bracket are fixed.
-    fields = stat.rsplit(")", 1)[-1].split()
+    return stat.rsplit(")", 1)[-1].split()
+
+
+def pid_started(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (Linux), or None where that cannot be read."""
+    fields = _stat_fields(pid)
     return fields[19] if len(fields) > 19 else None
 
 
@@ -46,6 +52,9 @@ def pid_alive(pid: int, started: str | None) -> bool:
         return False
     except PermissionError:
         return True  # someone else's process has that pid: not provably ours, not provably dead
+    fields = _stat_fields(pid)
+    if fields and fields[0] in {"Z", "X"}:
+        return False  # killed, and waiting only for its parent to collect it
     return started is None or pid_started(pid) in (None, started)
 
 

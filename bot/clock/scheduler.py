@@ -28,6 +28,7 @@ from bot.clock.hours import WorkingHours
 from bot.clock.jobs import ClockContext, TickReport, run_jobs
 from bot.clock.lock import ClockLock, clock_lock, wait_for
 from bot.delivery import DeliveryReport, deliver_due
+from bot.liveness import Liveness
 from bot.settings import Settings
 from storage import outbox
 from storage.db import SessionFactory
@@ -52,12 +53,17 @@ def working_hours(settings: Settings, config: ClockConfig) -> WorkingHours:
 
 
 def deliver(
-    new_session: SessionFactory, client: WebClient, *, now: Callable[[], datetime]
+    new_session: SessionFactory,
+    client: WebClient,
+    *,
+    now: Callable[[], datetime],
+    owner: str | None = None,
 ) -> DeliveryReport:
-    """Send everything due now, a page at a time, until a pass sends nothing more."""
+    """Send everything due now, a page at a time, until a pass sends nothing more; claims
+    name ``owner`` (this process, in the process table) when given."""
     total = DeliveryReport()
     for _ in range(MAX_DELIVERY_PASSES):
-        report = deliver_due(new_session, client, now=now)
+        report = deliver_due(new_session, client, now=now, owner=owner)
         total.sent += report.sent
         total.retrying += report.retrying
         total.failed += report.failed
@@ -79,6 +85,7 @@ def tick(
     config: ClockConfig,
     *,
     now: Callable[[], datetime],
+    owner: str | None = None,
 ) -> TickOutcome:
     """Every job once as of ``now()``, then delivery if a Slack token is configured."""
     client = slack_client(settings)
@@ -92,7 +99,9 @@ def tick(
     jobs = run_jobs(context)
     if jobs.total:
         log.info("clock decided %s prompt(s): %s", jobs.total, jobs.decided)
-    delivery = deliver(database.new_session, client, now=now) if client is not None else None
+    delivery = (
+        deliver(database.new_session, client, now=now, owner=owner) if client is not None else None
+    )
     with database.new_session() as session:
         waiting = outbox.pending_count(session=session)
     return TickOutcome(jobs, delivery, waiting)
@@ -110,6 +119,9 @@ class ClockProcess:
         self.settings = settings
         self.config = config
         self.lock: ClockLock = clock_lock(database.engine, settings.database_url)
+        # In the process table while it holds the lock: a clock killed mid-send has what it
+        # was sending checked and sent by the next one at once, not when the claim runs out.
+        self.liveness = Liveness(database.new_session, now=utcnow)
         self.stopping = threading.Event()
         self.scheduler = BlockingScheduler(
             jobstores={"default": MemoryJobStore()},
@@ -146,9 +158,11 @@ class ClockProcess:
             )
         else:
             log.warning("SLACK_BOT_TOKEN is not set: prompts are recorded but not sent")
+        self.liveness.start()
         try:
             self.scheduler.start()
         finally:
+            self.liveness.stop()
             self.lock.release()
         return 0
 
@@ -178,7 +192,9 @@ class ClockProcess:
         if not self._holding():
             return
         try:
-            outcome = tick(self.database, self.settings, self.config, now=utcnow)
+            outcome = tick(
+                self.database, self.settings, self.config, now=utcnow, owner=self.liveness.id
+            )
             if outcome.delivery and (outcome.delivery.retrying or outcome.delivery.failed):
                 log.warning(
                     "delivery: %s sent, %s waiting to retry, %s failed",
@@ -195,6 +211,6 @@ class ClockProcess:
         if client is None or not self._holding():
             return
         try:
-            deliver(self.database.new_session, client, now=utcnow)
+            deliver(self.database.new_session, client, now=utcnow, owner=self.liveness.id)
         except Exception as exc:
             log.error("delivery failed (%s); trying again shortly", type(exc).__name__)
