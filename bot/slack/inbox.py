@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 # How long a claim lasts while its process lives; a dead process's claims end at once.
 LEASE = timedelta(seconds=60)
 MAX_TRIES = 5
+# After the database failed an item (a lock held elsewhere, a timeout), the wait before the next
+# try: long enough that a few people's locked rows do not keep the handlers busy for others.
+DATABASE_WAIT = timedelta(seconds=5)
 POLL_SECONDS = 2.0
 
 
@@ -219,7 +222,7 @@ class Inbox:
             if last:
                 self._put_aside(item, type(exc).__name__)
             else:
-                wait = retry_after(item.attempts)
+                wait = retry_after(item.attempts) if counted else DATABASE_WAIT
                 self._set_back(item, wait, type(exc).__name__, counted=counted)
             return False
 

@@ -13,13 +13,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, text
 from sqlmodel import select
 
 from storage import db, inbox
 from storage.db import transaction
 from storage.models import Answer, InboxItem, Person, Process, Reflection
 from tests.fake_slack import FakeSlack
-from tests.slack.conftest import PRACTITIONER, command_body, event_body, wait_until
+from tests.slack.conftest import (
+    LONE_PRACTITIONER,
+    OTHER_PRACTITIONER,
+    PRACTITIONER,
+    command_body,
+    event_body,
+    wait_until,
+)
 from tests.slack.test_serve import JSON, Server, running_server
 
 pytestmark = pytest.mark.slow
@@ -171,3 +179,46 @@ def test_killed_mid_conversation_nothing_is_lost_misfiled_or_waits_a_minute(
         answers = answers_of(new_session, person)
         assert answers["child_day"] == f"Day {n}: school then tea", person
         assert "child_seen" in answers
+
+
+def test_locked_rows_hold_up_nobody_elses_answers(
+    serve_env: dict[str, str],
+    tmp_path: Path,
+    fake_slack: FakeSlack,
+    new_session: db.SessionFactory,
+    engine: Engine,
+) -> None:
+    """As many practitioners' rows locked by a lost session as there are answer handlers: each
+    handler gives up on its locked row within the lock timeout, and someone else's answer is
+    handled meanwhile; the locked ones are handled once the lock goes."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite has one write lock (tests/faults)")
+    locked = [PRACTITIONER, LONE_PRACTITIONER]  # two, as `reflect serve` has two handlers
+    people = [*locked, OTHER_PRACTITIONER]
+    with running_server(serve_env, tmp_path / "serve.log") as server:
+        for n, person in enumerate(people):
+            assert server.post(command_body(person, f"CSC-74{n}1", f"trig.lock{n}"), FORM)[0] == 200
+        assert fake_slack.wait_for(lambda: len(fake_slack.posted()) == len(people))
+        time.sleep(0.3)
+        with engine.connect() as holder:  # a session cut off mid-transaction, holding locks
+            held = holder.begin()
+            holder.execute(
+                text("SELECT id FROM reflection WHERE practitioner_id IN (:a, :b) FOR UPDATE"),
+                {"a": locked[0], "b": locked[1]},
+            )
+            for n, person in enumerate(locked):
+                typed(server, person, f"Nursery, then home with dad ({n})", f"Ev0LOCKED{n}")
+            time.sleep(0.2)  # both handlers are now waiting on a locked row
+            typed(server, OTHER_PRACTITIONER, "School, then football club", "Ev0FREE01")
+            started = time.monotonic()
+            assert wait_until(lambda: "child_day" in answers_of(new_session, OTHER_PRACTITIONER), 8)
+            other_handled_in = time.monotonic() - started
+            assert all("child_day" not in answers_of(new_session, p) for p in locked)
+            held.rollback()
+        assert wait_until(
+            lambda: all("child_day" in answers_of(new_session, p) for p in locked), 15
+        )
+        assert wait_until(lambda: _inbox_empty(new_session), 5)
+    assert other_handled_in < 3, other_handled_in
+    for n, person in enumerate(locked):
+        assert answers_of(new_session, person)["child_day"] == f"Nursery, then home with dad ({n})"
