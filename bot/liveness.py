@@ -79,20 +79,8 @@ class Liveness:
 
     def start(self) -> None:
         """Register, take over from the dead at once, then keep looking in the background."""
-        now = self.now()
-        started = pid_started(self.pid)
         with transaction(self.new_session) as session:
-            processes.register(
-                session=session,
-                process=Process(
-                    id=self.id,
-                    host=self.host,
-                    pid=self.pid,
-                    pid_started=started,
-                    started_at=now,
-                    seen_at=now,
-                ),
-            )
+            processes.register(session=session, process=self._row(self.now()))
         self.look()
         self._thread = threading.Thread(target=self._run, name="reflect-liveness", daemon=True)
         self._thread.start()
@@ -106,23 +94,23 @@ class Liveness:
                 # Taken for dead (not seen for a long while: a stalled machine). Our claims
                 # were taken over; register again so later claims are ours.
                 log.warning("this process was taken for dead; registering again")
-                processes.register(
-                    session=session,
-                    process=Process(
-                        id=self.id,
-                        host=self.host,
-                        pid=self.pid,
-                        pid_started=pid_started(self.pid),
-                        started_at=now,
-                        seen_at=now,
-                    ),
-                )
+                processes.register(session=session, process=self._row(now))
             dead = [p.id for p in processes.all_processes(session=session) if self._is_dead(p, now)]
             processes.forget(session=session, process_ids=dead, now=now)
         if dead:
             log.warning("took over the work of %s stopped process(es)", len(dead))
             self.on_takeover()
         return len(dead)
+
+    def _row(self, now: datetime) -> Process:
+        return Process(
+            id=self.id,
+            host=self.host,
+            pid=self.pid,
+            pid_started=pid_started(self.pid),
+            started_at=now,
+            seen_at=now,
+        )
 
     def _is_dead(self, process: Process, now: datetime) -> bool:
         if process.id == self.id:

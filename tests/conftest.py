@@ -4,6 +4,8 @@ with a clean schema per test run, migrated by Alembic, emptied after every test.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ from bot.settings import normalise_database_url
 from storage import db
 from storage.encryption import generate_key, keyring
 
+REPO = Path(__file__).resolve().parents[1]
 SLACK_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL")
 TEST_KEY = generate_key()
 
@@ -101,3 +104,19 @@ class FixedClock:
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(datetime(2026, 11, 26, 10, 0, tzinfo=UTC))
+
+
+def run_reflect(
+    env: dict[str, str], *args: str, timeout: float = 60, **options: object
+) -> subprocess.CompletedProcess[str]:
+    """`reflect ARGS` in a subprocess of its own, as an administrator would run it; text out.
+    ``options`` go to subprocess.run (a memory cap, for one)."""
+    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        **options,
+    )

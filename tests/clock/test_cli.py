@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import date
 
 import pytest
@@ -13,13 +11,10 @@ from bot.cli import main
 from storage.db import SessionFactory
 from tests.clock import helpers as h
 from tests.clock.test_jobs import outbox_rows
+from tests.conftest import run_reflect
 from tests.fake_slack import fake_slack
 
-
-def reflect(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args], env=env, capture_output=True, text=True, timeout=60
-    )
+reflect = run_reflect
 
 
 def test_clock_once_records_and_says_what_waits_without_a_token(

@@ -32,6 +32,7 @@ from bot.admin.organisation import (
 from bot.cli import main
 from storage.db import SessionFactory
 from storage.models import Agency, Case, Person
+from tests.conftest import run_reflect
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD_ORGANISATION = """\
@@ -66,14 +67,9 @@ def reflect(
     env: dict[str, str], *args: str, timeout: float = 30
 ) -> subprocess.CompletedProcess[str]:
     """`reflect` in a subprocess with its memory capped."""
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP)),
+    cap = (MEMORY_CAP, MEMORY_CAP)
+    return run_reflect(
+        env, *args, timeout=timeout, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, cap)
     )
 
 

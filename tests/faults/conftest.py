@@ -22,12 +22,13 @@ from sqlalchemy.engine import make_url
 
 from bot.bootstrap import open_database
 from bot.settings import Settings
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, run_reflect
 from tests.fake_slack import FakeSlack
 from tests.faults.proxy import FaultProxy
 from tests.slack.conftest import (  # noqa: F401  (fixtures, and what the tests sign with)
     BOT_TOKEN,
     SIGNING_SECRET,
+    dm_event,
     event_body,
     fake_slack,
     fake_slack_server,
@@ -159,15 +160,7 @@ def fill(folder: Path) -> None:
 # ------------------------------------------------------------------ commands and the server
 
 
-def reflect(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
+reflect = run_reflect
 
 
 def command_env(database_url: str, home: Path) -> dict[str, str]:
@@ -212,15 +205,7 @@ class Served:
         return request(f"{self.base}/healthz")
 
     def answer(self, user: str, text: str, event_id: str) -> tuple[int, str]:
-        event = {
-            "type": "message",
-            "channel": "D0TESTDM",
-            "channel_type": "im",
-            "user": user,
-            "text": text,
-            "ts": f"{time.time():.6f}",
-        }
-        body = event_body(event, event_id)
+        body = event_body(dm_event(user, text), event_id)
         headers = {"Content-Type": "application/json", **sign(body)}
         return request(f"{self.base}/slack/events", body, headers)
 

@@ -23,6 +23,7 @@ from bot.settings import Settings
 from bot.slack import blocks as bk
 from bot.slack.app import build_app
 from bot.slack.guard import RequestGuard
+from bot.slack.inbox import Inbox
 from storage import db
 from storage.db import transaction
 from storage.models import Agency, Person, Reflection, SafeguardingLead
@@ -102,6 +103,20 @@ def sign(body: str, timestamp: int | None = None) -> dict[str, str]:
     return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
 
 
+def dm_event(user: str, text: str) -> dict[str, Any]:
+    """A message typed in the bot's DM, as Slack describes it, posted now."""
+    now = f"{time.time():.6f}"
+    return {
+        "type": "message",
+        "channel": "D0TESTDM",
+        "channel_type": "im",
+        "user": user,
+        "text": text,
+        "ts": now,
+        "event_ts": now,
+    }
+
+
 def event_body(event: dict[str, Any], event_id: str) -> str:
     return json.dumps(
         {
@@ -172,16 +187,7 @@ class SlackDriver:
     def message(
         self, user: str, text: str, *, event_id: str | None = None, **headers: str
     ) -> BoltResponse:
-        event = {
-            "type": "message",
-            "channel": "D0TESTDM",
-            "channel_type": "im",
-            "user": user,
-            "text": text,
-            "ts": f"{time.time():.6f}",
-            "event_ts": f"{time.time():.6f}",
-        }
-        body = event_body(event, event_id or self.next_id("Ev"))
+        body = event_body(dm_event(user, text), event_id or self.next_id("Ev"))
         return self.dispatch(body, content_type="application/json", headers=headers)
 
     def event(self, event: dict[str, Any], *, event_id: str | None = None) -> BoltResponse:
@@ -351,6 +357,20 @@ def settings(fake_slack: FakeSlack) -> Settings:
         slack_signing_secret=SIGNING_SECRET,
         slack_api_url=fake_slack.url,
     )
+
+
+@pytest.fixture
+def inline_inbox(
+    settings: Settings,
+    database: Database,
+    fake_slack: FakeSlack,
+    ticking_clock: TickingClock,
+    organisation: None,
+) -> tuple[Inbox, SlackDriver]:
+    """The app with an inbox of its own, handling each item in the request that stores it."""
+    box = Inbox(database.new_session, now=ticking_clock)
+    app = build_app(settings, database, now=ticking_clock, inbox=box)
+    return box, SlackDriver(app, fake_slack, database.new_session, ticking_clock)
 
 
 @pytest.fixture

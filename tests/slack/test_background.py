@@ -236,19 +236,6 @@ def test_messages_sent_close_together_are_marked_sent_in_one_write(
 # ---------------------------------------------------------------- the inbox
 
 
-@pytest.fixture
-def inline_inbox(
-    settings: Settings,
-    database: Database,
-    fake_slack: FakeSlack,
-    ticking_clock: TickingClock,
-    organisation: None,
-) -> tuple[Inbox, SlackDriver]:
-    box = Inbox(database.new_session, now=ticking_clock)
-    app = build_app(settings, database, now=ticking_clock, inbox=box)
-    return box, SlackDriver(app, fake_slack, database.new_session, ticking_clock)
-
-
 def test_what_a_crashed_process_stored_is_handled_again_in_order(
     inline_inbox: tuple[Inbox, SlackDriver], new_session: db.SessionFactory
 ) -> None:

@@ -25,10 +25,9 @@ from tests.slack.conftest import (
     OTHER_PRACTITIONER,
     PRACTITIONER,
     command_body,
-    event_body,
     wait_until,
 )
-from tests.slack.test_serve import JSON, Server, running_server
+from tests.slack.test_serve import running_server
 
 pytestmark = pytest.mark.slow
 FORM = "application/x-www-form-urlencoded"
@@ -44,18 +43,6 @@ def a_dead_pid() -> int:
         text=True,
     )
     return int(finished.stdout)
-
-
-def typed(server: Server, user: str, text: str, event_id: str) -> None:
-    event = {
-        "type": "message",
-        "channel": "D0TESTDM",
-        "channel_type": "im",
-        "user": user,
-        "text": text,
-        "ts": f"{time.time():.6f}",
-    }
-    assert server.post(event_body(event, event_id), JSON)[0] == 200
 
 
 def answers_of(new_session: db.SessionFactory, user: str) -> dict[str, str | None]:
@@ -110,7 +97,7 @@ def test_an_answer_stranded_by_a_dead_process_is_handled_first_and_at_once(
             )
         started = time.monotonic()
         # Before seeing any reply, the practitioner adds to what they said.
-        typed(server, PRACTITIONER, "She said she was hungry at pick-up", "Ev0AFTER1")
+        server.typed(PRACTITIONER, "She said she was hungry at pick-up", "Ev0AFTER1")
 
         assert wait_until(lambda: "child_day" in answers_of(new_session, PRACTITIONER), 10)
         taken_over_in = time.monotonic() - started
@@ -152,7 +139,7 @@ def test_killed_mid_conversation_nothing_is_lost_misfiled_or_waits_a_minute(
         time.sleep(0.3)
         threads = [
             threading.Thread(
-                target=typed, args=(server, p, f"Day {n}: school then tea", f"Ev0K{n:03d}")
+                target=server.typed, args=(p, f"Day {n}: school then tea", f"Ev0K{n:03d}")
             )
             for n, p in enumerate(people)
         ]
@@ -170,7 +157,7 @@ def test_killed_mid_conversation_nothing_is_lost_misfiled_or_waits_a_minute(
         assert wait_until(lambda: _inbox_empty(new_session), 15)
         recovered_in = time.monotonic() - started
         for n, person in enumerate(people):
-            typed(server, person, "1", f"Ev0K2{n:03d}")  # "seen alone", under question two
+            server.typed(person, "1", f"Ev0K2{n:03d}")  # "seen alone", under question two
         assert wait_until(lambda: all(len(answers_of(new_session, p)) == 2 for p in people), 15)
 
     print(f"stranded by the kill: {stranded}; recovered in {recovered_in:.2f} s")
@@ -207,9 +194,9 @@ def test_locked_rows_hold_up_nobody_elses_answers(
                 {"a": locked[0], "b": locked[1]},
             )
             for n, person in enumerate(locked):
-                typed(server, person, f"Nursery, then home with dad ({n})", f"Ev0LOCKED{n}")
+                server.typed(person, f"Nursery, then home with dad ({n})", f"Ev0LOCKED{n}")
             time.sleep(0.2)  # both handlers are now waiting on a locked row
-            typed(server, OTHER_PRACTITIONER, "School, then football club", "Ev0FREE01")
+            server.typed(OTHER_PRACTITIONER, "School, then football club", "Ev0FREE01")
             started = time.monotonic()
             assert wait_until(lambda: "child_day" in answers_of(new_session, OTHER_PRACTITIONER), 8)
             other_handled_in = time.monotonic() - started

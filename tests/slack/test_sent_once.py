@@ -30,10 +30,9 @@ from tests.slack.conftest import (
     OTHER_PRACTITIONER,
     PRACTITIONER,
     command_body,
-    event_body,
     wait_until,
 )
-from tests.slack.test_serve import JSON, Server, running_server
+from tests.slack.test_serve import running_server
 
 FORM = "application/x-www-form-urlencoded"
 LOOKING = ["conversations.open", "conversations.history"]
@@ -243,18 +242,6 @@ def test_what_a_dead_process_was_sending_is_looked_for_and_sent_once(
 # ---------------------------------------------------------------- reflect serve, killed
 
 
-def typed(server: Server, user: str, text: str, event_id: str) -> None:
-    event = {
-        "type": "message",
-        "channel": "D0TESTDM",
-        "channel_type": "im",
-        "user": user,
-        "text": text,
-        "ts": f"{time.time():.6f}",
-    }
-    assert server.post(event_body(event, event_id), JSON)[0] == 200
-
-
 def unsent(new_session: db.SessionFactory) -> list[OutboxMessage]:
     with new_session() as session:
         return list(session.exec(select(OutboxMessage).where(OutboxMessage.status != "sent")))
@@ -292,7 +279,7 @@ def test_killed_while_slack_is_slow_to_answer_every_message_arrives_once_and_in_
         # process dies, every one has arrived and none is marked sent.
         fake_slack.answer_late(len(people), delay=3.0)
         threads = [
-            threading.Thread(target=typed, args=(server, p, f"Day {n}: school", f"Ev0O{n:03d}"))
+            threading.Thread(target=server.typed, args=(p, f"Day {n}: school", f"Ev0O{n:03d}"))
             for n, p in enumerate(people)
         ]
         for thread in threads:
@@ -313,7 +300,7 @@ def test_killed_while_slack_is_slow_to_answer_every_message_arrives_once_and_in_
         assert wait_until(lambda: not unsent(new_session), 20)
         settled_in = time.monotonic() - started
         for n, person in enumerate(people):
-            typed(server, person, "1", f"Ev0O2{n:03d}")  # "seen alone": the third question
+            server.typed(person, "1", f"Ev0O2{n:03d}")  # "seen alone": the third question
         assert fake_slack.wait_for(lambda: all(len(fake_slack.held(p)) == 3 for p in people))
         assert wait_until(lambda: not unsent(new_session))
 

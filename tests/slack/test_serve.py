@@ -31,6 +31,7 @@ from tests.slack.conftest import (
     PRACTITIONER,
     assert_valid_payloads,
     command_body,
+    dm_event,
     event_body,
     sign,
     wait_until,
@@ -72,6 +73,10 @@ class Server:
     def post(self, body: str, content_type: str, **headers: str) -> tuple[int, str]:
         all_headers = {"Content-Type": content_type, **sign(body), **headers}
         return _request(f"{self.base}/slack/events", body, all_headers)
+
+    def typed(self, user: str, text: str, event_id: str) -> None:
+        """The practitioner types ``text`` in the bot's DM now; Slack gets its 200."""
+        assert self.post(event_body(dm_event(user, text), event_id), JSON)[0] == 200
 
 
 @contextmanager

@@ -4,55 +4,30 @@ its content, the practitioner told; `reflect inbox list` shows it and `retry` ha
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import threading
 
 import pytest
 from sqlmodel import select
 
 from bot.bootstrap import Database
-from bot.settings import Settings
-from bot.slack.app import build_app
 from bot.slack.inbox import MAX_TRIES, Inbox, retry_after
 from bot.slack.server import ReflectWSGI, handling_stuck_check
 from storage import db, inbox
 from storage.db import transaction
 from storage.models import AuditEntry, InboxItem
-from tests.fake_slack import FakeSlack
+from tests.conftest import run_reflect
 from tests.slack.conftest import PRACTITIONER, SlackDriver, TickingClock, wait_until
 
-
-@pytest.fixture
-def driver(
-    settings: Settings,
-    database: Database,
-    fake_slack: FakeSlack,
-    ticking_clock: TickingClock,
-    organisation: None,
-) -> tuple[Inbox, SlackDriver]:
-    box = Inbox(database.new_session, now=ticking_clock)
-    app = build_app(settings, database, now=ticking_clock, inbox=box)
-    return box, SlackDriver(app, fake_slack, database.new_session, ticking_clock)
-
-
-def reflect(cli_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+reflect = run_reflect
 
 
 def test_an_answer_that_cannot_be_handled_is_set_aside_told_and_can_be_retried(
-    driver: tuple[Inbox, SlackDriver],
+    inline_inbox: tuple[Inbox, SlackDriver],
     new_session: db.SessionFactory,
     cli_env: dict[str, str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    box, slack = driver
+    box, slack = inline_inbox
     assert slack.command(PRACTITIONER, "CSC-8801").status == 200
     # An answer stored by an older release without its text: no try can handle it.
     now = slack.clock()
