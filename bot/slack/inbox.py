@@ -57,6 +57,7 @@ class Received:
     user_id: str
     payload: dict[str, Any]
     attempts: int = 1  # this is the how-manieth try
+    received_at: datetime | None = None
 
 
 class NotYet(Exception):
@@ -168,7 +169,9 @@ class Inbox:
                 )
                 if row is None:
                     return None
-                item = Received(row.id or 0, row.kind, row.user_id, row.payload, row.attempts)
+                item = Received(
+                    row.id or 0, row.kind, row.user_id, row.payload, row.attempts, row.received_at
+                )
                 if item.attempts <= MAX_TRIES:
                     return item
                 # Taken more often than it may be tried: its handling never finished (the

@@ -4,6 +4,7 @@ message.im events and button clicks, to completion; pause and resume; double cli
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine, event
@@ -275,3 +276,28 @@ def test_the_second_click_of_a_double_click_is_silent_even_when_the_first_lands_
     assert landed
     texts = slack.texts_to(PRACTITIONER)[before:]
     assert len(texts) == 1 and "earlier question" not in texts[0]
+
+
+def test_a_reply_typed_while_the_next_question_waits_to_be_sent_is_not_its_answer(
+    slack: SlackDriver,
+) -> None:
+    """Slack is refusing posts for a moment, so the next question is recorded but not sent;
+    what the practitioner types meanwhile belongs to the question they can see."""
+    slack.command(PRACTITIONER, "CSC-1005")
+    slack.deliver()
+    slack.fake.fail_next(1, status=429, retry_after=30, method="chat.postMessage")
+    slack.message(PRACTITIONER, "Nursery in the morning, then home with mum")
+    assert slack.deliver().retrying == 1  # the second question waits to be sent
+    time.sleep(0.01)
+    slack.message(PRACTITIONER, "She said she was hungry at pick-up")
+    with slack.new_session() as session:
+        stored = {a.question_id: a.value for a in session.exec(select(Answer))}
+        [reflection] = session.exec(select(Reflection)).all()
+    assert stored == {
+        "child_day": "Nursery in the morning, then home with mum\n\n"
+        "She said she was hungry at pick-up"
+    }
+    assert reflection.current_question == "child_seen"
+    slack.clock.advance(31)
+    texts = slack.texts_to(PRACTITIONER)
+    assert "Have you seen the child" in texts[-2] and "Added that to your answer" in texts[-1]

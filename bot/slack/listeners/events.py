@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import App
@@ -23,8 +24,11 @@ ANSWER_SUBTYPES = {None, "file_share"}
 
 
 ANSWER = "answer"
-# How long an answer waits, when a question's send is still in flight, before looking again.
+# How long an answer waits, when a question's send is still in flight, before looking again:
+# a fifth of a second at first (a send takes about that), longer the longer it has waited (Slack
+# is away, and the send's outcome will be known only when it is back).
 SETTLING_SECONDS = 0.2
+LONGEST_SETTLING_SECONDS = 5.0
 
 
 def register(app: App, context: SlackContext) -> None:
@@ -73,7 +77,8 @@ def handle_answer(context: SlackContext, item: Received) -> None:
         with context.new_session() as session:
             shown = on_screen_at(session=session, recipient=item.user_id, ts=item.payload["ts"])
         if not shown.settled:
-            raise NotYet(SETTLING_SECONDS)  # a question's send is in flight: which came first?
+            # A question's send is in flight: did it reach them before they typed?
+            raise NotYet(settling_wait(item, context.now()))
         typed_under = Position.from_key(shown.prompt)
     sink = context.sink(item.payload["key"], consumes=item.id)
     try:
@@ -82,6 +87,11 @@ def handle_answer(context: SlackContext, item: Received) -> None:
         )
     except claims.AlreadyHandled:
         return
+
+
+def settling_wait(item: Received, now: datetime) -> float:
+    waited = (now - item.received_at).total_seconds() if item.received_at else 0.0
+    return min(max(waited / 4, SETTLING_SECONDS), LONGEST_SETTLING_SECONDS)
 
 
 def tell_not_handled(context: SlackContext, item: Received) -> None:
