@@ -20,13 +20,12 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from bot.access import can_view_reflection
-from bot.protection.identifiers import IdentifierGuard
+from bot.protection.screening import screen_typed
 from bot.reflection.messages import Guard, Screened
 from bot.reflection.service import case_ref_problem, normalise_case_ref
 from bot.render import Renderer
 from storage import audit
 from storage import cases as case_queries
-from storage import organisation as org_queries
 from storage import reflections as reflection_queries
 from storage import retention as queries
 from storage.db import SessionFactory, transaction
@@ -153,12 +152,7 @@ def add_note(
                 session=session, actor=author_id, action="note_refused", subject=subject, now=now
             )
             return NoteResult(saved=False)
-        options: dict[str, Any] = {}
-        person = org_queries.get_person(session=session, slack_id=author_id)
-        if person is not None:
-            agency = org_queries.get_agency(session=session, agency_id=person.agency_id)
-            options = dict(agency.options) if agency else {}
-        screened = (guard or IdentifierGuard()).screen(text.strip(), options=options)
+        screened = screen_typed(session, author_id=author_id, text=text.strip(), guard=guard)
         session.add(
             SupervisorNote(
                 reflection_id=reflection_id, author_id=author_id, text=screened.text, created_at=now

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from bot.protection.identifiers import IdentifierGuard
+from bot.protection.screening import screen_typed
 from bot.reflection import dates
 from bot.reflection.messages import Completion, Guard, Position, Reply, ReplySink
 from bot.reflection.questions import Question, QuestionSet, default_question_set
@@ -447,10 +448,9 @@ class ReflectionService:
         self._advance(session, context, reply)
 
     def _screen(self, session: Session, context: _Context, text: str, reply: Reply) -> str:
-        options = org_queries.agency_options_of(
-            session=session, slack_id=context.reflection.practitioner_id
+        screened = screen_typed(
+            session, author_id=context.reflection.practitioner_id, text=text, guard=self.guard
         )
-        screened = self.guard.screen(text, options=options)
         if screened.withheld:
             reply.say("identifiers_withheld", kinds=list(screened.withheld))
         if screened.warned:

@@ -15,6 +15,8 @@ from sqlmodel import Session, col, select
 
 from bot.access import can_view_reflection
 from bot.protection.records import case_subject, valid_case_ref
+from bot.protection.screening import screen_typed
+from bot.reflection.messages import Guard
 from bot.reflection.service import normalise_case_ref
 from bot.render import Renderer
 from bot.slack import claims
@@ -306,8 +308,10 @@ def add_note(
     claim_key: str,
     now: datetime,
     renderer: Renderer,
+    guard: Guard | None = None,
 ) -> Outcome:
-    """Keep the supervisor's note and send it to the practitioner; once per modal submission."""
+    """Keep the supervisor's note, screened for identifiers like every answer, and send it to
+    the practitioner; once per modal submission."""
     with transaction(new_session) as session:
         reflection = session.get(Reflection, reflection_id)
         if reflection is None or not _supervises(session, actor, reflection):
@@ -315,8 +319,9 @@ def add_note(
                 session, action="note", actor=actor, reflection_id=reflection_id, now=now
             )
         claims.claim(session=session, key=claim_key, now=now)
+        screened = screen_typed(session, author_id=actor, text=text, guard=guard)
         note = SupervisorNote(
-            reflection_id=reflection_id, author_id=actor, text=text, created_at=now
+            reflection_id=reflection_id, author_id=actor, text=screened.text, created_at=now
         )
         session.add(note)
         session.flush()
@@ -340,7 +345,7 @@ def add_note(
             key=f"note:{note.id}:practitioner",
             recipient=reflection.practitioner_id,
             now=now,
-            note=text,
+            note=screened.text,
             **facts,
         )
         say(
@@ -350,6 +355,8 @@ def add_note(
             key=f"note:{note.id}:supervisor",
             recipient=actor,
             now=now,
+            withheld=list(screened.withheld),
+            warned=list(screened.warned),
             **facts,
         )
         return Outcome()

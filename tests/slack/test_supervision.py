@@ -97,3 +97,25 @@ def test_only_the_practitioner_confirms_lead_contact(slack: SlackDriver) -> None
     slack.press(SUPERVISOR, "lead_contact_confirmed", message=reminder)
     assert _reflection(slack).lead_contact_confirmed_at is None
     assert "Only the practitioner" in slack.texts_to(SUPERVISOR)[-1]
+
+
+def test_a_note_from_the_modal_is_screened_for_identifiers_like_an_answer(
+    slack: SlackDriver,
+) -> None:
+    complete_quickly(slack, PRACTITIONER)
+    copy = slack.last_message(SUPERVISOR, with_action="summary_add_note")
+    slack.press(SUPERVISOR, "summary_add_note", message=copy)
+    view = slack.fake.successful("views.open")[0].body["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    note = "Check the GP record for NHS 943 476 5919; family now at SW1A 1AA. Joint visit?"
+    response = slack.submit_view(SUPERVISOR, view, {"note": {"note_text": {"value": note}}})
+    assert response.status == 200
+
+    with slack.new_session() as session:
+        [kept] = [n.text for n in session.exec(select(SupervisorNote))]
+    forwarded = json.dumps(slack.fake.messages_to(PRACTITIONER))
+    for identifier in ("943 476 5919", "9434765919", "SW1A 1AA"):
+        assert identifier not in kept and identifier not in forwarded
+    assert "Joint visit?" in kept and "Joint visit?" in slack.texts_to(PRACTITIONER)[-1]
+    told = slack.texts_to(SUPERVISOR)[-1]
+    assert "I left out" in told and "NHS number" in told

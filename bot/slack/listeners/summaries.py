@@ -162,6 +162,7 @@ def note_submission(
                 claim_key=f"view:{view.get('id')}:{view.get('hash')}",
                 now=context.now(),
                 renderer=context.renderer,
+                guard=context.guard,
             )
     except claims.AlreadyHandled:
         ack()

@@ -1,0 +1,20 @@
+"""The one path by which free text anyone types (an answer, a plan action, a supervisor's note)
+is screened for identifiers before it is stored, whatever the front end."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from bot.protection.identifiers import IdentifierGuard
+from bot.reflection.messages import Guard, Screened
+from storage import organisation as org_queries
+
+_DEFAULT_GUARD = IdentifierGuard()
+
+
+def screen_typed(
+    session: Session, *, author_id: str, text: str, guard: Guard | None = None
+) -> Screened:
+    """``text`` as it may be kept, under the author's agency's identifier options."""
+    options = org_queries.agency_options_of(session=session, slack_id=author_id)
+    return (guard or _DEFAULT_GUARD).screen(text, options=options)
