@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 
 from bot import dispatch
 from bot.reflection.messages import Position
@@ -19,11 +21,15 @@ from bot.slack.listeners.common import unescape
 from storage.db import transaction
 from storage.prompts_shown import on_screen_at
 
-# A plain message, or one with a file attached (the text is the answer; the file is not kept).
-ANSWER_SUBTYPES = {None, "file_share"}
+# A plain message, one with a file attached (the text is the answer; the file is not kept), a
+# reply in a thread also sent to the conversation, and a /me message.
+ANSWER_SUBTYPES = {None, "file_share", "thread_broadcast", "me_message"}
+EDITED = "message_changed"
+SLACKBOT = "USLACKBOT"
 
 
 ANSWER = "answer"
+log = logging.getLogger(__name__)
 # How long an answer waits, when a question's send is still in flight, before looking again:
 # a fifth of a second at first (a send takes about that), longer the longer it has waited (Slack
 # is away, and the send's outcome will be known only when it is back).
@@ -41,6 +47,7 @@ def register(app: App, context: SlackContext) -> None:
     def other_event() -> None:
         pass  # subscribed by mistake, or new from Slack: a 200, or Slack retries and warns
 
+    app.middleware(answer_rate_limit_notice)
     app.event("message")(message)
     app.event("app_home_opened")(home_opened)
     app.event(re.compile(".+"))(other_event)  # last: only what nothing above took
@@ -51,22 +58,47 @@ def register(app: App, context: SlackContext) -> None:
     )
 
 
+def answer_rate_limit_notice(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
+    """Slack's notice that it held events back (``app_rate_limited``) carries no event: it gets
+    its 200 here, as any event Reflect does not use, rather than Bolt's 404."""
+    if body.get("type") != "app_rate_limited":
+        next()
+        return None
+    log.warning(
+        "Slack held back events: the app was rate limited (%s)", body.get("minute_rate_limited")
+    )
+    return BoltResponse(status=200, body="")
+
+
 def direct_message(context: SlackContext, *, event: dict[str, Any], body: dict[str, Any]) -> None:
     """A message in the bot's DM is stored, once, as the practitioner's answer."""
     if event.get("channel_type") != "im" or event.get("bot_id"):
         return
-    if event.get("subtype") not in ANSWER_SUBTYPES:
-        return  # edits, deletions and the like are not answers
-    user = event.get("user")
     event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
     key = f"ev:{event_id}"
-    if not user:
+    if event.get("subtype") == EDITED:
+        edited(context, event=event, key=key)
+        return
+    if event.get("subtype") not in ANSWER_SUBTYPES:
+        return  # deletions and the like are not answers
+    user = event.get("user")
+    if not user or user == SLACKBOT:
         return
     text = unescape(event.get("text") or "")
     if event.get("subtype") == "file_share" and not text.strip():
         return  # a file alone is not an answer, and is not kept
     payload = {"key": key, "text": text, "ts": event.get("ts") or ""}
     context.inbox.accept(kind=ANSWER, user_id=user, payload=payload, claim=key)
+
+
+def edited(context: SlackContext, *, event: dict[str, Any], key: str) -> None:
+    """An answer changed after it was sent: edits are not read, so say how to change it. Slack
+    also reports a link's preview being added as a change; the text is the same then."""
+    now, before = event.get("message") or {}, event.get("previous_message") or {}
+    user = now.get("user")
+    if not user or user == SLACKBOT or now.get("bot_id") or now.get("text") == before.get("text"):
+        return
+    context.tell("edits_not_read", key=key, recipient=user)
 
 
 def handle_answer(context: SlackContext, item: Received) -> None:
