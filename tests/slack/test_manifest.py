@@ -35,3 +35,14 @@ def test_scopes_are_least_privilege_and_each_says_why() -> None:
     for scope in scopes:
         line = next(line for line in text.splitlines() if re.match(rf"\s*- {scope} ", line))
         assert re.search(r"# \w+", line), f"{scope} has no reason given"
+
+
+def test_adding_e_mail_lookup_says_it_needs_users_read_too() -> None:
+    """Slack grants users:read.email only together with users:read: the note on adding it for
+    e-mail imports must name both."""
+    comment = " ".join(
+        line.strip().lstrip("#").strip()
+        for line in MANIFEST.read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith("#")
+    )
+    assert "users:read.email AND users:read" in comment
