@@ -56,15 +56,17 @@ def add(
     now: datetime,
     claimed_until: datetime,
     owner: str | None = None,
+    attempts: int = 0,
 ) -> int:
-    """Store an item, claimed by ``owner`` until ``claimed_until``; returns its id."""
+    """Store an item, claimed by ``owner`` until ``claimed_until`` (``attempts``: 1 when its
+    first try is starting now); returns its id."""
     values = {
         "kind": kind,
         "user_id": user_id,
         "payload": payload,
         "received_at": now,
         "claimed_until": claimed_until,
-        "attempts": 0,
+        "attempts": attempts,
         "owner": owner,
         "status": WAITING,
     }

@@ -92,7 +92,7 @@ class Inbox:
         self.owner = owner or uuid.uuid4().hex
         self._handlers: dict[str, Handler] = {}
         self._set_aside: dict[str, Handler] = {}
-        self._pool: InOrder[str] | None = None
+        self._pool: InOrder[str | Received] | None = None
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         # Items being handled now, and since when (monotonic), for /healthz.
@@ -100,7 +100,7 @@ class Inbox:
         self._in_hand_lock = threading.Lock()
         if threads:
             self._pool = InOrder(
-                self._drain, lambda _: None, threads=threads, name="reflect-inbox", pace=pace
+                self._work, lambda _: None, threads=threads, name="reflect-inbox", pace=pace
             )
 
     def on(self, kind: str, handler: Handler, *, set_aside: Handler | None = None) -> None:
@@ -129,27 +129,50 @@ class Inbox:
         """Store an item in the caller's transaction; it is handled once that commits, after
         whatever of the person's is still waiting."""
         now = self.now()
-        behind = inbox.has_waiting(session=session, user_id=user_id)
-        inbox.add(
+        if inbox.has_waiting(session=session, user_id=user_id):
+            # Behind another of theirs: whoever handles that one takes this next.
+            inbox.add(
+                session=session,
+                kind=kind,
+                user_id=user_id,
+                payload=payload,
+                now=now,
+                claimed_until=now,
+            )
+            after_commit(session, lambda: self.kick(user_id))
+            return
+        # Nothing of theirs ahead: claimed here and now, for its first try straight after.
+        item_id = inbox.add(
             session=session,
             kind=kind,
             user_id=user_id,
             payload=payload,
             now=now,
-            # Behind another: whoever handles that one takes this next.
-            claimed_until=now if behind else now + LEASE,
-            owner=None if behind else self.owner,
+            claimed_until=now + LEASE,
+            owner=self.owner,
+            attempts=1,
         )
-        after_commit(session, lambda: self.kick(user_id))
+        item = Received(item_id, kind, user_id, payload, attempts=1, received_at=now)
+        after_commit(session, lambda: self.kick(user_id, item))
 
     # ----------------------------------------------------------- handling
 
-    def kick(self, user_id: str) -> None:
-        """Handle what ``user_id`` has waiting, in order (on the pool, or here and now)."""
+    def kick(self, user_id: str, item: Received | None = None) -> None:
+        """Handle what ``user_id`` has waiting, in order (on the pool, or here and now):
+        ``item`` when this process claimed it already, else whatever it may claim."""
+        work: str | Received = user_id if item is None else item
         if self._pool is None:
-            self._drain(user_id)
+            self._work(work)
         else:
-            self._pool.submit(user_id, [user_id])
+            self._pool.submit(user_id, [work])
+
+    def _work(self, work: str | Received) -> bool:
+        if isinstance(work, str):
+            return self._drain(work)
+        if not self._stop.is_set():
+            # Anything of theirs stored meanwhile was stored behind it, and queued its own turn.
+            self._handle(work)
+        return True
 
     def _drain(self, user_id: str) -> bool:
         """Handle the person's waiting items one by one until none is left that this process

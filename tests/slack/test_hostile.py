@@ -373,14 +373,6 @@ IGNORED_EVENTS: list[tuple[str, dict[str, Any]]] = [
     ("reaction_added", {"type": "reaction_added", "user": PRACTITIONER, "reaction": "+1"}),
     ("user_change", {"type": "user_change", "user": {"id": PRACTITIONER, "deleted": True}}),
     ("an event type Slack has yet to invent", {"type": "future_thing", "x": [1]}),
-    (
-        "message_changed",
-        {
-            **EVENT,
-            "subtype": "message_changed",
-            "message": {"type": "message", "user": PRACTITIONER, "text": "1"},
-        },
-    ),
     ("message_deleted", {**EVENT, "subtype": "message_deleted", "text": ""}),
     ("bot_message", {**EVENT, "subtype": "bot_message", "bot_id": "B0TEST", "user": None}),
     ("our own message", {**EVENT, "bot_id": "B0TESTBOT"}),
