@@ -5,7 +5,11 @@ tests/mock_web_api_server). It records every call, looks people up by email from
 Like Slack, it keeps what is posted, with its metadata, in each conversation (a post to a
 person's user id lands in the app's DM with them, D... for U...), and answers
 conversations.open and conversations.history from that. It can also post a message and then
-answer late (after the client has given up) or with a 5xx, so the sender cannot tell."""
+answer late (after the client has given up) or with a 5xx, so the sender cannot tell.
+
+Like Slack, it refuses a message or view too long for it (see ``refused``): a section over
+3,000 characters or too many blocks (``invalid_blocks``), blocks holding more than 12,000
+characters of text in all (``msg_blocks_too_long``), a ``text`` over 40,000 (``msg_too_long``)."""
 
 from __future__ import annotations
 
@@ -20,6 +24,14 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 BOT_USER_ID = "U0TESTBOT"
+# What Slack refuses in a message (chat.postMessage and its kind) or a view, as it answers it.
+MESSAGE_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.update"})
+VIEW_METHODS = frozenset({"views.open", "views.publish", "views.update", "views.push"})
+BLOCK_TEXT_LIMIT = 12_000  # undocumented; reported in Slack's SDK trackers
+MESSAGE_BLOCKS = 50
+VIEW_BLOCKS = 100
+SECTION_TEXT = 3000
+TEXT_LIMIT = 40_000
 
 
 @dataclass
@@ -61,6 +73,9 @@ class FakeSlack:
         # What Slack holds: each conversation's messages, oldest first.
         self.conversations: dict[str, list[dict[str, Any]]] = {}
         self.users_by_email: dict[str, str] = {}
+        # Further methods, each answered by its function from the call's body (Socket Mode's
+        # apps.connections.open, for one: tests/fake_socket_mode.py).
+        self.methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
         # Seconds each chat.postMessage takes to answer, as a real server far away does.
         self.post_delay = 0.0
         # Seconds every call takes to answer (Slack's own time and the way there and back).
@@ -127,6 +142,7 @@ class FakeSlack:
             self.failures.clear()
             self.after_posting.clear()
             self.conversations.clear()
+            self.methods.clear()
             self.post_delay = 0.0
             self.call_delay = 0.0
 
@@ -215,6 +231,11 @@ class FakeSlack:
                     headers["Retry-After"] = str(failure.retry_after)
                 error = failure.error or ("ratelimited" if failure.status == 429 else "fatal_error")
                 return failure.status, headers, {"ok": False, "error": error}, 0.0
+            refusal = refused(method, body)
+            if refusal is not None:
+                self.calls.append(Call(method, body, 200, ok=False))
+                self._lock.notify_all()
+                return 200, {}, {"ok": False, "error": refusal}, 0.0
             later = None
             if method == "chat.postMessage" and self.after_posting:
                 later = self.after_posting.pop(0)
@@ -233,6 +254,8 @@ class FakeSlack:
         return 200, {}, self._ok(method, body, ts), delay
 
     def _ok(self, method: str, body: dict[str, Any], ts: str) -> dict[str, Any]:
+        if method in self.methods:
+            return self.methods[method](body)
         if method == "auth.test":
             return {
                 "ok": True,
@@ -300,6 +323,45 @@ class FakeSlack:
             "has_more": more,
             "response_metadata": {"next_cursor": str(start + limit) if more else ""},
         }
+
+
+def refused(method: str, body: dict[str, Any]) -> str | None:
+    """Slack's error code for a message or view it would refuse as too long; None if not."""
+    if method in MESSAGE_METHODS:
+        blocks, most = _decoded(body.get("blocks")), MESSAGE_BLOCKS
+        if len(str(body.get("text") or "")) > TEXT_LIMIT:
+            return "msg_too_long"
+    elif method in VIEW_METHODS:
+        blocks, most = _decoded(_decoded(body.get("view")).get("blocks")), VIEW_BLOCKS
+    else:
+        return None
+    if len(blocks) > most or any(_section_too_long(b) for b in blocks):
+        return "invalid_blocks"
+    if method in MESSAGE_METHODS and _all_text(blocks) > BLOCK_TEXT_LIMIT:
+        return "msg_blocks_too_long"
+    return None
+
+
+def _decoded(value: Any) -> Any:
+    """A field as sent: form-encoded posts carry blocks and views as JSON text."""
+    return json.loads(value) if isinstance(value, str) else (value or {})
+
+
+def _section_too_long(block: dict[str, Any]) -> bool:
+    text = block.get("text") if block.get("type") == "section" else None
+    return isinstance(text, dict) and len(str(text.get("text", ""))) > SECTION_TEXT
+
+
+def _all_text(value: Any) -> int:
+    """Every ``text`` in the blocks, added up, as Slack appears to count toward its limit."""
+    if isinstance(value, dict):
+        return sum(
+            len(item) if key == "text" and isinstance(item, str) else _all_text(item)
+            for key, item in value.items()
+        )
+    if isinstance(value, list):
+        return sum(_all_text(item) for item in value)
+    return 0
 
 
 @contextmanager
