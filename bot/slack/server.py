@@ -433,11 +433,8 @@ def serve_http(settings: Settings, options: ServerOptions) -> None:
 
 
 def serve_socket_mode(settings: Settings, options: ServerOptions) -> None:
-    """One Socket Mode connection; no public URL needed (Slack's own servers, so no /healthz)."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    """One Socket Mode connection; no public URL needed (Slack's own servers, so no /healthz).
+    Reconnects within seconds and stops cleanly on SIGTERM: bot/slack/socket_mode.py."""
+    from bot.slack import socket_mode
 
-    app, background, _ = build(settings.for_requests(), options)
-    try:
-        SocketModeHandler(app, settings.slack_app_token).start()
-    finally:
-        background.stop()
+    socket_mode.serve(settings, options)
