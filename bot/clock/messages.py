@@ -9,8 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from bot.render import renderer
+from bot.slack import blocks as bk
 
-SECTION_LIMIT = 3000
+# An action's own words in its reminder: the reminder is a nudge, and the plan is whole in the
+# summary; an action typed at length (up to 20,000 characters) is shortened to this.
+ACTION_TEXT_LIMIT = 1000
+# The most text a clock message can hold and still be one message within Slack's limits (see
+# bot/slack/blocks.py), with room for a button; every kind is built well within it.
+ONE_MESSAGE_TEXT = bk.MESSAGE_TEXT_BUDGET // 2
 
 
 def render(template: str, **data: Any) -> str:
@@ -25,50 +31,34 @@ def label(template: str, **data: Any) -> str:
 def direct_message(
     channel: str, text: str, *, button: tuple[str, str, str] | None = None
 ) -> dict[str, Any]:
-    """A DM: the text, and optionally one button given as (label, action_id, value).
+    """A DM: the text, and optionally one button given as (label, action_id, value); one
+    message within Slack's limits, laid out by bot/slack/blocks.py as every message is.
 
-    Built as plain Block Kit dicts: the clock may build ten thousand of these in one run, and
-    slack_sdk's models cost more than the rest of the decision; tests/clock/test_messages.py
-    checks every kind against those models and Slack's limits instead.
+    Not checked against slack_sdk's models as it is built: the clock may build ten thousand of
+    these in one run, and the models cost more than the rest of the decision;
+    tests/clock/test_messages.py checks every kind against those models and Slack's limits.
     """
-    blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
-        for chunk in _chunks(text, SECTION_LIMIT)
-    ]
-    if button is not None:
-        text_label, action_id, value = button
-        blocks.append(
+    buttons = [] if button is None else [_button(*button)]
+    blocks = [*bk.sections(text), *buttons]
+    if not bk.fits_one_message(blocks):  # longer than any kind is built to be: shortened
+        blocks = [*bk.sections(bk.truncate(text, ONE_MESSAGE_TEXT)), *buttons]
+    [payload] = bk.unchecked_messages(channel, blocks)
+    return payload
+
+
+def _button(text_label: str, action_id: str, value: str) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "elements": [
             {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": text_label, "emoji": True},
-                        "action_id": action_id,
-                        "value": value,
-                        "style": "primary",
-                    }
-                ],
+                "type": "button",
+                "text": {"type": "plain_text", "text": text_label, "emoji": True},
+                "action_id": action_id,
+                "value": value,
+                "style": "primary",
             }
-        )
-    return {"channel": channel, "text": text, "blocks": blocks}
-
-
-def _chunks(text: str, size: int) -> list[str]:
-    """Split long text at line breaks so each section stays within Slack's limit."""
-    chunks: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        while len(line) > size:
-            chunks.append(line[:size])
-            line = line[size:]
-        if len(current) + len(line) > size:
-            chunks.append(current)
-            current = ""
-        current += line
-    if current.strip():
-        chunks.append(current)
-    return [c.strip("\n") for c in chunks if c.strip()]
+        ],
+    }
 
 
 def long_open(
@@ -119,7 +109,11 @@ def action_due(
 ) -> dict[str, Any]:
     template = "action_due_owner" if for_owner else "action_due"
     text = render(
-        template, case_ref=case_ref, due_on=due_on, what=what or "", practitioner_id=practitioner_id
+        template,
+        case_ref=case_ref,
+        due_on=due_on,
+        what=bk.truncate(what or "", ACTION_TEXT_LIMIT),
+        practitioner_id=practitioner_id,
     )
     return direct_message(channel, text)
 

@@ -27,6 +27,12 @@ def prompt_rows(new_session: SessionFactory) -> list[ClockPrompt]:
         return list(session.exec(select(ClockPrompt).order_by(col(ClockPrompt.id))))
 
 
+def shown(message: OutboxMessage) -> str:
+    """What the message shows: its sections' text (its ``text`` is only the notification)."""
+    blocks = message.payload["blocks"]
+    return "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
+
+
 def button(message: OutboxMessage) -> dict:
     actions = [b for b in message.payload["blocks"] if b["type"] == "actions"]
     return actions[0]["elements"][0]
@@ -45,7 +51,7 @@ def test_long_open_case_prompts_its_practitioner_with_a_button(
     assert message.recipient == h.PRACTITIONER
     assert message.payload["channel"] == h.PRACTITIONER
     assert message.next_attempt_at == context.now
-    assert "`/reflect CSC-1001`" in message.payload["text"]
+    assert "`/reflect CSC-1001`" in shown(message)
     assert button(message)["action_id"] == "reflect_start"
     assert button(message)["value"] == "CSC-1001"
     [prompt] = prompt_rows(new_session)
@@ -215,7 +221,7 @@ def test_lead_followup_after_two_working_days(new_session: SessionFactory) -> No
         "lead_contact_confirmed",
         str(reflection_id),
     )
-    assert f"<@{h.LEAD}>" in message.payload["text"]
+    assert f"<@{h.LEAD}>" in shown(message)
 
 
 def test_lead_followup_skips_christmas_and_the_bank_holidays(new_session: SessionFactory) -> None:
@@ -266,10 +272,10 @@ def test_action_reminders_on_the_due_date_to_practitioner_and_owner(
     practitioner, owner = outbox_rows(new_session)
     assert practitioner.dedupe_key == f"action_due:{action_id}:{h.PRACTITIONER}"
     assert owner.dedupe_key == f"action_due:{action_id}:{h.OWNER}"
-    assert "Ask the school nurse about attendance" in practitioner.payload["text"]
+    assert "Ask the school nurse about attendance" in shown(practitioner)
     # The owner hears the case and the date, not what the practitioner wrote.
-    assert "school nurse" not in owner.payload["text"]
-    assert f"<@{h.PRACTITIONER}>" in owner.payload["text"]
+    assert "school nurse" not in shown(owner)
+    assert f"<@{h.PRACTITIONER}>" in shown(owner)
     assert practitioner.next_attempt_at == h.local("2026-12-09T09:00")
 
 
@@ -301,8 +307,8 @@ def test_user_text_in_a_reminder_is_escaped(new_session: SessionFactory) -> None
     h.action(new_session, reflection_id, due_on=date(2026, 12, 9), what="Tell <!channel> & go")
     assert jobs.action_reminders(h.context_at(new_session, "2026-12-09T10:00")) == 1
     [message] = outbox_rows(new_session)
-    assert "<!channel>" not in message.payload["text"]
-    assert "&lt;!channel&gt; &amp; go" in message.payload["text"]
+    assert "<!channel>" not in shown(message)
+    assert "&lt;!channel&gt; &amp; go" in shown(message)
 
 
 # ------------------------------------------------------------------ weekly digest
@@ -338,7 +344,7 @@ def test_weekly_digest_on_monday_morning_lists_case_refs_only(
     [message] = outbox_rows(new_session)
     assert message.recipient == h.SUPERVISOR
     assert message.dedupe_key == f"digest:{h.SUPERVISOR}:2026-W50"
-    text = message.payload["text"]
+    text = shown(message)
     assert "CSC-8001" in text  # awaiting acknowledgement
     assert "CSC-8002" in text  # long open without reflection
     assert "CSC-8003" in text  # overdue action

@@ -59,6 +59,11 @@ PAYLOADS = {
 }
 
 
+def shown(payload: dict[str, Any]) -> str:
+    """What the message shows: its sections' text (its ``text`` is only the notification)."""
+    return "\n".join(b["text"]["text"] for b in payload["blocks"] if b["type"] == "section")
+
+
 @pytest.mark.parametrize("kind", sorted(PAYLOADS))
 def test_every_clock_message_is_valid_block_kit(kind: str) -> None:
     payload = PAYLOADS[kind]()
@@ -70,12 +75,12 @@ def test_every_clock_message_is_valid_block_kit(kind: str) -> None:
 
 
 def test_user_text_in_a_reminder_is_escaped() -> None:
-    text = PAYLOADS["action_due"]()["text"]
+    text = shown(PAYLOADS["action_due"]())
     assert "<!channel>" not in text and "&lt;!channel&gt; &amp; visit school" in text
 
 
 def test_digest_counts_what_it_does_not_list() -> None:
-    assert "and 380 more" in long_digest()["text"]
+    assert "and 380 more" in shown(long_digest())
 
 
 def test_buttons_carry_the_shared_action_ids() -> None:
@@ -83,3 +88,17 @@ def test_buttons_carry_the_shared_action_ids() -> None:
     confirm = PAYLOADS["lead_followup"]()["blocks"][-1]["elements"][0]
     assert (start["action_id"], start["value"]) == ("reflect_start", "CSC-1001")
     assert (confirm["action_id"], confirm["value"]) == ("lead_contact_confirmed", "7")
+
+
+def test_an_action_written_at_length_is_shortened_to_one_message_in_its_reminder() -> None:
+    payload = messages.action_due(
+        channel=PRAC,
+        case_ref="CSC-1001",
+        due_on=date(2026, 12, 4),
+        what="Ask the school nurse & the GP about attendance. " * 400,  # 19,600 characters
+        for_owner=False,
+        practitioner_id=PRAC,
+    )
+    assert len(payload["blocks"]) == 1
+    assert sum(bk.block_size(b) for b in payload["blocks"]) <= bk.MESSAGE_TEXT_BUDGET
+    assert "…" in shown(payload) and "/reflect CSC-1001" in shown(payload)
