@@ -122,7 +122,9 @@ def test_an_answer_with_a_file_attached_is_still_an_answer(slack: SlackDriver) -
         assert session.exec(select(Answer)).one().question_id == "child_day"
 
 
-def test_a_long_history_fits_one_reply(slack: SlackDriver) -> None:
+def test_a_history_too_long_for_one_reply_goes_to_the_dm_in_messages_slack_takes(
+    slack: SlackDriver,
+) -> None:
     long_answer = "Evenings unclear & mum tired. " * 600  # 18,000 characters
     summary = {
         "case_ref": "CSC-2011",
@@ -163,5 +165,9 @@ def test_a_long_history_fits_one_reply(slack: SlackDriver) -> None:
     blocks = json.loads(response.body)["blocks"]
     assert len(blocks) <= 50
     text = ephemeral_text(response)
-    assert "3 reflections on CSC-2011" in text and "showing the newest 1;" in text
-    assert text.count("Summary: CSC-2011") == 1
+    assert "The 3 reflections on CSC-2011 are too long to show here" in text
+    history = slack.texts_to(PRACTITIONER)
+    assert "3 reflections on CSC-2011" in history[0]
+    assert "\n".join(history).count("Summary: CSC-2011") == 3
+    assert f"({len(history)} messages)" in text
+    assert all(call.ok for call in slack.fake.calls)

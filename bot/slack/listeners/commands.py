@@ -14,6 +14,7 @@ from bot.slack import casework, claims
 from bot.slack.context import SlackContext
 from bot.slack.inbox import Received
 from bot.slack.listeners.events import tell_not_handled
+from bot.slack.sink import post
 from storage.db import transaction
 
 HISTORY_LIMIT = 5
@@ -110,6 +111,9 @@ def _list(context: SlackContext, user: str) -> list[dict[str, Any]]:
 
 
 def _history(context: SlackContext, user: str, case_ref: str) -> list[dict[str, Any]]:
+    """The newest summaries of a case, in the ephemeral reply when they fit in one message;
+    otherwise in the DM, in as many messages as they need (an ephemeral reply is one message,
+    and half a summary would mislead), with the reply saying so."""
     history = casework.case_history(
         context.new_session,
         case_ref=case_ref,
@@ -119,21 +123,36 @@ def _history(context: SlackContext, user: str, case_ref: str) -> list[dict[str, 
     )
     if not history.allowed:
         return bk.sections(context.text("history_refused", case_ref=history.case_ref))
-    rendered: list[list[dict[str, Any]]] = []
-    room = bk.MESSAGE_BLOCK_LIMIT - 2  # the header, which is short
+    header = context.text(
+        "history_header",
+        case_ref=history.case_ref,
+        count=history.total,
+        shown=len(history.summaries),
+    )
+    blocks = bk.sections(header)
     for summary in history.summaries:
         text = context.renderer.render("messages/summary.j2", summary=summary, audience="record")
-        blocks = [{"type": "divider"}, *bk.sections(text)]
-        if len(blocks) > room:
-            if not rendered:  # a summary too long for one reply: its beginning, at least
-                rendered.append(blocks[:room])
-            break  # one reply holds 50 blocks; the rest are a `reflect history` away
-        rendered.append(blocks)
-        room -= len(blocks)
-    header = context.text(
-        "history_header", case_ref=history.case_ref, count=history.total, shown=len(rendered)
+        blocks += [{"type": "divider"}, *bk.sections(text)]
+    if bk.fits_one_message(blocks):
+        return blocks
+    now = context.now()
+    with transaction(context.new_session) as session:
+        parts = post(
+            session=session,
+            key=f"history:{user}:{history.case_ref}:{now.isoformat()}",
+            recipient=user,
+            blocks=blocks,
+            now=now,
+        )
+    context.wake()
+    return bk.sections(
+        context.text(
+            "history_sent",
+            case_ref=history.case_ref,
+            shown=len(history.summaries),
+            parts=len(parts),
+        )
     )
-    return [*bk.sections(header), *(block for blocks in rendered for block in blocks)]
 
 
 def _close(context: SlackContext, user: str, case_ref: str) -> list[dict[str, Any]]:
