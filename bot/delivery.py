@@ -7,6 +7,11 @@ A send whose outcome is unknown (the process died mid-send, Slack answered too l
 5xx) leaves the message uncertain. Each post carries its outbox id in Slack's message metadata,
 so before an uncertain post is sent again, the conversation is searched for it: found, it is
 marked sent with Slack's ts for it; not found, it is sent.
+
+No one message holds up a person's later ones for long: a message Slack refuses for good, or
+one still failing after SET_ASIDE_AFTER while Slack takes other people's messages, is set aside
+for an operator (`reflect outbox list`, `reflect outbox retry`), and the person's later
+messages go on. While Slack fails everyone (an outage), nothing is set aside.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 from urllib.error import HTTPError, URLError
 
@@ -24,6 +30,8 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 from slack_sdk.web import WebClient
 from sqlmodel import Session
 
+from bot.render import renderer
+from bot.slack import blocks as bk
 from storage import outbox
 from storage.db import SessionFactory, transaction
 from storage.models import OutboxMessage
@@ -36,23 +44,79 @@ LEASE = timedelta(seconds=60)
 # The longest the outbox waits for Slack's answer to one call (as bot/slack/app.py's client).
 SEND_TIMEOUT = 10
 MAX_ATTEMPTS = 40
-# Slack errors that no retry will fix; the message is marked failed and logged.
-PERMANENT_ERRORS = {
-    "account_inactive",
-    "channel_not_found",
-    "invalid_auth",
-    "invalid_blocks",
-    "invalid_arguments",
-    "is_archived",
-    "msg_too_long",
-    "no_text",
-    "not_authed",
-    "not_in_channel",
-    "user_not_found",
-    "users_not_found",
-    "user_disabled",
-    "cannot_dm_bot",
-}
+# Slack's errors about the message itself, or its recipient (PERMANENT_ERRORS): no retry will
+# make Slack take it. Such a message is set aside at once for an operator (status "failed",
+# payload kept), and its recipient's later messages go on.
+MESSAGE_ERRORS = frozenset(
+    {
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_blocks_too_long",
+        "msg_too_long",
+        "no_text",
+        "too_many_attachments",
+        "invalid_attachments",
+        "attachment_payload_limit_exceeded",
+        "invalid_arguments",
+        "invalid_array_arg",
+        "invalid_arg_name",
+        "invalid_charset",
+        "invalid_form_data",
+        "invalid_post_type",
+        "missing_post_type",
+        "invalid_json",
+        "json_not_object",
+        "invalid_metadata_format",
+        "invalid_metadata_schema",
+        "metadata_too_large",
+        "metadata_must_be_sent_from_app",
+        "view_too_large",
+        "duplicate_external_id",
+        # a modal's trigger lasts 3 s and is spent by its first use
+        "expired_trigger_id",
+        "exchanged_trigger_id",
+        "invalid_trigger_id",
+    }
+)
+# The recipient has left, or cannot be written to: nothing more is sent to tell them.
+RECIPIENT_ERRORS = frozenset(
+    {
+        "account_inactive",
+        "cannot_dm_bot",
+        "channel_not_found",
+        "is_archived",
+        "messages_tab_disabled",
+        "not_in_channel",
+        "restricted_action",
+        "user_disabled",
+        "user_not_found",
+        "users_not_found",
+    }
+)
+PERMANENT_ERRORS = MESSAGE_ERRORS | RECIPIENT_ERRORS
+# Slack's errors about Reflect itself (its token, its scopes): every message fails alike until
+# an operator fixes it, so none is set aside for them; they are retried, and logged as errors.
+APP_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+        "token_expired",
+        "missing_scope",
+        "not_allowed_token_type",
+        "no_permission",
+        "access_denied",
+        "team_access_not_granted",
+        "ekm_access_denied",
+        "enterprise_is_restricted",
+        "org_login_required",
+    }
+)
+# Slack being busy, whoever the message is for: waited out, never held against the message.
+BUSY_ERRORS = frozenset({"ratelimited", "rate_limited", "message_limit_exceeded"})
+# No message holds up its recipient's later ones for longer than this while Slack takes other
+# people's messages: one still failing after it is set aside (see settle).
+SET_ASIDE_AFTER = timedelta(minutes=5)
 # The metadata event type that stamps a post with its outbox id.
 STAMP = "reflect_outbox_message"
 # Methods whose uncertain sends are looked for before they are sent again: only posts, which
@@ -76,6 +140,25 @@ class DeliveryReport:
 
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 3600))
+
+
+@cache
+def failing_for(attempts: int) -> timedelta:
+    """How long a message has been failing when its try number ``attempts`` fails: the waits
+    between its tries, 0, 5, 15, 35, 75, 155, then 300 s (SET_ASIDE_AFTER), 620 s, ...
+    At least that long, as a try can start late but never early (a rate limit's shorter wait
+    aside, which settle allows for)."""
+    return sum((retry_wait(n) for n in range(1, attempts)), timedelta())
+
+
+def retry_wait(attempts: int) -> timedelta:
+    """The wait after the failed try number ``attempts``: backoff, except that the try which
+    would pass SET_ASIDE_AFTER comes at it exactly, so a message is set aside on time."""
+    before = failing_for(attempts)
+    wait = backoff(attempts)
+    if before < SET_ASIDE_AFTER < before + wait:
+        return SET_ASIDE_AFTER - before
+    return wait
 
 
 def sending_client(client: WebClient) -> WebClient:
@@ -267,15 +350,27 @@ def settle(
     outcome: Outcome,
     now: datetime,
 ) -> str:
-    """Record how sending a claimed message went: "sent", "retrying" or "failed"."""
+    """Record how sending a claimed message went: "sent", "retrying" or "failed" (set aside
+    for an operator: it no longer holds up its recipient's later messages)."""
     if outcome.ok:
         outbox.mark_sent(session=session, message_id=message_id, slack_ts=outcome.ts, now=now)
         return "sent"
-    if outcome.permanent or attempts >= MAX_ATTEMPTS:
-        outbox.mark_failed(session=session, message_id=message_id, error=outcome.error)
-        log.error("outbox message %s (%s) failed for good: %s", message_id, method, outcome.error)
+    reason = _set_aside_because(session, message_id, attempts, outcome, now)
+    if reason is not None:
+        set_aside(session, message_id=message_id, method=method, error=outcome.error, now=now)
+        log.error(
+            "set aside outbox message %s (%s) after %s tr%s: %s (%s); `reflect outbox list` "
+            "shows it, `reflect outbox retry %s` sends it again",
+            message_id,
+            method,
+            attempts,
+            "y" if attempts == 1 else "ies",
+            outcome.error,
+            reason,
+            message_id,
+        )
         return "failed"
-    wait = outcome.retry_after or backoff(attempts)
+    wait = outcome.retry_after or retry_wait(attempts)
     outbox.mark_retry(
         session=session,
         message_id=message_id,
@@ -283,7 +378,7 @@ def settle(
         error=outcome.error,
         uncertain=outcome.uncertain,
     )
-    log.warning(
+    (log.error if outcome.error in APP_ERRORS else log.warning)(
         "outbox message %s: %s%s; retrying in %ss",
         message_id,
         outcome.error,
@@ -291,6 +386,54 @@ def settle(
         int(wait.total_seconds()),
     )
     return "retrying"
+
+
+def _set_aside_because(
+    session: Session, message_id: int, attempts: int, outcome: Outcome, now: datetime
+) -> str | None:
+    """Why a failed message is to be set aside now, or None to retry it.
+
+    At once when Slack's error is about the message or its recipient (PERMANENT_ERRORS). After
+    SET_ASIDE_AFTER of failing when Slack has taken someone else's message since it started
+    failing: the fault is this message's, not Slack's. While Slack fails everyone (an outage:
+    5xx and timeouts everywhere, a revoked token), nothing is set aside for SET_ASIDE_AFTER;
+    only after MAX_ATTEMPTS (about 31 hours of back-off)."""
+    if outcome.permanent:
+        return "refused for good"
+    if attempts >= MAX_ATTEMPTS:
+        return "every try failed"
+    failing = failing_for(attempts)
+    if outcome.error.endswith(tuple(BUSY_ERRORS)) or failing < SET_ASIDE_AFTER:
+        return None
+    message = outbox.failing_message(session=session, message_id=message_id)
+    # A try may follow a rate limit's shorter wait: never sooner than SET_ASIDE_AFTER from
+    # when the message was recorded.
+    if message is None or now - message.created_at < SET_ASIDE_AFTER:
+        return None
+    since = max(now - failing, message.created_at)
+    if not outbox.sent_to_others_since(session=session, recipient=message.recipient, since=since):
+        return None
+    return f"failing for {int(failing.total_seconds())} s while Slack took others' messages"
+
+
+def set_aside(session: Session, *, message_id: int, method: str, error: str, now: datetime) -> None:
+    """Set a message aside for an operator. A question set aside leaves its practitioner
+    waiting for something that will not come, so they get a short plain note saying so, unless
+    Slack said they cannot be written to (the note asks nothing: if it is set aside in turn,
+    nothing more is sent)."""
+    left_waiting = outbox.set_aside(session=session, message_id=message_id, error=error)
+    if left_waiting is None or method != "chat.postMessage" or error in RECIPIENT_ERRORS:
+        return
+    text = renderer("slack").render("slack/message_set_aside.j2")
+    for index, payload in enumerate(bk.chat_messages(left_waiting, bk.sections(text))):
+        outbox.enqueue(
+            session=session,
+            dedupe_key=f"outbox-set-aside:{message_id}:{index}",
+            method="chat.postMessage",
+            recipient=left_waiting,
+            payload=payload,
+            now=now,
+        )
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,8 @@ from storage.models import OutboxMessage
 from storage.types import UTCDateTime
 
 ACTIVE = ("pending", "sending")
+# Set aside for an operator: refused for good, or failing alone for too long (bot/delivery.py).
+FAILED = "failed"
 
 
 _ENQUEUE = insert_if_new(OutboxMessage, returning=OutboxMessage.id)
@@ -241,12 +244,108 @@ def mark_retry(
     session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(values))
 
 
-def mark_failed(*, session: Session, message_id: int, error: str) -> None:
-    session.execute(
+@dataclass(frozen=True)
+class Failing:
+    recipient: str
+    created_at: datetime
+
+
+def failing_message(*, session: Session, message_id: int) -> Failing | None:
+    """Whom a message is for and when it was recorded (its payload is not read)."""
+    row = session.exec(
+        select(OutboxMessage.recipient, OutboxMessage.created_at).where(
+            col(OutboxMessage.id) == message_id
+        )
+    ).first()
+    return None if row is None else Failing(recipient=row[0], created_at=row[1])
+
+
+def sent_to_others_since(*, session: Session, recipient: str, since: datetime) -> bool:
+    """Whether Slack took a message to anyone but ``recipient`` at ``since`` or later."""
+    found = session.exec(
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.status == "sent",
+            OutboxMessage.recipient != recipient,
+            col(OutboxMessage.sent_at) >= since,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def set_aside(*, session: Session, message_id: int, error: str) -> str | None:
+    """Set a message aside for an operator (status "failed", its payload kept), so it no
+    longer holds up its recipient's later messages. Returns its recipient if it asked them a
+    question, else None.
+
+    It is no longer taken to be in flight (``uncertain`` is cleared), so an answer typed
+    meanwhile is filed under the question before it rather than waiting for it; it is looked
+    for before it is sent again if an operator retries it (see ``retry``)."""
+    result = session.execute(
         update(OutboxMessage)
         .where(col(OutboxMessage.id) == message_id)
-        .values(status="failed", last_error=error[:200])
-    )
+        .values(status=FAILED, last_error=error[:200], uncertain=False, owner=None)
+        .returning(OutboxMessage.recipient, OutboxMessage.prompt)
+    ).first()
+    if result is None or result[1] is None:
+        return None
+    return str(result[0])
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A set-aside message as an operator sees it: never what it says."""
+
+    id: int
+    method: str
+    recipient: str
+    created_at: datetime
+    attempts: int
+    last_error: str | None
+
+
+_SET_ASIDE_COLUMNS = (
+    OutboxMessage.id,
+    OutboxMessage.method,
+    OutboxMessage.recipient,
+    OutboxMessage.created_at,
+    OutboxMessage.attempts,
+    OutboxMessage.last_error,
+)
+
+
+def set_aside_messages(
+    *, session: Session, message_ids: Sequence[int] | None = None
+) -> list[SetAside]:
+    """Messages set aside, oldest first (all of them when ``message_ids`` is None)."""
+    query = select(*_SET_ASIDE_COLUMNS).where(OutboxMessage.status == FAILED)
+    if message_ids is not None:
+        query = query.where(col(OutboxMessage.id).in_(list(message_ids)))
+    return [SetAside(*row) for row in session.execute(query.order_by(col(OutboxMessage.id)))]
+
+
+def retry(*, session: Session, message_ids: Sequence[int] | None) -> list[SetAside]:
+    """Put set-aside messages back to be sent at once, in order for each recipient, ahead of
+    anything to them still unsent (all of them when ``message_ids`` is None); returns those
+    put back. Due since they were recorded, so a command run on a machine whose clock is ahead
+    of the app's does not hold them up. A post is looked for in the conversation before it is
+    sent again: it may have arrived."""
+    messages = set_aside_messages(session=session, message_ids=message_ids)
+    if messages:
+        session.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id).in_([m.id for m in messages]))
+            .values(
+                status="pending",
+                attempts=0,
+                next_attempt_at=OutboxMessage.created_at,
+                owner=None,
+                last_error=None,
+                uncertain=OutboxMessage.method == "chat.postMessage",
+            )
+        )
+    return messages
 
 
 def pending_count(*, session: Session) -> int:
