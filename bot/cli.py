@@ -28,7 +28,7 @@ from bot.render import renderer
 from bot.retention import purge_expired
 from bot.settings import Settings, SettingsError
 from bot.terminal import DEMO_PRACTITIONER, TerminalConversation
-from storage import audit, db, health, inbox
+from storage import audit, db, health, inbox, outbox
 from storage.encryption import EncryptionKeyError, generate_key
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -284,6 +284,36 @@ def cmd_inbox_retry(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if missing else 0
 
 
+def cmd_outbox_list(args: argparse.Namespace, settings: Settings) -> int:
+    database = open_db(settings)
+    with database.new_session() as session:
+        messages = outbox.set_aside_messages(session=session)
+    say("outbox_list", messages=messages, zone=settings.zone)
+    return 0
+
+
+def cmd_outbox_retry(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.all and not args.ids:
+        say("error", stream=sys.stderr, message="Name the messages to retry, or say --all.")
+        return 2
+    database = open_db(settings)
+    now = datetime.now(UTC)
+    with db.transaction(database.new_session) as session:
+        messages = outbox.retry(session=session, message_ids=None if args.all else args.ids)
+        for message in messages:
+            audit.record(
+                session=session,
+                actor=administrator(),
+                action="outbox_retry",
+                subject=f"outbox:{message.id}",
+                now=now,
+                detail={"method": message.method, "last_error": message.last_error or ""},
+            )
+    missing = sorted(set(args.ids or ()) - {m.id for m in messages})
+    say("outbox_retried", count=len(messages), missing=missing)
+    return 1 if missing else 0
+
+
 def iso_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -418,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(handler=cmd_cases_import)
     add_protection_commands(commands)
     add_inbox_commands(commands)
+    add_outbox_commands(commands)
 
     clock = commands.add_parser(
         "clock",
@@ -465,6 +496,29 @@ def add_inbox_commands(commands: argparse._SubParsersAction) -> None:  # type: i
     retry.add_argument("ids", nargs="*", type=positive, metavar="ID", help="item numbers")
     retry.add_argument("--all", action="store_true", help="every set-aside item")
     retry.set_defaults(handler=cmd_inbox_retry)
+
+
+def add_outbox_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    box = commands.add_parser("outbox", help="messages to Slack that could not be sent")
+    box_commands = box.add_subparsers(dest="outbox_command", metavar="ACTION", required=True)
+    listing = box_commands.add_parser(
+        "list",
+        help="list what was set aside",
+        description="List the messages Slack refused, or that kept failing while Slack took "
+        "other people's, and were set aside so each person's later messages could go on (what "
+        "they say is not shown).",
+    )
+    listing.set_defaults(handler=cmd_outbox_list)
+    retry = box_commands.add_parser(
+        "retry",
+        help="send set-aside messages again",
+        description="Put set-aside messages back to be sent, each ahead of anything still "
+        "unsent to the same person; the running app sends them within seconds. A message "
+        "that may have arrived already is looked for first, so it is not shown twice.",
+    )
+    retry.add_argument("ids", nargs="*", type=positive, metavar="ID", help="message numbers")
+    retry.add_argument("--all", action="store_true", help="every set-aside message")
+    retry.set_defaults(handler=cmd_outbox_retry)
 
 
 def add_protection_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
