@@ -46,13 +46,15 @@ def on_screen_at(*, session: Session, recipient: str, ts: str) -> OnScreen:
     )
     posted_at = _slack_time(ts)
     for prompt, status, slack_ts, uncertain in rows:
+        if status == "failed":
+            continue  # never reached them, and never will unless an operator retries it
         if status == "sent":
             sent_at = _slack_time(slack_ts)
             if sent_at is None or posted_at is None or sent_at <= posted_at:
                 return OnScreen(prompt)
         elif status == "sending" or uncertain:
             return OnScreen(None, settled=False)
-        # pending and never tried, retrying after a known failure, or failed: not seen
+        # pending and never tried, or retrying after a known failure: not seen
     return OnScreen(None)
 
 
