@@ -132,3 +132,27 @@ def test_what_was_checked_is_remembered_without_what_was_typed() -> None:
     bk.validate(bk.sections(typed), limit=50)
     assert bk._CHECKED and "BUDGIE-7731" not in repr(bk._CHECKED)
     assert all(len(key) == 16 for key in bk._CHECKED)  # digests only
+
+
+def test_every_start_button_survives_plans_written_at_length(slack: SlackDriver) -> None:
+    """Twenty actions written at the greatest length allowed still leave room in the App Home for the start
+    button of every open case."""
+    complete_quickly(slack, PRACTITIONER, "CSC-4010")
+    with transaction(slack.new_session) as session:
+        reflection = session.exec(select(Reflection)).one()
+        for position in range(20):
+            session.add(
+                Action(
+                    reflection_id=reflection.id or 0,
+                    position=position + 10,
+                    what=f"Action {position}: " + "ask the school about mornings and lunch " * 480,
+                    due_on=date(2026, 12, 1),
+                    status="complete",
+                )
+            )
+    slack.event({"type": "app_home_opened", "user": PRACTITIONER, "tab": "home", "event_ts": "1.0"})
+    slack.deliver()
+    view = slack.fake.successful("views.publish")[-1].body["view"]
+    bk.validate(view["blocks"], limit=bk.HOME_BLOCK_LIMIT)
+    assert "reflect_start" in str(view["blocks"]) and "CSC-4010" in str(view["blocks"])
+    assert "Action 19:" in message_text(view)
