@@ -135,8 +135,8 @@ def test_what_was_checked_is_remembered_without_what_was_typed() -> None:
 
 
 def test_every_start_button_survives_plans_written_at_length(slack: SlackDriver) -> None:
-    """Twenty actions written at the greatest length allowed still leave room in the App Home for the start
-    button of every open case."""
+    """Twenty actions written at the greatest length allowed still leave room in the App Home
+    for the start button of every open case."""
     complete_quickly(slack, PRACTITIONER, "CSC-4010")
     with transaction(slack.new_session) as session:
         reflection = session.exec(select(Reflection)).one()
