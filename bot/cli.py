@@ -7,11 +7,14 @@ import getpass
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 
 from bot.admin.cases_import import BATCH_ROWS, CasesFileError, ImportInterrupted, import_cases
 from bot.admin.organisation import (
@@ -254,63 +257,62 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_inbox_list(args: argparse.Namespace, settings: Settings) -> int:
+@dataclass(frozen=True)
+class SetAside:
+    """What the app set aside for an operator (answers it could not handle, messages Slack
+    would not take): listed, and handed back, the same way."""
+
+    name: str  # the command, the table and the audit's subject prefix
+    listed: Callable[[Session], Sequence[Any]]
+    put_back: Callable[[Session, list[int] | None, datetime], Sequence[Any]]
+    detail: Callable[[Any], dict[str, str]]
+
+
+SET_ASIDE = {
+    "inbox": SetAside(
+        "inbox",
+        lambda session: inbox.set_aside_items(session=session),
+        lambda session, ids, now: inbox.retry(session=session, item_ids=ids, now=now),
+        lambda item: {"kind": item.kind, "last_error": item.last_error or ""},
+    ),
+    "outbox": SetAside(
+        "outbox",
+        lambda session: outbox.set_aside_messages(session=session),
+        lambda session, ids, _now: outbox.retry(session=session, message_ids=ids),
+        lambda message: {"method": message.method, "last_error": message.last_error or ""},
+    ),
+}
+
+
+def cmd_set_aside_list(args: argparse.Namespace, settings: Settings) -> int:
+    kind = SET_ASIDE[args.command]
     database = open_db(settings)
     with database.new_session() as session:
-        items = inbox.set_aside_items(session=session)
-    say("inbox_list", items=items, zone=settings.zone)
+        found = kind.listed(session)
+    say(f"{kind.name}_list", items=found, messages=found, zone=settings.zone)
     return 0
 
 
-def cmd_inbox_retry(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_set_aside_retry(args: argparse.Namespace, settings: Settings) -> int:
+    kind = SET_ASIDE[args.command]
     if not args.all and not args.ids:
-        say("error", stream=sys.stderr, message="Name the items to retry, or say --all.")
+        say("error", stream=sys.stderr, message="Name the ones to retry, or say --all.")
         return 2
     database = open_db(settings)
     now = datetime.now(UTC)
     with db.transaction(database.new_session) as session:
-        items = inbox.retry(session=session, item_ids=None if args.all else args.ids, now=now)
-        for item in items:
+        back = kind.put_back(session, None if args.all else args.ids, now)
+        for entry in back:
             audit.record(
                 session=session,
                 actor=administrator(),
-                action="inbox_retry",
-                subject=f"inbox:{item.id}",
+                action=f"{kind.name}_retry",
+                subject=f"{kind.name}:{entry.id}",
                 now=now,
-                detail={"kind": item.kind, "last_error": item.last_error or ""},
+                detail=kind.detail(entry),
             )
-    missing = sorted(set(args.ids or ()) - {i.id for i in items})
-    say("inbox_retried", count=len(items), missing=missing)
-    return 1 if missing else 0
-
-
-def cmd_outbox_list(args: argparse.Namespace, settings: Settings) -> int:
-    database = open_db(settings)
-    with database.new_session() as session:
-        messages = outbox.set_aside_messages(session=session)
-    say("outbox_list", messages=messages, zone=settings.zone)
-    return 0
-
-
-def cmd_outbox_retry(args: argparse.Namespace, settings: Settings) -> int:
-    if not args.all and not args.ids:
-        say("error", stream=sys.stderr, message="Name the messages to retry, or say --all.")
-        return 2
-    database = open_db(settings)
-    now = datetime.now(UTC)
-    with db.transaction(database.new_session) as session:
-        messages = outbox.retry(session=session, message_ids=None if args.all else args.ids)
-        for message in messages:
-            audit.record(
-                session=session,
-                actor=administrator(),
-                action="outbox_retry",
-                subject=f"outbox:{message.id}",
-                now=now,
-                detail={"method": message.method, "last_error": message.last_error or ""},
-            )
-    missing = sorted(set(args.ids or ()) - {m.id for m in messages})
-    say("outbox_retried", count=len(messages), missing=missing)
+    missing = sorted(set(args.ids or ()) - {entry.id for entry in back})
+    say(f"{kind.name}_retried", count=len(back), missing=missing)
     return 1 if missing else 0
 
 
@@ -447,8 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path, metavar="FILE.csv")
     imp.set_defaults(handler=cmd_cases_import)
     add_protection_commands(commands)
-    add_inbox_commands(commands)
-    add_outbox_commands(commands)
+    add_set_aside_commands(commands)
 
     clock = commands.add_parser(
         "clock",
@@ -477,48 +478,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_inbox_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    box = commands.add_parser("inbox", help="messages from practitioners that could not be handled")
-    box_commands = box.add_subparsers(dest="inbox_command", metavar="ACTION", required=True)
-    listing = box_commands.add_parser(
-        "list",
-        help="list what was set aside",
-        description="List the messages and requests that could not be handled after every "
-        "try and were set aside (what they said is not shown).",
-    )
-    listing.set_defaults(handler=cmd_inbox_list)
-    retry = box_commands.add_parser(
-        "retry",
-        help="hand set-aside items to the app again",
-        description="Put set-aside items back to be handled, in order for each person; the "
-        "running app takes them within seconds.",
-    )
-    retry.add_argument("ids", nargs="*", type=positive, metavar="ID", help="item numbers")
-    retry.add_argument("--all", action="store_true", help="every set-aside item")
-    retry.set_defaults(handler=cmd_inbox_retry)
-
-
-def add_outbox_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    box = commands.add_parser("outbox", help="messages to Slack that could not be sent")
-    box_commands = box.add_subparsers(dest="outbox_command", metavar="ACTION", required=True)
-    listing = box_commands.add_parser(
-        "list",
-        help="list what was set aside",
-        description="List the messages Slack refused, or that kept failing while Slack took "
-        "other people's, and were set aside so each person's later messages could go on (what "
-        "they say is not shown).",
-    )
-    listing.set_defaults(handler=cmd_outbox_list)
-    retry = box_commands.add_parser(
-        "retry",
-        help="send set-aside messages again",
-        description="Put set-aside messages back to be sent, each ahead of anything still "
-        "unsent to the same person; the running app sends them within seconds. A message "
-        "that may have arrived already is looked for first, so it is not shown twice.",
-    )
-    retry.add_argument("ids", nargs="*", type=positive, metavar="ID", help="message numbers")
-    retry.add_argument("--all", action="store_true", help="every set-aside message")
-    retry.set_defaults(handler=cmd_outbox_retry)
+def add_set_aside_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`reflect inbox` and `reflect outbox`: what the app set aside, and handing it back."""
+    texts = {
+        "inbox": (
+            "messages from practitioners that could not be handled",
+            "List the messages and requests that could not be handled after every try and "
+            "were set aside (what they said is not shown).",
+            "Put set-aside items back to be handled, in order for each person; the running "
+            "app takes them within seconds.",
+            "item",
+        ),
+        "outbox": (
+            "messages to Slack that could not be sent",
+            "List the messages Slack refused, or that kept failing while Slack took other "
+            "people's, and were set aside so each person's later messages could go on (what "
+            "they say is not shown).",
+            "Put set-aside messages back to be sent, each ahead of anything still unsent to the "
+            "same person; the running app sends them within seconds. A message that may have "
+            "arrived already is looked for first, so it is not shown twice.",
+            "message",
+        ),
+    }
+    for name, (about, list_text, retry_text, noun) in texts.items():
+        box = commands.add_parser(name, help=about)
+        actions = box.add_subparsers(dest=f"{name}_command", metavar="ACTION", required=True)
+        listing = actions.add_parser("list", help="list what was set aside", description=list_text)
+        listing.set_defaults(handler=cmd_set_aside_list)
+        retry = actions.add_parser(
+            "retry", help=f"hand set-aside {noun}s back", description=retry_text
+        )
+        retry.add_argument("ids", nargs="*", type=positive, metavar="ID", help=f"{noun} numbers")
+        retry.add_argument("--all", action="store_true", help=f"every set-aside {noun}")
+        retry.set_defaults(handler=cmd_set_aside_retry)
 
 
 def add_protection_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
