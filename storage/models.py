@@ -30,6 +30,9 @@ class Person(SQLModel, table=True):
     agency_id: str = Field(foreign_key="agency.id", max_length=64)
     role: str = Field(max_length=32)
     supervisor_id: str | None = Field(default=None, max_length=64, index=True)
+    # Which question set they are asked (social_worker, health_visitor, school, police, gp,
+    # early_help), from the organisation file; None falls back to the agency's default.
+    profession: str | None = Field(default=None, max_length=32)
 
 
 class Case(SQLModel, table=True):
@@ -68,6 +71,23 @@ class Reflection(SQLModel, table=True):
     supervisor_id: str | None = Field(default=None, max_length=64, index=True)
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     lead_contact_confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Plain columns beside the encrypted summary, so a partnership can count what reflections
+    # found without decrypting anything. None of them holds free text.
+    question_set: str | None = Field(default=None, max_length=32)
+    # A later reflection on a case with an earlier completed one (it reviews the last plan).
+    is_repeat: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    # Comma-separated rule ids whose flag fired; comma-separated theme ids skipped.
+    rules_fired: str | None = Field(default=None, max_length=2000)
+    themes_skipped: str | None = Field(default=None, max_length=1000)
+    # The practitioner's 0-10 scale, and the estimated active minutes the reflection took.
+    scale: int | None = None
+    minutes: int | None = None
+    # recently | planned | not_yet | is_lead | skipped
+    lead_status: str | None = Field(default=None, max_length=16)
+    # nothing | call_before_visit | joint_visit | decision
+    supervisor_ask: str | None = Field(default=None, max_length=24)
+    # When the supervisor pressed "I'll call you before the visit" (set once).
+    call_promised_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Answer(SQLModel, table=True):
@@ -96,10 +116,27 @@ class Action(SQLModel, table=True):
     # draft | complete
     status: str = Field(max_length=16)
     done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # For a safety or escalation action dated beyond the next working day: what happens to
+    # the child until then.
+    meanwhile: str | None = Field(default=None, sa_type=EncryptedText)
+    # Set when a later reflection reviews this action: done | partly | not_done |
+    # no_longer_needed.
+    review_status: str | None = Field(default=None, max_length=24)
 
 
 class SupervisorNote(SQLModel, table=True):
     __tablename__ = "supervisor_note"
+    id: int | None = Field(default=None, primary_key=True)
+    reflection_id: int = Field(foreign_key="reflection.id", index=True)
+    author_id: str = Field(max_length=64)
+    text: str = Field(sa_type=EncryptedText)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SupervisorDecision(SQLModel, table=True):
+    """A decision the supervisor recorded on a reflection, shown to the practitioner."""
+
+    __tablename__ = "supervisor_decision"
     id: int | None = Field(default=None, primary_key=True)
     reflection_id: int = Field(foreign_key="reflection.id", index=True)
     author_id: str = Field(max_length=64)
