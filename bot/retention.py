@@ -68,6 +68,7 @@ class PurgeReport:
     answers: int = 0
     actions: int = 0
     notes: int = 0
+    decisions: int = 0
     clock_prompts: int = 0
     outbox: int = 0
     inbox: int = 0

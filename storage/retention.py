@@ -24,6 +24,7 @@ from storage.models import (
     OutboxMessage,
     Reflection,
     SlackEvent,
+    SupervisorDecision,
     SupervisorNote,
 )
 
@@ -80,10 +81,17 @@ def reflection_ids_of_practitioner(*, session: Session, practitioner_id: str) ->
 
 
 def delete_reflections(*, session: Session, ids: Sequence[int]) -> dict[str, int]:
-    """Delete reflections with everything hanging off them: notes, actions, answers, and the
-    clock's prompts about them and their actions."""
+    """Delete reflections with everything hanging off them: notes, decisions, actions, answers,
+    and the clock's prompts about them and their actions."""
     if not ids:
-        return {"reflections": 0, "answers": 0, "actions": 0, "notes": 0, "clock_prompts": 0}
+        return {
+            "reflections": 0,
+            "answers": 0,
+            "actions": 0,
+            "notes": 0,
+            "decisions": 0,
+            "clock_prompts": 0,
+        }
     their_actions = select(Action.id).where(col(Action.reflection_id).in_(ids))
     about_them = or_(
         and_(col(ClockPrompt.job).in_(REFLECTION_PROMPTS), col(ClockPrompt.subject_id).in_(ids)),
@@ -97,6 +105,11 @@ def delete_reflections(*, session: Session, ids: Sequence[int]) -> dict[str, int
         "notes": _rowcount(
             session.execute(
                 delete(SupervisorNote).where(col(SupervisorNote.reflection_id).in_(ids))
+            )
+        ),
+        "decisions": _rowcount(
+            session.execute(
+                delete(SupervisorDecision).where(col(SupervisorDecision.reflection_id).in_(ids))
             )
         ),
         "actions": _rowcount(
@@ -220,6 +233,14 @@ def delete_old_inbox_items(*, session: Session, before: datetime, limit: int) ->
 def delete_notes_by(*, session: Session, author_id: str) -> int:
     return _rowcount(
         session.execute(delete(SupervisorNote).where(col(SupervisorNote.author_id) == author_id))
+    )
+
+
+def delete_decisions_by(*, session: Session, author_id: str) -> int:
+    return _rowcount(
+        session.execute(
+            delete(SupervisorDecision).where(col(SupervisorDecision.author_id) == author_id)
+        )
     )
 
 

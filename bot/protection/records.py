@@ -29,7 +29,7 @@ from storage import cases as case_queries
 from storage import reflections as reflection_queries
 from storage import retention as queries
 from storage.db import SessionFactory, transaction
-from storage.models import Reflection, SupervisorNote
+from storage.models import Reflection, SupervisorDecision, SupervisorNote
 
 OUTBOX_PAGE = 500
 SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
@@ -193,13 +193,24 @@ def export_case(
             ]
             for r in reflections
         }
+        decisions = {
+            r.id: [
+                {"author_id": d.author_id, "text": d.text, "created_at": d.created_at}
+                for d in _decisions_of(session, r.id or 0)
+            ]
+            for r in reflections
+        }
         markdown = (render or export_renderer()).render(
             "export/case.md.j2",
             case_ref=ref or NOT_AN_ID,
             exported_at=now,
             timezone=timezone,
             reflections=[
-                {"summary": r.summary, "notes": notes.get(r.id, [])}
+                {
+                    "summary": r.summary,
+                    "notes": notes.get(r.id, []),
+                    "decisions": decisions.get(r.id, []),
+                }
                 for r in reflections
                 if r.summary
             ],
@@ -233,6 +244,16 @@ def _notes_of(session: Session, reflection_id: int) -> list[SupervisorNote]:
     )
 
 
+def _decisions_of(session: Session, reflection_id: int) -> list[SupervisorDecision]:
+    return list(
+        session.exec(
+            select(SupervisorDecision)
+            .where(SupervisorDecision.reflection_id == reflection_id)
+            .order_by(col(SupervisorDecision.created_at))
+        )
+    )
+
+
 # ------------------------------------------------------------------ erasure
 
 
@@ -250,9 +271,9 @@ class ErasureReport:
 def erase_case(
     new_session: SessionFactory, *, actor: str, case_ref: str, now: datetime
 ) -> ErasureReport:
-    """Remove a case and everything about it: reflections, answers, actions, notes, what is
-    waiting in the inbox about it, messages waiting to be sent or kept after sending, and the
-    clock's records. The audit keeps one row with the counts."""
+    """Remove a case and everything about it: reflections, answers, actions, notes, decisions,
+    what is waiting in the inbox about it, messages waiting to be sent or kept after sending, and
+    the clock's records. The audit keeps one row with the counts."""
     ref = valid_case_ref(case_ref)
     report = ErasureReport(subject=case_subject(ref))
     with transaction(new_session) as session:
@@ -290,9 +311,10 @@ def erase_case(
 def erase_person(
     new_session: SessionFactory, *, actor: str, slack_id: str, now: datetime
 ) -> ErasureReport:
-    """Remove what Reflect holds about one person: their reflections (with answers, actions and
-    notes), notes they wrote, messages to or about them, the clock's records for them, their cases
-    once no reflection remains, and their ID where they were a supervisor or an action's owner.
+    """Remove what Reflect holds about one person: their reflections (with answers, actions,
+    notes and decisions), notes and decisions they wrote, messages to or about them, the clock's
+    records for them, their cases once no reflection remains, and their ID where they were a
+    supervisor or an action's owner.
     The organisation file is the administrator's own; remove them there and reload it."""
     person = slack_id.strip().upper()
     if not SLACK_ID.fullmatch(person):
@@ -308,6 +330,7 @@ def erase_person(
         report.add(
             {
                 "notes_written": queries.delete_notes_by(session=session, author_id=person),
+                "decisions_written": queries.delete_decisions_by(session=session, author_id=person),
                 "inbox": queries.delete_inbox_items_of(session=session, user_id=person),
                 "clock_prompts": queries.delete_clock_prompts_to(
                     session=session, recipient_id=person

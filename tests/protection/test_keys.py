@@ -44,7 +44,9 @@ def test_every_free_text_column_is_encrypted() -> None:
         "action.what",
         "action.owner",
         "action.contingency",
+        "action.meanwhile",
         "supervisor_note.text",
+        "supervisor_decision.text",
         "outbox.payload",
         "inbox.payload",
     }
