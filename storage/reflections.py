@@ -206,3 +206,35 @@ def completed_reflections_for_case(*, session: Session, case_id: int) -> list[Re
 
 def get_reflection(*, session: Session, reflection_id: int) -> Reflection | None:
     return session.get(Reflection, reflection_id)
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """What a repeat reflection needs of the case's completed ones, from plain columns only."""
+
+    last_id: int | None
+    last_completed_at: datetime | None
+    count: int
+    scales: tuple[int, ...]  # oldest first, where a scale was given
+
+
+def earlier_of_case(*, session: Session, case_id: int) -> Earlier:
+    rows = session.execute(
+        select(col(Reflection.id), col(Reflection.scale), col(Reflection.completed_at))
+        .where(Reflection.case_id == case_id, Reflection.status == "completed")
+        .order_by(col(Reflection.completed_at), col(Reflection.id))
+    ).all()
+    if not rows:
+        return Earlier(None, None, 0, ())
+    last = rows[-1]
+    scales = tuple(int(r[1]) for r in rows if r[1] is not None)
+    return Earlier(last[0], last[2], len(rows), scales)
+
+
+def has_completed_reflection(*, session: Session, case_id: int) -> bool:
+    found = session.execute(
+        select(col(Reflection.id))
+        .where(Reflection.case_id == case_id, Reflection.status == "completed")
+        .limit(1)
+    ).first()
+    return found is not None

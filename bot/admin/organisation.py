@@ -15,6 +15,7 @@ from bot.admin.yaml_lines import line_of, load_with_lines
 from bot.clock.config import threshold_problems
 from bot.protection.identifiers import DETECTORS
 from bot.protection.identifiers import MODES as IDENTIFIER_MODES
+from bot.reflection.questions import default_question_set
 from storage import organisation as org_queries
 from storage.db import SessionFactory, transaction
 from storage.models import Agency, Person, SafeguardingLead
@@ -23,8 +24,20 @@ SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 AGENCY_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ROLES = ("practitioner", "supervisor", "lead", "administrator")
-AGENCY_KEYS = {"id", "name", "safeguarding_leads", "leads_see_summaries", "identifiers", "clock"}
-PERSON_KEYS = {"slack_id", "agency", "role", "supervisor", "email"}
+AGENCY_KEYS = {
+    "id",
+    "name",
+    "safeguarding_leads",
+    "leads_see_summaries",
+    "identifiers",
+    "clock",
+    "question_set",
+    "procedure_url",
+    "front_door",
+}
+PERSON_KEYS = {"slack_id", "agency", "role", "supervisor", "email", "profession"}
+PROCEDURE_URL = re.compile(r"^https?://[^\s<>|]{3,300}$")
+FRONT_DOOR = re.compile(r"^[0-9+() -]{3,30}$")
 
 # Limits on what `reflect org load` reads. A real organisation file is far inside every one of
 # them; they make a wrong or hostile file fail fast instead of filling memory or a column.
@@ -373,6 +386,23 @@ def _agencies(
                 )
             )
         _check_identifiers(entry, where, problems)
+        _check_question_set(entry, "question_set", where, problems)
+        _check_pattern(
+            entry,
+            "procedure_url",
+            PROCEDURE_URL,
+            "must be a web address (https://...)",
+            where,
+            problems,
+        )
+        _check_pattern(
+            entry,
+            "front_door",
+            FRONT_DOOR,
+            "must be a phone number, e.g. 0300 123 4567",
+            where,
+            problems,
+        )
         if "clock" in entry:
             clock = entry["clock"]
             for field, reason in threshold_problems(clock):
@@ -385,6 +415,31 @@ def _agencies(
         if agency_id and name:
             agencies.append(Agency(id=agency_id, name=name, options=dict(options)))
     return agencies, leads
+
+
+def _check_question_set(
+    entry: dict[str, Any], key: str, where: str, problems: list[Problem]
+) -> None:
+    """A profession or an agency's default names one of the question sets per role."""
+    if key not in entry:
+        return
+    roles = default_question_set().roles
+    if str(entry[key]) not in roles:
+        problems.append(
+            Problem(line_of(entry, key), f"{where}.{key}", f"must be one of {', '.join(roles)}")
+        )
+
+
+def _check_pattern(
+    entry: dict[str, Any],
+    key: str,
+    pattern: re.Pattern[str],
+    reason: str,
+    where: str,
+    problems: list[Problem],
+) -> None:
+    if key in entry and not pattern.match(str(entry[key])):
+        problems.append(Problem(line_of(entry, key), f"{where}.{key}", reason))
 
 
 def _check_identifiers(entry: dict[str, Any], where: str, problems: list[Problem]) -> None:
@@ -497,6 +552,7 @@ def _people(
                         "a person cannot supervise themselves",
                     )
                 )
+        _check_question_set(entry, "profession", where, problems)
         email = entry.get("email")
         if email is not None:
             email = str(email).strip().lower()
@@ -518,6 +574,7 @@ def _people(
                     role=role,
                     supervisor_id=supervisor,
                     email=email,
+                    profession=str(entry["profession"]) if "profession" in entry else None,
                 )
             )
     return people

@@ -1,23 +1,178 @@
-"""The question set: themes, questions and follow-up rules, loaded from YAML and validated."""
+"""The question set: themes, roles, questions, mentions and rules, loaded from YAML and validated.
+
+The file's shape is checked by pydantic models; cross-references (a rule naming a question or an
+option that does not exist) are checked after. Either way the error names the line and field.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.admin.yaml_lines import LinedDict, load_with_lines
+from bot.reflection.mentions import Detector
 
 QUESTION_SET_PATH = Path(__file__).resolve().parents[2] / "prompts" / "questions.yaml"
-KINDS = {"text", "choice", "multi", "plan"}
-ACTION_FIELDS = {"what", "owner", "due_on", "contingency"}
+ACTION_FIELDS = ("what", "owner", "due_on", "contingency")
+WHEN_IT_MATTERS = ("today", "visit", "supervision")
+DEFAULT_ROLE = "social_worker"
+
+Kind = Literal["text", "choice", "multi", "scale", "date", "plan", "review"]
+Matters = Literal["today", "visit", "supervision"]
+Trend = Literal["flat", "falling", "rising"]
 
 
 class QuestionSetError(ValueError):
-    """The question set file is malformed; the message names the entry at fault."""
+    """The question set file is malformed; the message names the line and field at fault."""
+
+
+# ---------------------------------------------------------------------- the file's shape
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OptionModel(_Strict):
+    id: str = Field(min_length=1)
+    label: str = Field(min_length=1)
+    aliases: tuple[str, ...] = ()
+
+
+class ThemeModel(_Strict):
+    id: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    why: str = Field(min_length=1)
+    gap: str = Field(min_length=1)
+
+
+class RoleModel(_Strict):
+    id: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    lead: bool = False
+    leave_out: tuple[str, ...] = ()
+
+
+class QuestionModel(_Strict):
+    id: str = Field(min_length=1, max_length=64)
+    theme: str
+    kind: Kind
+    label: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    options: tuple[OptionModel, ...] = ()
+    follow_up: bool = False
+    first: bool = False
+    repeat: bool = False
+    carry: bool = False
+    core: bool = False
+    not_for_leads: bool = False
+    thin_below: int = Field(default=0, ge=0)
+
+
+class MentionModel(_Strict):
+    id: str = Field(min_length=1)
+    confirm: str
+    patterns: tuple[str, ...] = Field(min_length=1)
+    also: tuple[str, ...] = ()
+    negatable: bool = True
+    in_: tuple[str, ...] = Field(default=(), alias="in")
+    not_in: tuple[str, ...] = ()
+
+
+class ConditionModel(_Strict):
+    answer: str | None = None
+    is_: tuple[str, ...] = Field(default=(), alias="is")
+    only: tuple[str, ...] = ()
+    is_not: tuple[str, ...] = ()
+    mentions: tuple[str, ...] = ()
+    skipped: str | None = None
+    actions_missing: Literal["what", "owner", "due_on", "contingency"] | None = None
+    actions_mention: tuple[str, ...] = ()
+    case_open_days: int | None = Field(default=None, ge=0)
+    earlier_reflections: int | None = Field(default=None, ge=1)
+    earlier: ConditionModel | None = None
+    scale_trend: tuple[Trend, ...] = ()
+    role: tuple[str, ...] = ()
+    all: tuple[ConditionModel, ...] = ()
+    any: tuple[ConditionModel, ...] = ()
+    not_: ConditionModel | None = Field(default=None, alias="not")
+
+
+class RuleModel(_Strict):
+    id: str = Field(min_length=1)
+    when: ConditionModel
+    ask: tuple[str, ...] = ()
+    after: str | None = None
+    flag: str | None = None
+    matters: Matters | None = None
+    title: str | None = None
+    quotes: str | None = None
+    immediate: bool = False
+    see_alone: str | None = None
+
+
+class SettingsModel(_Strict):
+    vague_contingencies: tuple[str, ...] = ()
+    urgent_actions: tuple[str, ...] = ()
+    scale_flat_over: int = Field(default=3, ge=2)
+    lead_action: str = "Talk the case through with the safeguarding lead"
+
+
+class DocumentModel(_Strict):
+    version: str = "1"
+    settings: SettingsModel = SettingsModel()
+    themes: tuple[ThemeModel, ...] = Field(min_length=1)
+    roles: tuple[RoleModel, ...] = ()
+    questions: tuple[QuestionModel, ...] = Field(min_length=1)
+    mentions: tuple[MentionModel, ...] = ()
+    rules: tuple[RuleModel, ...] = ()
+
+
+# ---------------------------------------------------------------------- what the rules see
+
+
+@dataclass(frozen=True)
+class AnswerState:
+    """What the rules see of an answer: skipped, free text, or chosen option ids."""
+
+    skipped: bool
+    text: str = ""
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything a rule may look at: this reflection's answers and plan, and the case."""
+
+    answers: Mapping[str, AnswerState]
+    actions: Sequence[Mapping[str, Any]] = ()
+    role: str = DEFAULT_ROLE
+    is_lead: bool = False
+    repeat: bool = False
+    earlier_actions: int = 0  # actions of the last plan, reviewed in this one
+    case_open_days: int = 0
+    earlier_count: int = 0
+    earlier: Mapping[str, AnswerState] = field(default_factory=dict)
+    scales: Sequence[int] = ()  # the scale in earlier reflections, oldest first
+
+
+@dataclass(frozen=True)
+class Found:
+    """A mention found in an answer: where, and the words to quote."""
+
+    mention: str
+    question: str
+    quote: str
+
+
+# ---------------------------------------------------------------------- the parts
 
 
 @dataclass(frozen=True)
@@ -31,22 +186,33 @@ class Option:
 class Theme:
     id: str
     title: str
-    points: tuple[int, ...]
+    why: str
     gap: str
     number: int
+
+
+@dataclass(frozen=True)
+class Role:
+    id: str
+    title: str
+    lead: bool
+    leave_out: frozenset[str]
 
 
 @dataclass(frozen=True)
 class Question:
     id: str
     theme: str
-    point: int
     kind: str
     label: str
     text: str
-    why: str
     options: tuple[Option, ...] = ()
     follow_up: bool = False
+    first: bool = False
+    repeat: bool = False
+    carry: bool = False
+    core: bool = False
+    not_for_leads: bool = False
     thin_below: int = 0
 
     def option(self, option_id: str) -> Option:
@@ -54,53 +220,29 @@ class Question:
 
 
 @dataclass(frozen=True)
-class AnswerState:
-    """What the rules see of an answer: skipped, free text, or chosen option ids."""
+class Mention:
+    id: str
+    confirm: str
+    detector: Detector
+    in_: frozenset[str] = frozenset()
+    not_in: frozenset[str] = frozenset()
 
-    skipped: bool
-    text: str = ""
-    choices: tuple[str, ...] = ()
+    def applies_to(self, question_id: str) -> bool:
+        if question_id in self.not_in:
+            return False
+        return not self.in_ or question_id in self.in_
 
 
 @dataclass(frozen=True)
 class Condition:
-    answer: str | None = None
-    is_: tuple[str, ...] = ()
-    only: tuple[str, ...] = ()
-    is_not: tuple[str, ...] = ()
-    mentions: tuple[str, ...] = ()
-    actions_missing: str | None = None
-    all_: tuple[Condition, ...] = ()
-    any_: tuple[Condition, ...] = ()
+    model: ConditionModel
+    settings: SettingsModel
 
-    def holds(self, answers: Mapping[str, AnswerState], actions: list[Mapping[str, Any]]) -> bool:
-        if self.all_ and not all(c.holds(answers, actions) for c in self.all_):
-            return False
-        if self.any_ and not any(c.holds(answers, actions) for c in self.any_):
-            return False
-        if self.actions_missing is not None and not any(
-            not a.get(self.actions_missing) for a in actions
-        ):
-            return False
-        if self.answer is None:
-            return True
-        state = answers.get(self.answer)
-        chosen = () if state is None or state.skipped else state.choices
-        if self.is_not:
-            return not set(chosen) & set(self.is_not)
-        if state is None or state.skipped:
-            return False
-        if self.is_ and not set(chosen) & set(self.is_):
-            return False
-        if self.only and not (chosen and set(chosen) <= set(self.only)):
-            return False
-        return not (self.mentions and not _mentions(state.text, self.mentions))
+    def holds(self, facts: Facts) -> bool:
+        return _holds(self.model, facts, self.settings, facts.answers)
 
     def questions(self) -> Iterable[str]:
-        if self.answer:
-            yield self.answer
-        for child in (*self.all_, *self.any_):
-            yield from child.questions()
+        return _named(self.model)
 
 
 @dataclass(frozen=True)
@@ -110,13 +252,42 @@ class Rule:
     ask: tuple[str, ...] = ()
     flag: str | None = None
     after: str | None = None
+    matters: str = "supervision"
+    title: str | None = None
+    quotes: str | None = None
+    immediate: bool = False
+    see_alone: str | None = None
+
+
+@dataclass(frozen=True)
+class Fired:
+    """A rule whose flag fired, worded for the summary, with the words it quotes."""
+
+    rule: str
+    text: str
+    matters: str
+    title: str | None
+    quote: str | None
+    see_alone: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "text": self.text,
+            "matters": self.matters,
+            "title": self.title,
+            "quote": self.quote,
+        }
 
 
 @dataclass(frozen=True)
 class QuestionSet:
     version: str
+    settings: SettingsModel
     themes: tuple[Theme, ...]
+    roles: Mapping[str, Role]
     questions: Mapping[str, Question]
+    mentions: tuple[Mention, ...]
     rules: tuple[Rule, ...]
     _rules_after: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
 
@@ -124,18 +295,46 @@ class QuestionSet:
     def main(self) -> list[Question]:
         return [q for q in self.questions.values() if not q.follow_up]
 
-    @cached_property
-    def consulted(self) -> frozenset[str]:
-        """The questions whose answers some rule looks at: all a path or a flag depends on."""
-        return frozenset(q for rule in self.rules for q in rule.when.questions())
+    def role(self, role_id: str | None) -> Role:
+        return self.roles.get(role_id or "") or self.roles[DEFAULT_ROLE]
 
     def theme(self, theme_id: str) -> Theme:
         return next(t for t in self.themes if t.id == theme_id)
 
-    def path(
-        self, answers: Mapping[str, AnswerState], actions: list[Mapping[str, Any]]
-    ) -> list[Question]:
+    def main_for(self, facts: Facts) -> list[Question]:
+        """The main questions this practitioner is asked: their role's set, first or repeat."""
+        role = self.role(facts.role)
+        return [
+            q
+            for q in self.main
+            if q.id not in role.leave_out
+            and not (q.first and facts.repeat)
+            and not (q.repeat and not facts.repeat)
+            and not (q.kind == "review" and not facts.earlier_actions)
+            and not (q.not_for_leads and (facts.is_lead or role.lead))
+        ]
+
+    def found_mentions(self, answers: Mapping[str, AnswerState]) -> dict[str, Found]:
+        """Each mention's first appearance in the written answers, in question order."""
+        found: dict[str, Found] = {}
+        for question in self.questions.values():
+            state = answers.get(question.id)
+            if state is None or state.skipped or not state.text:
+                continue
+            for mention in self.mentions:
+                if mention.id in found or not mention.applies_to(question.id):
+                    continue
+                quote = mention.detector.find(state.text)
+                if quote is not None:
+                    found[mention.id] = Found(mention.id, question.id, quote)
+        return found
+
+    def path(self, facts: Facts) -> list[Question]:
         """The questions this reflection asks, in order, given the answers so far."""
+        confirms_after: dict[str, list[str]] = {}
+        by_id = {m.id: m for m in self.mentions}
+        for found in self.found_mentions(facts.answers).values():
+            confirms_after.setdefault(found.question, []).append(by_id[found.mention].confirm)
         ordered: list[Question] = []
         seen: set[str] = set()
 
@@ -144,175 +343,361 @@ class QuestionSet:
                 return
             seen.add(question.id)
             ordered.append(question)
+            for confirm in confirms_after.get(question.id, ()):
+                visit(self.questions[confirm])
             for rule in self._rules_after.get(question.id, ()):
-                if rule.when.holds(answers, actions):
+                if rule.when.holds(facts):
                     for follow_up in rule.ask:
                         visit(self.questions[follow_up])
 
-        for question in self.main:
+        for question in self.main_for(facts):
             visit(question)
         return ordered
 
-    def flags(
-        self, answers: Mapping[str, AnswerState], actions: list[Mapping[str, Any]]
-    ) -> list[Rule]:
-        return [r for r in self.rules if r.flag and r.when.holds(answers, actions)]
+    def fired(self, facts: Facts) -> list[Fired]:
+        """Every flag that holds, with its quote filled in."""
+        mentions = self.found_mentions(facts.answers)
+        result = []
+        for rule in self.rules:
+            if not rule.flag or not rule.when.holds(facts):
+                continue
+            quote = mentions[rule.quotes].quote if rule.quotes in mentions else None
+            text = rule.flag.replace("{quote}", quote) if quote else _unquoted(rule.flag)
+            result.append(Fired(rule.id, text, rule.matters, rule.title, quote, rule.see_alone))
+        return result
+
+    def immediate(self, facts: Facts, answered: str) -> list[Fired]:
+        """Immediate-risk rules that an answer to ``answered`` has just made hold."""
+        return [
+            f
+            for f in self.fired(facts)
+            if (rule := self._rule(f.rule)).immediate and answered in set(rule.when.questions())
+        ]
+
+    def _rule(self, rule_id: str) -> Rule:
+        return next(r for r in self.rules if r.id == rule_id)
+
+    def quote(self, answers: Mapping[str, AnswerState], confirm_question: str) -> str | None:
+        """The words that made a confirming question be asked."""
+        for mention in self.mentions:
+            if mention.confirm == confirm_question:
+                found = self.found_mentions(answers).get(mention.id)
+                return found.quote if found else None
+        return None
+
+    def is_urgent_action(self, what: str) -> bool:
+        return bool(_any_pattern(self.settings.urgent_actions).search(what or ""))
 
 
-def _mentions(text: str, words: Iterable[str]) -> bool:
-    lowered = text.lower()
-    return any(re.search(rf"\b{re.escape(w.lower())}", lowered) for w in words)
+def _unquoted(flag: str) -> str:
+    # A quoting flag fired without its mention (e.g. ticked rather than written): drop the quote.
+    return re.sub(r'[:,]?\s*you wrote "\{quote\}"\.?', ".", flag).replace("..", ".")
 
 
-def _as_tuple(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, list | tuple):
-        return tuple(str(v) for v in value)
-    return (str(value),)
+@cache
+def _any_pattern(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    if not patterns:
+        return re.compile(r"(?!x)x")
+    return re.compile("|".join(rf"\b(?:{p})" for p in patterns), re.IGNORECASE)
 
 
-def _parse_condition(raw: Any, where: str) -> Condition:
-    if not isinstance(raw, dict):
-        raise QuestionSetError(f"{where}: a condition must be a mapping")
-    known = {"answer", "is", "only", "is_not", "mentions", "actions_missing", "all", "any"}
-    unknown = set(raw) - known
-    if unknown:
-        raise QuestionSetError(f"{where}: unknown condition key(s) {sorted(unknown)}")
-    if raw.get("actions_missing") not in (None, *ACTION_FIELDS):
-        raise QuestionSetError(f"{where}: actions_missing must be one of {sorted(ACTION_FIELDS)}")
-    return Condition(
-        answer=raw.get("answer"),
-        is_=_as_tuple(raw.get("is")),
-        only=_as_tuple(raw.get("only")),
-        is_not=_as_tuple(raw.get("is_not")),
-        mentions=_as_tuple(raw.get("mentions")),
-        actions_missing=raw.get("actions_missing"),
-        all_=tuple(_parse_condition(c, where) for c in raw.get("all") or ()),
-        any_=tuple(_parse_condition(c, where) for c in raw.get("any") or ()),
-    )
+# ---------------------------------------------------------------------- conditions
 
 
-def _require(entry: Mapping[str, Any], key: str, where: str) -> Any:
-    value = entry.get(key)
-    if value in (None, ""):
-        raise QuestionSetError(f"{where}: missing '{key}'")
-    return value
+def _holds(
+    model: ConditionModel, facts: Facts, settings: SettingsModel, answers: Mapping[str, AnswerState]
+) -> bool:
+    checks = [
+        all(_holds(c, facts, settings, answers) for c in model.all),
+        not model.any or any(_holds(c, facts, settings, answers) for c in model.any),
+        model.not_ is None or not _holds(model.not_, facts, settings, answers),
+        model.skipped is None or _skipped(model.skipped, answers, facts),
+        model.actions_missing is None
+        or any(_missing(a, model.actions_missing, settings) for a in facts.actions),
+        not model.actions_mention
+        or any(
+            _any_pattern(model.actions_mention).search(a.get("what") or "") for a in facts.actions
+        ),
+        model.case_open_days is None or facts.case_open_days >= model.case_open_days,
+        model.earlier_reflections is None or facts.earlier_count >= model.earlier_reflections,
+        model.earlier is None
+        or (bool(facts.earlier) and _holds(model.earlier, facts, settings, facts.earlier)),
+        not model.scale_trend or _trend(answers, facts, settings) in model.scale_trend,
+        not model.role or facts.role in model.role,
+    ]
+    if not all(checks):
+        return False
+    if model.answer is None:
+        return True
+    state = answers.get(model.answer)
+    chosen = () if state is None or state.skipped else state.choices
+    if model.is_not:
+        return not set(chosen) & set(model.is_not)
+    if state is None or state.skipped:
+        return False
+    if model.is_ and not set(chosen) & set(model.is_):
+        return False
+    if model.only and not (chosen and set(chosen) <= set(model.only)):
+        return False
+    return not (model.mentions and not _any_pattern(model.mentions).search(state.text))
+
+
+def _skipped(question_id: str, answers: Mapping[str, AnswerState], facts: Facts) -> bool:
+    state = answers.get(question_id)
+    return state is not None and state.skipped
+
+
+def _missing(action: Mapping[str, Any], name: str, settings: SettingsModel) -> bool:
+    value = action.get(name)
+    if not value:
+        return True
+    if name != "contingency":
+        return False
+    return is_vague_contingency(str(value), str(action.get("what") or ""), settings)
+
+
+_FILLER = re.compile(
+    r"\b(?:and|or|then|the|it|things|situation|closely|will|we|i|to|continue|keep|on|going|"
+    r"ongoing|case|child|family)\b|[^\w\s]",
+    re.IGNORECASE,
+)
+
+
+def is_vague_contingency(contingency: str, what: str, settings: SettingsModel) -> bool:
+    """ "Continue to monitor", "review", "n/a", or the action said again, is no contingency."""
+    text = contingency.strip().lower()
+    if _normal(text) == _normal(what) or (_normal(text) and _normal(text) in _normal(what)):
+        return True
+    rest = _any_pattern(settings.vague_contingencies).sub(" ", text)
+    return not _FILLER.sub(" ", rest).strip()
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def _trend(answers: Mapping[str, AnswerState], facts: Facts, settings: SettingsModel) -> str | None:
+    state = answers.get("scale")
+    if state is None or state.skipped or not state.text.isdigit() or not facts.scales:
+        return None
+    values = [*facts.scales, int(state.text)]
+    if values[-1] < values[-2]:
+        return "falling"
+    if values[-1] > values[-2]:
+        return "rising"
+    window = values[-settings.scale_flat_over :]
+    if len(window) >= settings.scale_flat_over and len(set(window)) == 1:
+        return "flat"
+    return None
+
+
+def _named(model: ConditionModel) -> Iterable[str]:
+    if model.answer:
+        yield model.answer
+    if model.skipped:
+        yield model.skipped
+    for child in (*model.all, *model.any):
+        yield from _named(child)
+    if model.not_ is not None:
+        yield from _named(model.not_)
+
+
+# ---------------------------------------------------------------------- loading
 
 
 def parse_question_set(document: Mapping[str, Any]) -> QuestionSet:
-    themes: list[Theme] = []
-    for number, raw in enumerate(document.get("themes") or [], start=1):
-        where = f"themes[{number - 1}]"
-        themes.append(
-            Theme(
-                id=str(_require(raw, "id", where)),
-                title=str(_require(raw, "title", where)),
-                points=tuple(int(p) for p in raw.get("points") or ()),
-                gap=str(_require(raw, "gap", where)),
-                number=number,
-            )
-        )
+    try:
+        model = DocumentModel.model_validate(document)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise QuestionSetError(_where(document, error["loc"]) + f": {error['msg']}") from None
+    return _build(model, document)
+
+
+def _where(document: Any, loc: Sequence[Any]) -> str:
+    """'line N, questions[3].kind' for a pydantic location, reading lines from the YAML."""
+    node, line = document, 0
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+            parts.append(f"[{part}]")
+            node = node[part]
+            line = getattr(node, "line", line)
+        elif isinstance(part, str) and isinstance(node, dict):
+            key = {"is_": "is", "not_": "not", "in_": "in"}.get(part, part)
+            parts.append(("." if parts else "") + key)
+            if isinstance(node, LinedDict):
+                line = node.key_lines.get(key, node.line)
+            node = node.get(key)
+        elif isinstance(part, str) and part not in {"function-after", "tagged-union"}:
+            parts.append(("." if parts else "") + part)
+    named = "".join(parts)
+    ident = node.get("id") if isinstance(node, dict) else None
+    label = f"{named} ({ident})" if ident else named
+    return f"line {line}, {label}" if line else label
+
+
+def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
+    def refuse(loc: Sequence[Any], message: str) -> QuestionSetError:
+        return QuestionSetError(f"{_where(document, loc)}: {message}")
+
+    themes = tuple(
+        Theme(t.id, t.title, t.why, t.gap, number) for number, t in enumerate(model.themes, 1)
+    )
     theme_ids = {t.id for t in themes}
-
     questions: dict[str, Question] = {}
-    for index, raw in enumerate(document.get("questions") or []):
-        where = f"questions[{index}]"
-        qid = str(_require(raw, "id", where))
-        where = f"question '{qid}'"
-        if qid in questions:
-            raise QuestionSetError(f"{where}: duplicate id")
-        kind = str(_require(raw, "kind", where))
-        if kind not in KINDS:
-            raise QuestionSetError(f"{where}: kind must be one of {sorted(KINDS)}")
-        theme = str(_require(raw, "theme", where))
-        if theme not in theme_ids:
-            raise QuestionSetError(f"{where}: unknown theme '{theme}'")
-        options = tuple(
-            Option(
-                id=str(_require(o, "id", where)),
-                label=str(_require(o, "label", where)),
-                aliases=tuple(str(a).lower() for a in o.get("aliases") or ()),
-            )
-            for o in raw.get("options") or ()
+    for index, q in enumerate(model.questions):
+        loc = ("questions", index)
+        if q.id in questions:
+            raise refuse((*loc, "id"), f"duplicate question id '{q.id}'")
+        if q.theme not in theme_ids:
+            raise refuse((*loc, "theme"), f"unknown theme '{q.theme}'")
+        if q.kind in {"choice", "multi", "review"} and len(q.options) < 2:
+            raise refuse((*loc, "options"), f"a {q.kind} question needs at least two options")
+        questions[q.id] = Question(
+            id=q.id,
+            theme=q.theme,
+            kind=q.kind,
+            label=q.label,
+            text=q.text,
+            options=tuple(
+                Option(o.id, o.label, tuple(a.lower() for a in o.aliases)) for o in q.options
+            ),
+            follow_up=q.follow_up,
+            first=q.first,
+            repeat=q.repeat,
+            carry=q.carry,
+            core=q.core,
+            not_for_leads=q.not_for_leads,
+            thin_below=q.thin_below,
         )
-        if kind in {"choice", "multi"} and len(options) < 2:
-            raise QuestionSetError(f"{where}: a {kind} question needs at least two options")
-        questions[qid] = Question(
-            id=qid,
-            theme=theme,
-            point=int(_require(raw, "point", where)),
-            kind=kind,
-            label=str(_require(raw, "label", where)),
-            text=str(_require(raw, "text", where)),
-            why=str(_require(raw, "why", where)),
-            options=options,
-            follow_up=bool(raw.get("follow_up", False)),
-            thin_below=int(raw.get("thin_below", 0)),
-        )
-
-    order = list(questions)
-    rules: list[Rule] = []
-    for index, raw in enumerate(document.get("rules") or []):
-        rid = str(_require(raw, "id", f"rules[{index}]"))
-        where = f"rule '{rid}'"
-        when = _parse_condition(_require(raw, "when", where), where)
-        named = list(when.questions())
-        for qid in named:
-            if qid not in questions:
-                raise QuestionSetError(f"{where}: unknown question '{qid}'")
-        _check_options(when, questions, where)
-        ask = _as_tuple(raw.get("ask"))
-        for qid in ask:
-            if qid not in questions or not questions[qid].follow_up:
-                raise QuestionSetError(f"{where}: asks '{qid}', which is not a follow-up question")
-        after = raw.get("after") or (max(named, key=order.index) if named else None)
-        if ask and after is None:
-            raise QuestionSetError(f"{where}: a rule that asks needs a question to follow")
-        if after is not None and after not in questions:
-            raise QuestionSetError(f"{where}: unknown question '{after}' in 'after'")
-        if not ask and not raw.get("flag"):
-            raise QuestionSetError(f"{where}: a rule needs 'ask', 'flag' or both")
-        rules.append(Rule(id=rid, when=when, ask=ask, flag=raw.get("flag"), after=after))
-
+    if sum(1 for q in questions.values() if q.kind == "plan") != 1:
+        raise QuestionSetError("questions: exactly one plan question is needed")
     covered = {q.theme for q in questions.values() if not q.follow_up}
     missing = [t.id for t in themes if t.id not in covered]
     if missing:
-        raise QuestionSetError(f"themes with no question: {missing}")
-    if sum(1 for q in questions.values() if q.kind == "plan") > 1:
-        raise QuestionSetError("only one plan question is allowed")
+        raise refuse(("themes",), f"themes with no question: {missing}")
 
+    roles: dict[str, Role] = {}
+    for index, r in enumerate(model.roles):
+        for qid in r.leave_out:
+            if qid not in questions:
+                raise refuse(("roles", index, "leave_out"), f"unknown question '{qid}'")
+        roles[r.id] = Role(r.id, r.title, r.lead, frozenset(r.leave_out))
+    roles.setdefault(DEFAULT_ROLE, Role(DEFAULT_ROLE, "Practitioner", False, frozenset()))
+
+    mentions: list[Mention] = []
+    confirms: set[str] = set()
+    for index, m in enumerate(model.mentions):
+        loc = ("mentions", index)
+        question = questions.get(m.confirm)
+        if question is None or not question.follow_up or question.kind != "choice":
+            raise refuse((*loc, "confirm"), f"'{m.confirm}' is not a follow-up choice question")
+        for qid in (*m.in_, *m.not_in):
+            if qid not in questions:
+                raise refuse((*loc, "in"), f"unknown question '{qid}'")
+        try:
+            detector = Detector(m.patterns, m.also, m.negatable)
+        except re.error as exc:
+            raise refuse((*loc, "patterns"), f"not a valid pattern ({exc})") from None
+        confirms.add(m.confirm)
+        mentions.append(Mention(m.id, m.confirm, detector, frozenset(m.in_), frozenset(m.not_in)))
+    mention_ids = {m.id for m in mentions}
+    for key in ("vague_contingencies", "urgent_actions"):
+        try:
+            _any_pattern(getattr(model.settings, key))
+        except re.error as exc:
+            raise refuse(("settings", key), f"not a valid pattern ({exc})") from None
+
+    order = list(questions)
+    rules: list[Rule] = []
+    for index, r in enumerate(model.rules):
+        loc = ("rules", index)
+        named = list(_named(r.when))
+        for qid in named:
+            if qid not in questions:
+                raise refuse((*loc, "when"), f"unknown question '{qid}'")
+        _check_options(r.when, questions, lambda m, loc=loc: refuse((*loc, "when"), m))
+        for qid in r.ask:
+            if qid not in questions or not questions[qid].follow_up:
+                raise refuse((*loc, "ask"), f"'{qid}' is not a follow-up question")
+        placed = [q for q in named if q not in confirms] or named
+        after = r.after or (max(placed, key=order.index) if placed else None)
+        if r.ask and after is None:
+            raise refuse(loc, "a rule that asks needs a question to follow ('after')")
+        if after is not None and after not in questions:
+            raise refuse((*loc, "after"), f"unknown question '{after}'")
+        if not r.ask and not r.flag:
+            raise refuse(loc, "a rule needs 'ask', 'flag' or both")
+        if r.flag and r.matters is None:
+            raise refuse((*loc, "flag"), f"a flag needs 'matters': one of {list(WHEN_IT_MATTERS)}")
+        if r.quotes is not None and r.quotes not in mention_ids:
+            raise refuse((*loc, "quotes"), f"unknown mention '{r.quotes}'")
+        if r.flag and "{quote}" in r.flag and r.quotes is None:
+            raise refuse((*loc, "flag"), "a flag with {quote} needs 'quotes'")
+        rules.append(
+            Rule(
+                id=r.id,
+                when=Condition(r.when, model.settings),
+                ask=r.ask,
+                flag=r.flag,
+                after=after,
+                matters=r.matters or "supervision",
+                title=r.title,
+                quotes=r.quotes,
+                immediate=r.immediate,
+                see_alone=r.see_alone,
+            )
+        )
     rules_after: dict[str, list[Rule]] = {}
     for rule in rules:
         if rule.ask and rule.after:
             rules_after.setdefault(rule.after, []).append(rule)
     return QuestionSet(
-        version=str(document.get("version") or "1"),
-        themes=tuple(themes),
+        version=model.version,
+        settings=model.settings,
+        themes=themes,
+        roles=roles,
         questions=questions,
+        mentions=tuple(mentions),
         rules=tuple(rules),
         _rules_after={k: tuple(v) for k, v in rules_after.items()},
     )
 
 
-def _check_options(condition: Condition, questions: Mapping[str, Question], where: str) -> None:
+def _check_options(
+    condition: ConditionModel,
+    questions: Mapping[str, Question],
+    refuse: Any,
+) -> None:
+    if condition.answer and condition.answer not in questions:
+        raise refuse(f"unknown question '{condition.answer}'")
     if condition.answer:
         valid = {o.id for o in questions[condition.answer].options}
         for value in (*condition.is_, *condition.only, *condition.is_not):
             if value not in valid:
-                raise QuestionSetError(
-                    f"{where}: '{value}' is not an option of question '{condition.answer}'"
-                )
-    for child in (*condition.all_, *condition.any_):
-        _check_options(child, questions, where)
+                raise refuse(f"'{value}' is not an option of question '{condition.answer}'")
+    for child in (*condition.all, *condition.any):
+        _check_options(child, questions, refuse)
+    for child in (condition.not_, condition.earlier):
+        if child is not None:
+            _check_options(child, questions, refuse)
 
 
 def load_question_set(path: Path = QUESTION_SET_PATH) -> QuestionSet:
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = load_with_lines(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise QuestionSetError(f"{path.name}: not valid YAML ({exc})") from None
-    return parse_question_set(document or {})
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else path.name
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise QuestionSetError(f"{path.name}, {where}: {problem}") from None
+    if not isinstance(document, dict):
+        raise QuestionSetError(f"{path.name}: expected a mapping with themes and questions")
+    try:
+        return parse_question_set(document)
+    except QuestionSetError as exc:
+        raise QuestionSetError(f"{path.name}, {exc}") from None
 
 
 @cache

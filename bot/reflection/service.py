@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from bot.clock.hours import WorkingHours
 from bot.protection.identifiers import IdentifierGuard
 from bot.protection.screening import screen_typed
 from bot.reflection import dates
+from bot.reflection.length import estimated_minutes
 from bot.reflection.messages import Completion, Guard, Position, Reply, ReplySink
-from bot.reflection.questions import Question, QuestionSet, default_question_set
+from bot.reflection.questions import Facts, Question, QuestionSet, default_question_set
 from bot.reflection.summary import (
+    CaseContext,
     action_dict,
+    active_minutes,
     answer_state,
     build_summary,
     display_answer,
@@ -31,7 +35,7 @@ from storage import organisation as org_queries
 from storage import reflections as queries
 from storage.db import SessionFactory, transaction
 from storage.models import Action, Case, Reflection
-from storage.reflections import StoredAnswer
+from storage.reflections import Earlier, StoredAnswer
 
 CONFIRM = "__confirm__"
 MAX_ANSWER_CHARS = 20_000
@@ -40,6 +44,9 @@ COMMAND_WORDS = {"skip", "back", "pause", "cancel"}
 FINISH_WORDS = {"send", "done", "yes", "y", "ok", "finish", "confirm"}
 PLAN_DONE_WORDS = {"done", "no", "n", "none", "no more", "that's all", "thats all", "finish"}
 PLAN_MORE_WORDS = {"yes", "y", "another", "more", "add", "add another"}
+STILL_RIGHT_WORDS = {"yes", "y", "same", "still right", "no change", "unchanged", "as before", "ok"}
+SCALE = re.compile(r"^\D{0,12}?(\d{1,2})(?:\s*(?:/|out of)\s*10)?\D{0,12}$")
+PLAN_STEPS = ("what", "owner", "due", "meanwhile", "contingency")
 MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
@@ -72,6 +79,10 @@ class _Context:
     case: Case
     answers: dict[str, StoredAnswer]
     actions: list[Action]
+    # A repeat reflection: the case's completed ones, and the last one's answers and plan.
+    earlier: Earlier | None = None
+    earlier_answers: dict[str, StoredAnswer] = field(default_factory=dict)
+    earlier_actions: list[Action] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -139,21 +150,34 @@ class ReflectionService:
                 )
             )
             if reflection is None:
+                org = self._organisation(session, practitioner_id)
+                repeat = not new_case and queries.has_completed_reflection(
+                    session=session, case_id=case.id or 0
+                )
                 reflection = Reflection(
                     case_id=case.id or 0,
                     practitioner_id=practitioner_id,
                     status="in_progress",
                     question_set_version=self.questions.version,
+                    question_set=self.questions.role(org["role"]).id,
+                    is_repeat=repeat,
+                    lead_status="is_lead" if org["is_lead"] else None,
                     started_at=now,
                     updated_at=now,
                 )
                 session.add(reflection)  # inserted by _finish, once it has its first question
-                context = _Context(reflection, case, {}, [])
+                context = self._with_earlier(session, _Context(reflection, case, {}, []))
+                facts = self._facts(context)
+                asked = self.questions.main_for(facts)
                 reply.say(
                     "welcome",
                     case_ref=ref,
-                    theme_total=len(self.questions.themes),
-                    question_total=len(self.questions.main),
+                    repeat=repeat,
+                    last_on=context.earlier.last_completed_at if context.earlier else None,
+                    role_title=self.questions.role(reflection.question_set).title,
+                    theme_total=len({q.theme for q in asked}),
+                    question_total=len(asked),
+                    minutes=estimated_minutes(asked, repeat=repeat),
                 )
                 self._advance(session, context, reply)
             else:
@@ -271,23 +295,60 @@ class ReflectionService:
 
     def _load(self, session: Session, reflection: Reflection, case: Case | None = None) -> _Context:
         rid = reflection.id or 0
-        return _Context(
+        context = _Context(
             reflection=reflection,
             case=case or session.get(Case, reflection.case_id),  # type: ignore[arg-type]
             answers=queries.answers_of(session=session, reflection_id=rid),
             actions=queries.actions_of(session=session, reflection_id=rid),
         )
+        return self._with_earlier(session, context)
+
+    def _with_earlier(self, session: Session, context: _Context) -> _Context:
+        """A repeat reflection also reads the case's last completed one: its answers and plan."""
+        if not context.reflection.is_repeat:
+            return context
+        earlier = queries.earlier_of_case(session=session, case_id=context.case.id or 0)
+        if earlier.last_id is None:
+            return context
+        return _Context(
+            reflection=context.reflection,
+            case=context.case,
+            answers=context.answers,
+            actions=context.actions,
+            earlier=earlier,
+            earlier_answers=queries.answers_of(session=session, reflection_id=earlier.last_id),
+            earlier_actions=[
+                a
+                for a in queries.actions_of(session=session, reflection_id=earlier.last_id)
+                if a.status == "complete"
+            ],
+        )
+
+    def _states(self, answers: dict[str, StoredAnswer]) -> dict[str, Any]:
+        return {
+            qid: answer_state(self.questions.questions[qid], a)
+            for qid, a in answers.items()
+            if qid in self.questions.questions
+        }
+
+    def _facts(self, context: _Context) -> Facts:
+        reflection = context.reflection
+        earlier = context.earlier
+        return Facts(
+            answers=self._states(context.answers),
+            actions=[action_dict(a) for a in context.actions if a.status == "complete"],
+            role=reflection.question_set or "",
+            is_lead=reflection.lead_status == "is_lead",
+            repeat=bool(reflection.is_repeat and earlier),
+            earlier_actions=len(context.earlier_actions),
+            case_open_days=max((self.today() - context.case.opened_on).days, 0),
+            earlier_count=earlier.count if earlier else 0,
+            earlier=self._states(context.earlier_answers),
+            scales=earlier.scales if earlier else (),
+        )
 
     def _path(self, context: _Context) -> list[Question]:
-        # Only the answers the rules look at: the rest (free text) need not be decrypted.
-        consulted = self.questions.consulted
-        states = {
-            qid: answer_state(self.questions.questions[qid], a)
-            for qid, a in context.answers.items()
-            if qid in consulted and qid in self.questions.questions
-        }
-        actions = [action_dict(a) for a in context.actions if a.status == "complete"]
-        return self.questions.path(states, actions)
+        return self.questions.path(self._facts(context))
 
     def _current(self, context: _Context) -> Question | None:
         qid = context.reflection.current_question
@@ -302,7 +363,7 @@ class ReflectionService:
             reflection.current_question, reflection.current_step = CONFIRM, None
         else:
             reflection.current_question = upcoming.id
-            reflection.current_step = "what" if upcoming.kind == "plan" else None
+            reflection.current_step = _first_step(upcoming)
         session.add(reflection)
         self._prompt(session, context, reply)
 
@@ -351,31 +412,63 @@ class ReflectionService:
         if question is None:  # the question set changed under a paused reflection
             reply.say("question_set_changed")
             return
+        path = self._path(context)
+        role_themes = [t for t in self.questions.themes if any(q.theme == t.id for q in path)]
         theme = self.questions.theme(question.theme)
         answer = context.answers.get(question.id)
         draft = _draft(context)
+        # A theme is introduced once, by its first main question: follow-ups and confirming
+        # questions come under whatever was asked just before them.
+        first_of_theme = next(
+            (q for q in path if q.theme == question.theme and not q.follow_up), question
+        )
         data: dict[str, Any] = {
             "case_ref": context.case.ref,
             "question_id": question.id,
             "kind": question.kind,
             "theme_title": theme.title,
-            "theme_number": theme.number,
-            "theme_total": len(self.questions.themes),
-            "text": question.text,
-            "why": question.why,
+            "theme_number": next(
+                (n for n, t in enumerate(role_themes, 1) if t.id == theme.id), theme.number
+            ),
+            "theme_total": len(role_themes),
+            "new_theme": first_of_theme.id == question.id,
+            "text": self._question_text(context, question),
+            "why": theme.why if first_of_theme.id == question.id else None,
             "follow_up": question.follow_up,
             "options": [
                 {"number": n, "id": o.id, "label": o.label}
                 for n, o in enumerate(question.options, start=1)
             ],
             "previous": display_answer(question, answer),
+            "last_time": self._last_time(context, question),
             "step": reflection.current_step,
             "action_number": (draft.position if draft else _complete_count(context) + 1),
             "actions_so_far": _complete_count(context),
             "draft": action_dict(draft) if draft else None,
             "today": self.today(),
         }
+        if question.kind == "review":
+            index = int(reflection.current_step or 0)
+            earlier = context.earlier_actions[index]
+            data["review"] = {
+                "number": index + 1,
+                "total": len(context.earlier_actions),
+                "action": action_dict(earlier),
+                "on": context.earlier.last_completed_at if context.earlier else None,
+            }
         reply.say("question", **data)
+
+    def _question_text(self, context: _Context, question: Question) -> str:
+        if "{quote}" not in question.text:
+            return question.text
+        quote = self.questions.quote(self._states(context.answers), question.id) or ""
+        return question.text.replace("{quote}", quote)
+
+    def _last_time(self, context: _Context, question: Question) -> str | None:
+        """On a repeat reflection, the last reflection's answer to a question carried over."""
+        if not (context.earlier and (question.carry or question.kind == "scale")):
+            return None
+        return display_answer(question, context.earlier_answers.get(question.id))
 
     def _audience(self, session: Session, context: _Context) -> dict[str, Any]:
         with_org = self._organisation(session, context.reflection.practitioner_id)
@@ -396,15 +489,21 @@ class ReflectionService:
                 "leads_see_summaries": False,
                 "agency_name": None,
                 "agency_options": {},
+                "role": None,
+                "is_lead": False,
             }
         agency = org_queries.get_agency(session=session, agency_id=person.agency_id)
+        options = dict(agency.options) if agency else {}
+        lead_ids = org_queries.leads_of_agency(session=session, agency_id=person.agency_id)
         return {
             "in_organisation": True,
             "supervisor_id": person.supervisor_id,
-            "lead_ids": org_queries.leads_of_agency(session=session, agency_id=person.agency_id),
-            "leads_see_summaries": bool(agency and agency.options.get("leads_see_summaries")),
+            "lead_ids": lead_ids,
+            "leads_see_summaries": bool(options.get("leads_see_summaries")),
             "agency_name": agency.name if agency else None,
-            "agency_options": dict(agency.options) if agency else {},
+            "agency_options": options,
+            "role": person.profession or options.get("question_set"),
+            "is_lead": person.slack_id in lead_ids,
         }
 
     def _answer(self, session: Session, context: _Context, text: str, reply: Reply) -> None:
@@ -429,7 +528,23 @@ class ReflectionService:
         if question.kind == "plan":
             self._plan_step(session, context, question, cleaned, reply)
             return
-        if question.kind in {"choice", "multi"}:
+        if question.kind == "review":
+            self._review_step(session, context, question, cleaned, reply)
+            return
+        kept = self._still_right(context, question, cleaned)
+        if kept is not None:
+            value: str | None = kept
+        elif question.kind == "scale":
+            value = _parse_scale(cleaned)
+            if value is None:
+                reply.say("scale_not_understood")
+                return
+        elif question.kind == "date":
+            reading = self._read_date(cleaned, reply)
+            if reading is None:
+                return
+            value = reading.isoformat()
+        elif question.kind in {"choice", "multi"}:
             chosen = _parse_choices(question, cleaned)
             if chosen is None:
                 reply.say(
@@ -445,7 +560,82 @@ class ReflectionService:
         else:
             value = self._screen(session, context, cleaned, reply)
         self._store(session, context, question.id, "answered", value)
+        self._warn_if_immediate(session, context, question.id, reply)
         self._advance(session, context, reply)
+
+    def _still_right(self, context: _Context, question: Question, text: str) -> str | None:
+        """On a repeat reflection, "yes" or "same" to a carried question keeps the last answer."""
+        if not (question.carry and context.earlier):
+            return None
+        earlier = context.earlier_answers.get(question.id)
+        if earlier is None or earlier.status != "answered":
+            return None
+        if text.lower().rstrip("!.") not in STILL_RIGHT_WORDS:
+            return None
+        return earlier.value
+
+    def _read_date(self, text: str, reply: Reply) -> date | None:
+        reading = dates.parse_due_date(text, self.today())
+        if isinstance(reading, dates.Ambiguous):
+            reply.say("date_ambiguous", candidates=list(reading.candidates))
+            return None
+        if isinstance(reading, dates.InThePast):
+            reply.say("date_past", on=reading.on, today=self.today())
+            return None
+        if isinstance(reading, dates.NotUnderstood):
+            reply.say("date_not_understood")
+            return None
+        reply.say("date_understood", on=reading.on)
+        return reading.on
+
+    def _warn_if_immediate(
+        self, session: Session, context: _Context, answered: str, reply: Reply
+    ) -> None:
+        """An answer that describes immediate risk is shown at once: this is for today."""
+        fired = self.questions.immediate(self._facts(context), answered)
+        if not fired:
+            return
+        options = self._organisation(session, context.reflection.practitioner_id)["agency_options"]
+        reply.say(
+            "immediate_risk",
+            case_ref=context.case.ref,
+            concerns=[f.as_dict() for f in fired],
+            procedure_url=options.get("procedure_url"),
+            front_door=options.get("front_door"),
+        )
+
+    def _review_step(
+        self, session: Session, context: _Context, question: Question, text: str, reply: Reply
+    ) -> None:
+        """What happened to one action of the last plan; the statuses are stored in order."""
+        reflection = context.reflection
+        index = int(reflection.current_step or 0)
+        chosen = _parse_choices(question, text)
+        if chosen is None or len(chosen) != 1:
+            reply.say(
+                "choice_not_understood",
+                kind="choice",
+                options=[
+                    {"number": n, "label": o.label} for n, o in enumerate(question.options, 1)
+                ],
+            )
+            return
+        statuses = _review_statuses(context, question)
+        statuses[index] = chosen[0]
+        self._store_review(session, context, question, statuses)
+        if index + 1 < len(context.earlier_actions):
+            reflection.current_step = str(index + 1)
+            session.add(reflection)
+            self._prompt(session, context, reply)
+            return
+        self._advance(session, context, reply)
+
+    def _store_review(
+        self, session: Session, context: _Context, question: Question, statuses: list[str]
+    ) -> None:
+        value = ",".join(status or "skipped" for status in statuses)
+        answered = any(status for status in statuses)
+        self._store(session, context, question.id, "answered" if answered else "skipped", value)
 
     def _screen(self, session: Session, context: _Context, text: str, reply: Reply) -> str:
         screened = screen_typed(
@@ -481,6 +671,18 @@ class ReflectionService:
         if question.kind == "plan":
             self._plan_skip(session, context, question, reply)
             return
+        if question.kind == "review":
+            index = int(context.reflection.current_step or 0)
+            statuses = _review_statuses(context, question)
+            statuses[index] = statuses[index] or ""
+            self._store_review(session, context, question, statuses)
+            if index + 1 < len(context.earlier_actions):
+                context.reflection.current_step = str(index + 1)
+                session.add(context.reflection)
+                self._prompt(session, context, reply)
+                return
+            self._advance(session, context, reply)
+            return
         existing = context.answers.get(question.id)
         if existing is not None and existing.status == "answered":
             reply.say("kept_answer")
@@ -496,6 +698,12 @@ class ReflectionService:
             session.add(reflection)
             self._prompt(session, context, reply)
             return
+        if question is not None and question.kind == "review" and int(reflection.current_step or 0):
+            reflection.current_step = str(int(reflection.current_step or 0) - 1)
+            session.add(reflection)
+            reply.say("going_back")
+            self._prompt(session, context, reply)
+            return
         path = self._path(context)
         ids = [q.id for q in path]
         position = len(ids) if reflection.current_question == CONFIRM else None
@@ -508,9 +716,12 @@ class ReflectionService:
             return
         target = earlier[-1]
         reflection.current_question = target.id
-        reflection.current_step = (
-            ("more" if _complete_count(context) else "what") if target.kind == "plan" else None
-        )
+        if target.kind == "plan":
+            reflection.current_step = "more" if _complete_count(context) else "what"
+        elif target.kind == "review":
+            reflection.current_step = str(max(len(context.earlier_actions) - 1, 0))
+        else:
+            reflection.current_step = None
         session.add(reflection)
         reply.say("going_back")
         self._prompt(session, context, reply)
@@ -545,19 +756,11 @@ class ReflectionService:
                 reply.say("plan_more_not_understood")
             return
         if step == "due":
-            reading = dates.parse_due_date(text, self.today())
-            if isinstance(reading, dates.Ambiguous):
-                reply.say("date_ambiguous", candidates=list(reading.candidates))
-                return
-            if isinstance(reading, dates.InThePast):
-                reply.say("date_past", on=reading.on, today=self.today())
-                return
-            if isinstance(reading, dates.NotUnderstood):
-                reply.say("date_not_understood")
+            on = self._read_date(text, reply)
+            if on is None:
                 return
             assert draft is not None
-            draft.due_on = reading.on
-            reply.say("date_understood", on=reading.on)
+            draft.due_on = on
         else:
             value = self._screen(session, context, text, reply)
             if step == "what":
@@ -568,24 +771,43 @@ class ReflectionService:
                 draft.owner = value
                 mention = MENTION.match(text)
                 draft.owner_slack_id = mention.group(1) if mention else None
+            elif step == "meanwhile":
+                assert draft is not None
+                draft.meanwhile = value
             elif step == "contingency":
                 assert draft is not None
                 draft.contingency = value
         self._next_plan_step(session, context, draft, reply)
 
+    def _needs_meanwhile(self, context: _Context, draft: Action | None) -> bool:
+        """A safety or escalation action (or any, once something matters today) dated beyond
+        the next working day: what happens to the child until then?"""
+        if draft is None or draft.due_on is None:
+            return False
+        hours = WorkingHours(self.zone)
+        next_working_day = hours.next_working_day(self.today() + timedelta(days=1))
+        if draft.due_on <= next_working_day:
+            return False
+        if self.questions.is_urgent_action(draft.what or ""):
+            return True
+        return any(f.matters == "today" for f in self.questions.fired(self._facts(context)))
+
     def _next_plan_step(
         self, session: Session, context: _Context, draft: Action | None, reply: Reply
     ) -> None:
         reflection = context.reflection
-        order = ["what", "owner", "due", "contingency"]
         step = reflection.current_step or "what"
+        if step == "due" and not self._needs_meanwhile(context, draft):
+            step = "meanwhile"  # not needed: straight on to the contingency
+            if draft is not None:
+                draft.meanwhile = None
         if step == "contingency":
             if draft is not None:
                 draft.status = "complete"
                 session.add(draft)
             reflection.current_step = "more"
         else:
-            reflection.current_step = order[order.index(step) + 1]
+            reflection.current_step = PLAN_STEPS[PLAN_STEPS.index(step) + 1]
         if draft is not None:
             session.add(draft)
         session.add(reflection)
@@ -617,9 +839,12 @@ class ReflectionService:
         """Step back within the plan; False when the plan's first step is where we are."""
         reflection = context.reflection
         step = reflection.current_step or "what"
-        order = ["what", "owner", "due", "contingency"]
-        if step in order[1:]:
-            reflection.current_step = order[order.index(step) - 1]
+        if step in PLAN_STEPS[1:]:
+            earlier = PLAN_STEPS[PLAN_STEPS.index(step) - 1]
+            draft = _draft(context)
+            if earlier == "meanwhile" and (draft is None or draft.meanwhile is None):
+                earlier = "due"
+            reflection.current_step = earlier
             return True
         if step == "more" and context.actions:
             last = [a for a in context.actions if a.status == "complete"][-1]
@@ -647,25 +872,51 @@ class ReflectionService:
         reflection = context.reflection
         org = self._organisation(session, reflection.practitioner_id)
         now = self.now()
-        path = self._path(context)
+        lead = self._lead_outcome(session, context)
+        facts = self._facts(context)
+        path = self.questions.path(facts)
+        earlier = context.earlier
         summary = build_summary(
             questions=self.questions,
+            facts=facts,
             path=path,
             answers=context.answers,
             actions=context.actions,
             case_ref=context.case.ref,
+            case=CaseContext(
+                opened_on=context.case.opened_on.isoformat(),
+                days_open=facts.case_open_days,
+                earlier_count=facts.earlier_count,
+                earlier_scales=facts.scales,
+                earlier_actions=context.earlier_actions,
+                earlier_on=earlier.last_completed_at if earlier else None,
+            ),
             practitioner_id=reflection.practitioner_id,
             completed_at=now,
             supervisor_id=org["supervisor_id"],
             lead_ids=org["lead_ids"],
             agency_name=org["agency_name"],
+            lead=lead,
         )
+        self._record_review(session, context, facts, now)
         reflection.status = "completed"
         reflection.completed_at = now
         reflection.current_question = None
         reflection.current_step = None
         reflection.summary = summary
         reflection.supervisor_id = org["supervisor_id"]
+        # Plain columns a partnership can count without decrypting anything.
+        reflection.rules_fired = ",".join(f["rule"] for f in summary["flags"]) or None
+        reflection.themes_skipped = ",".join(summary["skipped_themes"]) or None
+        reflection.scale = summary["first_screen"]["scale"]
+        reflection.minutes = active_minutes(
+            reflection.started_at, [a.answered_at for a in context.answers.values()], now
+        )
+        reflection.lead_status = lead["status"]
+        reflection.supervisor_ask = summary["supervisor_ask"]
+        if lead["status"] in {"recently", "planned", "is_lead"}:
+            # Nothing for the clock to follow up: they talked, it is in the plan, or they lead.
+            reflection.lead_contact_confirmed_at = now
         session.add(reflection)
         reply.completion = Completion(
             reflection_id=reflection.id or 0,
@@ -678,13 +929,48 @@ class ReflectionService:
         )
         reply.say("completed", **self._audience(session, context))
         reply.say("summary", summary=summary, audience="practitioner")
-        reply.say(
-            "lead_reminder",
-            case_ref=context.case.ref,
-            lead_ids=org["lead_ids"],
-            in_organisation=org["in_organisation"],
-            agency_name=org["agency_name"],
-        )
+        if lead["status"] in {"not_yet", "skipped"}:
+            reply.say(
+                "lead_reminder",
+                case_ref=context.case.ref,
+                lead_ids=org["lead_ids"],
+                in_organisation=org["in_organisation"],
+                agency_name=org["agency_name"],
+            )
+
+    def _lead_outcome(self, session: Session, context: _Context) -> dict[str, Any]:
+        """What the practitioner said about their safeguarding lead; "arranged" with a date
+        becomes an action in the plan, so the clock reminds them on the day."""
+        if context.reflection.lead_status == "is_lead":
+            return {"status": "is_lead", "on": None}
+        answer = context.answers.get("lead_contact")
+        status = answer.value if answer is not None and answer.status == "answered" else None
+        when = context.answers.get("lead_when")
+        on = when.value if when is not None and when.status == "answered" else None
+        if status == "planned" and on:
+            action = self._new_action(session, context)
+            action.what = self.questions.settings.lead_action
+            action.owner_slack_id = context.reflection.practitioner_id
+            action.due_on = date.fromisoformat(on)
+            action.status = "complete"
+            session.add(action)
+        return {"status": status or "skipped", "on": on}
+
+    def _record_review(
+        self, session: Session, context: _Context, facts: Facts, now: datetime
+    ) -> None:
+        """The last plan's actions take the status this reflection gave them; done or no
+        longer needed ones are closed, so the clock stops reminding anyone of them."""
+        statuses = facts.answers.get("last_plan")
+        if statuses is None or statuses.skipped:
+            return
+        for action, status in zip(context.earlier_actions, statuses.choices, strict=False):
+            if status not in {"done", "partly", "not_done", "no_longer_needed"}:
+                continue
+            action.review_status = status
+            if status in {"done", "no_longer_needed"} and action.done_at is None:
+                action.done_at = now
+            session.add(action)
 
     # ----------------------------------------------------------------- plumbing
 
@@ -759,3 +1045,22 @@ def _match_option(question: Question, part: str) -> str | None:
             return option.id
     starts = [o.id for o in question.options if o.label.lower().startswith(part) and len(part) >= 2]
     return starts[0] if len(starts) == 1 else None
+
+
+def _first_step(question: Question) -> str | None:
+    return {"plan": "what", "review": "0"}.get(question.kind)
+
+
+def _review_statuses(context: _Context, question: Question) -> list[str]:
+    total = len(context.earlier_actions)
+    answer = context.answers.get(question.id)
+    stored = (answer.value or "").split(",") if answer is not None and answer.value else []
+    statuses = [("" if v == "skipped" else v) for v in stored][:total]
+    return statuses + [""] * (total - len(statuses))
+
+
+def _parse_scale(text: str) -> str | None:
+    match = SCALE.match(text.strip())
+    if match is None or int(match.group(1)) > 10:
+        return None
+    return str(int(match.group(1)))

@@ -1,21 +1,29 @@
-"""The summary of a completed reflection: answers by theme, gaps, flags, the plan."""
+"""The summary of a completed reflection, shaped to carry to the door: the first screen (purpose,
+worry, scale, who to see alone, what to look for), flags by when they matter, what is working,
+the plan with the last plan's outcome, then the answers by theme."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
-from bot.reflection.questions import AnswerState, Question, QuestionSet
+from bot.reflection.questions import AnswerState, Facts, Fired, Question, QuestionSet
 from storage.models import Action
 from storage.reflections import StoredAnswer
+
+# Gaps longer than this between answers are a pause, not time spent reflecting.
+ACTIVE_GAP = timedelta(minutes=5)
+NONE_WORDS = {"none", "no", "nothing", "n/a", "na", "nil", "not applicable", "none known"}
 
 
 def answer_state(question: Question, answer: StoredAnswer) -> AnswerState:
     if answer.status == "skipped":
         return AnswerState(skipped=True)
     value = answer.value or ""
-    if question.kind in {"choice", "multi"}:
+    if question.kind in {"choice", "multi", "review"}:
         return AnswerState(skipped=False, choices=tuple(v for v in value.split(",") if v))
     return AnswerState(skipped=False, text=value)
 
@@ -24,7 +32,7 @@ def display_answer(question: Question, answer: StoredAnswer | None) -> str | Non
     """An answer as a person reads it: option labels for choices, the text otherwise."""
     if answer is None or answer.status == "skipped":
         return None
-    if question.kind in {"choice", "multi"}:
+    if question.kind in {"choice", "multi", "review"}:
         labels = {o.id: o.label for o in question.options}
         return "; ".join(labels.get(v, v) for v in (answer.value or "").split(",") if v)
     return answer.value
@@ -36,50 +44,93 @@ def action_dict(action: Action) -> dict[str, Any]:
         "owner": action.owner,
         "due_on": action.due_on.isoformat() if action.due_on else None,
         "contingency": action.contingency,
+        "meanwhile": action.meanwhile,
     }
 
 
 def is_thin(question: Question, text: str) -> bool:
-    return question.kind == "text" and len(text.split()) < question.thin_below
+    """A short answer is thin, unless it is a plain "none" or "no": that is complete."""
+    if question.kind != "text":
+        return False
+    if text.strip().lower().rstrip(".!") in NONE_WORDS:
+        return False
+    return len(text.split()) < question.thin_below
+
+
+@dataclass(frozen=True)
+class CaseContext:
+    """The case around a reflection, for the supervisor's copy."""
+
+    opened_on: str
+    days_open: int
+    earlier_count: int
+    earlier_scales: Sequence[int]
+    earlier_actions: Sequence[Action]
+    earlier_on: datetime | None
+
+
+def active_minutes(
+    started_at: datetime, answered: Sequence[datetime], completed_at: datetime
+) -> int:
+    """Minutes spent answering: the gaps between answers, each counted up to ACTIVE_GAP."""
+    times = sorted([started_at, *answered, completed_at])
+    spent = sum(
+        (min(later - earlier, ACTIVE_GAP) for earlier, later in pairwise(times)),
+        timedelta(),
+    )
+    return max(1, round(spent.total_seconds() / 60))
 
 
 def build_summary(
     *,
     questions: QuestionSet,
+    facts: Facts,
     path: Sequence[Question],
     answers: Mapping[str, StoredAnswer],
     actions: Sequence[Action],
     case_ref: str,
+    case: CaseContext,
     practitioner_id: str,
     completed_at: datetime,
     supervisor_id: str | None,
     lead_ids: Sequence[str],
     agency_name: str | None,
+    lead: Mapping[str, Any],
 ) -> dict[str, Any]:
     """A JSON-able snapshot; templates render it for each reader and front end."""
-    states = {q.id: answer_state(q, answers[q.id]) for q in path if q.id in answers}
     plan = [action_dict(a) for a in actions if a.status == "complete"]
+    plan_theme = next((q.theme for q in path if q.kind == "plan"), None)
+
+    def text_of(question_id: str) -> str | None:
+        question = questions.questions.get(question_id)
+        if question is None or all(q.id != question_id for q in path):
+            return None
+        return display_answer(question, answers.get(question_id))
 
     themes: list[dict[str, Any]] = []
     gaps: list[dict[str, Any]] = []
+    skipped_themes: list[str] = []
     for theme in questions.themes:
         in_theme = [q for q in path if q.theme == theme.id]
+        if not in_theme:
+            continue
         entries = []
         thin = False
         for question in in_theme:
-            answer = answers.get(question.id)
             if question.kind == "plan":
                 continue
-            shown = display_answer(question, answer)
+            shown = display_answer(question, answers.get(question.id))
             entries.append({"question": question.label, "answer": shown})
             if shown is not None and is_thin(question, shown):
                 thin = True
         skipped = all(
-            (answers.get(q.id) is None or answers[q.id].status == "skipped") for q in in_theme
+            answers.get(q.id) is None or answers[q.id].status == "skipped" for q in in_theme
         )
-        if theme.id == questions_plan_theme(questions) and not plan:
+        if theme.id == plan_theme and not plan:
             skipped = True
         themes.append({"id": theme.id, "title": theme.title, "entries": entries})
+        if skipped:
+            skipped_themes.append(theme.id)
         if skipped or thin:
             gaps.append(
                 {
@@ -89,21 +140,98 @@ def build_summary(
                 }
             )
 
-    flags = [{"rule": r.id, "text": r.flag} for r in questions.flags(states, plan)]
+    fired = questions.fired(facts)
+    flags = [f.as_dict() for f in fired]
+    unknowns = [
+        {
+            "theme": questions.theme(q.theme).title,
+            "question": q.label,
+            "prompt": questions.theme(q.theme).gap,
+        }
+        for q in path
+        if q.core
+        and (
+            (q.kind == "plan" and not plan)
+            or (
+                q.kind != "plan"
+                and (answers.get(q.id) is None or answers[q.id].status == "skipped")
+            )
+        )
+    ]
+    scale = _scale(answers)
+    earlier_statuses = list(facts.answers.get("last_plan", AnswerState(True)).choices)
+    earlier_actions = [
+        {
+            "what": a.what,
+            "due_on": a.due_on.isoformat() if a.due_on else None,
+            "status": (earlier_statuses[i] if i < len(earlier_statuses) else None) or None,
+        }
+        for i, a in enumerate(case.earlier_actions)
+    ]
+    done = sum(1 for a in earlier_actions if a["status"] in {"done", "no_longer_needed"})
+    role = questions.role(facts.role)
     return {
         "case_ref": case_ref,
         "practitioner_id": practitioner_id,
         "completed_at": completed_at.isoformat(),
         "question_set_version": questions.version,
+        "role": role.id,
+        "role_title": role.title,
+        "repeat": facts.repeat,
+        "first_screen": {
+            "purpose": text_of("purpose"),
+            "worry": text_of("worry"),
+            "scale": scale,
+            "scale_before": case.earlier_scales[-1] if case.earlier_scales else None,
+            "see_alone": _see_alone(fired),
+            "look_for": [f.title or f.text for f in fired if f.matters in {"today", "visit"}],
+        },
         "themes": themes,
         "gaps": gaps,
+        "skipped_themes": skipped_themes,
         "flags": flags,
+        "flags_by_when": {
+            when: [f for f in flags if f["matters"] == when]
+            for when in ("today", "visit", "supervision")
+        },
+        "unknowns": unknowns,
+        "working_well": text_of("working_well"),
         "actions": plan,
+        "earlier_actions": earlier_actions,
+        "context": {
+            "days_open": case.days_open,
+            "opened_on": case.opened_on,
+            "reflections_so_far": case.earlier_count + 1,
+            "scale_trend": [*case.earlier_scales, *([scale] if scale is not None else [])],
+            "earlier_actions_done": (
+                f"{done} of {len(earlier_actions)}" if earlier_actions else None
+            ),
+            "earlier_on": case.earlier_on.isoformat() if case.earlier_on else None,
+        },
+        "supervisor_ask": _choice(answers, "supervisor_ask"),
+        "decision_needed": text_of("decision_needed"),
+        "lead": dict(lead),
         "supervisor_id": supervisor_id,
         "lead_ids": list(lead_ids),
         "agency_name": agency_name,
     }
 
 
-def questions_plan_theme(questions: QuestionSet) -> str | None:
-    return next((q.theme for q in questions.questions.values() if q.kind == "plan"), None)
+def _scale(answers: Mapping[str, StoredAnswer]) -> int | None:
+    answer = answers.get("scale")
+    if answer is None or answer.status != "answered" or not (answer.value or "").isdigit():
+        return None
+    return int(answer.value or 0)
+
+
+def _choice(answers: Mapping[str, StoredAnswer], question_id: str) -> str | None:
+    answer = answers.get(question_id)
+    return answer.value if answer is not None and answer.status == "answered" else None
+
+
+def _see_alone(fired: Sequence[Fired]) -> list[str]:
+    seen: list[str] = []
+    for flag in fired:
+        if flag.see_alone and flag.see_alone not in seen:
+            seen.append(flag.see_alone)
+    return seen
