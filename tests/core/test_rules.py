@@ -1,44 +1,79 @@
-"""Follow-up rules and flags, as the question set defines them."""
+"""The question set as data: follow-ups, mentions, flags, roles, drift, and its validation."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from bot.reflection.questions import (
     AnswerState,
+    Facts,
     QuestionSetError,
     default_question_set,
-    parse_question_set,
+    is_vague_contingency,
+    load_question_set,
 )
 
 QS = default_question_set()
+ROLES = ("social_worker", "health_visitor", "school", "police", "gp", "early_help")
 
 
 def chose(*options: str) -> AnswerState:
     return AnswerState(skipped=False, choices=options)
 
 
-def path_ids(answers, actions=()) -> list[str]:
-    return [q.id for q in QS.path(answers, list(actions))]
+def wrote(text: str) -> AnswerState:
+    return AnswerState(skipped=False, text=text)
 
 
-def flag_ids(answers, actions=()) -> set[str]:
-    return {r.id for r in QS.flags(answers, list(actions))}
+SKIPPED = AnswerState(skipped=True)
 
 
-def test_every_theme_is_reached_by_a_main_question() -> None:
-    assert {q.theme for q in QS.main} == {t.id for t in QS.themes}
-    assert len(QS.themes) == 12
+def path_ids(answers, **facts) -> list[str]:
+    return [q.id for q in QS.path(Facts(answers, **facts))]
 
 
-def test_every_question_names_theme_point_and_why() -> None:
-    for question in QS.questions.values():
-        assert question.theme and 1 <= question.point <= 15 and question.why.strip()
+def flag_ids(answers, **facts) -> set[str]:
+    return {f.rule for f in QS.fired(Facts(answers, **facts))}
 
 
-def test_no_follow_ups_without_answers() -> None:
-    main = [q.id for q in QS.main]
-    assert path_ids({}) == main
+# ---------------------------------------------------------------- the set itself
+
+
+def test_every_theme_is_reached_by_a_main_question_in_the_full_set() -> None:
+    asked = QS.main_for(Facts({}))
+    assert {q.theme for q in asked} == {t.id for t in QS.themes}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_has_a_shorter_or_equal_set_with_purpose_and_plan(role: str) -> None:
+    asked = [q.id for q in QS.main_for(Facts({}, role=role))]
+    assert asked[:2] == ["purpose", "worry"] and "plan" in asked
+    assert len(asked) <= len(QS.main_for(Facts({})))
+
+
+def test_a_safeguarding_lead_is_never_asked_about_consulting_one() -> None:
+    assert "lead_contact" not in path_ids({}, role="school")
+    assert "lead_contact" not in path_ids({}, is_lead=True)
+    assert "lead_contact" in path_ids({}, role="health_visitor")
+
+
+def test_why_this_matters_is_one_sentence_per_theme() -> None:
+    for theme in QS.themes:
+        assert theme.why.count(". ") == 0 and theme.why.endswith(".")
+
+
+def test_a_repeat_reflection_reviews_the_plan_and_leaves_out_first_only_questions() -> None:
+    first = path_ids({})
+    repeat = path_ids({}, repeat=True, earlier_actions=2)
+    assert "last_plan" in repeat and "changed" in repeat
+    assert "child_day" in first and "child_day" not in repeat
+    assert "last_plan" not in path_ids({}, repeat=True, earlier_actions=0)
+    assert len(repeat) < len(first)
+
+
+# ---------------------------------------------------------------- choices and follow-ups
 
 
 def test_only_parent_heard_asks_for_other_sources_and_flags() -> None:
@@ -49,116 +84,191 @@ def test_only_parent_heard_asks_for_other_sources_and_flags() -> None:
     assert "only_parent_heard" not in flag_ids({"sources": chose("parent", "school")})
 
 
-@pytest.mark.parametrize("seen", ["not_seen", "seen_with_parent"])
-def test_child_not_seen_alone(seen: str) -> None:
-    answers = {"child_seen": chose(seen)}
+@pytest.mark.parametrize("seen", ["seen_too_young", "seen_non_verbal"])
+def test_a_child_who_does_not_speak_asks_how_they_communicate(seen: str) -> None:
+    ids = path_ids({"child_seen": chose(seen)})
+    assert ids[ids.index("child_seen") + 1] == "communication"
+    assert flag_ids({"child_seen": chose(seen)}) == set()
+
+
+def test_learning_disability_is_a_support_need_not_a_risk() -> None:
+    answers = {"support_need": chose("yes")}
     ids = path_ids(answers)
-    assert ids[ids.index("child_seen") + 1] == "child_voice"
-    assert "child_not_seen_alone" in flag_ids(answers)
+    assert ids[ids.index("support_need") + 1] == "accessible_plan"
+    assert "at_the_time" not in ids and flag_ids(answers) == set()
+    assert all("learning" not in o.label.lower() for o in QS.questions["risks"].options)
 
 
-def test_child_seen_alone_raises_nothing() -> None:
-    answers = {"child_seen": chose("seen_alone"), "sources": chose("child", "parent")}
-    assert "child_voice" not in path_ids(answers)
+def test_drinking_described_but_none_ticked_asks_about_the_child_and_names_it() -> None:
+    answers = {
+        "child_day": wrote("Mum had a couple of glasses the night before, baby was fretful"),
+        "confirm_alcohol": chose("yes"),
+        "risks": chose("none_known"),
+    }
+    ids = path_ids(answers)
+    assert ids[ids.index("child_day") + 1] == "confirm_alcohol"
+    assert ids[ids.index("risks") + 1] == "at_the_time"
+    fired = {f.rule: f for f in QS.fired(Facts(answers))}
+    assert {"alcohol_mentioned", "alcohol_not_ticked"} <= set(fired)
+    assert 'you wrote "Mum had a couple of glasses' in fired["alcohol_mentioned"].text
+
+
+def test_a_mention_confirmed_as_no_raises_nothing() -> None:
+    answers = {"worry": wrote("Dad drinks a lot of fizzy pop"), "confirm_alcohol": chose("no")}
+    assert "confirm_alcohol" in path_ids(answers)
     assert flag_ids(answers) == set()
 
 
-def test_alcohol_with_pregnancy_is_flagged_after_the_pregnancy_question() -> None:
-    answers = {"risks": chose("alcohol"), "pregnancy": chose("yes")}
-    ids = path_ids(answers)
-    assert ids[ids.index("risks") :][:4] == ["risks", "at_the_time", "pregnancy", "alcohol_baby"]
-    assert "alcohol_and_baby" in flag_ids(answers)
-
-
-def test_drugs_alone_ask_about_pregnancy_but_do_not_flag_alcohol() -> None:
-    answers = {"risks": chose("drugs"), "pregnancy": chose("yes")}
-    assert "pregnancy" in path_ids(answers)
-    assert "alcohol_and_baby" not in flag_ids(answers)
-    assert "alcohol_baby" not in path_ids(answers)
-
-
-def test_domestic_abuse_asks_what_happens_but_not_pregnancy() -> None:
-    ids = path_ids({"risks": chose("domestic_abuse")})
-    assert "at_the_time" in ids and "pregnancy" not in ids
-
-
-def test_disagreement_not_escalated() -> None:
-    disagree = {"agency_response": chose("disagree")}
-    assert "escalated" in path_ids(disagree)
-    assert "disagreement_not_escalated" in flag_ids(disagree)
-    assert "disagreement_not_escalated" in flag_ids({**disagree, "escalated": chose("not_yet")})
-    assert "disagreement_not_escalated" not in flag_ids({**disagree, "escalated": chose("yes")})
-    assert "disagreement_not_escalated" not in flag_ids({"agency_response": chose("agree")})
-
-
-def test_action_without_contingency_is_flagged() -> None:
-    with_contingency = [{"what": "Visit", "contingency": "Escalate to manager"}]
-    without = [*with_contingency, {"what": "Call GP", "contingency": None}]
-    assert "no_contingency" not in flag_ids({}, with_contingency)
-    assert "no_contingency" in flag_ids({}, without)
-    assert "no_contingency" not in flag_ids({}, [])
-
-
-def test_skipped_answers_trigger_no_follow_ups() -> None:
-    answers = {"sources": AnswerState(skipped=True), "risks": AnswerState(skipped=True)}
-    assert path_ids(answers) == [q.id for q in QS.main]
-
-
-MINIMAL = {
-    "themes": [{"id": "t", "title": "T", "gap": "g"}],
-    "questions": [
-        {
-            "id": "q",
-            "theme": "t",
-            "point": 1,
-            "kind": "choice",
-            "label": "Q",
-            "text": "?",
-            "why": "w",
-            "options": [{"id": "a", "label": "A"}, {"id": "b", "label": "B"}],
-        },
-        {
-            "id": "f",
-            "theme": "t",
-            "point": 1,
-            "kind": "text",
-            "label": "F",
-            "text": "?",
-            "why": "w",
-            "follow_up": True,
-        },
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Neither parent drinks.",
+        "There's no alcohol in the house",
+        "Dad doesn't drink at all",
+        "He's her dad, I've met him twice and he's warm with her",
     ],
-}
-
-
-def test_a_partnership_can_add_a_rule_as_data() -> None:
-    document = {
-        **MINIMAL,
-        "rules": [
-            {"id": "r", "when": {"answer": "q", "is": ["b"]}, "ask": ["f"], "flag": "Think again"}
-        ],
-    }
-    qs = parse_question_set(document)
-    assert [q.id for q in qs.path({"q": chose("b")}, [])] == ["q", "f"]
-    assert [r.flag for r in qs.flags({"q": chose("b")}, [])] == ["Think again"]
+)
+def test_negation_and_pronouns_do_not_ask(text: str) -> None:
+    found = QS.found_mentions({"child_day": wrote(text), "household": wrote(text)})
+    assert set(found) <= {"disclosure"} - {"disclosure"}, found
 
 
 @pytest.mark.parametrize(
-    ("rule", "message"),
+    ("text", "mention"),
     [
-        ({"id": "r", "when": {"answer": "nope", "is": ["a"]}, "flag": "x"}, "unknown question"),
-        ({"id": "r", "when": {"answer": "q", "is": ["zzz"]}, "flag": "x"}, "not an option"),
-        ({"id": "r", "when": {"answer": "q", "is": ["a"]}, "ask": ["q"]}, "not a follow-up"),
-        ({"id": "r", "when": {"answer": "q", "is": ["a"]}}, "needs 'ask', 'flag'"),
-        ({"id": "r", "when": {"answer": "q", "equals": ["a"]}, "flag": "x"}, "unknown condition"),
+        ("Mum says she doesn't drink, but there were bottles by the bin", "alcohol"),
+        ("I'm not sure whether her partner drinks", "alcohol"),
+        ("The baby sleeps in mum's bed most nights", "baby_sleep"),
+        ("Bruise on his cheek, mum said he fell off the sofa", "injury"),
+        ("She has been self-harming since the summer", "self_harm"),
+        ("Her husband interpreted for her throughout", "interpreting"),
+        ("He was not brought to the last three appointments", "not_brought"),
+        ("Mum's new boyfriend is around a lot but nobody has met him", "unmet_man"),
+        ("She told her teacher that dad hits her", "disclosure"),
+        ("He says he is scared to go home", "danger"),
     ],
 )
-def test_bad_rules_are_refused_with_their_name(rule, message) -> None:
-    with pytest.raises(QuestionSetError, match=message):
-        parse_question_set({**MINIMAL, "rules": [rule]})
+def test_mentions_are_heard(text: str, mention: str) -> None:
+    found = QS.found_mentions({"child_day": wrote(text)})
+    assert mention in found, found
+    assert found[mention].quote and found[mention].quote.rstrip(".") in text + "..."
 
 
-def test_a_theme_without_a_question_is_refused() -> None:
-    document = {**MINIMAL, "themes": [*MINIMAL["themes"], {"id": "u", "title": "U", "gap": "g"}]}
-    with pytest.raises(QuestionSetError, match="themes with no question"):
-        parse_question_set(document)
+def test_not_sure_is_heard_only_where_it_is_about_a_condition_a_decision_or_who() -> None:
+    assert "unknown" in QS.found_mentions(
+        {"medical_detail": wrote("Not sure what the dietitian's plan is")}
+    )
+    assert "unknown" not in QS.found_mentions({"purpose": wrote("Not sure yet, a routine visit")})
+
+
+@pytest.mark.parametrize(("answer", "immediate"), [("baby", True), ("older", False), ("no", False)])
+def test_an_injury_to_a_non_mobile_child_is_for_today(answer: str, immediate: bool) -> None:
+    answers = {"child_day": wrote("There was a bruise on her ear"), "confirm_injury": chose(answer)}
+    fired = QS.immediate(Facts(answers), "confirm_injury")
+    assert bool(fired) is immediate
+    if immediate:
+        assert fired[0].matters == "today" and "bruise on her ear" in fired[0].text
+
+
+def test_skipping_core_questions_is_not_flag_free_by_accident() -> None:
+    # Skipping never satisfies a positive rule: unknowns are reported by the summary instead.
+    assert flag_ids({q.id: SKIPPED for q in QS.main}) == set()
+
+
+# ---------------------------------------------------------------- the plan and drift
+
+
+@pytest.mark.parametrize(
+    ("contingency", "vague"),
+    [
+        ("Continue to monitor", True),
+        ("monitor and review", True),
+        ("keep an eye on things", True),
+        ("N/A", True),
+        ("Ring the school", True),  # the action said again
+        ("Ask the team manager to join the next visit", False),
+        ("Strategy discussion with CSC the same day", False),
+    ],
+)
+def test_what_counts_as_no_contingency(contingency: str, vague: bool) -> None:
+    assert is_vague_contingency(contingency, "Ring the school", QS.settings) is vague
+
+
+def test_drift_needs_the_earlier_reflection_and_a_long_open_case() -> None:
+    now = {"engagement": chose("agreeing_no_change")}
+    earlier = {"engagement": chose("agreeing_no_change")}
+    assert "drift_no_change" in flag_ids(now, case_open_days=240, earlier=earlier, repeat=True)
+    assert "drift_no_change" not in flag_ids(now, case_open_days=20, earlier=earlier, repeat=True)
+    assert "drift_no_change" not in flag_ids(now, case_open_days=240)
+
+
+@pytest.mark.parametrize(
+    ("scales", "now", "fires"),
+    [
+        ((5,), "4", True),
+        ((4, 4), "4", True),
+        ((4,), "4", False),
+        ((3,), "5", False),
+        ((), "2", False),
+    ],
+)
+def test_the_scale_flat_or_falling_is_drift(scales, now, fires) -> None:
+    assert ("drift_scale" in flag_ids({"scale": wrote(now)}, scales=scales)) is fires
+
+
+def test_actions_carried_over_undone_is_drift() -> None:
+    answers = {"last_plan": chose("done", "not_done")}
+    assert "drift_actions_carried" in flag_ids(answers)
+    assert "drift_actions_carried" not in flag_ids({"last_plan": chose("done", "done")})
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _broken(tmp_path: Path, old: str, new: str) -> Path:
+    source = Path("prompts/questions.yaml").read_text(encoding="utf-8")
+    assert old in source
+    path = tmp_path / "questions.yaml"
+    path.write_text(source.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def _line_of(path: Path, text: str) -> int:
+    lines = path.read_text().splitlines()
+    return next(n for n, line in enumerate(lines, 1) if text in line and not line.startswith("#"))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "message"),
+    [
+        ("    kind: scale", "    kind: slider", "kind", "Input should be"),
+        (
+            "    theme: purpose\n    kind: text",
+            "    theme: purpose\n    kind: text\n    colour: red",
+            "colour",
+            "Extra inputs",
+        ),
+        ("ask: [child_voice]", "ask: [child_voce]", "ask", "not a follow-up question"),
+        (
+            "is: [not_seen, seen_with_parent]",
+            "is: [not_seen, seen_alone_ish]",
+            "when",
+            "not an option",
+        ),
+        ("    matters: visit\n    title: Seeing", "    title: Seeing", "flag", "needs 'matters'"),
+        ('"bruis",', '"bruis(",', "patterns", "not a valid pattern"),
+    ],
+)
+def test_a_broken_question_set_names_the_line_and_field(tmp_path, old, new, field, message) -> None:
+    path = _broken(tmp_path, old, new)
+    with pytest.raises(QuestionSetError) as caught:
+        load_question_set(path)
+    text = str(caught.value)
+    assert message in text and field in text, text
+    line = int(text.split("line ")[1].split(",")[0])
+    changed = _line_of(path, new.strip().splitlines()[-1])
+    assert abs(changed - line) <= 8, text  # the field itself, or its entry
+
+
+def test_the_shipped_question_set_loads() -> None:
+    assert load_question_set().version == QS.version
