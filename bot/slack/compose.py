@@ -26,10 +26,17 @@ ACTION_START = "reflect_start"
 ACTION_LEAD_CONFIRMED = "lead_contact_confirmed"
 ACTION_ACKNOWLEDGE = "summary_acknowledge"
 ACTION_ADD_NOTE = "summary_add_note"
+ACTION_CALL_PROMISED = "summary_call_promised"
+ACTION_RECORD_DECISION = "summary_record_decision"
+ACTION_SHOW_ANSWERS = "summary_show_answers"
 NOTE_MODAL = "summary_note_modal"
 NOTE_INPUT_BLOCK = "note"
 NOTE_INPUT_ACTION = "note_text"
 NOTE_LIMIT = 2900
+DECISION_MODAL = "summary_decision_modal"
+DECISION_INPUT_BLOCK = "decision"
+DECISION_INPUT_ACTION = "decision_text"
+DECISION_LIMIT = 2900
 
 
 def prompt_stamp(reflection: Reflection) -> str:
@@ -65,13 +72,30 @@ def reply_blocks(reply: Reply, renderer: Renderer, *, stamp: str | None) -> list
     """Every message of a reply as sections, with buttons after the question it belongs to."""
     result: list[Payload] = []
     for message in reply.messages:
-        result += bk.sections(renderer.message(message))
+        if is_summary(message):
+            # In Slack the answers wait behind a button; the terminal prints everything.
+            result += bk.sections(renderer.message(message, with_answers=False))
+        else:
+            result += bk.sections(renderer.message(message))
         result += controls(message, stamp=stamp, reply=reply)
     return result
 
 
+def is_summary(message: Message) -> bool:
+    return message.template == "summary" and "with_answers" not in message.data
+
+
+def has_answers(summary: dict[str, Any]) -> bool:
+    """Whether a summary holds any answers to show behind the button."""
+    return any(theme.get("entries") for theme in summary.get("themes") or [])
+
+
 def controls(message: Message, *, stamp: str | None, reply: Reply) -> list[Payload]:
     label = bk.labels()
+    if is_summary(message):
+        summary = message.data.get("summary") or {}
+        rid = reply.completion.reflection_id if reply.completion else reply.reflection_id
+        return [answers_button(rid)] if rid is not None and has_answers(summary) else []
     if message.template == "lead_reminder" and reply.completion is not None:
         return [
             bk.actions(
@@ -107,7 +131,13 @@ def controls(message: Message, *, stamp: str | None, reply: Reply) -> list[Paylo
         return []
     data = message.data
     answers: list[Payload] = []
-    if data.get("kind") == "choice":
+    if data.get("kind") == "scale":
+        answers = [
+            bk.button(str(n), action_id=f"{ACTION_ANSWER}_{n}", value=str(n)) for n in range(11)
+        ]
+    elif data.get("kind") == "date":
+        answers = [bk.datepicker(label["due_date_placeholder"], action_id=ACTION_DUE_DATE)]
+    elif data.get("kind") in {"choice", "review"}:
         answers = [
             bk.button(
                 o["label"], action_id=f"{ACTION_ANSWER}_{o['number']}", value=str(o["number"])
@@ -158,42 +188,79 @@ def _command(word: str, label: dict[str, str]) -> Payload:
     return bk.button(label[word], action_id=f"{ACTION_COMMAND}_{word}", value=word)
 
 
-def summary_controls(reflection_id: int) -> Payload:
+def summary_controls(reflection_id: int, *, answers: bool = True) -> Payload:
+    """The supervisor's buttons under their copy of a summary."""
     label = bk.labels()
-    return bk.actions(
-        f"summary:{reflection_id}",
-        [
-            bk.button(
-                label["acknowledge"],
-                action_id=ACTION_ACKNOWLEDGE,
-                value=str(reflection_id),
-                style="primary",
-            ),
-            bk.button(label["add_note"], action_id=ACTION_ADD_NOTE, value=str(reflection_id)),
-        ],
-    )
+    value = str(reflection_id)
+    buttons = [
+        bk.button(label["acknowledge"], action_id=ACTION_ACKNOWLEDGE, value=value, style="primary"),
+        bk.button(label["add_note"], action_id=ACTION_ADD_NOTE, value=value),
+        bk.button(label["call_promised"], action_id=ACTION_CALL_PROMISED, value=value),
+        bk.button(label["record_decision"], action_id=ACTION_RECORD_DECISION, value=value),
+    ]
+    if answers:
+        buttons.append(_show_answers(reflection_id, label))
+    return bk.actions(f"summary:{reflection_id}", buttons)
+
+
+def answers_button(reflection_id: int) -> Payload:
+    """ "Show the answers" on its own, under a copy that has no other buttons."""
+    return bk.actions(f"answers:{reflection_id}", [_show_answers(reflection_id, bk.labels())])
+
+
+def _show_answers(reflection_id: int, label: dict[str, str]) -> Payload:
+    return bk.button(label["show_answers"], action_id=ACTION_SHOW_ANSWERS, value=str(reflection_id))
 
 
 def note_modal(reflection_id: int) -> Payload:
+    return _text_modal(
+        reflection_id,
+        callback_id=NOTE_MODAL,
+        block_id=NOTE_INPUT_BLOCK,
+        action_id=NOTE_INPUT_ACTION,
+        limit=NOTE_LIMIT,
+        labels="note_modal",
+    )
+
+
+def decision_modal(reflection_id: int) -> Payload:
+    return _text_modal(
+        reflection_id,
+        callback_id=DECISION_MODAL,
+        block_id=DECISION_INPUT_BLOCK,
+        action_id=DECISION_INPUT_ACTION,
+        limit=DECISION_LIMIT,
+        labels="decision_modal",
+    )
+
+
+def _text_modal(
+    reflection_id: int, *, callback_id: str, block_id: str, action_id: str, limit: int, labels: str
+) -> Payload:
+    """A modal with one box of text about a reflection; its wording is labels.yaml's
+    ``<labels>_title``, ``_label``, ``_placeholder``, ``_submit`` and ``_close``."""
     label = bk.labels()
     view = {
         "type": "modal",
-        "callback_id": NOTE_MODAL,
+        "callback_id": callback_id,
         "private_metadata": str(reflection_id),
-        "title": {"type": "plain_text", "text": bk.truncate(label["note_modal_title"], 24)},
-        "submit": {"type": "plain_text", "text": bk.truncate(label["note_modal_submit"], 24)},
-        "close": {"type": "plain_text", "text": bk.truncate(label["note_modal_close"], 24)},
+        "title": {"type": "plain_text", "text": bk.truncate(label[f"{labels}_title"], 24)},
+        "submit": {"type": "plain_text", "text": bk.truncate(label[f"{labels}_submit"], 24)},
+        "close": {"type": "plain_text", "text": bk.truncate(label[f"{labels}_close"], 24)},
         "blocks": [
             {
                 "type": "input",
-                "block_id": NOTE_INPUT_BLOCK,
-                "label": {"type": "plain_text", "text": label["note_modal_label"]},
+                "block_id": block_id,
+                "label": {"type": "plain_text", "text": label[f"{labels}_label"]},
                 "element": {
                     "type": "plain_text_input",
-                    "action_id": NOTE_INPUT_ACTION,
+                    "action_id": action_id,
                     "multiline": True,
-                    "max_length": NOTE_LIMIT,
-                    "placeholder": {"type": "plain_text", "text": label["note_modal_placeholder"]},
+                    "max_length": limit,
+                    "placeholder": {
+                        "type": "plain_text",
+                        "text": bk.truncate(label[f"{labels}_placeholder"], 150),
+                    },
                 },
             }
         ],
