@@ -365,7 +365,7 @@ class ReflectionService:
             reflection.current_question = upcoming.id
             reflection.current_step = _first_step(upcoming)
         session.add(reflection)
-        self._prompt(session, context, reply)
+        self._prompt(session, context, reply, path=path)
 
     def _position(self, context: _Context) -> Position:
         reflection = context.reflection
@@ -402,7 +402,14 @@ class ReflectionService:
             command=_command_word(text),
         )
 
-    def _prompt(self, session: Session, context: _Context, reply: Reply) -> None:
+    def _prompt(
+        self,
+        session: Session,
+        context: _Context,
+        reply: Reply,
+        *,
+        path: list[Question] | None = None,
+    ) -> None:
         reflection = context.reflection
         reply.prompted = True
         if reflection.current_question == CONFIRM:
@@ -412,7 +419,7 @@ class ReflectionService:
         if question is None:  # the question set changed under a paused reflection
             reply.say("question_set_changed")
             return
-        path = self._path(context)
+        path = path if path is not None else self._path(context)
         role_themes = [t for t in self.questions.themes if any(q.theme == t.id for q in path)]
         theme = self.questions.theme(question.theme)
         answer = context.answers.get(question.id)
