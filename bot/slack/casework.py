@@ -1,5 +1,6 @@
 """What the Slack app does besides the conversation: list, close and history of cases, the
-supervisor's acknowledgement and note, and the practitioner's confirmation of lead contact.
+supervisor's acknowledgement, note, promised call and recorded decision, the answers shown behind
+a summary's button, and the practitioner's confirmation of lead contact.
 
 Each function runs in one transaction and records its outgoing messages in the outbox in it.
 """
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from bot.access import can_view_reflection
-from bot.protection.records import case_subject, valid_case_ref
+from bot.protection.records import case_subject, valid_case_ref, view_summary
 from bot.protection.screening import screen_typed
 from bot.reflection.messages import Guard
 from bot.reflection.service import normalise_case_ref
@@ -26,7 +27,7 @@ from storage import cases as case_queries
 from storage import organisation as org_queries
 from storage import reflections as reflection_queries
 from storage.db import SessionFactory, transaction
-from storage.models import Action, Case, Reflection, SupervisorNote
+from storage.models import Action, Case, Reflection, SupervisorDecision, SupervisorNote
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,10 @@ class Outcome:
 _REFUSALS: dict[str, Outcome] = {
     "acknowledge": Outcome("not_supervisor", {"action": "acknowledge"}),
     "note": Outcome("not_supervisor", {"action": "note"}),
+    "call_promised": Outcome("not_supervisor", {"action": "call_promised"}),
+    "decision": Outcome("not_supervisor", {"action": "decision"}),
     "lead_contact": Outcome("lead_not_yours"),
+    "answers": Outcome("answers_refused"),
 }
 
 
@@ -203,7 +207,7 @@ def refuse(
     reflection_id: int | None,
     now: datetime,
 ) -> Outcome:
-    """Refuse ``action`` (acknowledge, note, lead_contact) without looking further."""
+    """Refuse ``action`` (a key of _REFUSALS) without looking further."""
     with transaction(new_session) as session:
         return _refused(session, action=action, actor=actor, reflection_id=reflection_id, now=now)
 
@@ -290,6 +294,8 @@ def _record_first(
 
 
 def may_add_note(new_session: SessionFactory, *, reflection_id: int, actor: str) -> bool:
+    """Whether ``actor`` may write to the practitioner about this reflection (a note or a
+    decision): its supervisor, once it is completed."""
     with new_session() as session:
         reflection = session.get(Reflection, reflection_id)
         return (
@@ -312,26 +318,81 @@ def add_note(
 ) -> Outcome:
     """Keep the supervisor's note, screened for identifiers like every answer, and send it to
     the practitioner; once per modal submission."""
+    return _write_to_practitioner(
+        new_session,
+        kind="note",
+        reflection_id=reflection_id,
+        actor=actor,
+        text=text,
+        claim_key=claim_key,
+        now=now,
+        renderer=renderer,
+        guard=guard,
+    )
+
+
+def record_decision(
+    new_session: SessionFactory,
+    *,
+    reflection_id: int,
+    actor: str,
+    text: str,
+    claim_key: str,
+    now: datetime,
+    renderer: Renderer,
+    guard: Guard | None = None,
+) -> Outcome:
+    """Keep a decision the supervisor made on this reflection, screened for identifiers the
+    same way as a note, and show it to the practitioner; once per modal submission."""
+    return _write_to_practitioner(
+        new_session,
+        kind="decision",
+        reflection_id=reflection_id,
+        actor=actor,
+        text=text,
+        claim_key=claim_key,
+        now=now,
+        renderer=renderer,
+        guard=guard,
+    )
+
+
+_WRITTEN = {"note": SupervisorNote, "decision": SupervisorDecision}
+
+
+def _write_to_practitioner(
+    new_session: SessionFactory,
+    *,
+    kind: str,
+    reflection_id: int,
+    actor: str,
+    text: str,
+    claim_key: str,
+    now: datetime,
+    renderer: Renderer,
+    guard: Guard | None,
+) -> Outcome:
+    """A note or a decision: checked, screened, stored, audited and sent to the practitioner
+    (``<kind>_practitioner``) with word to its author (``<kind>_supervisor``), in one
+    transaction; a repeated submission (``claim_key`` taken) raises AlreadyHandled."""
     with transaction(new_session) as session:
         reflection = session.get(Reflection, reflection_id)
         if reflection is None or not _supervises(session, actor, reflection):
-            return _refused(
-                session, action="note", actor=actor, reflection_id=reflection_id, now=now
-            )
+            return _refused(session, action=kind, actor=actor, reflection_id=reflection_id, now=now)
         claims.claim(session=session, key=claim_key, now=now)
         screened = screen_typed(session, author_id=actor, text=text, guard=guard)
-        note = SupervisorNote(
+        written = _WRITTEN[kind](
             reflection_id=reflection_id, author_id=actor, text=screened.text, created_at=now
         )
-        session.add(note)
+        session.add(written)
         session.flush()
         audit.record(
             session=session,
             actor=actor,
-            action="note",
+            action=kind,
             subject=f"reflection:{reflection_id}",
             now=now,
-            detail={"note_id": note.id},
+            detail={f"{kind}_id": written.id},
         )
         facts = {
             "case_ref": _case_ref(session, reflection),
@@ -340,19 +401,19 @@ def add_note(
         }
         say(
             renderer,
-            "note_practitioner",
+            f"{kind}_practitioner",
             session=session,
-            key=f"note:{note.id}:practitioner",
+            key=f"{kind}:{written.id}:practitioner",
             recipient=reflection.practitioner_id,
             now=now,
-            note=screened.text,
+            **{kind: screened.text},
             **facts,
         )
         say(
             renderer,
-            "note_supervisor",
+            f"{kind}_supervisor",
             session=session,
-            key=f"note:{note.id}:supervisor",
+            key=f"{kind}:{written.id}:supervisor",
             recipient=actor,
             now=now,
             withheld=list(screened.withheld),
@@ -360,6 +421,89 @@ def add_note(
             **facts,
         )
         return Outcome()
+
+
+def promise_call(
+    new_session: SessionFactory,
+    *,
+    reflection_id: int,
+    actor: str,
+    now: datetime,
+    renderer: Renderer,
+) -> Outcome:
+    """The supervisor's "I'll call you before the visit": recorded and audited once, and the
+    practitioner told once; a second press only reminds the supervisor when they promised."""
+    with transaction(new_session) as session:
+        # Locked, so a double click on PostgreSQL records (and tells) once.
+        reflection = session.get(Reflection, reflection_id, with_for_update=True)
+        if (
+            reflection is None
+            or reflection.status != "completed"
+            or not _supervises(session, actor, reflection)
+        ):
+            return _refused(
+                session, action="call_promised", actor=actor, reflection_id=reflection_id, now=now
+            )
+        facts = {
+            "case_ref": _case_ref(session, reflection),
+            "practitioner_id": reflection.practitioner_id,
+            "supervisor_id": actor,
+        }
+        already = not _record_first(
+            session, reflection, "call_promised_at", action="call_promised", actor=actor, now=now
+        )
+        if not already:
+            say(
+                renderer,
+                "call_promised_practitioner",
+                session=session,
+                key=f"call:{reflection_id}:practitioner",
+                recipient=reflection.practitioner_id,
+                now=now,
+                **facts,
+            )
+        say(
+            renderer,
+            "call_promised_supervisor",
+            session=session,
+            key=f"call:{reflection_id}:"
+            + (f"again:{int(now.timestamp())}" if already else "supervisor"),
+            recipient=actor,
+            now=now,
+            already=already,
+            promised_at=reflection.call_promised_at,
+            **facts,
+        )
+        return Outcome()
+
+
+def show_answers(
+    new_session: SessionFactory,
+    *,
+    reflection_id: int,
+    actor: str,
+    shown_under: str,
+    now: datetime,
+    renderer: Renderer,
+) -> Outcome:
+    """The answers of a summary, as a new DM to whoever pressed "Show the answers", if the
+    access rule lets them see the reflection (the view is audited either way). Posted once per
+    summary message (``shown_under`` names it), so a double click posts them once."""
+    summary = view_summary(new_session, viewer_id=actor, reflection_id=reflection_id, now=now)
+    if summary is None:
+        return _REFUSALS["answers"]
+    with transaction(new_session) as session:
+        say(
+            renderer,
+            "answers",
+            session=session,
+            key=f"answers:{reflection_id}:{actor}:{shown_under}",
+            recipient=actor,
+            now=now,
+            summary=summary,
+            viewer=actor,
+        )
+    return Outcome()
 
 
 def confirm_lead_contact(

@@ -18,7 +18,13 @@ from bot.reflection.messages import Completion, Reply
 from bot.render import Renderer
 from bot.slack import blocks as bk
 from bot.slack import claims
-from bot.slack.compose import prompt_stamp, reply_blocks, summary_controls
+from bot.slack.compose import (
+    answers_button,
+    has_answers,
+    prompt_stamp,
+    reply_blocks,
+    summary_controls,
+)
 from storage import inbox
 from storage.models import Reflection
 from storage.prompts_shown import note_prompt
@@ -115,15 +121,24 @@ class SlackSink:
 def record_completion(
     session: Session, completion: Completion, renderer: Renderer, *, now: datetime
 ) -> None:
-    """The supervisor's copy with Acknowledge / Add note, and the leads' copy if shared."""
+    """The supervisor's copy with its buttons (Acknowledge, Add a note, a call before the
+    visit, Record a decision, Show the answers), and the leads' copy if shared."""
     rid = completion.reflection_id
-    summary = renderer.render(
-        "messages/summary.j2", summary=completion.summary, audience="supervisor"
-    )
+    answers = has_answers(completion.summary)
     facts = {"practitioner_id": completion.practitioner_id, "case_ref": completion.case_ref}
     if completion.supervisor_id:
         intro = renderer.render("slack/supervisor_intro.j2", **facts)
-        blocks = [*bk.sections(intro), *bk.sections(summary), summary_controls(rid)]
+        summary = renderer.render(
+            "messages/summary.j2",
+            summary=completion.summary,
+            audience="supervisor",
+            with_answers=False,
+        )
+        blocks = [
+            *bk.sections(intro),
+            *bk.sections(summary),
+            summary_controls(rid, answers=answers),
+        ]
         post(
             session=session,
             key=f"done:{rid}:supervisor",
@@ -133,6 +148,10 @@ def record_completion(
         )
     if completion.leads_see_summaries:
         intro = renderer.render("slack/lead_copy_intro.j2", **facts)
+        summary = renderer.render(
+            "messages/summary.j2", summary=completion.summary, audience="lead", with_answers=False
+        )
+        button = [answers_button(rid)] if answers else []
         for lead in completion.lead_ids:
             if lead == completion.supervisor_id:
                 continue
@@ -140,6 +159,6 @@ def record_completion(
                 session=session,
                 key=f"done:{rid}:lead:{lead}",
                 recipient=lead,
-                blocks=[*bk.sections(intro), *bk.sections(summary)],
+                blocks=[*bk.sections(intro), *bk.sections(summary), *button],
                 now=now,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -57,7 +58,8 @@ def test_demo_runs_a_whole_reflection_then_history_shows_it(cli_env) -> None:
     out = result.stdout.decode()
     assert result.returncode == 0, result.stderr.decode()
     assert "Your reflection on CSC-2001 is saved" in out
-    assert "Worth taking to the visit" in out
+    # Flags come grouped by when they matter, under one of three headings.
+    assert re.search(r"^(Today|On the visit|For supervision)$", out, re.MULTILINE)
     assert "talk this case through with your agency's safeguarding lead" in out
     assert "Traceback" not in out + result.stderr.decode()
 

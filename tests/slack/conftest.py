@@ -205,8 +205,10 @@ class SlackDriver:
         action: dict[str, Any],
         block_id: str,
         state: dict[str, Any] | None = None,
+        message_ts: str | None = None,
     ) -> BoltResponse:
-        """Press a button (or pick a date) as Slack reports it in a block_actions payload."""
+        """Press a button (or pick a date) as Slack reports it in a block_actions payload;
+        ``message_ts`` names the message it is in, as Slack's container does."""
         payload: dict[str, Any] = {
             "type": "block_actions",
             "user": {"id": user, "team_id": "T0TEST"},
@@ -226,12 +228,19 @@ class SlackDriver:
         }
         if state is not None:
             payload["state"] = state
+        if message_ts is not None:
+            payload["container"]["message_ts"] = message_ts
         return self.dispatch(
             interaction_body(payload), content_type="application/x-www-form-urlencoded"
         )
 
     def press(
-        self, user: str, action_id: str, *, message: dict[str, Any] | None = None
+        self,
+        user: str,
+        action_id: str,
+        *,
+        message: dict[str, Any] | None = None,
+        message_ts: str | None = None,
     ) -> BoltResponse:
         """Press the button ``action_id`` found in ``message`` (default: the last one to user)."""
         message = message or self.last_message(user, with_action=action_id)
@@ -241,8 +250,17 @@ class SlackDriver:
                     action = {"type": element["type"], "action_id": action_id}
                     if "value" in element:
                         action["value"] = element["value"]
-                    return self.click(user, action, block["block_id"])
+                    return self.click(user, action, block["block_id"], message_ts=message_ts)
         raise AssertionError(f"no {action_id} button in the message")
+
+    def show_answers(
+        self, user: str, *, message: dict[str, Any] | None = None, message_ts: str | None = None
+    ) -> str:
+        """Press "Show the answers" under a summary; the text of what it posted to ``user``."""
+        before = len(self.texts_to(user))
+        pressed = self.press(user, "summary_show_answers", message=message, message_ts=message_ts)
+        assert pressed.status == 200
+        return "\n".join(self.texts_to(user)[before:])
 
     def tick_and_send(self, user: str, numbers: list[str]) -> BoltResponse:
         """Tick checkboxes (each tick is acknowledged and ignored), then press the button."""

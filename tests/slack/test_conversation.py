@@ -84,9 +84,8 @@ def test_a_reflection_to_completion_by_typing_and_buttons(slack: SlackDriver) ->
         supervisor_copy
     )
     assert "summary_add_note" in json.dumps(supervisor_copy)
-    assert "Attendance above 90%" in "".join(
-        message_text(m) for m in slack.fake.messages_to(SUPERVISOR)
-    )
+    assert "Attendance above 90%" not in message_text(supervisor_copy)  # behind a button
+    assert "Attendance above 90%" in slack.show_answers(SUPERVISOR, message=supervisor_copy)
 
     assert slack.press(PRACTITIONER, "lead_contact_confirmed", message=reminder).status == 200
     assert _reflection(slack).lead_contact_confirmed_at is not None

@@ -228,20 +228,26 @@ def test_a_reflection_answered_at_length_arrives_whole_and_holds_nobody_up(
     slack.deliver()
     assert refusals(slack.fake) == []
 
-    # The practitioner's summary: several messages, in order, together over Slack's limit.
+    # The practitioner's summary, then its answers behind "Show the answers": in order, and
+    # together over Slack's limit for one message.
     texts = slack.texts_to(PRACTITIONER)
     start = next(i for i, t in enumerate(texts) if "Summary: CSC-3001" in t)
-    summary = "\n".join(texts[start:])
-    assert len(summary) > 12_000
-    assert PARAGRAPHS[0][:60] in summary and PARAGRAPHS[3][-60:] in summary
+    answers = slack.show_answers(
+        PRACTITIONER, message=slack.last_message(PRACTITIONER, with_action="summary_show_answers")
+    )
+    assert answers.startswith("*The answers: CSC-3001*")
+    assert len("\n".join(texts[start:]) + answers) > 12_000
+    assert PARAGRAPHS[0][:60] in answers and PARAGRAPHS[3][-60:] in answers
     assert arrived_in_order(slack, PRACTITIONER)
 
-    # The supervisor's copy: whole, with Acknowledge and Add note on its last part only.
+    # The supervisor's copy: whole, with its buttons on its last part only; the answers too.
     copies = slack.fake.messages_to(SUPERVISOR)
-    assert len(copies) >= 2 and "has finished a reflection on CSC-3001" in message_text(copies[0])
+    assert "has finished a reflection on CSC-3001" in message_text(copies[0])
     assert "summary_acknowledge" in json.dumps(copies[-1])
     assert all("summary_acknowledge" not in json.dumps(c) for c in copies[:-1])
-    assert len("\n".join(message_text(c) for c in copies)) > 12_000
+    supervisor_answers = slack.show_answers(SUPERVISOR, message=copies[-1])
+    assert PARAGRAPHS[0][:60] in supervisor_answers and PARAGRAPHS[3][-60:] in supervisor_answers
+    assert arrived_in_order(slack, SUPERVISOR)
 
     # /reflect history: too long for one ephemeral reply, so it goes to the DM, and says so.
     before = len(slack.fake.messages_to(PRACTITIONER))

@@ -1,4 +1,6 @@
-"""The supervisor's Acknowledge and Add note, and the practitioner's lead-contact confirmation."""
+"""The buttons under a summary: the supervisor's Acknowledge, Add a note, "I'll call you before
+the visit" and Record a decision; Show the answers for whoever may read it; and the
+practitioner's lead-contact confirmation."""
 
 from __future__ import annotations
 
@@ -14,11 +16,19 @@ from bot.slack import casework, claims
 from bot.slack.compose import (
     ACTION_ACKNOWLEDGE,
     ACTION_ADD_NOTE,
+    ACTION_CALL_PROMISED,
     ACTION_LEAD_CONFIRMED,
+    ACTION_RECORD_DECISION,
+    ACTION_SHOW_ANSWERS,
+    DECISION_INPUT_ACTION,
+    DECISION_INPUT_BLOCK,
+    DECISION_LIMIT,
+    DECISION_MODAL,
     NOTE_INPUT_ACTION,
     NOTE_INPUT_BLOCK,
     NOTE_LIMIT,
     NOTE_MODAL,
+    decision_modal,
     note_modal,
 )
 from bot.slack.context import SlackContext
@@ -43,10 +53,31 @@ def register(app: App, context: SlackContext) -> None:
         ack()
         lead_contact_button(context, body=body, action=action)
 
+    def call_promised(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        call_promised_button(context, body=body, action=action)
+
+    def record_decision(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
+    ) -> None:
+        ack()
+        record_decision_button(context, body=body, action=action, client=client)
+
+    def decision_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        decision_submission(context, ack=ack, body=body, view=view)
+
+    def answers(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        show_answers_button(context, body=body, action=action)
+
     app.action(ACTION_ACKNOWLEDGE)(acknowledge)
     app.action(ACTION_ADD_NOTE)(add_note)
     app.view(NOTE_MODAL)(note_submitted)
     app.action(ACTION_LEAD_CONFIRMED)(lead_confirmed)
+    app.action(ACTION_CALL_PROMISED)(call_promised)
+    app.action(ACTION_RECORD_DECISION)(record_decision)
+    app.view(DECISION_MODAL)(decision_submitted)
+    app.action(ACTION_SHOW_ANSWERS)(answers)
 
 
 def _refuse(context: SlackContext, body: dict[str, Any], outcome: casework.Outcome) -> None:
@@ -105,15 +136,36 @@ def acknowledge_button(
 def add_note_button(
     context: SlackContext, *, body: dict[str, Any], action: dict[str, Any], client: WebClient
 ) -> None:
+    _open_modal(context, body=body, action=action, client=client, kind="note", modal=note_modal)
+
+
+def record_decision_button(
+    context: SlackContext, *, body: dict[str, Any], action: dict[str, Any], client: WebClient
+) -> None:
+    _open_modal(
+        context, body=body, action=action, client=client, kind="decision", modal=decision_modal
+    )
+
+
+def _open_modal(
+    context: SlackContext,
+    *,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    kind: str,
+    modal: Callable[[int], dict[str, Any]],
+) -> None:
+    """Open the note or decision modal for the reflection's supervisor; refuse anyone else."""
     reflection_id = record_id(action.get("value"))
     user = body["user"]["id"]
     if reflection_id is None:
-        _refuse_forged(context, body, "note")
+        _refuse_forged(context, body, kind)
         return
     if not casework.may_add_note(context.new_session, reflection_id=reflection_id, actor=user):
         outcome = casework.refuse(
             context.new_session,
-            action="note",
+            action=kind,
             actor=user,
             reflection_id=reflection_id,
             now=context.now(),
@@ -122,39 +174,77 @@ def add_note_button(
         return
     try:
         # A modal must open within seconds of the click, so this call is made now, not queued.
-        client.views_open(trigger_id=body["trigger_id"], view=note_modal(reflection_id))
+        client.views_open(trigger_id=body["trigger_id"], view=modal(reflection_id))
     except SlackApiError as exc:
-        log.warning("could not open the note modal: %s", exc.response.get("error"))
+        log.warning("could not open the %s modal: %s", kind, exc.response.get("error"))
 
 
 def note_submission(
     context: SlackContext, *, ack: Ack, body: dict[str, Any], view: dict[str, Any]
 ) -> None:
+    _text_submission(
+        context,
+        ack=ack,
+        body=body,
+        view=view,
+        kind="note",
+        block=NOTE_INPUT_BLOCK,
+        element=NOTE_INPUT_ACTION,
+        limit=NOTE_LIMIT,
+        write=casework.add_note,
+    )
+
+
+def decision_submission(
+    context: SlackContext, *, ack: Ack, body: dict[str, Any], view: dict[str, Any]
+) -> None:
+    _text_submission(
+        context,
+        ack=ack,
+        body=body,
+        view=view,
+        kind="decision",
+        block=DECISION_INPUT_BLOCK,
+        element=DECISION_INPUT_ACTION,
+        limit=DECISION_LIMIT,
+        write=casework.record_decision,
+    )
+
+
+def _text_submission(
+    context: SlackContext,
+    *,
+    ack: Ack,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    kind: str,
+    block: str,
+    element: str,
+    limit: int,
+    write: Callable[..., casework.Outcome],
+) -> None:
+    """A submitted note or decision modal: checked, then written once (``write``)."""
     reflection_id = record_id(view.get("private_metadata"))
     value = (
-        view.get("state", {})
-        .get("values", {})
-        .get(NOTE_INPUT_BLOCK, {})
-        .get(NOTE_INPUT_ACTION, {})
-        .get("value")
+        view.get("state", {}).get("values", {}).get(block, {}).get(element, {}).get("value")
     ) or ""
     text = value.strip() if isinstance(value, str) else ""
-    if not text or len(text) > NOTE_LIMIT:
-        message = context.text("note_invalid", empty=not text, length=len(text), limit=NOTE_LIMIT)
-        ack(response_action="errors", errors={NOTE_INPUT_BLOCK: message})
+    if not text or len(text) > limit:
+        message = context.text(f"{kind}_invalid", empty=not text, length=len(text), limit=limit)
+        ack(response_action="errors", errors={block: message})
         return
     actor = body["user"]["id"]
     try:
         if reflection_id is None:
             outcome = casework.refuse(
                 context.new_session,
-                action="note",
+                action=kind,
                 actor=actor,
                 reflection_id=None,
                 now=context.now(),
             )
         else:
-            outcome = casework.add_note(
+            outcome = write(
                 context.new_session,
                 reflection_id=reflection_id,
                 actor=actor,
@@ -170,10 +260,33 @@ def note_submission(
     if outcome.refused_template:
         # Said in the modal, which stays open: what they wrote is not lost from their screen.
         message = context.text(outcome.refused_template, **outcome.data)
-        ack(response_action="errors", errors={NOTE_INPUT_BLOCK: message})
+        ack(response_action="errors", errors={block: message})
         return
-    ack()  # the note is stored before the modal closes
+    ack()  # stored before the modal closes
     context.wake()
+
+
+def call_promised_button(
+    context: SlackContext, *, body: dict[str, Any], action: dict[str, Any]
+) -> None:
+    _reflection_button(context, body, action, "call_promised", casework.promise_call)
+
+
+def show_answers_button(
+    context: SlackContext, *, body: dict[str, Any], action: dict[str, Any]
+) -> None:
+    """The answers behind a summary, posted as a new DM to whoever pressed (if they may read
+    them). Once per summary message: Slack names the message by its ts."""
+    container = body.get("container") or {}
+    named = str(container.get("message_ts") or action.get("action_ts") or "")
+    shown_under = "".join(c for c in named if c.isdigit() or c == ".")[:32]
+    _reflection_button(
+        context,
+        body,
+        action,
+        "answers",
+        lambda *args, **kwargs: casework.show_answers(*args, shown_under=shown_under, **kwargs),
+    )
 
 
 def lead_contact_button(
