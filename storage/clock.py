@@ -317,6 +317,47 @@ def awaiting_acknowledgement(
     return int(total), list(rows)
 
 
+# Which fired rules the digest names a case for, read from Reflection.rules_fired (rule ids,
+# never free text): drift across reflections, and disagreement or escalation between agencies.
+def flag_kinds(rules_fired: str | None) -> set[str]:
+    """``drift`` and/or ``escalation`` for a reflection's comma-separated fired rule ids."""
+    kinds = set()
+    for rule in (r.strip() for r in (rules_fired or "").split(",")):
+        if rule.startswith("drift_"):
+            kinds.add("drift")
+        elif rule == "disagreement_not_escalated" or rule.startswith("escalat"):
+            kinds.add("escalation")
+    return kinds
+
+
+def flagged_cases(
+    *, session: Session, supervisor_id: str, since: datetime, limit: int = 20
+) -> tuple[int, list[tuple[str, list[str]]]]:
+    """The supervisor's cases with a reflection completed since ``since`` whose drift or
+    escalation rules fired: how many, and the first ``limit`` as (case ref, kinds), by ref.
+    Read from the plain columns only; nothing is decrypted."""
+    rows = session.exec(
+        select(Case.ref, Reflection.rules_fired)
+        .join(Case, col(Case.id) == col(Reflection.case_id))
+        .where(
+            Reflection.supervisor_id == supervisor_id,
+            Reflection.status == "completed",
+            col(Reflection.completed_at) >= since,
+            or_(
+                col(Reflection.rules_fired).contains("drift"),
+                col(Reflection.rules_fired).contains("escalat"),
+            ),
+        )
+    )
+    by_case: dict[str, set[str]] = {}
+    for ref, fired in rows:
+        kinds = flag_kinds(fired)
+        if kinds:
+            by_case.setdefault(ref, set()).update(kinds)
+    refs = sorted(by_case)
+    return len(refs), [(ref, sorted(by_case[ref])) for ref in refs[:limit]]
+
+
 def team_of(*, session: Session, supervisor_id: str) -> tuple[list[str], str | None]:
     """The supervisor's supervisees and the supervisor's own agency."""
     team = list(session.exec(select(Person.slack_id).where(Person.supervisor_id == supervisor_id)))

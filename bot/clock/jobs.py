@@ -348,6 +348,10 @@ def iso_week(context: ClockContext) -> str:
     return f"{year}-W{week:02d}"
 
 
+# The week a digest looks back over for drift and escalation flags.
+DIGEST_LOOKBACK_DAYS = 7
+
+
 def weekly_digests(context: ClockContext) -> int:
     """From the first working slot of each ISO week: one digest per supervisor (case refs only).
     A supervisor with nothing to report gets nothing; the decision is recorded all the same."""
@@ -379,14 +383,20 @@ def weekly_digests(context: ClockContext) -> int:
         overdue = queries.overdue_actions_for(
             session=session, supervisor_id=supervisor_id, today=today
         )
+        flagged = queries.flagged_cases(
+            session=session,
+            supervisor_id=supervisor_id,
+            since=context.now - timedelta(days=DIGEST_LOOKBACK_DAYS),
+        )
         payload = None
-        if (awaiting[0] or long_open[0] or overdue[0]) and _slack_user(supervisor_id):
+        if (awaiting[0] or long_open[0] or overdue[0] or flagged[0]) and _slack_user(supervisor_id):
             payload = messages.digest(
                 channel=supervisor_id,
                 week_of=today - timedelta(days=today.weekday()),
                 awaiting=(awaiting[0], [(r, context.hours.local(c)) for r, c in awaiting[1]]),
                 long_open=long_open,
                 overdue=overdue,
+                flagged=flagged,
                 long_open_days=limits.long_open_days,
                 quiet_days=limits.long_open_repeat_days,
             )

@@ -127,6 +127,7 @@ def digest(
     overdue: tuple[int, list[Any]],
     long_open_days: int,
     quiet_days: int,
+    flagged: tuple[int, list[tuple[str, list[str]]]] = (0, []),
 ) -> dict[str, Any]:
     text = render(
         "digest",
@@ -137,6 +138,8 @@ def digest(
         long_open=long_open[1],
         overdue_total=overdue[0],
         overdue=overdue[1],
+        flagged_total=flagged[0],
+        flagged=flagged[1],
         long_open_days=long_open_days,
         quiet_days=quiet_days,
     )

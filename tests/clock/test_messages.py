@@ -24,6 +24,7 @@ def long_digest() -> dict[str, Any]:
         overdue=(400, [(r, date(2026, 12, 1)) for r in refs]),
         long_open_days=90,
         quiet_days=28,
+        flagged=(400, [(r, ["drift", "escalation"]) for r in refs]),
     )
 
 
@@ -80,7 +81,9 @@ def test_user_text_in_a_reminder_is_escaped() -> None:
 
 
 def test_digest_counts_what_it_does_not_list() -> None:
-    assert "and 380 more" in shown(long_digest())
+    text = shown(long_digest())
+    assert text.count("and 380 more") == 4
+    assert "Cases with drift or escalation flags this week (400)" in text
 
 
 def test_buttons_carry_the_shared_action_ids() -> None:
