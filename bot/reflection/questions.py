@@ -74,6 +74,7 @@ class QuestionModel(_Strict):
     core: bool = False
     not_for_leads: bool = False
     thin_below: int = Field(default=0, ge=0)
+    unknown: str | None = None  # for a core question: what the supervisor might ask if skipped
 
 
 class MentionModel(_Strict):
@@ -214,6 +215,7 @@ class Question:
     core: bool = False
     not_for_leads: bool = False
     thin_below: int = 0
+    unknown: str | None = None
 
     def option(self, option_id: str) -> Option:
         return next(o for o in self.options if o.id == option_id)
@@ -552,6 +554,8 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
             raise refuse((*loc, "id"), f"duplicate question id '{q.id}'")
         if q.theme not in theme_ids:
             raise refuse((*loc, "theme"), f"unknown theme '{q.theme}'")
+        if q.core and not q.unknown:
+            raise refuse((*loc, "core"), "a core question needs 'unknown': what to ask if skipped")
         if q.kind in {"choice", "multi", "review"} and len(q.options) < 2:
             raise refuse((*loc, "options"), f"a {q.kind} question needs at least two options")
         questions[q.id] = Question(
@@ -570,6 +574,7 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
             core=q.core,
             not_for_leads=q.not_for_leads,
             thin_below=q.thin_below,
+            unknown=q.unknown,
         )
     if sum(1 for q in questions.values() if q.kind == "plan") != 1:
         raise QuestionSetError("questions: exactly one plan question is needed")

@@ -120,7 +120,8 @@ def build_summary(
             if question.kind == "plan":
                 continue
             shown = display_answer(question, answers.get(question.id))
-            entries.append({"question": question.label, "answer": shown})
+            if shown is not None:  # skipped answers show as gaps and unknowns, not here
+                entries.append({"question": question.label, "answer": shown})
             if shown is not None and is_thin(question, shown):
                 thin = True
         skipped = all(
@@ -131,7 +132,7 @@ def build_summary(
         themes.append({"id": theme.id, "title": theme.title, "entries": entries})
         if skipped:
             skipped_themes.append(theme.id)
-        if skipped or thin:
+        if (skipped or thin) and not any(q.core for q in in_theme if _unanswered(q, answers, plan)):
             gaps.append(
                 {
                     "theme": theme.title,
@@ -146,7 +147,7 @@ def build_summary(
         {
             "theme": questions.theme(q.theme).title,
             "question": q.label,
-            "prompt": questions.theme(q.theme).gap,
+            "prompt": q.unknown or questions.theme(q.theme).gap,
         }
         for q in path
         if q.core
@@ -215,6 +216,15 @@ def build_summary(
         "lead_ids": list(lead_ids),
         "agency_name": agency_name,
     }
+
+
+def _unanswered(
+    question: Question, answers: Mapping[str, StoredAnswer], plan: Sequence[Any]
+) -> bool:
+    if question.kind == "plan":
+        return not plan
+    answer = answers.get(question.id)
+    return answer is None or answer.status == "skipped"
 
 
 def _scale(answers: Mapping[str, StoredAnswer]) -> int | None:

@@ -92,11 +92,22 @@ def test_a_child_who_does_not_speak_asks_how_they_communicate(seen: str) -> None
 
 
 def test_learning_disability_is_a_support_need_not_a_risk() -> None:
-    answers = {"support_need": chose("yes")}
+    answers = {"identity": chose("parent_need")}
     ids = path_ids(answers)
-    assert ids[ids.index("support_need") + 1] == "accessible_plan"
+    assert ids[ids.index("identity") + 1] == "accessible_plan"
     assert "at_the_time" not in ids and flag_ids(answers) == set()
     assert all("learning" not in o.label.lower() for o in QS.questions["risks"].options)
+
+
+def test_a_network_nobody_has_told_is_flagged() -> None:
+    assert "network_not_told" in flag_ids({"network": chose("nobody")})
+    assert "network_not_told" not in flag_ids({"network": chose("school", "health")})
+
+
+def test_a_core_question_skipped_is_an_unknown_with_its_own_prompt() -> None:
+    core = [q for q in QS.questions.values() if q.core]
+    assert {q.id for q in core} >= {"child_seen", "sources", "household", "plan"}
+    assert all(q.unknown for q in core)
 
 
 def test_drinking_described_but_none_ticked_asks_about_the_child_and_names_it() -> None:
