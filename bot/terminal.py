@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, TextIO
 
 from bot.reflection.messages import Reply
@@ -38,17 +38,31 @@ class TerminalConversation:
 
     def run(self, case_ref: str, lines: BinaryIO) -> int:
         """Returns 0 when the reflection completed, 1 when input ended or was interrupted."""
+        typed = _lines(lines)
+
+        def next_line(reply: Reply) -> str | None:
+            for raw in typed:
+                try:
+                    return raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    self.say("not_utf8")
+            return None
+
+        return self._talk(case_ref, next_line)
+
+    def converse(self, case_ref: str, answerer: Callable[[Reply], str | None]) -> int:
+        """The same conversation as run(), each line given by ``answerer``, which sees the reply
+        just shown (``reply.asks`` names the question and step on screen) and returns the line to
+        type, or None to stop there as at the end of input. Returns what run() returns."""
+        return self._talk(case_ref, answerer)
+
+    def _talk(self, case_ref: str, next_line: Callable[[Reply], str | None]) -> int:
         reply = self.service.start(practitioner_id=self.practitioner_id, case_ref=case_ref)
         self.show(reply)
         if reply.status != "in_progress":
             return 0 if reply.status == "completed" else 1
         try:
-            for raw in _lines(lines):
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    self.say("not_utf8")
-                    continue
+            while (text := next_line(reply)) is not None:
                 reply = self.service.respond(practitioner_id=self.practitioner_id, text=text)
                 self.show(reply)
                 if reply.status in {"completed", "cancelled", "paused"}:
