@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, TextIO
 
-from bot.reflection.messages import Reply
+from bot.reflection.messages import Message, Reply
 from bot.reflection.service import ReflectionService
 from bot.render import Renderer
 
@@ -29,8 +29,20 @@ class TerminalConversation:
 
     def show(self, reply: Reply) -> None:
         for message in reply.messages:
-            self.out.write(self.renderer.message(message) + "\n\n")
+            self.out.write(self.render(message) + "\n\n")
         self.out.flush()
+
+    def render(self, message: Message) -> str:
+        """A message as the terminal shows it. A summary leaves out the practitioner's own
+        answers, as Slack keeps them behind a button: `reflect history` shows them in full."""
+        if message.template != "summary":
+            return self.renderer.message(message)
+        summary = message.data.get("summary") or {}
+        return (
+            self.renderer.message(message, with_answers=False)
+            + "\n\n"
+            + self.renderer.render("cli/answers_in_history.j2", case_ref=summary.get("case_ref"))
+        )
 
     def say(self, template: str, **data: object) -> None:
         self.out.write(self.renderer.render(f"cli/{template}.j2", **data) + "\n\n")

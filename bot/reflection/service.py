@@ -564,6 +564,13 @@ class ReflectionService:
                 )
                 return
             value = ",".join(chosen)
+        elif question.options and cleaned.isdecimal():
+            # A written question's quick answers: its number stands for its words.
+            quick = _match_option(question, cleaned)
+            if quick is None:
+                reply.say("choice_not_understood", kind="choice", options=_numbered(question))
+                return
+            value = question.option(quick).label
         else:
             value = self._screen(session, context, cleaned, reply)
         self._store(session, context, question.id, "answered", value)
@@ -1071,3 +1078,7 @@ def _parse_scale(text: str) -> str | None:
     if match is None or int(match.group(1)) > 10:
         return None
     return str(int(match.group(1)))
+
+
+def _numbered(question: Question) -> list[dict[str, Any]]:
+    return [{"number": n, "label": o.label} for n, o in enumerate(question.options, start=1)]

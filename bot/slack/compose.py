@@ -137,7 +137,9 @@ def controls(message: Message, *, stamp: str | None, reply: Reply) -> list[Paylo
         ]
     elif data.get("kind") == "date":
         answers = [bk.datepicker(label["due_date_placeholder"], action_id=ACTION_DUE_DATE)]
-    elif data.get("kind") in {"choice", "review"}:
+    elif data.get("kind") in {"choice", "review"} or (
+        data.get("kind") == "text" and data.get("options")
+    ):
         answers = [
             bk.button(
                 o["label"], action_id=f"{ACTION_ANSWER}_{o['number']}", value=str(o["number"])

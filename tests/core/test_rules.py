@@ -76,10 +76,10 @@ def test_a_repeat_reflection_reviews_the_plan_and_leaves_out_first_only_question
 # ---------------------------------------------------------------- choices and follow-ups
 
 
-def test_only_parent_heard_asks_for_other_sources_and_flags() -> None:
+def test_only_parent_heard_is_a_question_for_the_visit_not_another_to_answer_now() -> None:
     answers = {"sources": chose("parent")}
     ids = path_ids(answers)
-    assert ids[ids.index("sources") + 1] == "other_sources"
+    assert ids[ids.index("sources") + 1] == "risks"
     assert "only_parent_heard" in flag_ids(answers)
     assert "only_parent_heard" not in flag_ids({"sources": chose("parent", "school")})
 
@@ -259,7 +259,7 @@ def _line_of(path: Path, text: str) -> int:
             "colour",
             "Extra inputs",
         ),
-        ("ask: [child_voice]", "ask: [child_voce]", "ask", "not a follow-up question"),
+        ("ask: [at_the_time]", "ask: [at_the_tim]", "ask", "not a follow-up question"),
         (
             "is: [not_seen, seen_with_parent]",
             "is: [not_seen, seen_alone_ish]",

@@ -435,7 +435,7 @@ class RecordingConversation(TerminalConversation):
     def show(self, reply: Reply) -> None:
         self.run.replies.append(reply)
         for message in reply.messages:
-            words = len(self.renderer.message(message).split())
+            words = len(self.render(message).split())
             self.run.words_read += words
             if message.template == "summary":
                 self.run.words_read_summary += words
