@@ -52,7 +52,7 @@ def test_the_first_screen_comes_first_then_flags_by_when_then_the_plan_then_the_
         "Look for: Where the baby sleeps; Bottles",
         "On the visit\n  • Alcohol and a baby: you wrote",
         "For supervision\n  • The scale has not risen",
-        "Not known yet, worth asking about\n  • Who you have heard from: Ask which agencies",
+        "Not answered, worth asking about\n  • Ask which agencies",
         "What's working well: Mum has kept every clinic appointment",
         "Last time's plan\n  • Book the baby's check (by Sunday 1 November 2026): done\n"
         "  • Meet the new partner: not done",
