@@ -319,9 +319,12 @@ class QuestionSet:
     def found_mentions(self, answers: Mapping[str, AnswerState]) -> dict[str, Found]:
         """Each mention's first appearance in the written answers, in question order."""
         found: dict[str, Found] = {}
+        anything = _any_pattern(tuple(p for m in self.mentions for p in m.detector.patterns))
         for question in self.questions.values():
             state = answers.get(question.id)
             if state is None or state.skipped or not state.text:
+                continue
+            if not anything.search(state.text):  # one scan rules out most answers
                 continue
             for mention in self.mentions:
                 if mention.id in found or not mention.applies_to(question.id):
