@@ -389,8 +389,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--case", default="DEMO-001", help="case reference (default DEMO-001)")
     demo.add_argument(
-        "--user", default=DEMO_PRACTITIONER, help=argparse.SUPPRESS
-    )  # for trying the organisation's supervisors and leads from the terminal
+        "--user",
+        default=DEMO_PRACTITIONER,
+        help="reflect as this person from the organisation file, with their profession's "
+        f"question set (default {DEMO_PRACTITIONER})",
+    )
     demo.set_defaults(handler=cmd_demo)
 
     history = commands.add_parser(
