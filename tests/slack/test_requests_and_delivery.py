@@ -54,7 +54,7 @@ def test_url_verification_is_answered(slack: SlackDriver) -> None:
 def test_rate_limits_are_waited_out_and_each_message_sent_once(slack: SlackDriver) -> None:
     slack.fake.fail_next(2, status=429, retry_after=2, method="chat.postMessage")
     slack.command(PRACTITIONER, "CSC-3003")
-    slack.message(PRACTITIONER, "Nursery mornings, nan's in the afternoon")
+    slack.message(PRACTITIONER, "To see her with her nan, who has her after school")
 
     report = slack.deliver()
     assert report.retrying == 1 and report.sent == 0  # the second waits behind the first
@@ -110,10 +110,10 @@ def test_the_delivery_worker_is_woken_and_honours_retry_after(slack: SlackDriver
 
 def test_an_answer_is_committed_before_slack_gets_its_200(slack: SlackDriver) -> None:
     slack.command(PRACTITIONER, "CSC-3005")
-    response = slack.message(PRACTITIONER, "Walks to school with her brother")
+    response = slack.message(PRACTITIONER, "To see where she sleeps")
     assert response.status == 200
     with slack.new_session() as session:  # a fresh session: committed, not just flushed
-        assert session.exec(select(Answer)).one().question_id == "child_day"
+        assert session.exec(select(Answer)).one().question_id == "purpose"
         pending = session.exec(select(OutboxMessage).where(OutboxMessage.status == "pending"))
         assert len(list(pending)) == 2
 
@@ -127,7 +127,9 @@ def test_the_same_event_racing_on_two_threads_is_handled_once(slack: SlackDriver
 
     def send() -> None:
         barrier.wait()
-        statuses.append(slack.message(PRACTITIONER, "Home by four", event_id="Ev0RACE").status)
+        statuses.append(
+            slack.message(PRACTITIONER, "A review of the plan", event_id="Ev0RACE").status
+        )
 
     threads = [threading.Thread(target=send) for _ in range(2)]
     for thread in threads:
@@ -136,8 +138,8 @@ def test_the_same_event_racing_on_two_threads_is_handled_once(slack: SlackDriver
         thread.join(30)
     assert sorted(statuses) == [200, 200]
     with slack.new_session() as session:
-        assert [a.question_id for a in session.exec(select(Answer))] == ["child_day"]
-    assert sum("Have you seen the child" in t for t in slack.texts_to(PRACTITIONER)) == 1
+        assert [a.question_id for a in session.exec(select(Answer))] == ["purpose"]
+    assert sum("What worries you most" in t for t in slack.texts_to(PRACTITIONER)) == 1
 
 
 def test_answer_text_never_reaches_the_logs(

@@ -148,7 +148,7 @@ def test_serve_over_http_end_to_end(
         "channel": "D0TESTDM",
         "channel_type": "im",
         "user": PRACTITIONER,
-        "text": "Dropped at school by her aunt; <!channel> tea at home",
+        "text": "A planned visit; <!channel> school asked me to see her",
         "ts": "1700000001.000100",
     }
     body = event_body(event, "Ev0E2E0001")
@@ -156,7 +156,7 @@ def test_serve_over_http_end_to_end(
     with new_session() as session:  # stored before the 200: in the inbox, or handled already
         stored = list(session.exec(select(InboxItem))) + list(session.exec(select(Answer)))
         assert len(stored) == 1
-    assert wait_until(lambda: answered(new_session) == ["child_day"])
+    assert wait_until(lambda: answered(new_session) == ["purpose"])
     retry = server.post(body, "application/json", **{"X-Slack-Retry-Num": "1"})
     assert retry[0] == 200
 
@@ -165,13 +165,13 @@ def test_serve_over_http_end_to_end(
         assert len(list(session.exec(select(Answer)))) == 1
     posts = [c for c in fake_slack.calls if c.method == "chat.postMessage"]
     assert [c.status for c in posts] == [200, 429, 200]
-    assert "Have you seen the child" in json.dumps(posts[-1].body)
+    assert "What worries you most" in json.dumps(posts[-1].body)
     assert fake_slack.successful("auth.test")  # Bolt's lazy check, at the first request
 
     # A second web process: Slack's retry of an event may reach it while the first works.
     with running_server(serve_env, tmp_path / "second.log") as second:
-        # "1" answers this question (a choice) and the next (free text): handled twice, it
-        # would store two answers.
+        # "1" answers this question and the next (both free text): handled twice, it would
+        # store two answers.
         event = {**event, "text": "1", "ts": "1700000002.000100"}
         body = event_body(event, "Ev0TWOPROC")
         statuses: list[int] = []
@@ -188,7 +188,7 @@ def test_serve_over_http_end_to_end(
     with new_session() as session:
         answers = [a.question_id for a in session.exec(select(Answer))]
         keys = [m.dedupe_key for m in session.exec(select(OutboxMessage))]
-    assert answers == ["child_day", "child_seen"]
+    assert answers == ["purpose", "worry"]
     assert [k for k in keys if k.startswith("ev:Ev0TWOPROC")] == ["ev:Ev0TWOPROC:0"]
     assert_valid_payloads(fake_slack)
 

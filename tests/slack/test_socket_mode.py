@@ -177,7 +177,9 @@ def test_on_sigterm_the_work_in_hand_is_finished_or_released_and_sends_flushed(
         answers = [
             socket_mode.send(
                 "events_api",
-                event_callback(dm_event(person, f"School, then tea ({n})"), f"Ev0TERM{n:03d}"),
+                event_callback(
+                    dm_event(person, f"A planned visit, after school ({n})"), f"Ev0TERM{n:03d}"
+                ),
             )
             for n, person in enumerate(people)
         ]
@@ -191,7 +193,7 @@ def test_on_sigterm_the_work_in_hand_is_finished_or_released_and_sends_flushed(
     log = (tmp_path / "serve.log").read_text()
     assert code == 0, log
     assert stopped_in < 5, stopped_in
-    assert "School, then tea" not in log  # what practitioners typed is never logged
+    assert "A planned visit, after school" not in log  # what practitioners typed is never logged
     with new_session() as session:
         waiting = {item.user_id: item for item in session.exec(select(InboxItem))}
         assert session.exec(select(Process)).first() is None  # it left the process table
@@ -199,7 +201,7 @@ def test_on_sigterm_the_work_in_hand_is_finished_or_released_and_sends_flushed(
         if person in waiting:  # released for the next process, not held by a claim
             assert waiting[person].owner is None, person
             continue
-        assert answered(new_session, person) == ["child_day"], person
+        assert answered(new_session, person) == ["purpose"], person
         assert len(fake_slack.messages_to(person)) == 2, person  # the next question went out
 
 
