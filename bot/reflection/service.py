@@ -731,7 +731,7 @@ class ReflectionService:
         target = earlier[-1]
         reflection.current_question = target.id
         if target.kind == "plan":
-            reflection.current_step = "more" if _complete_count(context) else "what"
+            reflection.current_step = "what"
         elif target.kind == "review":
             reflection.current_step = str(max(len(context.earlier_actions) - 1, 0))
         else:
@@ -759,7 +759,12 @@ class ReflectionService:
         step = reflection.current_step or "what"
         draft = _draft(context)
         lowered = text.lower().rstrip("!.")
-        if step == "more" or (step == "what" and draft is None and lowered in PLAN_DONE_WORDS):
+        between_actions = step == "what" and draft is None and _complete_count(context) > 0
+        if (
+            step == "more"
+            or (step == "what" and draft is None and lowered in PLAN_DONE_WORDS)
+            or (between_actions and lowered in PLAN_MORE_WORDS)
+        ):
             if lowered in PLAN_MORE_WORDS:
                 reflection.current_step = "what"
                 session.add(reflection)
@@ -819,7 +824,8 @@ class ReflectionService:
             if draft is not None:
                 draft.status = "complete"
                 session.add(draft)
-            reflection.current_step = "more"
+            # Straight on to the next action's "what", where "done" ends the plan.
+            reflection.current_step = "what"
         else:
             reflection.current_step = PLAN_STEPS[PLAN_STEPS.index(step) + 1]
         if draft is not None:
@@ -866,7 +872,9 @@ class ReflectionService:
             reflection.current_step = "contingency"
             return True
         if step == "what" and _draft(context) is None and _complete_count(context):
-            reflection.current_step = "more"
+            last = [a for a in context.actions if a.status == "complete"][-1]
+            last.status = "draft"
+            reflection.current_step = "contingency"
             return True
         return False
 

@@ -346,7 +346,6 @@ class Answerer:
         self.answers = answers
         self.run = run
         self.name = name
-        self.action = 0  # which of the plan's actions is being typed
         self.last: tuple[str | None, str | None] | None = None
         self.repeats = 0
 
@@ -378,7 +377,7 @@ class Answerer:
             return "skip", False
         value = self.answers[question]
         if isinstance(value, list) and value and isinstance(value[0], dict):
-            return self.plan_step(question, step, value)
+            return self.plan_step(step, value, _actions_so_far(reply))
         if isinstance(value, list) and step is not None and step.isdigit():  # a review
             index = int(step)
             if index >= len(value):
@@ -392,18 +391,25 @@ class Answerer:
         return _typed(str(value), _options(reply, question)), True
 
     def plan_step(
-        self, question: str, step: str | None, actions: Sequence[Mapping[str, Any]]
+        self, step: str | None, actions: Sequence[Mapping[str, Any]], so_far: int
     ) -> tuple[str, bool]:
+        """One step of the plan: an action's what, who, due, meanwhile or contingency, then
+        "done" once every scripted action is in."""
         step = step or "what"
         if step == "more":
-            if self.action + 1 < len(actions):
-                self.action += 1
-                return "yes", True
+            return ("yes" if so_far < len(actions) else "done"), True
+        if step == "what" and so_far >= len(actions):
             return "done", True
-        action = actions[self.action]
+        action = actions[min(so_far, len(actions) - 1)]
         if step not in action:
             return "skip", False
         return str(action[step]), True
+
+
+def _actions_so_far(reply: Reply) -> int:
+    """How many actions the plan holds, as the question on screen says."""
+    asked = [m for m in reply.messages if m.template == "question"]
+    return int(asked[-1].data.get("actions_so_far") or 0) if asked else 0
 
 
 def _options(reply: Reply, question: str | None) -> list[Mapping[str, Any]]:
