@@ -42,18 +42,23 @@ class Detector:
     patterns: tuple[str, ...]
     also: tuple[str, ...] = ()
     negatable: bool = True
+    unless: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_pattern", _compile(self.patterns))
         object.__setattr__(self, "_also", _compile(self.also) if self.also else None)
+        object.__setattr__(self, "_unless", _compile(self.unless) if self.unless else None)
 
     def find(self, text: str) -> str | None:
         """The words to quote when ``text`` mentions this, or None."""
         text = text.replace("\u2019", "'")
         pattern: re.Pattern[str] = self._pattern  # type: ignore[attr-defined]
         also: re.Pattern[str] | None = self._also  # type: ignore[attr-defined]
+        unless: re.Pattern[str] | None = self._unless  # type: ignore[attr-defined]
         for sentence in _SENTENCES.split(text):
             if also is not None and not also.search(sentence):
+                continue
+            if unless is not None and unless.search(sentence):
                 continue
             for match in pattern.finditer(sentence):
                 if self.negatable and _negated(sentence, match.start()):

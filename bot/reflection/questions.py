@@ -83,6 +83,7 @@ class MentionModel(_Strict):
     patterns: tuple[str, ...] = Field(min_length=1)
     also: tuple[str, ...] = ()
     negatable: bool = True
+    unless: tuple[str, ...] = ()
     in_: tuple[str, ...] = Field(default=(), alias="in")
     not_in: tuple[str, ...] = ()
 
@@ -94,6 +95,8 @@ class ConditionModel(_Strict):
     is_not: tuple[str, ...] = ()
     mentions: tuple[str, ...] = ()
     skipped: str | None = None
+    skipped_at_least: int | None = Field(default=None, ge=1)
+    meanwhile_vague: bool = False
     actions_missing: Literal["what", "owner", "due_on", "contingency"] | None = None
     actions_mention: tuple[str, ...] = ()
     case_open_days: int | None = Field(default=None, ge=0)
@@ -123,7 +126,9 @@ class SettingsModel(_Strict):
     vague_contingencies: tuple[str, ...] = ()
     urgent_actions: tuple[str, ...] = ()
     scale_flat_over: int = Field(default=3, ge=2)
+    parent_only: tuple[str, ...] = ()
     lead_action: str = "Talk the case through with the safeguarding lead"
+    lead_action_contingency: str = "Talk it through with my supervisor instead"
 
 
 class DocumentModel(_Strict):
@@ -417,6 +422,9 @@ def _holds(
         not model.any or any(_holds(c, facts, settings, answers) for c in model.any),
         model.not_ is None or not _holds(model.not_, facts, settings, answers),
         model.skipped is None or _skipped(model.skipped, answers, facts),
+        model.skipped_at_least is None
+        or sum(1 for a in answers.values() if a.skipped) >= model.skipped_at_least,
+        not model.meanwhile_vague or any(_vague_meanwhile(a, settings) for a in facts.actions),
         model.actions_missing is None
         or any(_missing(a, model.actions_missing, settings) for a in facts.actions),
         not model.actions_mention
@@ -450,6 +458,17 @@ def _holds(
 def _skipped(question_id: str, answers: Mapping[str, AnswerState], facts: Facts) -> bool:
     state = answers.get(question_id)
     return state is not None and state.skipped
+
+
+def _vague_meanwhile(action: Mapping[str, Any], settings: SettingsModel) -> bool:
+    """An answer to "what happens to the child until then?" that is hope, or rests on the
+    parent alone."""
+    meanwhile = str(action.get("meanwhile") or "").strip()
+    if not meanwhile:
+        return False
+    if _any_pattern(settings.parent_only).search(meanwhile):
+        return True
+    return is_vague_contingency(meanwhile, str(action.get("what") or ""), settings)
 
 
 def _missing(action: Mapping[str, Any], name: str, settings: SettingsModel) -> bool:
@@ -605,13 +624,13 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
             if qid not in questions:
                 raise refuse((*loc, "in"), f"unknown question '{qid}'")
         try:
-            detector = Detector(m.patterns, m.also, m.negatable)
+            detector = Detector(m.patterns, m.also, m.negatable, m.unless)
         except re.error as exc:
             raise refuse((*loc, "patterns"), f"not a valid pattern ({exc})") from None
         confirms.add(m.confirm)
         mentions.append(Mention(m.id, m.confirm, detector, frozenset(m.in_), frozenset(m.not_in)))
     mention_ids = {m.id for m in mentions}
-    for key in ("vague_contingencies", "urgent_actions"):
+    for key in ("vague_contingencies", "urgent_actions", "parent_only"):
         try:
             _any_pattern(getattr(model.settings, key))
         except re.error as exc:

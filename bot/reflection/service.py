@@ -974,6 +974,7 @@ class ReflectionService:
             action.what = self.questions.settings.lead_action
             action.owner_slack_id = context.reflection.practitioner_id
             action.due_on = date.fromisoformat(on)
+            action.contingency = self.questions.settings.lead_action_contingency
             action.status = "complete"
             session.add(action)
         return {"status": status or "skipped", "on": on}
