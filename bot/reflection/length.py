@@ -23,6 +23,10 @@ THINK_SECONDS_SHORT = 4
 TYPICAL_WORDS_READ = {"plan": 90}
 TYPICAL_WORDS_READ_DEFAULT = 30
 TYPICAL_WORDS_TYPED = {"text": 12, "plan": 40}
+# Beyond the questions themselves: the welcome, the check before sending and the summary to read,
+# and the follow-ups and confirming questions a case usually calls for (two or three).
+OVERHEAD_WORDS_READ = 350
+TYPICAL_FOLLOW_UPS = 3
 TYPICAL_THINK_SECONDS = {
     "text": THINK_SECONDS_WRITTEN,
     "plan": 4 * THINK_SECONDS_WRITTEN + 6 * THINK_SECONDS_SHORT,
@@ -42,8 +46,10 @@ def estimated_minutes(questions: Iterable[Question], *, repeat: bool = False) ->
     """The welcome's estimate for the questions a practitioner will be asked. On a repeat
     reflection a carried question is a quick "still right?"."""
     asked = [("choice" if repeat and q.carry else q.kind) for q in questions]
+    asked += ["text"] * TYPICAL_FOLLOW_UPS
     total = minutes(
-        words_read=sum(TYPICAL_WORDS_READ.get(k, TYPICAL_WORDS_READ_DEFAULT) for k in asked),
+        words_read=OVERHEAD_WORDS_READ
+        + sum(TYPICAL_WORDS_READ.get(k, TYPICAL_WORDS_READ_DEFAULT) for k in asked),
         words_typed=sum(TYPICAL_WORDS_TYPED.get(k, 0) for k in asked),
         thinking_seconds=sum(TYPICAL_THINK_SECONDS.get(k, THINK_SECONDS_SHORT) for k in asked),
     )
