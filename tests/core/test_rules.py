@@ -181,9 +181,11 @@ def test_an_injury_to_a_non_mobile_child_is_for_today(answer: str, immediate: bo
         assert fired[0].matters == "today" and "bruise on her ear" in fired[0].text
 
 
-def test_skipping_core_questions_is_not_flag_free_by_accident() -> None:
-    # Skipping never satisfies a positive rule: unknowns are reported by the summary instead.
-    assert flag_ids({q.id: SKIPPED for q in QS.main}) == set()
+def test_skipping_everything_is_itself_flagged_and_nothing_else_fires() -> None:
+    # Skipping never satisfies a rule about an answer: the summary reports the unknowns, and
+    # skipping most of a reflection is worth a conversation.
+    assert flag_ids({q.id: SKIPPED for q in QS.main}) == {"mostly_skipped"}
+    assert flag_ids({q.id: SKIPPED for q in QS.main[:5]}) == set()
 
 
 # ---------------------------------------------------------------- the plan and drift
