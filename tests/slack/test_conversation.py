@@ -36,13 +36,32 @@ def _reflection(slack: SlackDriver, user: str = PRACTITIONER) -> Reflection:
         return reflection
 
 
+# The reflection opens with its purpose, the worry, what is working well and the scale; these
+# typed answers (none mentioning anything that asks a confirming question) bring it to the
+# child's day, and OPENED is what they store. Each is typed once its question has arrived.
+OPENING = ("1", "She seems tired and hungry", "Good attendance at school", "6")
+OPENED = {
+    "purpose": "A planned visit",
+    "worry": "She seems tired and hungry",
+    "working_well": "Good attendance at school",
+    "scale": "6",
+}
+
+
+def answer_the_opening(slack: SlackDriver, user: str = PRACTITIONER) -> None:
+    for answer in OPENING:
+        slack.deliver()
+        assert slack.message(user, answer).status == 200
+    assert "Picture the child's day" in slack.texts_to(user)[-1]
+
+
 def test_a_reflection_to_completion_by_typing_and_buttons(slack: SlackDriver) -> None:
     response = slack.command(PRACTITIONER, "csc-1001")
     assert response.status == 200
     assert "waiting in our direct message" in ephemeral_text(response)
     first = slack.last_message(PRACTITIONER)
-    assert "Picture the child's day" in message_text(first)
-    assert "Why this matters" in message_text(first)
+    assert "What is this visit for?" in message_text(first)
+    assert "_Why you're going, what worries you and what's working" in message_text(first)
 
     answers = DEMO_ANSWERS.read_text(encoding="utf-8").splitlines()
     ticked = 0
@@ -65,7 +84,7 @@ def test_a_reflection_to_completion_by_typing_and_buttons(slack: SlackDriver) ->
 
     reflection = _reflection(slack)
     assert reflection.status == "completed"
-    assert ticked == 2  # both "choose all that apply" questions answered with checkboxes
+    assert ticked == 3  # sources, risks and network ticked in checkboxes; identity typed as "1"
     with slack.new_session() as session:
         actions = list(session.exec(select(Action).where(Action.reflection_id == reflection.id)))
     assert next(a.due_on.isoformat() for a in actions if a.due_on) == "2026-12-04"
@@ -73,6 +92,8 @@ def test_a_reflection_to_completion_by_typing_and_buttons(slack: SlackDriver) ->
     with slack.new_session() as session:
         stored = {a.question_id: a.value for a in session.exec(select(Answer))}
     assert stored["sources"] == "parent,school" and stored["risks"] == "alcohol,domestic_abuse"
+    assert stored["network"] == "school,health" and stored["identity"] == "language"
+    assert stored["lead_contact"] == "not_yet"  # so the reminder to talk to the lead comes
     texts = slack.texts_to(PRACTITIONER)
     assert any("Your reflection on CSC-1001 is saved" in t for t in texts)
     assert any("Summary: CSC-1001" in t for t in texts)
@@ -94,6 +115,7 @@ def test_a_reflection_to_completion_by_typing_and_buttons(slack: SlackDriver) ->
 
 def test_pause_then_resume_from_the_command(slack: SlackDriver) -> None:
     slack.command(PRACTITIONER, "CSC-1002")
+    answer_the_opening(slack)
     slack.message(PRACTITIONER, "Up early, gets her brother ready")
     assert slack.press(PRACTITIONER, "reflect_cmd_pause").status == 200
     assert "Paused" in slack.texts_to(PRACTITIONER)[-1]
@@ -111,11 +133,16 @@ def test_pause_then_resume_from_the_command(slack: SlackDriver) -> None:
     slack.press(PRACTITIONER, "reflect_answer_1")
     with slack.new_session() as session:
         stored = {a.question_id: a.value for a in session.exec(select(Answer))}
-    assert stored == {"child_day": "Up early, gets her brother ready", "child_seen": "seen_alone"}
+    assert stored == {
+        **OPENED,
+        "child_day": "Up early, gets her brother ready",
+        "child_seen": "seen_alone",
+    }
 
 
 def test_a_double_click_acts_once_and_an_old_button_changes_nothing(slack: SlackDriver) -> None:
     slack.command(PRACTITIONER, "CSC-1003")
+    answer_the_opening(slack)
     slack.message(PRACTITIONER, "School in the day, home with mum after")
     choice = slack.last_message(PRACTITIONER, with_action="reflect_answer_2")
     slack.press(PRACTITIONER, "reflect_answer_2", message=choice)
@@ -124,6 +151,7 @@ def test_a_double_click_acts_once_and_an_old_button_changes_nothing(slack: Slack
     with slack.new_session() as session:
         answers = {a.question_id: a.value for a in session.exec(select(Answer))}
     assert answers == {
+        **OPENED,
         "child_day": "School in the day, home with mum after",
         "child_seen": "seen_too_young",
     }
@@ -136,7 +164,7 @@ def test_a_double_click_acts_once_and_an_old_button_changes_nothing(slack: Slack
     assert len(texts) == sent + 1
     assert "That button was for an earlier question" in texts[-1]
     with slack.new_session() as session:
-        assert len(list(session.exec(select(Answer)))) == 2
+        assert len(list(session.exec(select(Answer)))) == len(OPENED) + 2
 
 
 def test_bot_messages_and_edits_are_not_answers(slack: SlackDriver) -> None:
@@ -155,7 +183,7 @@ def test_bot_messages_and_edits_are_not_answers(slack: SlackDriver) -> None:
 
 def test_a_retried_event_is_handled_once(slack: SlackDriver) -> None:
     slack.command(PRACTITIONER, "CSC-1005")
-    slack.deliver()
+    answer_the_opening(slack)
     first = slack.message(PRACTITIONER, "Breakfast club, then school", event_id="Ev0RETRY1")
     retry = slack.message(
         PRACTITIONER,
@@ -166,7 +194,7 @@ def test_a_retried_event_is_handled_once(slack: SlackDriver) -> None:
     assert first.status == retry.status == 200
     slack.deliver()
     with slack.new_session() as session:
-        assert [a.question_id for a in session.exec(select(Answer))] == ["child_day"]
+        assert [a.question_id for a in session.exec(select(Answer))] == [*OPENED, "child_day"]
         keys = [m.dedupe_key for m in session.exec(select(OutboxMessage))]
         assert session.get(SlackEvent, "ev:Ev0RETRY1") is not None
     assert len([k for k in keys if k.startswith("ev:Ev0RETRY1")]) == 1
@@ -224,11 +252,12 @@ def test_the_confirmation_shows_who_will_see_the_summary(slack: SlackDriver) -> 
 
 def test_buttons_stay_good_until_their_question_is_answered(slack: SlackDriver) -> None:
     slack.command(PRACTITIONER, "CSC-1010")
+    answer_the_opening(slack)
     slack.message(PRACTITIONER, "Up at seven, breakfast at school")
-    choice = slack.last_message(PRACTITIONER, with_action="reflect_answer_4")
+    choice = slack.last_message(PRACTITIONER, with_action="reflect_answer_5")
     slack.message(PRACTITIONER, "maybe")  # not understood: the question is still open
     assert "Sorry, I didn't follow that" in slack.texts_to(PRACTITIONER)[-1]
-    slack.press(PRACTITIONER, "reflect_answer_4", message=choice)  # the earlier message's button
+    slack.press(PRACTITIONER, "reflect_answer_5", message=choice)  # the earlier message's button
     with slack.new_session() as session:
         stored = {a.question_id: a.value for a in session.exec(select(Answer))}
     assert stored["child_seen"] == "not_seen"
@@ -238,11 +267,22 @@ def test_pressing_the_checkbox_button_with_nothing_ticked_changes_nothing(
     slack: SlackDriver,
 ) -> None:
     slack.command(PRACTITIONER, "CSC-1011")
-    for answer in ("Nursery then home", "2", "Cheerful, speech delayed", "English at home"):
+    answer_the_opening(slack)
+    typed = (
+        "Nursery in the morning, then home with her mum",
+        "1",  # child_seen: seen and heard on their own
+        "Cheerful, speech delayed",
+        "Mum and her sister",
+        "1",  # household_met: yes
+        "5",  # identity: none of these
+        "skip",  # medical
+        "3",  # chronology: there isn't one
+        "One referral from nursery in March",
+    )
+    for answer in typed:
         slack.message(PRACTITIONER, answer)
-    slack.message(PRACTITIONER, "skip")  # medical
-    slack.message(PRACTITIONER, "3")  # chronology: there isn't one
-    slack.message(PRACTITIONER, "One referral from nursery in March")
+        slack.deliver()  # the next question arrives before the next answer is typed
+    assert "Whose account have you heard?" in slack.texts_to(PRACTITIONER)[-1]
     assert slack.tick_and_send(PRACTITIONER, []).status == 200
     assert "Tick the boxes that apply" in slack.texts_to(PRACTITIONER)[-1]
     assert slack.tick_and_send(PRACTITIONER, ["1", "4"]).status == 200
@@ -257,6 +297,7 @@ def test_the_second_click_of_a_double_click_is_silent_even_when_the_first_lands_
     """The second click finds the button unclaimed, then the first click's answer commits, then
     the second finds its question gone: that is still a double click, and says nothing."""
     slack.command(PRACTITIONER, "CSC-1004")
+    answer_the_opening(slack)
     slack.message(PRACTITIONER, "School in the day, home with mum after")
     choice = slack.last_message(PRACTITIONER, with_action="reflect_answer_1")
     before = len(slack.fake.messages_to(PRACTITIONER))
@@ -283,7 +324,7 @@ def test_a_reply_typed_while_the_next_question_waits_to_be_sent_is_not_its_answe
     """Slack is refusing posts for a moment, so the next question is recorded but not sent;
     what the practitioner types meanwhile belongs to the question they can see."""
     slack.command(PRACTITIONER, "CSC-1005")
-    slack.deliver()
+    answer_the_opening(slack)
     slack.fake.fail_next(1, status=429, retry_after=30, method="chat.postMessage")
     slack.message(PRACTITIONER, "Nursery in the morning, then home with mum")
     assert slack.deliver().retrying == 1  # the second question waits to be sent
@@ -293,8 +334,9 @@ def test_a_reply_typed_while_the_next_question_waits_to_be_sent_is_not_its_answe
         stored = {a.question_id: a.value for a in session.exec(select(Answer))}
         [reflection] = session.exec(select(Reflection)).all()
     assert stored == {
+        **OPENED,
         "child_day": "Nursery in the morning, then home with mum\n\n"
-        "She said she was hungry at pick-up"
+        "She said she was hungry at pick-up",
     }
     assert reflection.current_question == "child_seen"
     slack.clock.advance(31)

@@ -83,9 +83,30 @@ def reflection_of(slack: SlackDriver, user: str = PRACTITIONER) -> Reflection:
         return found
 
 
-def at_the_choice_question(slack: SlackDriver, case_ref: str = "CSC-6001") -> None:
-    """A reflection under way: the first answer stored, the choice question asked."""
+# The opening questions (purpose, worry, what is working well, the scale), typed; none of these
+# mentions anything that asks a confirming question. OPENED is what they store.
+OPENING = ("1", "She seems tired and hungry", "Good attendance at school", "6")
+OPENED = {
+    "purpose": "A planned visit",
+    "worry": "She seems tired and hungry",
+    "working_well": "Good attendance at school",
+    "scale": "6",
+}
+
+
+def at_the_childs_day(slack: SlackDriver, case_ref: str) -> None:
+    """A reflection under way: the opening answered, the child's day asked."""
     assert slack.command(PRACTITIONER, case_ref).status == 200
+    for answer in OPENING:
+        slack.deliver()  # each answer typed once its question has arrived
+        assert slack.message(PRACTITIONER, answer).status == 200
+    assert "Picture the child's day" in slack.texts_to(PRACTITIONER)[-1]
+    assert answers(slack) == OPENED
+
+
+def at_the_choice_question(slack: SlackDriver, case_ref: str = "CSC-6001") -> None:
+    """A reflection under way: the child's day answered, the first choice question asked."""
+    at_the_childs_day(slack, case_ref)
     assert slack.message(PRACTITIONER, "Walks to school with her brother").status == 200
     assert "Have you seen the child" in slack.texts_to(PRACTITIONER)[-1]
 
@@ -116,7 +137,7 @@ def test_a_message_at_or_beyond_slacks_limit_is_refused_and_nothing_is_lost(
     reply = slack.texts_to(PRACTITIONER)[-1]
     assert TOO_LONG in reply and f"{length:,}" in reply
     assert "Nothing has been saved from it" in reply
-    assert answers(slack) == {"child_day": "Walks to school with her brother"}
+    assert answers(slack) == {**OPENED, "child_day": "Walks to school with her brother"}
     after = reflection_of(slack)
     assert (after.current_question, after.status) == (before.current_question, "in_progress")
     assert not any(marker in json.dumps(body) for body in posts(slack))
@@ -140,9 +161,9 @@ def test_emoji_and_right_to_left_scripts_are_stored_and_echoed_intact(slack: Sla
     typed = "Happy at nursery 👩‍👧‍👦🇬🇧 — قالت إنها بخير، שלום — \u202ereversed\u202c & <!here> ok"
     # Slack escapes &, < and > in what it sends us.
     sent = typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    assert slack.command(PRACTITIONER, "CSC-6002").status == 200
+    at_the_childs_day(slack, "CSC-6002")
     assert slack.message(PRACTITIONER, sent).status == 200
-    assert answers(slack) == {"child_day": typed}
+    assert answers(slack) == {**OPENED, "child_day": typed}
 
     complete_quickly_from_here(slack)
     shown = slack.show_answers(PRACTITIONER)  # in Slack, the answers wait behind a button
@@ -156,9 +177,9 @@ def test_nul_characters_and_lone_surrogates_are_kept_and_sent_without_error(
     slack: SlackDriver,
 ) -> None:
     typed = "Nan\x00s house \ud800 after school"
-    assert slack.command(PRACTITIONER, "CSC-6009").status == 200
+    at_the_childs_day(slack, "CSC-6009")
     assert slack.message(PRACTITIONER, typed).status == 200  # JSON-escaped, as Slack sends it
-    assert answers(slack) == {"child_day": typed}
+    assert answers(slack) == {**OPENED, "child_day": typed}
     report = slack.deliver()
     assert report.failed == 0 and report.retrying == 0
     assert "Have you seen the child" in slack.texts_to(PRACTITIONER)[-1]
@@ -191,9 +212,17 @@ def test_odd_reflect_command_text_gets_a_clear_ephemeral_reply_and_changes_nothi
 
 
 def complete_quickly_from_here(slack: SlackDriver) -> None:
-    skip_to_confirmation(slack, PRACTITIONER)
+    """Skip the rest and send, each reply typed once its question has arrived (unlike
+    skip_to_confirmation, which types ahead of what was delivered)."""
+    for _ in range(80):
+        if "reflect_answer_send" in json.dumps(slack.last_message(PRACTITIONER)):
+            break
+        assert slack.message(PRACTITIONER, "skip").status == 200
+    else:
+        raise AssertionError("never reached the confirmation")
     assert slack.message(PRACTITIONER, "send").status == 200
     slack.deliver()
+    assert reflection_of(slack).status == "completed"
 
 
 # ---------------------------------------------------------------------------- bodies
@@ -436,15 +465,20 @@ def test_someone_outside_the_organisation_can_reflect_and_is_told_nobody_receive
 def test_a_duplicate_event_is_handled_once_and_an_older_answer_arriving_late_is_kept(
     slack: SlackDriver,
 ) -> None:
-    assert slack.command(PRACTITIONER, "CSC-6005").status == 200
+    at_the_childs_day(slack, "CSC-6005")
     for retry in ("", "1", "2"):
         headers = {"X-Slack-Retry-Num": retry} if retry else {}
         response = slack.message(PRACTITIONER, "Home by four", event_id="Ev0DUP1", **headers)
         assert response.status == 200
-    # "3" answers the choice; handled twice, it would fail to answer the free-text question next.
-    assert slack.message(PRACTITIONER, "3", event_id="Ev0DUP2").status == 200
-    assert slack.message(PRACTITIONER, "3", event_id="Ev0DUP2").status == 200
-    assert answers(slack) == {"child_day": "Home by four", "child_seen": "seen_with_parent"}
+    assert "Have you seen the child" in slack.texts_to(PRACTITIONER)[-1]
+    # "4" answers the choice; handled twice, it would answer the free-text question next.
+    assert slack.message(PRACTITIONER, "4", event_id="Ev0DUP2").status == 200
+    assert slack.message(PRACTITIONER, "4", event_id="Ev0DUP2").status == 200
+    assert answers(slack) == {
+        **OPENED,
+        "child_day": "Home by four",
+        "child_seen": "seen_with_parent",
+    }
 
     # Two messages typed in quick succession; Slack delivers the later one first.
     newer = {**EVENT, "text": "She said she likes her teacher", "ts": "1700000300.000200"}
@@ -453,9 +487,9 @@ def test_a_duplicate_event_is_handled_once_and_an_older_answer_arriving_late_is_
     assert slack.event(older, event_id="Ev0OLDER").status == 200
     assert slack.event(newer, event_id="Ev0NEWER").status == 200  # and retries the first
     kept = answers(slack)
-    assert kept["child_voice"] == "She said she likes her teacher"
-    assert kept["development"] == "She was shy at first"
-    assert len(kept) == 4
+    assert kept["development"] == "She said she likes her teacher"
+    assert kept["household"] == "She was shy at first"
+    assert len(kept) == len(OPENED) + 4
     texts = slack.texts_to(PRACTITIONER)
     assert len(texts) == len(set(texts))  # every reply once
 
@@ -468,7 +502,7 @@ def test_a_practitioner_removed_part_way_fails_their_message_without_a_retry_sto
     slack.deliver()
     slack.fake.fail_next(1, error=error, method="chat.postMessage")
 
-    assert slack.message(PRACTITIONER, "3").status == 200
+    assert slack.message(PRACTITIONER, "4").status == 200
     report = slack.deliver()
     assert (report.sent, report.failed, report.retrying) == (0, 1, 0)
 

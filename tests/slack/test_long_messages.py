@@ -194,6 +194,8 @@ def answer_everything_at_length(slack: SlackDriver, user: str) -> None:
             response = slack.tick_and_send(user, ["1", "3"])
         elif "reflect_due_date" in last:
             response = slack.pick_date(user, "2026-12-04")
+        elif "what else needs to happen?" in last:
+            response = slack.message(user, "done")  # one action (at length) is the plan
         elif "reflect_answer_yes" in last:
             response = slack.press(user, "reflect_answer_no")
         elif "reflect_answer_1" in last:
@@ -259,7 +261,7 @@ def test_a_reflection_answered_at_length_arrives_whole_and_holds_nobody_up(
 
     # The weekly digest to the supervisor, and the practitioner's next reflection, at once.
     assert slack.command(PRACTITIONER, "CSC-3002").status == 200
-    assert "Picture the child's day" in slack.texts_to(PRACTITIONER)[-1]
+    assert "What is this visit for?" in slack.texts_to(PRACTITIONER)[-1]
     context = jobs.ClockContext(
         new_session=slack.new_session,
         config=ClockConfig(),
