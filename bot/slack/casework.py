@@ -230,8 +230,75 @@ def acknowledge(
     now: datetime,
     renderer: Renderer,
 ) -> Outcome:
+    """The supervisor's Acknowledge: recorded and audited once, the practitioner told once."""
+    return _supervisor_marks(
+        new_session,
+        _ACKNOWLEDGE,
+        reflection_id=reflection_id,
+        actor=actor,
+        now=now,
+        renderer=renderer,
+    )
+
+
+def promise_call(
+    new_session: SessionFactory,
+    *,
+    reflection_id: int,
+    actor: str,
+    now: datetime,
+    renderer: Renderer,
+) -> Outcome:
+    """The supervisor's "I'll call you before the visit": recorded and audited once, and the
+    practitioner told once; a second press only reminds the supervisor when they promised."""
+    return _supervisor_marks(
+        new_session,
+        _CALL_PROMISED,
+        reflection_id=reflection_id,
+        actor=actor,
+        now=now,
+        renderer=renderer,
+    )
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """Something a supervisor records once on a reflection by pressing a button."""
+
+    stamp: str  # the reflection's column set the first time
+    action: str  # the audit action
+    key: str  # the outbox key prefix
+    templates: tuple[str, str]  # told to the practitioner, and to the supervisor
+    shown_as: str  # the supervisor's template's name for when it was first recorded
+
+
+_ACKNOWLEDGE = _Mark(
+    "acknowledged_at",
+    "acknowledge",
+    "ack",
+    ("acknowledged_practitioner", "acknowledged_supervisor"),
+    "acknowledged_at",
+)
+_CALL_PROMISED = _Mark(
+    "call_promised_at",
+    "call_promised",
+    "call",
+    ("call_promised_practitioner", "call_promised_supervisor"),
+    "promised_at",
+)
+
+
+def _supervisor_marks(
+    new_session: SessionFactory,
+    mark: _Mark,
+    *,
+    reflection_id: int,
+    actor: str,
+    now: datetime,
+    renderer: Renderer,
+) -> Outcome:
     with transaction(new_session) as session:
-        # Locked, so a double click on PostgreSQL acknowledges (and tells) once.
+        # Locked, so a double click on PostgreSQL records (and tells) once.
         reflection = session.get(Reflection, reflection_id, with_for_update=True)
         if (
             reflection is None
@@ -239,7 +306,7 @@ def acknowledge(
             or not _supervises(session, actor, reflection)
         ):
             return _refused(
-                session, action="acknowledge", actor=actor, reflection_id=reflection_id, now=now
+                session, action=mark.action, actor=actor, reflection_id=reflection_id, now=now
             )
         facts = {
             "case_ref": _case_ref(session, reflection),
@@ -247,28 +314,29 @@ def acknowledge(
             "supervisor_id": actor,
         }
         already = not _record_first(
-            session, reflection, "acknowledged_at", action="acknowledge", actor=actor, now=now
+            session, reflection, mark.stamp, action=mark.action, actor=actor, now=now
         )
+        to_practitioner, to_supervisor = mark.templates
         if not already:
             say(
                 renderer,
-                "acknowledged_practitioner",
+                to_practitioner,
                 session=session,
-                key=f"ack:{reflection_id}:practitioner",
+                key=f"{mark.key}:{reflection_id}:practitioner",
                 recipient=reflection.practitioner_id,
                 now=now,
                 **facts,
             )
         say(
             renderer,
-            "acknowledged_supervisor",
+            to_supervisor,
             session=session,
-            key=f"ack:{reflection_id}:"
+            key=f"{mark.key}:{reflection_id}:"
             + (f"again:{int(now.timestamp())}" if already else "supervisor"),
             recipient=actor,
             now=now,
             already=already,
-            acknowledged_at=reflection.acknowledged_at,
+            **{mark.shown_as: getattr(reflection, mark.stamp)},
             **facts,
         )
         return Outcome()
@@ -418,60 +486,6 @@ def _write_to_practitioner(
             now=now,
             withheld=list(screened.withheld),
             warned=list(screened.warned),
-            **facts,
-        )
-        return Outcome()
-
-
-def promise_call(
-    new_session: SessionFactory,
-    *,
-    reflection_id: int,
-    actor: str,
-    now: datetime,
-    renderer: Renderer,
-) -> Outcome:
-    """The supervisor's "I'll call you before the visit": recorded and audited once, and the
-    practitioner told once; a second press only reminds the supervisor when they promised."""
-    with transaction(new_session) as session:
-        # Locked, so a double click on PostgreSQL records (and tells) once.
-        reflection = session.get(Reflection, reflection_id, with_for_update=True)
-        if (
-            reflection is None
-            or reflection.status != "completed"
-            or not _supervises(session, actor, reflection)
-        ):
-            return _refused(
-                session, action="call_promised", actor=actor, reflection_id=reflection_id, now=now
-            )
-        facts = {
-            "case_ref": _case_ref(session, reflection),
-            "practitioner_id": reflection.practitioner_id,
-            "supervisor_id": actor,
-        }
-        already = not _record_first(
-            session, reflection, "call_promised_at", action="call_promised", actor=actor, now=now
-        )
-        if not already:
-            say(
-                renderer,
-                "call_promised_practitioner",
-                session=session,
-                key=f"call:{reflection_id}:practitioner",
-                recipient=reflection.practitioner_id,
-                now=now,
-                **facts,
-            )
-        say(
-            renderer,
-            "call_promised_supervisor",
-            session=session,
-            key=f"call:{reflection_id}:"
-            + (f"again:{int(now.timestamp())}" if already else "supervisor"),
-            recipient=actor,
-            now=now,
-            already=already,
-            promised_at=reflection.call_promised_at,
             **facts,
         )
         return Outcome()
