@@ -8,6 +8,7 @@ from sqlmodel import func, select
 
 from bot.reflection.service import ReflectionService
 from storage.models import Answer
+from tests.answering import answer_by_id
 
 
 def test_parallel_reflections_lose_nothing(new_session, clock) -> None:
@@ -17,7 +18,7 @@ def test_parallel_reflections_lose_nothing(new_session, clock) -> None:
     def reflect(person: str) -> str | None:
         service.start(practitioner_id=person, case_ref=f"CSC-{person[-3:]}")
         reply = None
-        for text in ["A day of school and not much food at home", "1", "skip", "skip"]:
+        for text in ["A planned visit about food at home", "That she goes hungry", "skip", "skip"]:
             reply = service.respond(practitioner_id=person, text=text)
         return reply.status if reply else None
 
@@ -30,15 +31,13 @@ def test_parallel_reflections_lose_nothing(new_session, clock) -> None:
 
 def test_one_practitioner_sending_twice_at_once_keeps_both_answers(new_session, clock) -> None:
     service = ReflectionService(new_session, now=clock)
-    service.start(practitioner_id="U0TESTPRAC", case_ref="CSC-1001")
-    service.respond(practitioner_id="U0TESTPRAC", text="skip")
-    service.respond(practitioner_id="U0TESTPRAC", text="1")
-    # The next two questions (development, identity) both take free text.
-    texts = ["Quiet and watchful at nursery", "Family speaks Urdu at home"]
+    answer_by_id(service, "U0TESTPRAC", "CSC-1001", {"child_seen": "1"}, stop_at="development")
+    # The next two questions (development, household) both take free text.
+    texts = ["Quiet and watchful at nursery", "Mum, her sister and the two children"]
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(lambda t: service.respond(practitioner_id="U0TESTPRAC", text=t), texts))
     with new_session() as session:
         stored = session.exec(select(Answer).where(Answer.status == "answered")).all()
     # Whichever order they landed in, both were stored, one per question.
-    assert sorted(a.question_id for a in stored) == ["child_seen", "development", "identity"]
+    assert sorted(a.question_id for a in stored) == ["child_seen", "development", "household"]
     assert {a.value for a in stored} >= set(texts)

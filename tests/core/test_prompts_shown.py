@@ -35,14 +35,14 @@ def sent(
 
 def test_the_newest_question_sent_before_they_typed(new_session: db.SessionFactory) -> None:
     with transaction(new_session) as session:
-        session.add(sent("q1", "7|child_day|", "sent", "1700000100.000100"))
-        session.add(sent("q2", "7|child_seen|", "sent", "1700000200.000100"))
+        session.add(sent("q1", "7|purpose|", "sent", "1700000100.000100"))
+        session.add(sent("q2", "7|worry|", "sent", "1700000200.000100"))
     with new_session() as session:
         assert on_screen_at(session=session, recipient=PERSON, ts="1700000150.0") == OnScreen(
-            "7|child_day|"
+            "7|purpose|"
         )
         assert on_screen_at(session=session, recipient=PERSON, ts="1700000250.0") == OnScreen(
-            "7|child_seen|"
+            "7|worry|"
         )
 
 
@@ -50,8 +50,8 @@ def test_a_question_in_flight_is_unsettled_and_one_set_aside_is_passed_over(
     new_session: db.SessionFactory,
 ) -> None:
     with transaction(new_session) as session:
-        session.add(sent("q1", "7|child_day|", "sent", "1700000100.000100"))
-        session.add(sent("q2", "7|child_seen|", "sending"))
+        session.add(sent("q1", "7|purpose|", "sent", "1700000100.000100"))
+        session.add(sent("q2", "7|worry|", "sending"))
     with new_session() as session:
         assert not on_screen_at(session=session, recipient=PERSON, ts="1700000150.0").settled
     with transaction(new_session) as session:  # set aside after an uncertain try
@@ -59,4 +59,4 @@ def test_a_question_in_flight_is_unsettled_and_one_set_aside_is_passed_over(
         row.status, row.uncertain = "failed", True
     with new_session() as session:
         shown = on_screen_at(session=session, recipient=PERSON, ts="1700000150.0")
-    assert shown == OnScreen("7|child_day|")
+    assert shown == OnScreen("7|purpose|")
