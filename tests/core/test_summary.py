@@ -1,15 +1,20 @@
-"""What the summary says: answers by theme, gaps, flags, the plan, the lead reminder."""
+"""What build_summary records of a real reflection (the first screen, answers by theme, gaps,
+unknowns, flags by when they matter, the plan, the lead and the ask of the supervisor), and how the
+service hands it on; how summary.j2 lays it out is tests/core/test_summary_template.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.admin.organisation import load_organisation
 from bot.reflection.messages import Reply
+from bot.reflection.questions import default_question_set
 from bot.reflection.service import ReflectionService
 from bot.render import Renderer
+from tests.answering import Walk, answer_by_id
 
 PRAC = "U0TESTPRAC"
 ORG = """
@@ -27,47 +32,104 @@ people:
     supervisor: U0TESTSUPV
 """
 
-# One answer per question the path reaches, in order (follow-ups included).
-ANSWERS = [
-    "Gets herself to school, tea is crisps, mum asleep in the mornings",  # child_day
-    "4",  # child_seen: not seen -> child_voice
-    "Ask school to arrange time with her alone",  # child_voice
-    "ok",  # development: thin (1 word)
-    "skip",  # identity: skipped
-    "No known conditions for the child or mum",  # medical
-    "1",  # chronology: read
-    "Two neglect referrals from school in 2025",  # history
-    "1",  # sources: parent only -> other_sources
-    "The school DSL and the GP",  # other_sources
-    "1",  # risks: alcohol -> at_the_time, pregnancy
-    "Not known what happens in the evenings",  # at_the_time
-    "yes",  # pregnancy -> alcohol_baby
-    "Will ask the midwife today",  # alcohol_baby
-    "Mum agrees but nothing changes at home",  # uncertainty
-    "1",  # engagement
-    "School, GP and health visitor; police not told",  # network
-    "1",  # agency_response
-    "Read the chronology again",  # plan: what
-    "me",  # owner
-    "Friday",  # due
-    "skip",  # contingency
-    "no",  # more
-    "1",  # lead_contact
-    "send",
-]
+# Answers by question id; what is not here is skipped. The whole path is checked in
+# test_the_path_asks_follow_ups_and_confirmations_right_after_what_raised_them.
+ANSWERS: dict[str, str | list[str]] = {
+    "purpose": "1",  # a quick answer: "A planned visit"
+    "worry": "skip",  # core: reaches the supervisor as an unknown
+    "working_well": "She loves school and her teacher",
+    "scale": "3",
+    "child_day": "Gets herself to school, tea is crisps, mum asleep in the mornings",
+    "child_seen": "5",  # not seen yet
+    "development": "ok",  # thin
+    "household": "Mum and her boyfriend, who I have never met",  # mentions a man not met
+    "confirm_unmet_man": "1",  # yes
+    "household_met": "2",  # not all of them
+    "identity": "skip",  # the whole theme skipped
+    "medical": "no",
+    "chronology": "1",  # read
+    "history": "Two neglect referrals from school in 2025",
+    "sources": "1",  # the parent's account only
+    "risks": "1",  # alcohol -> what happens at the time, and a pregnancy or baby
+    "at_the_time": "Not known what happens in the evenings",  # mentions something not known
+    "confirm_unknown": "2",  # it can wait: no flag
+    "pregnancy": "yes",  # -> keeping the baby safe
+    "baby_safety": "Will ask the midwife today",
+    "engagement": "2",  # agreeing, but little changes -> what real change would look like
+    "real_change": "Breakfast every day and her uniform washed",
+    "explanations": "Mum may be depressed",
+    "network": "1, 2",
+    "agency_response": "1",
+    "plan:what": ["Read the chronology again", "done"],
+    "plan:owner": "me",
+    "plan:due": "Friday",
+    "plan:contingency": "skip",
+    "lead_contact": "not yet",
+    "supervisor_ask": "4",  # a decision
+    "decision_needed": "Whether to step up to child protection, by Monday",
+}
 
 
 @pytest.fixture
-def completed(new_session, clock, tmp_path: Path) -> Reply:
+def walk(new_session, clock, tmp_path: Path) -> Walk:
     org = tmp_path / "org.yaml"
     org.write_text(ORG)
     load_organisation(org, new_session)
     service = ReflectionService(new_session, now=clock)
-    reply = service.start(practitioner_id=PRAC, case_ref="CSC-1001")
-    for text in ANSWERS:
-        reply = service.respond(practitioner_id=PRAC, text=text)
-    assert reply.status == "completed"
-    return reply
+    walked = answer_by_id(service, PRAC, "CSC-1001", ANSWERS)
+    assert walked.last.status == "completed"
+    return walked
+
+
+@pytest.fixture
+def completed(walk: Walk) -> Reply:
+    return walk.last
+
+
+@pytest.fixture
+def summary(completed: Reply) -> dict[str, Any]:
+    assert completed.completion is not None
+    return completed.completion.summary
+
+
+def test_the_path_asks_follow_ups_and_confirmations_right_after_what_raised_them(
+    walk: Walk,
+) -> None:
+    assert walk.asked == [
+        "purpose",
+        "worry",
+        "working_well",
+        "scale",
+        "child_day",
+        "child_seen",
+        "development",
+        "household",
+        "confirm_unmet_man",
+        "household_met",
+        "identity",
+        "medical",
+        "chronology",
+        "history",
+        "sources",
+        "risks",
+        "at_the_time",
+        "confirm_unknown",
+        "pregnancy",
+        "baby_safety",
+        "engagement",
+        "real_change",
+        "explanations",
+        "network",
+        "agency_response",
+        "plan:what",
+        "plan:owner",
+        "plan:due",
+        "plan:contingency",
+        "plan:what",
+        "lead_contact",
+        "supervisor_ask",
+        "decision_needed",
+    ]
 
 
 def test_completion_names_supervisor_and_leads(completed: Reply) -> None:
@@ -78,54 +140,114 @@ def test_completion_names_supervisor_and_leads(completed: Reply) -> None:
     assert completion.leads_see_summaries is False
 
 
-def test_summary_groups_answers_by_theme(completed: Reply) -> None:
-    summary = completed.completion.summary
+def test_summary_groups_answered_questions_by_theme(summary: dict[str, Any]) -> None:
     titles = [t["title"] for t in summary["themes"]]
-    assert titles[0] == "Lived experience of the child" and len(titles) == 12
-    lived = summary["themes"][0]["entries"]
-    assert [e["question"] for e in lived] == [
-        "The child's day",
-        "Seeing and hearing the child",
-        "Hearing the child",
+    assert titles[:2] == ["Purpose and worry", "The child's lived experience"]
+    assert len(titles) == 14
+    entries = {
+        t["id"]: [(e["question"], e["answer"]) for e in t["entries"]] for t in summary["themes"]
+    }
+    assert entries["purpose"] == [  # the skipped worry is an unknown, not an empty answer
+        ("Purpose of the visit", "A planned visit"),
+        ("What is working well", "She loves school and her teacher"),
+        ("How safe, 0 to 10", "3"),
     ]
-    assert lived[1]["answer"] == "Not seen yet"
+    assert entries["lived_experience"] == [
+        ("The child's day", "Gets herself to school, tea is crisps, mum asleep in the mornings"),
+        ("Seeing and hearing the child", "Not seen yet"),
+    ]
+    assert [q for q, _ in entries["household"]] == [  # the confirmation, under its theme
+        "Who lives there or visits",
+        "A man not met, confirmed",
+        "Whether you have met them",
+    ]
+    assert entries["identity"] == []
 
 
-def test_gaps_are_skipped_and_thin_themes(completed: Reply) -> None:
-    gaps = {g["theme"]: g["reason"] for g in completed.completion.summary["gaps"]}
+def test_the_first_screen_is_what_to_carry_to_the_door(summary: dict[str, Any]) -> None:
+    first = summary["first_screen"]
+    assert first["purpose"] == "A planned visit" and first["worry"] is None
+    assert (first["scale"], first["scale_before"]) == (3, None)
+    assert first["see_alone"] == ["the child, away from their parents"]
+    titles = {f["rule"]: f["title"] for f in summary["flags"]}
+    visit = [f["rule"] for f in summary["flags_by_when"]["visit"]]
+    assert first["look_for"] == [titles[rule] for rule in visit]
+    assert summary["working_well"] == "She loves school and her teacher"
+    assert (summary["role"], summary["repeat"]) == ("social_worker", False)
+
+
+def test_gaps_are_skipped_and_thin_themes_and_unknowns_are_skipped_core_questions(
+    summary: dict[str, Any],
+) -> None:
+    gaps = {g["theme"]: g["reason"] for g in summary["gaps"]}
     assert gaps == {
-        "Identity and diversity": "skipped",
+        "Identity, diversity and needs": "skipped",
         "Development, behaviour and relationships": "thin",
     }
+    worry = default_question_set().questions["worry"]
+    assert summary["unknowns"] == [
+        {"theme": "Purpose and worry", "question": worry.label, "prompt": worry.unknown}
+    ]
+    assert summary["skipped_themes"] == ["identity"]
 
 
-def test_flags_come_from_the_rules(completed: Reply) -> None:
-    flags = {f["rule"] for f in completed.completion.summary["flags"]}
-    assert flags == {
-        "child_not_seen_alone",
-        "only_parent_heard",
-        "alcohol_and_baby",
-        "no_contingency",
+def test_flags_come_from_the_rules_grouped_by_when_they_matter(summary: dict[str, Any]) -> None:
+    by_when = {when: [f["rule"] for f in flags] for when, flags in summary["flags_by_when"].items()}
+    assert by_when == {
+        "today": [],
+        "visit": [
+            "child_not_seen_alone",
+            "only_parent_heard",
+            "unmet_man",  # raised once: not also as "someone you haven't met"
+            "substances_and_baby",
+        ],
+        "supervision": ["no_contingency", "lead_not_consulted"],
     }
+    assert [f["rule"] for f in summary["flags"]] == [r for rules in by_when.values() for r in rules]
+    unmet = next(f for f in summary["flags"] if f["rule"] == "unmet_man")
+    # The flag quotes what was written; a confirmation answered "it can wait" raises nothing.
+    assert unmet["quote"] == "Mum and her boyfriend, who I have never met"
+    assert f'you wrote "{unmet["quote"]}"' in unmet["text"]
+    assert unmet["title"] == "A man you haven't met"
 
 
-def test_plan_is_recorded_with_due_date(completed: Reply) -> None:
-    (action,) = completed.completion.summary["actions"]
+def test_plan_lead_and_the_ask_of_the_supervisor(summary: dict[str, Any]) -> None:
+    (action,) = summary["actions"]
     assert action == {
         "what": "Read the chronology again",
         "owner": "me",
         "due_on": "2026-11-27",
         "contingency": None,
+        "meanwhile": None,
+    }
+    assert summary["earlier_actions"] == []
+    assert summary["lead"] == {"status": "not_yet", "on": None}
+    assert summary["supervisor_ask"] == "decision"
+    assert summary["decision_needed"] == "Whether to step up to child protection, by Monday"
+    assert summary["context"] == {
+        "days_open": 0,
+        "opened_on": "2026-11-26",
+        "reflections_so_far": 1,
+        "scale_trend": [3],
+        "earlier_actions_done": None,
+        "earlier_on": None,
     }
 
 
-def test_practitioner_and_supervisor_copies_render_the_same_body(completed: Reply) -> None:
+def test_the_supervisors_copy_is_the_practitioners_with_the_context_added(
+    summary: dict[str, Any],
+) -> None:
     renderer = Renderer("slack")
-    summary = completed.completion.summary
     mine = renderer.render("messages/summary.j2", summary=summary, audience="practitioner")
     theirs = renderer.render("messages/summary.j2", summary=summary, audience="supervisor")
-    assert mine.splitlines()[1:] == theirs.splitlines()[1:]
     assert "<@U0TESTPRAC>" in theirs.splitlines()[0]
+    # Everything the practitioner sees after the heading, the supervisor sees, in order ...
+    rest = iter(theirs.splitlines()[1:])
+    assert all(line in rest for line in mine.splitlines()[1:])
+    # ... and the case's context and what is asked of them besides.
+    assert "*They ask of you:* a decision: Whether to step up" in theirs
+    assert "_Safeguarding lead: not talked to yet._" in theirs
+    assert "ask of" not in mine
     assert "Who else could tell you what the child's day is like?" in mine
     assert "by Friday 27 November 2026" in mine
 
@@ -146,9 +268,8 @@ def test_confirmation_says_who_will_see_it(new_session, clock, tmp_path: Path) -
     )
     load_organisation(org, new_session)
     service = ReflectionService(new_session, now=clock)
-    reply = service.start(practitioner_id=PRAC, case_ref="CSC-1001")
-    while reply.messages[-1].template != "confirm":
-        reply = service.respond(practitioner_id=PRAC, text="skip")
+    reply = answer_by_id(service, PRAC, "CSC-1001", {}, send=False).last
+    assert reply.messages[-1].template == "confirm"
     text = Renderer("slack").message(reply.messages[-1])
     assert "<@U0TESTSUPV>" in text and "<@U0TESTLEAD>" in text and "Nobody else" in text
 
@@ -167,5 +288,17 @@ def test_every_message_template_renders_without_markers_in_plain_mode() -> None:
     plain = Renderer("plain")
     source = (Path(__file__).parents[2] / "prompts" / "messages" / "welcome.j2").read_text()
     assert "*skip*" in source
-    text = plain.render("messages/welcome.j2", case_ref="CSC-1", theme_total=12, question_total=15)
-    assert "*" not in text and "type skip, back" in text
+    for repeat in (False, True):
+        text = plain.render(
+            "messages/welcome.j2",
+            case_ref="CSC-1",
+            repeat=repeat,
+            last_on=None,
+            role_title="Social worker",
+            theme_total=14,
+            question_total=22,
+            minutes=9,
+        )
+        assert "*" not in text and "type skip, back" in text
+        # The lead is the completion's business now, and only for those who haven't talked.
+        assert "safeguarding lead" not in text.lower()
