@@ -60,33 +60,65 @@ def assert_inert(hostile_render: str, benign_render: str, typed: list[str]) -> N
         assert ping not in hostile_render
 
 
-def question_data(previous: str, what: str, step: str | None, kind: str) -> dict[str, Any]:
-    return {
+def question_data(
+    previous: str, what: str, step: str | None, kind: str, last_time: str | None = None
+) -> dict[str, Any]:
+    """A question's data as ReflectionService._prompt builds it; typed text goes where it can
+    come back: the answer given before, last time's answer, and an action's words."""
+    action = {"what": what, "owner": what, "due_on": None, "contingency": None, "meanwhile": None}
+    data: dict[str, Any] = {
         "case_ref": "CSC-1001",
         "question_id": "q",
         "kind": kind,
-        "theme_title": "Lived experience of the child",
+        "theme_title": "The child's lived experience",
         "theme_number": 1,
-        "theme_total": 12,
+        "theme_total": 14,
+        "new_theme": True,
         "text": "What is a day like for the child?",
         "why": "Reviews keep finding the child was not seen.",
-        "follow_up": None,
+        "follow_up": False,
         "options": [],
         "previous": previous,
+        "last_time": last_time,
         "step": step,
         "action_number": 1,
         "actions_so_far": 1,
-        "draft": {"what": what, "owner": None, "due_on": None, "contingency": None},
+        "draft": action,
         "today": date(2026, 11, 26),
     }
+    if kind == "review":
+        data["review"] = {"number": 1, "total": 2, "action": action, "on": None}
+        data["options"] = [{"number": 1, "id": "done", "label": "Done"}]
+    return data
 
 
 def summary_data(answer: str, action: str, owner: str) -> dict[str, Any]:
+    """A summary as build_summary makes it, with typed text in every place it can reach: the
+    first screen, a flag's quote, what is working, the plan and the last plan, the decision
+    asked of the supervisor, and the answers."""
+    flag = {
+        "rule": "r",
+        "text": f'Who else could tell you? You wrote "{answer}".',
+        "matters": "visit",
+        "title": "Someone else",
+        "quote": answer,
+    }
     return {
         "case_ref": "CSC-1001",
         "practitioner_id": PRACTITIONER,
         "completed_at": "2026-11-26T10:00:00+00:00",
         "question_set_version": "1",
+        "role": "social_worker",
+        "role_title": "Social worker",
+        "repeat": True,
+        "first_screen": {
+            "purpose": answer,
+            "worry": action,
+            "scale": 4,
+            "scale_before": 3,
+            "see_alone": ["the child, away from their parents"],
+            "look_for": ["Someone else"],
+        },
         "themes": [
             {
                 "id": "lived",
@@ -95,10 +127,31 @@ def summary_data(answer: str, action: str, owner: str) -> dict[str, Any]:
             }
         ],
         "gaps": [{"theme": "History", "reason": "skipped", "prompt": "Who knows the history?"}],
-        "flags": [{"rule": "r", "text": "Who else could tell you?"}],
+        "flags": [flag],
+        "flags_by_when": {"today": [], "visit": [flag], "supervision": []},
+        "unknowns": [],
+        "working_well": owner,
         "actions": [
-            {"what": action, "owner": owner, "due_on": "2026-12-04", "contingency": answer}
+            {
+                "what": action,
+                "owner": owner,
+                "due_on": "2026-12-04",
+                "contingency": answer,
+                "meanwhile": owner,
+            }
         ],
+        "earlier_actions": [{"what": action, "due_on": "2026-11-20", "status": "done"}],
+        "context": {
+            "days_open": 40,
+            "opened_on": "2026-10-17",
+            "reflections_so_far": 2,
+            "scale_trend": [3, 4],
+            "earlier_actions_done": "1 of 1",
+            "earlier_on": "2026-11-20T10:00:00+00:00",
+        },
+        "supervisor_ask": "decision",
+        "decision_needed": answer,
+        "lead": {"status": "not_yet", "on": None},
         "supervisor_id": SUPERVISOR,
         "lead_ids": [LEAD],
         "agency_name": "Children's Social Care",
@@ -106,17 +159,32 @@ def summary_data(answer: str, action: str, owner: str) -> dict[str, Any]:
 
 
 @settings(max_examples=200, deadline=None)
-@given(hostile, hostile, st.sampled_from([(None, "text"), ("contingency", "plan")]))
-def test_question_messages_are_inert(previous: str, what: str, step_kind: tuple) -> None:
+@given(
+    hostile,
+    hostile,
+    st.sampled_from(
+        [(None, "text"), ("contingency", "plan"), ("meanwhile", "plan"), ("0", "review")]
+    ),
+    st.one_of(st.none(), hostile),
+)
+def test_question_messages_are_inert(
+    previous: str, what: str, step_kind: tuple, last_time: str | None
+) -> None:
     step, kind = step_kind
-    rendered = slack.message(Message("question", question_data(previous, what, step, kind)))
-    benign = slack.message(Message("question", question_data("x", "y", step, kind)))
-    typed = [previous] + ([what] if step == "contingency" else [])
+    rendered = slack.message(
+        Message("question", question_data(previous, what, step, kind, last_time))
+    )
+    benign = slack.message(
+        Message("question", question_data("x", "y", step, kind, "z" if last_time else None))
+    )
+    typed = [previous] if kind != "review" else []  # a review shows the action, not an answer
+    typed += [what] if kind == "review" else []  # the plan's steps need not repeat the action
+    typed += [last_time] if last_time and kind == "text" else []
     assert_inert(rendered, benign, [t for t in typed if t])
 
 
 @settings(max_examples=200, deadline=None)
-@given(hostile, hostile, hostile, st.sampled_from(["supervisor", "practitioner", "record"]))
+@given(hostile, hostile, hostile, st.sampled_from(["supervisor", "lead", "practitioner", "record"]))
 def test_summary_messages_are_inert(answer: str, action: str, owner: str, audience: str) -> None:
     rendered = slack.message(
         Message("summary", {"summary": summary_data(answer, action, owner), "audience": audience})
@@ -124,7 +192,7 @@ def test_summary_messages_are_inert(answer: str, action: str, owner: str, audien
     benign = slack.message(
         Message("summary", {"summary": summary_data("a", "b", "c"), "audience": audience})
     )
-    if audience == "supervisor":
+    if audience in {"supervisor", "lead"}:
         assert f"<@{PRACTITIONER}>" in rendered
     assert_inert(rendered, benign, [t for t in (answer, action, owner) if t])
 
