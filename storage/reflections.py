@@ -95,8 +95,8 @@ class StoredAnswer:
     """An answer as stored, read afresh at every step: plain values rather than an ORM row,
     which would cost several times as much to load for each of a reflection's answers.
 
-    Its text stays sealed (encrypted) until something reads ``value``: a step needs only the
-    answers its rules look at, so free text is not decrypted on every step.
+    Its text stays sealed (encrypted) until something reads ``value``, then is kept open for the
+    rest of the step, so an answer is decrypted once however often the step reads it.
     """
 
     id: int

@@ -45,7 +45,9 @@ FINISH_WORDS = {"send", "done", "yes", "y", "ok", "finish", "confirm"}
 PLAN_DONE_WORDS = {"done", "no", "n", "none", "no more", "that's all", "thats all", "finish"}
 PLAN_MORE_WORDS = {"yes", "y", "another", "more", "add", "add another"}
 STILL_RIGHT_WORDS = {"yes", "y", "same", "still right", "no change", "unchanged", "as before", "ok"}
-SCALE = re.compile(r"^\D{0,12}?(\d{1,2})(?:\s*(?:/|out of)\s*10)?\D{0,12}$")
+SCALE = re.compile(
+    r"^(?:about |around |roughly |maybe |probably |a |~)?(\d{1,2})(?:\s*(?:/|out of)\s*10)?[.!]?$"
+)
 PLAN_STEPS = ("what", "owner", "due", "meanwhile", "contingency")
 MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
@@ -1083,7 +1085,7 @@ def _review_statuses(context: _Context, question: Question) -> list[str]:
 
 
 def _parse_scale(text: str) -> str | None:
-    match = SCALE.match(text.strip())
+    match = SCALE.match(text.strip().lower())
     if match is None or int(match.group(1)) > 10:
         return None
     return str(int(match.group(1)))

@@ -197,7 +197,16 @@ def test_a_safety_action_dated_after_the_next_working_day_asks_what_happens_mean
 
 
 @pytest.mark.parametrize(
-    ("typed", "kept"), [("7", "7"), ("about 3/10", "3"), ("11", None), ("lots", None)]
+    ("typed", "kept"),
+    [
+        ("7", "7"),
+        ("about 3/10", "3"),
+        ("4 out of 10", "4"),
+        ("11", None),
+        ("lots", None),
+        ("-1", None),
+        ("minus 2", None),
+    ],
 )
 def test_the_scale_takes_a_number_from_0_to_10(service, new_session, typed, kept) -> None:
     reflect(service, "CSC-3007", {})  # a first reflection, then a fresh one on another case
