@@ -163,7 +163,11 @@ class ReflectionService:
                     question_set_version=self.questions.version,
                     question_set=self.questions.role(org["role"]).id,
                     is_repeat=repeat,
-                    lead_status="is_lead" if org["is_lead"] else None,
+                    lead_status=(
+                        "is_lead"
+                        if org["is_lead"] or self.questions.role(org["role"]).lead
+                        else None
+                    ),
                     started_at=now,
                     updated_at=now,
                 )

@@ -78,7 +78,8 @@ def test_a_completed_reflection_fills_the_plain_columns(service, new_session) ->
     assert row.question_set == "health_visitor" and not row.is_repeat
     assert row.scale == 4 and row.minutes is not None and row.minutes >= 1
     fired = set((row.rules_fired or "").split(","))
-    assert {"alcohol_mentioned", "baby_sleep", "alcohol_and_baby_sleep"} <= fired
+    assert {"alcohol_mentioned", "alcohol_and_baby_sleep"} <= fired
+    assert "baby_sleep" not in fired  # said once, for today, with the drinking
     assert "history" not in (row.themes_skipped or "")  # not in a health visitor's set
     assert "development" in (row.themes_skipped or "").split(",")
     assert row.lead_status == "not_yet" and row.lead_contact_confirmed_at is None
@@ -264,3 +265,14 @@ def test_agreement_that_does_not_change_is_flagged_as_drift_on_a_long_open_case(
     clock.current += timedelta(days=200)
     reflect(service, "CSC-3010", {"engagement": "2"})
     assert "drift_no_change" in (stored(new_session)[1].rules_fired or "")
+
+
+def test_a_school_safeguarding_lead_is_treated_as_the_lead_even_if_not_listed(
+    service, new_session
+) -> None:
+    organisation(new_session, profession="school")  # not under safeguarding_leads
+    replies = reflect(service, "SCH-3011", {})
+    assert "lead_contact" not in {r.asks.question for r in replies if r.asks}
+    assert "lead_reminder" not in [m.template for m in replies[-1].messages]
+    (row,) = stored(new_session)
+    assert row.lead_status == "is_lead" and row.lead_contact_confirmed_at is not None
