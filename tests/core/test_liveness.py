@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
@@ -28,14 +29,21 @@ def test_a_live_process_a_dead_one_a_zombie_and_a_reused_pid() -> None:
     try:
         assert pid_alive(child.pid, pid_started(child.pid))
         child.send_signal(signal.SIGKILL)
-        for _ in range(200):  # killed, not yet collected: a zombie
-            with open(f"/proc/{child.pid}/stat") as stat:
-                if stat.read().rsplit(")", 1)[-1].split()[0] == "Z":
-                    break
+        # Killed, not yet collected: a zombie. The kernel takes a moment under load, so wait
+        # for the state rather than for a number of reads.
+        deadline = time.monotonic() + 10
+        while _state(child.pid) != "Z":
+            assert time.monotonic() < deadline, "the killed child never became a zombie"
+            time.sleep(0.005)
         assert not pid_alive(child.pid, None)
     finally:
         child.wait()
     assert not pid_alive(child.pid, None)
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[-1].split()[0]
 
 
 def _process(pid: int, *, host: str, seen: datetime, name: str) -> Process:
