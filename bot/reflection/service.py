@@ -426,7 +426,10 @@ class ReflectionService:
             reply.say("question_set_changed")
             return
         path = path if path is not None else self._path(context)
-        role_themes = [t for t in self.questions.themes if any(q.theme == t.id for q in path)]
+        # Themes numbered in the order this reflection reaches them (a repeat starts with the
+        # last plan, from the history theme).
+        order = list(dict.fromkeys(q.theme for q in path))
+        role_themes = [self.questions.theme(theme_id) for theme_id in order]
         theme = self.questions.theme(question.theme)
         answer = context.answers.get(question.id)
         draft = _draft(context)
