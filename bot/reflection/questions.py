@@ -421,7 +421,7 @@ def _holds(
         all(_holds(c, facts, settings, answers) for c in model.all),
         not model.any or any(_holds(c, facts, settings, answers) for c in model.any),
         model.not_ is None or not _holds(model.not_, facts, settings, answers),
-        model.skipped is None or _skipped(model.skipped, answers, facts),
+        model.skipped is None or _skipped(model.skipped, answers),
         model.skipped_at_least is None
         or sum(1 for a in answers.values() if a.skipped) >= model.skipped_at_least,
         not model.meanwhile_vague or any(_vague_meanwhile(a, settings) for a in facts.actions),
@@ -455,7 +455,7 @@ def _holds(
     return not (model.mentions and not _any_pattern(model.mentions).search(state.text))
 
 
-def _skipped(question_id: str, answers: Mapping[str, AnswerState], facts: Facts) -> bool:
+def _skipped(question_id: str, answers: Mapping[str, AnswerState]) -> bool:
     state = answers.get(question_id)
     return state is not None and state.skipped
 

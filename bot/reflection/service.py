@@ -21,7 +21,13 @@ from bot.protection.screening import screen_typed
 from bot.reflection import dates
 from bot.reflection.length import estimated_minutes
 from bot.reflection.messages import Completion, Guard, Position, Reply, ReplySink
-from bot.reflection.questions import Facts, Question, QuestionSet, default_question_set
+from bot.reflection.questions import (
+    AnswerState,
+    Facts,
+    Question,
+    QuestionSet,
+    default_question_set,
+)
 from bot.reflection.summary import (
     CaseContext,
     action_dict,
@@ -330,7 +336,7 @@ class ReflectionService:
             ],
         )
 
-    def _states(self, answers: dict[str, StoredAnswer]) -> dict[str, Any]:
+    def _states(self, answers: dict[str, StoredAnswer]) -> dict[str, AnswerState]:
         return {
             qid: answer_state(self.questions.questions[qid], a)
             for qid, a in answers.items()
@@ -696,9 +702,7 @@ class ReflectionService:
             return
         if question.kind == "review":
             index = int(context.reflection.current_step or 0)
-            statuses = _review_statuses(context, question)
-            statuses[index] = statuses[index] or ""
-            self._store_review(session, context, question, statuses)
+            self._store_review(session, context, question, _review_statuses(context, question))
             if index + 1 < len(context.earlier_actions):
                 context.reflection.current_step = str(index + 1)
                 session.add(context.reflection)
