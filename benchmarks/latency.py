@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
-from benchmarks import fake_slack
+from tools import fake_slack
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "benchmark-signing-secret"
@@ -290,7 +290,7 @@ def run_one(
     app: str, database: str, concurrency: int, answers: int, slack_latency: float = 0.0
 ) -> Samples:
     workdir = Path(tempfile.mkdtemp(prefix="reflect-bench-"))
-    fake, fake_port, arrival_queue = fake_slack.start(slack_latency)
+    fake, fake_port, arrival_queue = fake_slack.start_in_process(slack_latency)
     arrivals = Arrivals(arrival_queue)
     url = prepare_database(database, workdir) if app == "reflect" else ""
     port = free_port()

@@ -38,8 +38,8 @@ from slack_sdk.web import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.socket_mode import PING_INTERVAL
-from tests.fake_slack import FakeSlack
 from tests.fake_socket_mode import FakeSocketMode, slash_command
+from tools.fake_slack import FakeSlack
 
 APP_TOKEN = "xapp-benchmark"
 BOT_TOKEN = "xoxb-benchmark"

@@ -4,7 +4,7 @@
     python -m benchmarks.uncertain_send --database postgresql://postgres@127.0.0.1:5432/test
     python -m benchmarks.uncertain_send --messages 200 --slack-latency 0 250
 
-Against the tests' fake Slack Web API (tests/fake_slack.py), taking ``--slack-latency`` ms over
+Against the tests' fake Slack Web API (tools/fake_slack.py), taking ``--slack-latency`` ms over
 each call as a far-away Slack does, prints for each latency:
 
 - Web API calls and milliseconds per message delivered by the retry path: a normal send; an
@@ -39,7 +39,7 @@ from storage import db, outbox, processes
 from storage.db import SessionFactory, transaction
 from storage.encryption import generate_key, keyring
 from storage.models import OutboxMessage, Process
-from tests.fake_slack import FakeSlack
+from tools.fake_slack import FakeSlack
 
 DEAD = "benchmarkdeadprocess000000000000"
 

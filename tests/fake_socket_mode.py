@@ -1,6 +1,6 @@
 """A local imitation of Slack's Socket Mode, on 127.0.0.1, in a thread of its own.
 
-``apps.connections.open`` (a Web API method: tests/fake_slack.py answers it through
+``apps.connections.open`` (a Web API method: tools/fake_slack.py answers it through
 ``FakeSocketMode.connections_open``) hands out a ``ws://127.0.0.1:PORT/link/?ticket=N`` URL. On
 each connection the imitation says ``hello``, sends envelopes (``events_api``,
 ``slash_commands``, ``interactive``), and records each acknowledgement by ``envelope_id`` and

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from benchmarks import fake_slack
+from tools import fake_slack
 
 
 def post_message(port: int, channel: str) -> dict[str, object]:
@@ -24,7 +24,7 @@ def post_message(port: int, channel: str) -> dict[str, object]:
 
 @pytest.mark.parametrize("latency", [0.0, 0.3])
 def test_the_fake_answers_after_its_latency_and_reports_the_arrival(latency: float) -> None:
-    process, port, arrivals = fake_slack.start(latency)
+    process, port, arrivals = fake_slack.start_in_process(latency)
     try:
         started = time.monotonic()
         answer = post_message(port, "U0BENCH01")

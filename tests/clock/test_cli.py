@@ -12,7 +12,7 @@ from storage.db import SessionFactory
 from tests.clock import helpers as h
 from tests.clock.test_jobs import outbox_rows
 from tests.conftest import run_reflect
-from tests.fake_slack import fake_slack
+from tools.fake_slack import fake_slack
 
 reflect = run_reflect
 

@@ -18,7 +18,7 @@ from storage.db import SessionFactory, transaction
 from tests.clock import helpers as h
 from tests.clock.test_jobs import outbox_rows, prompt_rows
 from tests.conftest import FixedClock
-from tests.fake_slack import fake_slack
+from tools.fake_slack import fake_slack
 
 
 def _long_open_cases(new_session: SessionFactory, count: int) -> None:

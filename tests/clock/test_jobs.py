@@ -14,7 +14,7 @@ from bot.clock.config import ClockConfig, Thresholds
 from storage.db import SessionFactory, transaction
 from storage.models import ClockPrompt, OutboxMessage, SlackEvent
 from tests.clock import helpers as h
-from tests.fake_slack import fake_slack
+from tools.fake_slack import fake_slack
 
 
 def outbox_rows(new_session: SessionFactory) -> list[OutboxMessage]:

@@ -23,7 +23,6 @@ from sqlalchemy.engine import make_url
 from bot.bootstrap import open_database
 from bot.settings import Settings
 from tests.conftest import TEST_KEY, run_reflect
-from tests.fake_slack import FakeSlack
 from tests.faults.proxy import FaultProxy
 from tests.slack.conftest import (  # noqa: F401  (fixtures, and what the tests sign with)
     BOT_TOKEN,
@@ -34,6 +33,7 @@ from tests.slack.conftest import (  # noqa: F401  (fixtures, and what the tests 
     fake_slack_server,
     sign,
 )
+from tools.fake_slack import FakeSlack
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")

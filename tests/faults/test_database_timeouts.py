@@ -21,9 +21,9 @@ from bot.slack.server import ReflectWSGI
 from storage import db, health
 from storage.db import transaction
 from storage.models import Agency
-from tests.fake_slack import FakeSlack
 from tests.faults.conftest import serve_env, served, through, timed
 from tests.faults.proxy import FaultProxy, Mode
+from tools.fake_slack import FakeSlack
 
 pytestmark = pytest.mark.slow
 CUTS = [Mode.BLACKHOLE, Mode.SILENT_AFTER_CONNECT, Mode.RESET, Mode.REFUSE]

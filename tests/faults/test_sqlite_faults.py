@@ -21,7 +21,6 @@ from bot.slack.app import build_app
 from bot.slack.guard import GuardedRequestHandler, RequestGuard
 from bot.slack.server import ReflectWSGI
 from storage import db, health
-from tests.fake_slack import FakeSlack
 from tests.faults.conftest import (
     BOT_TOKEN,
     SIGNING_SECRET,
@@ -38,6 +37,7 @@ from tests.faults.conftest import (
     tiny_disk,
     write_lock_held,
 )
+from tools.fake_slack import FakeSlack
 
 pytestmark = pytest.mark.slow
 PRACTITIONER = "U0TESTPRAC"

@@ -27,7 +27,7 @@ from bot.slack.inbox import Inbox
 from storage import db
 from storage.db import transaction
 from storage.models import Agency, Person, Reflection, SafeguardingLead
-from tests.fake_slack import FakeSlack
+from tools.fake_slack import FakeSlack
 
 SIGNING_SECRET = "test-signing-secret-0001"
 BOT_TOKEN = "xoxb-test-0001"

@@ -32,7 +32,6 @@ from bot.slack.server import Background, warm_up
 from storage import db, inbox
 from storage.db import transaction
 from storage.models import Answer, Case, InboxItem, OutboxMessage
-from tests.fake_slack import FakeSlack
 from tests.slack.conftest import (
     BOT_TOKEN,
     PRACTITIONER,
@@ -41,6 +40,7 @@ from tests.slack.conftest import (
     message_text,
     wait_until,
 )
+from tools.fake_slack import FakeSlack
 
 QUESTION_ONE = "What is this visit for?"  # purpose
 QUESTION_TWO = "What worries you most"  # worry

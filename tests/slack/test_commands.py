@@ -15,7 +15,6 @@ from bot.slack.app import build_app
 from storage import db
 from storage.db import transaction
 from storage.models import Answer, AuditEntry, Case, Reflection
-from tests.fake_slack import FakeSlack
 from tests.slack.conftest import (
     OTHER_PRACTITIONER,
     PRACTITIONER,
@@ -25,6 +24,7 @@ from tests.slack.conftest import (
     complete_quickly,
     ephemeral_text,
 )
+from tools.fake_slack import FakeSlack
 
 
 def test_help_alone_and_by_name(slack: SlackDriver) -> None:

@@ -19,7 +19,6 @@ from sqlmodel import select
 from storage import db, inbox
 from storage.db import transaction
 from storage.models import Answer, InboxItem, Person, Process, Reflection
-from tests.fake_slack import FakeSlack
 from tests.slack.conftest import (
     LONE_PRACTITIONER,
     OTHER_PRACTITIONER,
@@ -28,6 +27,7 @@ from tests.slack.conftest import (
     wait_until,
 )
 from tests.slack.test_serve import running_server
+from tools.fake_slack import FakeSlack
 
 pytestmark = pytest.mark.slow
 FORM = "application/x-www-form-urlencoded"

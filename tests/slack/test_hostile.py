@@ -28,7 +28,6 @@ from storage.models import (
     Reflection,
     SupervisorNote,
 )
-from tests.fake_slack import FakeSlack
 from tests.slack.conftest import (
     LEAD,
     OTHER_PRACTITIONER,
@@ -45,6 +44,7 @@ from tests.slack.conftest import (
     skip_to_confirmation,
 )
 from tests.slack.test_serve import Server, server  # noqa: F401 (fixtures)
+from tools.fake_slack import FakeSlack
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

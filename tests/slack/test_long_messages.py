@@ -21,7 +21,6 @@ from bot.clock.config import ClockConfig
 from bot.clock.hours import WorkingHours
 from bot.slack import blocks as bk
 from storage.models import OutboxMessage, Reflection
-from tests.fake_slack import FakeSlack, refused
 from tests.slack.conftest import (
     PRACTITIONER,
     SUPERVISOR,
@@ -29,6 +28,7 @@ from tests.slack.conftest import (
     ephemeral_text,
     message_text,
 )
+from tools.fake_slack import FakeSlack, refused
 
 # ---------------------------------------------------------------------------- the splitter
 

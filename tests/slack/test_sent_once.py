@@ -24,7 +24,6 @@ from bot.dispatch import Dispatcher, record
 from storage import db, outbox, processes
 from storage.db import transaction
 from storage.models import OutboxMessage, Person, Process
-from tests.fake_slack import FakeSlack
 from tests.slack.conftest import (
     BOT_TOKEN,
     OTHER_PRACTITIONER,
@@ -33,6 +32,7 @@ from tests.slack.conftest import (
     wait_until,
 )
 from tests.slack.test_serve import running_server
+from tools.fake_slack import FakeSlack
 
 FORM = "application/x-www-form-urlencoded"
 LOOKING = ["conversations.open", "conversations.history"]

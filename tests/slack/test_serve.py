@@ -26,7 +26,6 @@ from bot.settings import Settings, SettingsError
 from bot.slack.server import ReflectWSGI, ServerOptions, check_settings
 from storage import db
 from storage.models import Answer, InboxItem, OutboxMessage
-from tests.fake_slack import FakeSlack
 from tests.slack.conftest import (
     PRACTITIONER,
     assert_valid_payloads,
@@ -36,6 +35,7 @@ from tests.slack.conftest import (
     sign,
     wait_until,
 )
+from tools.fake_slack import FakeSlack
 
 pytestmark = pytest.mark.slow
 JSON = "application/json"

@@ -23,7 +23,6 @@ from bot.slack.socket_mode import acknowledgement
 from storage import db
 from storage.db import transaction
 from storage.models import Answer, InboxItem, Person, Process, Reflection
-from tests.fake_slack import FakeSlack
 from tests.fake_socket_mode import (
     FakeSocketMode,
     event_callback,
@@ -31,6 +30,7 @@ from tests.fake_socket_mode import (
     slash_command,
 )
 from tests.slack.conftest import PRACTITIONER, dm_event
+from tools.fake_slack import FakeSlack
 
 pytestmark = pytest.mark.slow
 APP_TOKEN = "xapp-test-0001"

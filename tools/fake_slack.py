@@ -1,6 +1,15 @@
-"""A fake Slack Web API served over real HTTP on 127.0.0.1, in a thread (after bolt-python's
-tests/mock_web_api_server). It records every call, looks people up by email from
-``users_by_email``, and can be told to fail the next few calls.
+"""A fake Slack Web API served over real HTTP on 127.0.0.1 (after bolt-python's
+tests/mock_web_api_server): the one stand-in for Slack that the tests, the benchmarks and a person
+trying Reflect by hand all use. It records every call, looks people up by email from
+``users_by_email``, and can be told to fail the next few calls (a 5xx, a 429 with Retry-After, or
+one of Slack's error codes) and to take a while over each call (``call_delay``, as a far-away
+Slack does).
+
+It runs in a thread of the caller (``FakeSlack().start()``, ``fake_slack()``), in a process of its
+own (``start_in_process``: the benchmarks, so that it does not share the driver's interpreter
+lock), or by hand::
+
+    python -m tools.fake_slack --port 8090
 
 Like Slack, it keeps what is posted, with its metadata, in each conversation (a post to a
 person's user id lands in the app's DM with them, D... for U...), and answers
@@ -13,7 +22,9 @@ characters of text in all (``msg_blocks_too_long``), a ``text`` over 40,000 (``m
 
 from __future__ import annotations
 
+import argparse
 import json
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -80,6 +91,8 @@ class FakeSlack:
         self.post_delay = 0.0
         # Seconds every call takes to answer (Slack's own time and the way there and back).
         self.call_delay = 0.0
+        # Told of each message Slack accepted: its recipient and time.monotonic() on arrival.
+        self.on_posted: Callable[[str, float], None] | None = None
         self._lock = threading.Condition()
         self._ts = 0
         self._last_ts = 0.0
@@ -245,6 +258,8 @@ class FakeSlack:
             ts = self._next_ts()
             if method == "chat.postMessage":
                 self._keep(body, ts)
+                if self.on_posted is not None and status == 200:
+                    self.on_posted(str(body.get("channel")), time.monotonic())
             self._lock.notify_all()
             if method == "conversations.history":
                 return 200, {}, self._history(body), 0.0
@@ -374,23 +389,72 @@ def fake_slack() -> Iterator[FakeSlack]:
         fake.stop()
 
 
-def main() -> None:
-    """Serve the fake on a fixed port and print each call, for trying `reflect serve` by hand:
-    python -m tests.fake_slack --port 8999, then SLACK_API_URL=http://127.0.0.1:8999/api/."""
-    import argparse
+def _serve_for_another_process(
+    port_queue: multiprocessing.Queue[int],
+    arrivals: multiprocessing.Queue[tuple[str, float]],
+    call_delay: float,
+) -> None:
+    fake = FakeSlack()
+    fake.call_delay = call_delay
+    fake.on_posted = lambda recipient, at: arrivals.put((recipient, at))
+    port_queue.put(fake.server.server_address[1])
+    fake.server.serve_forever()
 
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--port", type=int, default=8999)
-    args = parser.parse_args()
-    fake = FakeSlack(port=args.port).start()
-    print(f"fake Slack Web API at {fake.url}", flush=True)
+
+def start_in_process(
+    call_delay: float = 0.0,
+) -> tuple[multiprocessing.process.BaseProcess, int, multiprocessing.Queue[tuple[str, float]]]:
+    """A fake in a process of its own (stop it with ``terminate()``), its port, and a queue of
+    each accepted message's (recipient, time.monotonic() on arrival)."""
+    context = multiprocessing.get_context("spawn")
+    port_queue: multiprocessing.Queue[int] = context.Queue()
+    arrivals: multiprocessing.Queue[tuple[str, float]] = context.Queue()
+    process = context.Process(
+        target=_serve_for_another_process, args=(port_queue, arrivals, call_delay), daemon=True
+    )
+    process.start()
+    return process, port_queue.get(timeout=30), arrivals
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the fake on 127.0.0.1 and print each call, for trying `reflect serve` by hand."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.fake_slack", description="A fake Slack Web API on 127.0.0.1."
+    )
+    parser.add_argument("--port", type=int, default=8090, help="port to listen on (8090)")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="milliseconds to take over each call (0)"
+    )
+    parser.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        metavar="EMAIL=ID",
+        help="a person users.lookupByEmail finds (repeatable), e.g. sam@example.org=U0SAM",
+    )
+    args = parser.parse_args(argv)
+    try:
+        fake = FakeSlack(port=args.port)
+    except OSError as error:
+        parser.exit(2, f"cannot listen on 127.0.0.1:{args.port}: {error.strerror}\n")
+    fake.call_delay = args.latency / 1000
+    for pair in args.user:
+        email, _, user = pair.partition("=")
+        if not email or not user:
+            parser.exit(2, f"--user takes EMAIL=ID, not {pair!r}\n")
+        fake.users_by_email[email] = user
+    fake.start()
+    print(f"fake Slack Web API listening on {fake.url}", flush=True)
+    print(f"set SLACK_API_URL={fake.url} (any SLACK_BOT_TOKEN will do)", flush=True)
     seen = 0
     try:
         while True:
             fake.wait_for(lambda seen=seen: len(fake.calls) > seen, timeout=3600)
-            for call in fake.calls[seen:]:
+            with fake._lock:
+                new = fake.calls[seen:]
+            for call in new:
                 print(f"{call.status} {call.method} {json.dumps(call.body)[:400]}", flush=True)
-            seen = len(fake.calls)
+            seen += len(new)
     except KeyboardInterrupt:
         fake.stop()
 
