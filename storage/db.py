@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cache
@@ -32,6 +32,8 @@ from sqlmodel import Session
 from storage import health
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Where the data is when DATABASE_URL is not set: a SQLite file in the working directory.
+DEFAULT_DATABASE_URL = "sqlite:///reflect.db"
 
 SessionFactory = Callable[[], Session]
 # session.info key: callables to run once the session's transaction has committed.
@@ -159,6 +161,19 @@ class WriterQueueTimeoutError(sa_exc.OperationalError):
 
 # One queue per SQLite engine, taken by write transactions of this process.
 _WRITE_TURNS: weakref.WeakKeyDictionary[Engine, _WriteTurn] = weakref.WeakKeyDictionary()
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept Heroku-style ``postgres://`` URLs and pick the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def database_url_from(environ: Mapping[str, str]) -> str:
+    """The database DATABASE_URL names, as the app reads it."""
+    return normalise_database_url(environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
 
 
 def make_engine(

@@ -1,14 +1,23 @@
-"""Alembic environment: the engine is handed in by ``storage.db``; metadata is SQLModel's."""
+"""Alembic environment; metadata is SQLModel's. `reflect db upgrade` hands the engine in through
+``storage.db``; the ``alembic`` command (alembic.ini) opens DATABASE_URL as the app does."""
 
 from __future__ import annotations
+
+import os
+from logging.config import fileConfig
 
 from alembic import context
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage import db
 
 target_metadata = SQLModel.metadata
-engine = context.config.attributes["engine"]
+if context.config.config_file_name is not None:  # the alembic command: say what it does
+    fileConfig(context.config.config_file_name, disable_existing_loggers=False)
+engine = context.config.attributes.get("engine")
+if engine is None:
+    engine = db.make_engine(db.database_url_from(os.environ), db.BATCH_LIMITS)
 
 with engine.begin() as connection:
     context.configure(
