@@ -13,6 +13,7 @@ from bot.protection.keys import check_stored_text_readable
 from bot.settings import Settings, SettingsError
 from storage import db, health
 from storage.encryption import keyring, load_or_create_key_file
+from storage.health import Diagnosis
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Database:
         problem = self._probe()
         return None if problem is None else problem.reason
 
-    def _probe(self) -> health.Diagnosis | None:
+    def _probe(self) -> Diagnosis | None:
         path = health.sqlite_file(self.engine.url)
         if path is not None:
             return health.probe_sqlite(path, busy_timeout=db.HEALTH_LIMITS.lock_timeout_s)
@@ -47,7 +48,7 @@ class Database:
             return None if self.ping() else health.unreachable("ping", "no answer")
         return self._probe_postgresql()
 
-    def _probe_postgresql(self) -> health.Diagnosis | None:
+    def _probe_postgresql(self) -> Diagnosis | None:
         try:
             with self._probe_engine.connect() as connection:
                 return health.probe_postgresql(connection)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.error import HTTPError, URLError
 
 from slack_sdk.errors import SlackApiError
@@ -478,11 +478,11 @@ def failure(exc: Exception) -> Outcome:
     return Outcome(ok=False, error=type(exc).__name__, uncertain=True)
 
 
-def _refused(exc: Exception) -> bool:
+def _refused(exc: Exception) -> TypeGuard[SlackApiError]:
     """Slack answered, and the answer was no (not rate limiting, not its own failure)."""
     if not isinstance(exc, SlackApiError):
         return False
-    status = exc.response.status_code
+    status: int = exc.response.status_code
     return status != 429 and status < 500
 
 

@@ -10,9 +10,10 @@ reasoning for each default is in SECURITY.md.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlmodel import Session
 
@@ -116,28 +117,21 @@ def purge_expired(
             break
 
     # Inbox items are only ever this old when kept after failing to be handled: the outbox's period.
-    for name, delete_old, days in [
+    purges: list[tuple[str, DeleteOld, int]] = [
         ("outbox", queries.delete_finished_outbox, policy.outbox_days),
         ("inbox", queries.delete_old_inbox_items, policy.outbox_days),
         ("slack_events", queries.delete_old_slack_events, policy.slack_event_days),
         ("audit", queries.delete_old_audit, policy.audit_days),
-    ]:
-        before = now - timedelta(days=days)
+    ]
+    for name, delete_old, days in purges:
         deleted = _in_batches(
-            new_session,
-            lambda session, delete_old=delete_old, before=before: delete_old(
-                session=session, before=before, limit=batch_size
-            ),
-            batch_size,
-            report,
+            new_session, delete_old, now - timedelta(days=days), batch_size, report
         )
         setattr(report, name, deleted)
-    before = now - timedelta(days=CLOCK_LOOK_BACK_DAYS)
     report.clock_prompts += _in_batches(
         new_session,
-        lambda session: queries.delete_old_clock_prompts(
-            session=session, before=before, limit=batch_size
-        ),
+        queries.delete_old_clock_prompts,
+        now - timedelta(days=CLOCK_LOOK_BACK_DAYS),
         batch_size,
         report,
     )
@@ -155,16 +149,23 @@ def purge_expired(
     return report
 
 
+class DeleteOld(Protocol):
+    """Deletes up to ``limit`` rows older than ``before``; returns how many it deleted."""
+
+    def __call__(self, *, session: Session, before: datetime, limit: int) -> int: ...
+
+
 def _in_batches(
     new_session: SessionFactory,
-    delete_batch: Callable[[Session], int],
+    delete_old: DeleteOld,
+    before: datetime,
     batch_size: int,
     report: PurgeReport,
 ) -> int:
     total = 0
     while True:
         with transaction(new_session) as session:
-            deleted = delete_batch(session)
+            deleted = delete_old(session=session, before=before, limit=batch_size)
         total += deleted
         report.batches += 1
         if deleted < batch_size:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, or_, true, union
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col, select
@@ -27,7 +28,7 @@ class Search(Generic[T]):
     planner is free to start from the narrowest index); ``rows`` loads a page of them, checking
     every condition again, so a row that stopped being due meanwhile is left out."""
 
-    statement: Select[Any]
+    statement: Select[*tuple[Any, ...]]
     id_column: Any
     make: Callable[[Any], T]
 
@@ -73,7 +74,7 @@ def agency_clock_options(*, session: Session) -> dict[str, dict[str, Any]]:
 
 
 def _not_prompted(job: str, subject: Any, since: datetime | None = None) -> ColumnElement[bool]:
-    conditions = [ClockPrompt.job == job, col(ClockPrompt.subject_id) == subject]
+    conditions = [col(ClockPrompt.job) == job, col(ClockPrompt.subject_id) == subject]
     if since is not None:
         conditions.append(col(ClockPrompt.decided_at) > since)
     return ~exists().where(and_(*conditions))
@@ -83,7 +84,7 @@ def _no_recent_reflection(since: datetime) -> ColumnElement[bool]:
     return ~exists().where(
         and_(
             col(Reflection.case_id) == col(Case.id),
-            Reflection.status == "completed",
+            col(Reflection.status) == "completed",
             col(Reflection.completed_at) >= since,
         )
     )
@@ -108,7 +109,7 @@ def long_open_cases(
 ) -> Search[LongOpenCase]:
     """Open cases opened on or before ``opened_before`` with no completed reflection and no
     long-open prompt since ``quiet_since``."""
-    statement = select(Case.id, Case.ref, Case.practitioner_id, Case.opened_on).where(
+    statement = select(Case.id, Case.ref, Case.practitioner_id, col(Case.opened_on)).where(
         col(Case.closed_on).is_(None),
         col(Case.opened_on) <= opened_before,
         _no_recent_reflection(quiet_since),
@@ -153,12 +154,12 @@ def unfinished_reflections(
 ) -> Search[ReflectionDue]:
     """Reflections in progress or paused, not touched since ``untouched_since``, never nudged."""
     statement = (
-        select(
-            Reflection.id,
-            Reflection.practitioner_id,
-            Case.ref,
-            Reflection.status,
-            Reflection.updated_at,
+        sa.select(
+            col(Reflection.id),
+            col(Reflection.practitioner_id),
+            col(Case.ref),
+            col(Reflection.status),
+            col(Reflection.updated_at),
         )
         .join(Case, col(Case.id) == col(Reflection.case_id))
         .where(
@@ -182,16 +183,16 @@ def unconfirmed_lead_contacts(
     """Completed reflections (before ``completed_before``) whose safeguarding-lead contact is
     not confirmed and that have had no follow-up."""
     statement = (
-        select(
-            Reflection.id,
-            Reflection.practitioner_id,
-            Case.ref,
-            Reflection.status,
-            Reflection.completed_at,
+        sa.select(
+            col(Reflection.id),
+            col(Reflection.practitioner_id),
+            col(Case.ref),
+            col(Reflection.status),
+            col(Reflection.completed_at),
         )
         .join(Case, col(Case.id) == col(Reflection.case_id))
         .where(
-            Reflection.status == "completed",
+            col(Reflection.status) == "completed",
             col(Reflection.lead_contact_confirmed_at).is_(None),
             col(Reflection.completed_at) <= completed_before,
             col(Case.closed_on).is_(None),
@@ -217,9 +218,9 @@ class ActionDue:
 
 def _live_action() -> tuple[ColumnElement[bool], ...]:
     return (
-        Action.status == "complete",
+        col(Action.status) == "complete",
         col(Action.done_at).is_(None),
-        Reflection.status == "completed",
+        col(Reflection.status) == "completed",
         col(Case.closed_on).is_(None),
     )
 
@@ -227,13 +228,13 @@ def _live_action() -> tuple[ColumnElement[bool], ...]:
 def actions_due_between(*, first: date, last: date) -> Search[ActionDue]:
     """Agreed, undone actions due from ``first`` to ``last`` that have had no reminder."""
     statement = (
-        select(
-            Action.id,
-            Action.due_on,
-            Action.what,
-            Action.owner_slack_id,
-            Reflection.practitioner_id,
-            Case.ref,
+        sa.select(
+            col(Action.id),
+            col(Action.due_on),
+            col(Action.what),
+            col(Action.owner_slack_id),
+            col(Reflection.practitioner_id),
+            col(Case.ref),
         )
         .join(Reflection, col(Reflection.id) == col(Action.reflection_id))
         .join(Case, col(Case.id) == col(Reflection.case_id))
@@ -257,11 +258,11 @@ def overdue_actions_for(
     """Undone actions past their due date on summaries this supervisor received."""
     where = (
         col(Action.due_on) < today,
-        Reflection.supervisor_id == supervisor_id,
+        col(Reflection.supervisor_id) == supervisor_id,
         *_live_action(),
     )
     base = (
-        select(Case.ref, Action.due_on)
+        select(Case.ref, col(Action.due_on))
         .join(Reflection, col(Reflection.id) == col(Action.reflection_id))
         .join(Case, col(Case.id) == col(Reflection.case_id))
         .where(*where)
@@ -289,18 +290,16 @@ def supervisors_without_digest(*, session: Session, week: str) -> list[str]:
     ).subquery()
     sid = supervisors.c.sid
     decided = exists().where(
-        ClockPrompt.job == "digest",
+        col(ClockPrompt.job) == "digest",
         col(ClockPrompt.key) == literal("digest:") + sid + literal(f":{week}"),
     )
-    rows = session.exec(
-        select(sid).where(~decided).order_by(sid)  # type: ignore[call-overload]
-    )
+    rows = session.exec(select(sid).where(~decided).order_by(sid))
     return [str(r) for r in rows]
 
 
 def awaiting_acknowledgement(
     *, session: Session, supervisor_id: str, limit: int = 20
-) -> tuple[int, list[tuple[str, datetime | None]]]:
+) -> tuple[int, list[tuple[str, datetime]]]:
     where = (
         Reflection.supervisor_id == supervisor_id,
         Reflection.status == "completed",
@@ -314,7 +313,7 @@ def awaiting_acknowledgement(
         .order_by(col(Reflection.completed_at), col(Reflection.id))
         .limit(limit)
     )
-    return int(total), list(rows)
+    return int(total), [(ref, at) for ref, at in rows if at is not None]  # completed: it is set
 
 
 # Which fired rules the digest names a case for, read from Reflection.rules_fired (rule ids,

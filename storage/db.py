@@ -332,7 +332,7 @@ def insert_if_new(model: type[Any], returning: Any = None) -> PerDialect:
 
 def execute(
     session: Session, statement: Executable | PerDialect, params: dict[str, Any] | list[Any]
-) -> CursorResult[Any]:
+) -> CursorResult[*tuple[Any, ...]]:
     """Run a Core statement built once at import on the session's connection and transaction,
     without the ORM's bookkeeping (no autoflush): for the statements on every answer."""
     connection = session.connection()

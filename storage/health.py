@@ -44,7 +44,7 @@ class Fault(StrEnum):
     TIMED_OUT = "timed out"
 
 
-class NoAnswer:
+class NoAnswer(Exception):
     """Marks the error raised when a connection gave no answer in time and was closed."""
 
 

@@ -22,7 +22,7 @@ from storage.types import UTCDateTime
 WAITING = "waiting"
 FAILED = "failed"
 
-_ADD = insert(InboxItem).returning(InboxItem.id)
+_ADD = insert(InboxItem).returning(col(InboxItem.id))
 _TAKE = delete(InboxItem).where(col(InboxItem.id) == bindparam("item_id"))
 _HAS_WAITING = (
     select(InboxItem.id)
@@ -33,7 +33,7 @@ _CLAIM = (
     update(InboxItem)
     .where(
         col(InboxItem.id) == bindparam("item_id"),
-        InboxItem.status == WAITING,
+        col(InboxItem.status) == WAITING,
         or_(
             col(InboxItem.claimed_until) <= bindparam("now", type_=UTCDateTime),
             col(InboxItem.owner) == bindparam("owner"),

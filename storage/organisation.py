@@ -64,9 +64,9 @@ def replace_organisation(
     people: list[Person],
 ) -> None:
     """Swap the whole organisation in the caller's transaction."""
-    session.exec(delete(SafeguardingLead))  # type: ignore[call-overload]
-    session.exec(delete(Person))  # type: ignore[call-overload]
-    session.exec(delete(Agency))  # type: ignore[call-overload]
+    session.exec(delete(SafeguardingLead))
+    session.exec(delete(Person))
+    session.exec(delete(Agency))
     session.flush()
     session.add_all(agencies)
     session.flush()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import and_, bindparam, exists, func, insert, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
@@ -102,7 +103,7 @@ def due_ids(*, session: Session, now: datetime, limit: int) -> list[int]:
     """Messages ready to send, oldest first, none behind an earlier unsent one to its recipient."""
     earlier = aliased(OutboxMessage)
     blocked = exists().where(
-        earlier.recipient == OutboxMessage.recipient,
+        col(earlier.recipient) == col(OutboxMessage.recipient),
         col(earlier.id) < col(OutboxMessage.id),
         _holds_up_later(earlier, now),
     )
@@ -170,7 +171,7 @@ def claim(
             attempts=OutboxMessage.attempts + 1,
             owner=owner,
             # SET reads the row as it was: "sending" here is the claim that ran out.
-            uncertain=or_(col(OutboxMessage.uncertain), OutboxMessage.status == "sending"),
+            uncertain=or_(col(OutboxMessage.uncertain), col(OutboxMessage.status) == "sending"),
         )
         .returning(OutboxMessage)
     ).scalar_one_or_none()
@@ -180,11 +181,11 @@ def claim(
 def renew(*, session: Session, message_id: int, now: datetime, until: datetime) -> bool:
     """Make a claim that still holds last until ``until``; False if it has run out or was
     taken over (its process was found dead), so the message is no longer the caller's."""
-    result = session.execute(
+    result = session.exec(
         update(OutboxMessage)
         .where(
             col(OutboxMessage.id) == message_id,
-            OutboxMessage.status == "sending",
+            col(OutboxMessage.status) == "sending",
             col(OutboxMessage.next_attempt_at) > now,
         )
         .values(next_attempt_at=until)
@@ -226,7 +227,7 @@ def release(*, session: Session, message_ids: Sequence[int], now: datetime) -> N
         update(OutboxMessage)
         .where(
             col(OutboxMessage.id).in_(message_ids),
-            OutboxMessage.status == "sending",
+            col(OutboxMessage.status) == "sending",
             col(OutboxMessage.next_attempt_at) > now,
         )
         .values(status="pending", attempts=0, next_attempt_at=now)
@@ -286,7 +287,7 @@ def set_aside(*, session: Session, message_id: int, error: str) -> str | None:
         update(OutboxMessage)
         .where(col(OutboxMessage.id) == message_id)
         .values(status=FAILED, last_error=error[:200], uncertain=False, owner=None)
-        .returning(OutboxMessage.recipient, OutboxMessage.prompt)
+        .returning(col(OutboxMessage.recipient), col(OutboxMessage.prompt))
     ).first()
     if result is None or result[1] is None:
         return None
@@ -306,12 +307,12 @@ class SetAside:
 
 
 _SET_ASIDE_COLUMNS = (
-    OutboxMessage.id,
-    OutboxMessage.method,
-    OutboxMessage.recipient,
-    OutboxMessage.created_at,
-    OutboxMessage.attempts,
-    OutboxMessage.last_error,
+    col(OutboxMessage.id),
+    col(OutboxMessage.method),
+    col(OutboxMessage.recipient),
+    col(OutboxMessage.created_at),
+    col(OutboxMessage.attempts),
+    col(OutboxMessage.last_error),
 )
 
 
@@ -319,7 +320,7 @@ def set_aside_messages(
     *, session: Session, message_ids: Sequence[int] | None = None
 ) -> list[SetAside]:
     """Messages set aside, oldest first (all of them when ``message_ids`` is None)."""
-    query = select(*_SET_ASIDE_COLUMNS).where(OutboxMessage.status == FAILED)
+    query = sa.select(*_SET_ASIDE_COLUMNS).where(col(OutboxMessage.status) == FAILED)
     if message_ids is not None:
         query = query.where(col(OutboxMessage.id).in_(list(message_ids)))
     return [SetAside(*row) for row in session.execute(query.order_by(col(OutboxMessage.id)))]

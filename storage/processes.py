@@ -19,9 +19,7 @@ def register(*, session: Session, process: Process) -> None:
 def seen(*, session: Session, process_id: str, now: datetime) -> bool:
     """Record that the process is alive; False if its row is gone (another process took it
     for dead, and took over its claims)."""
-    result = session.execute(
-        update(Process).where(col(Process.id) == process_id).values(seen_at=now)
-    )
+    result = session.exec(update(Process).where(col(Process.id) == process_id).values(seen_at=now))
     return bool(result.rowcount)
 
 
@@ -41,6 +39,6 @@ def forget(*, session: Session, process_ids: Sequence[str], now: datetime) -> No
     )
     session.execute(
         update(OutboxMessage)
-        .where(col(OutboxMessage.owner).in_(ids), OutboxMessage.status == "sending")
+        .where(col(OutboxMessage.owner).in_(ids), col(OutboxMessage.status) == "sending")
         .values(owner=None, status="pending", next_attempt_at=now, uncertain=True)
     )

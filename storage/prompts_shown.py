@@ -19,7 +19,7 @@ def note_prompt(*, session: Session, dedupe_key: str, prompt: str) -> None:
     """Mark the recorded message ``dedupe_key`` as the one asking ``prompt``."""
     session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.dedupe_key == dedupe_key)
+        .where(col(OutboxMessage.dedupe_key) == dedupe_key)
         .values(prompt=prompt[:80])
     )
 

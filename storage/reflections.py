@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Text, bindparam, inspect, type_coerce, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -28,16 +29,16 @@ _ACTIVE = (
     )
     .order_by(col(Reflection.updated_at).desc())
     .limit(1)
-    .with_for_update(of=Reflection)  # type: ignore[arg-type]
+    .with_for_update(of=Reflection)
 )
 # The text as stored (a Fernet token), decrypted only when read: see StoredAnswer.
-_ANSWERS = select(
-    Answer.id,
-    Answer.question_id,
-    Answer.status,
+_ANSWERS = sa.select(
+    col(Answer.id),
+    col(Answer.question_id),
+    col(Answer.status),
     type_coerce(Answer.value, Text),
-    Answer.answered_at,
-).where(Answer.reflection_id == bindparam("reflection_id"))
+    col(Answer.answered_at),
+).where(col(Answer.reflection_id) == bindparam("reflection_id"))
 _ACTIONS = (
     select(Action)
     .where(Action.reflection_id == bindparam("reflection_id"))

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -416,6 +417,10 @@ def start_in_process(
     return process, port_queue.get(timeout=30), arrivals
 
 
+def _more_than(fake: FakeSlack, seen: int) -> bool:
+    return len(fake.calls) > seen
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve the fake on 127.0.0.1 and print each call, for trying `reflect serve` by hand."""
     parser = argparse.ArgumentParser(
@@ -449,7 +454,7 @@ def main(argv: list[str] | None = None) -> None:
     seen = 0
     try:
         while True:
-            fake.wait_for(lambda seen=seen: len(fake.calls) > seen, timeout=3600)
+            fake.wait_for(partial(_more_than, fake, seen), timeout=3600)
             with fake._lock:
                 new = fake.calls[seen:]
             for call in new:

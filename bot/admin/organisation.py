@@ -177,19 +177,23 @@ def check_shape(text: str) -> None:
     levels: list[_Level] = []
     documents = 0
     for event in yaml.parse(text, Loader=_PARSER):
-        line = event.start_mark.line + 1
+        line = (event.start_mark.line if event.start_mark else 0) + 1
         if isinstance(event, yaml.DocumentStartEvent):
             documents += 1
             if documents > 1:
                 _refuse(line, "(file)", "a second YAML document starts here; keep to one")
-        elif isinstance(event, yaml.NodeEvent):
+        elif isinstance(event, yaml.ScalarEvent | yaml.CollectionStartEvent | yaml.AliasEvent):
             _check_node(event, line, levels)
         elif isinstance(event, yaml.CollectionEndEvent):
             levels.pop()
             _value_done(levels)
 
 
-def _check_node(event: yaml.NodeEvent, line: int, levels: list[_Level]) -> None:
+def _check_node(
+    event: yaml.ScalarEvent | yaml.CollectionStartEvent | yaml.AliasEvent,
+    line: int,
+    levels: list[_Level],
+) -> None:
     parent = levels[-1] if levels else None
     is_key = parent is not None and parent.mapping and parent.key is None
     if parent is not None and not parent.mapping:

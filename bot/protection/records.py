@@ -287,7 +287,7 @@ def erase_case(
             if waiting:
                 report.add({"inbox": queries.delete_inbox_items(session=session, ids=waiting)})
         case = case_queries.get_case(session=session, ref=ref) if ref else None
-        if case is None or case.id is None:
+        if ref is None or case is None or case.id is None:
             report.found = bool(report.counts.get("inbox"))
         else:
             ids = queries.reflection_ids_for_case(session=session, case_id=case.id)
@@ -302,7 +302,7 @@ def erase_case(
                 {"clock_prompts": queries.delete_clock_prompts(session=session, ids=prompts)}
             )
             report.add({"cases": queries.delete_case(session=session, case_id=case.id)})
-    if report.found:
+    if report.found and ref is not None:  # found: the case, or the inbox, named it
         report.add({"outbox": _erase_outbox(new_session, _mentions(ref), recipient=None)})
     _audit_erasure(new_session, actor=actor, report=report, now=now)
     return report

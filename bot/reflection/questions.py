@@ -606,11 +606,11 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
         raise refuse(("themes",), f"themes with no question: {missing}")
 
     roles: dict[str, Role] = {}
-    for index, r in enumerate(model.roles):
-        for qid in r.leave_out:
+    for index, role in enumerate(model.roles):
+        for qid in role.leave_out:
             if qid not in questions:
                 raise refuse(("roles", index, "leave_out"), f"unknown question '{qid}'")
-        roles[r.id] = Role(r.id, r.title, r.lead, frozenset(r.leave_out))
+        roles[role.id] = Role(role.id, role.title, role.lead, frozenset(role.leave_out))
     roles.setdefault(DEFAULT_ROLE, Role(DEFAULT_ROLE, "Practitioner", False, frozenset()))
 
     mentions: list[Mention] = []
@@ -706,9 +706,9 @@ def _check_options(
                 raise refuse(f"'{value}' is not an option of question '{condition.answer}'")
     for child in (*condition.all, *condition.any):
         _check_options(child, questions, refuse)
-    for child in (condition.not_, condition.earlier):
-        if child is not None:
-            _check_options(child, questions, refuse)
+    for maybe in (condition.not_, condition.earlier):
+        if maybe is not None:
+            _check_options(maybe, questions, refuse)
 
 
 def load_question_set(path: Path = QUESTION_SET_PATH) -> QuestionSet:

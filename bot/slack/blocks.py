@@ -208,7 +208,7 @@ def fallback_text(blocks: list[Payload]) -> str:
 def _fit_sections(blocks: list[Payload]) -> Iterator[Payload]:
     """The blocks, with any plain section too long for Slack split into several."""
     for block in blocks:
-        text = block.get("text") if block.get("type") == "section" else None
+        text: Any = block.get("text") if block.get("type") == "section" else None
         plain = isinstance(text, dict) and set(block) <= {"type", "text", "block_id"}
         if plain and slack_length(str(text.get("text", ""))) > SECTION_TEXT_LIMIT:
             for piece in split_text(str(text["text"])):

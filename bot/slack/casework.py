@@ -425,7 +425,10 @@ def record_decision(
     )
 
 
-_WRITTEN = {"note": SupervisorNote, "decision": SupervisorDecision}
+_WRITTEN: dict[str, type[SupervisorNote | SupervisorDecision]] = {
+    "note": SupervisorNote,
+    "decision": SupervisorDecision,
+}
 
 
 def _write_to_practitioner(

@@ -248,8 +248,8 @@ class Inbox:
             if last:
                 self._put_aside(item, type(exc).__name__)
             else:
-                wait = retry_after(item.attempts) if counted else DATABASE_WAIT
-                self._set_back(item, wait, type(exc).__name__, counted=counted)
+                delay = retry_after(item.attempts) if counted else DATABASE_WAIT
+                self._set_back(item, delay, type(exc).__name__, counted=counted)
             return False
 
     def _set_back(self, item: Received, wait: timedelta, error: str, *, counted: bool) -> None:

@@ -61,5 +61,5 @@ class Answered:
                 close()
         finally:
             if self._finished is not None:
-                self._finished, finished = None, self._finished
+                finished, self._finished = self._finished, None
                 finished()

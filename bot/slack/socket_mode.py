@@ -413,6 +413,7 @@ def serve(settings: Settings, options: ServerOptions) -> None:
     stop = threading.Event()
     with stop_on_signals(stop):
         app, background, database = build(settings.for_requests(), options)
+        assert settings.slack_app_token is not None  # Socket Mode is chosen only when it is set
         connection = SocketModeConnection(app, settings.slack_app_token, threads=options.threads)
         connection.start()
         try:
