@@ -30,7 +30,9 @@ from bot.reflection.service import ReflectionService
 from bot.render import renderer
 from bot.retention import purge_expired
 from bot.settings import Settings, SettingsError
-from bot.terminal import DEMO_PRACTITIONER, TerminalConversation
+from bot.terminal.conversation import DEMO_PRACTITIONER
+from bot.terminal.demo import run_demo
+from bot.terminal.history import show_history
 from storage import audit, db, health, inbox, outbox
 from storage.encryption import EncryptionKeyError, generate_key
 
@@ -59,11 +61,16 @@ def service_for(settings: Settings, database: Database) -> ReflectionService:
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     database = open_db(settings)
-    say("demo_intro", stream=sys.stderr, database=settings.database_url)
-    conversation = TerminalConversation(
-        service_for(settings, database), renderer("plain"), practitioner_id=args.user
+    return run_demo(
+        service_for(settings, database),
+        renderer("plain"),
+        case_ref=args.case,
+        practitioner_id=args.user,
+        database_url=settings.database_url,
+        lines=sys.stdin.buffer,
+        out=sys.stdout,
+        notes=sys.stderr,
     )
-    return conversation.run(args.case, sys.stdin.buffer)
 
 
 def administrator() -> str:
@@ -82,11 +89,12 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
         case_ref=args.case_ref,
         now=datetime.now(UTC),
     )
-    say("history", case_ref=args.case_ref.strip().upper(), summaries=summaries)
-    plain = renderer("plain")
-    for summary in summaries:
-        print(plain.render("messages/summary.j2", summary=summary, audience="record"))
-        print()
+    show_history(
+        renderer("plain"),
+        case_ref=args.case_ref.strip().upper(),
+        summaries=summaries,
+        out=sys.stdout,
+    )
     return 0
 
 

@@ -58,7 +58,7 @@ from bot.reflection.messages import Reply
 from bot.reflection.questions import default_question_set
 from bot.reflection.service import CONFIRM, ReflectionService
 from bot.render import Renderer
-from bot.terminal import TerminalConversation
+from bot.terminal.conversation import TerminalConversation
 from storage import cases as case_queries
 from storage.db import SessionFactory, transaction
 from storage.models import Case, Reflection

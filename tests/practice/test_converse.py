@@ -9,7 +9,7 @@ from sqlmodel import select
 from bot.reflection.messages import Reply
 from bot.reflection.service import ReflectionService
 from bot.render import Renderer
-from bot.terminal import TerminalConversation
+from bot.terminal.conversation import TerminalConversation
 from storage.db import SessionFactory
 from storage.models import Reflection
 from tests.conftest import FixedClock

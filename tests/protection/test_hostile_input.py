@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from bot.reflection.service import MAX_ANSWER_CHARS, ReflectionService
 from bot.render import Renderer, escape_slack
-from bot.terminal import TerminalConversation
+from bot.terminal.conversation import TerminalConversation
 from storage.db import SessionFactory
 from storage.models import Answer, Reflection
 from tests.protection.conftest import PRACTITIONER, example_answers
