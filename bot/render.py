@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
+from bot.identity import is_person_id
 from bot.reflection.messages import Message
 
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
@@ -88,7 +89,7 @@ class Renderer:
             return ""
         if self.mode == "plain":
             return slack_id
-        if re.fullmatch(r"[UW][A-Z0-9]+", slack_id):
+        if is_person_id(slack_id):
             return SlackMarkup(f"<@{slack_id}>")
         return SlackMarkup(escape_slack(slack_id))
 

@@ -21,11 +21,11 @@ from sqlmodel import Session
 from bot.admin.organisation import (
     EMAIL,
     MEGABYTE,
-    SLACK_ID,
     UnreadableText,
     read_text_within,
     shown,
 )
+from bot.identity import is_person_id
 from bot.reflection.service import case_ref_problem, normalise_case_ref
 from storage import organisation as org_queries
 from storage.db import SessionFactory, transaction
@@ -234,7 +234,7 @@ def _practitioner_id(text: str, slack_id_of: Callable[[str], str | None]) -> str
             f"practitioner is {len(text):,} characters long; a Slack user ID or e-mail address "
             f"has at most {MAX_PRACTITIONER_CHARS}",
         )
-    if SLACK_ID.match(text):
+    if is_person_id(text):
         return text
     if not EMAIL.match(text):
         return _Refused("practitioner must be a Slack user ID (U…) or an e-mail address")

@@ -13,6 +13,7 @@ from yaml.resolver import Resolver
 
 from bot.admin.yaml_lines import line_of, load_with_lines
 from bot.clock.config import threshold_problems
+from bot.identity import is_person_id
 from bot.protection.identifiers import DETECTORS
 from bot.protection.identifiers import MODES as IDENTIFIER_MODES
 from bot.reflection.questions import default_question_set
@@ -20,7 +21,6 @@ from storage import organisation as org_queries
 from storage.db import SessionFactory, transaction
 from storage.models import Agency, Person, SafeguardingLead
 
-SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 AGENCY_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ROLES = ("practitioner", "supervisor", "lead", "administrator")
@@ -370,7 +370,7 @@ def _agencies(
             )
             raw_leads = []
         for lead in raw_leads:
-            if not isinstance(lead, str) or not SLACK_ID.match(lead):
+            if not isinstance(lead, str) or not is_person_id(lead):
                 problems.append(
                     Problem(
                         line_of(entry, "safeguarding_leads"),
@@ -508,7 +508,7 @@ def _people(
         agency = _text(entry, "agency", where, problems)
         role = _text(entry, "role", where, problems)
         if slack_id is not None:
-            if not SLACK_ID.match(slack_id):
+            if not is_person_id(slack_id):
                 problems.append(
                     Problem(
                         line_of(entry, "slack_id"),

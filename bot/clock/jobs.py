@@ -10,7 +10,6 @@ decided and recorded, and waits in the outbox for the next working slot.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from sqlmodel import Session
 from bot.clock import messages
 from bot.clock.config import ClockConfig, Thresholds
 from bot.clock.hours import WorkingHours
+from bot.identity import is_person_id
 from bot.retention import purge_expired
 from storage import clock as queries
 from storage import organisation as org_queries
@@ -32,7 +32,6 @@ from storage.db import SessionFactory, transaction
 
 log = logging.getLogger(__name__)
 
-SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 # An action due this many days ahead may need its reminder today (a weekend or bank holidays
 # before it move the reminder to the last working day).
 ACTION_LOOKAHEAD_DAYS = 10
@@ -157,7 +156,7 @@ def resolve_practitioner(context: ClockContext, practitioner: str, case_id: int)
     None means "not now": the case is left undecided and tried again on a later run. Log lines
     name the case by id only.
     """
-    if SLACK_ID.match(practitioner):
+    if is_person_id(practitioner):
         return practitioner
     if "@" not in practitioner:
         log.warning("case id %s: practitioner is neither a Slack user ID nor an e-mail", case_id)
@@ -200,13 +199,13 @@ def resolve_practitioner(context: ClockContext, practitioner: str, case_id: int)
 
 def known_practitioner(context: ClockContext, practitioner: str) -> str | None:
     """The Slack ID found for a practitioner before the transaction, without calling Slack."""
-    if SLACK_ID.match(practitioner):
+    if is_person_id(practitioner):
         return practitioner
     return context._emails.get(practitioner)
 
 
 def _slack_user(user_id: str) -> bool:
-    return bool(SLACK_ID.match(user_id))
+    return is_person_id(user_id)
 
 
 # ------------------------------------------------------------------ jobs

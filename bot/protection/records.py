@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from bot.access import can_view_reflection
+from bot.identity import is_person_id
 from bot.protection.screening import screen_typed
 from bot.reflection.messages import Guard, Screened
 from bot.reflection.service import case_ref_problem, normalise_case_ref
@@ -32,7 +33,6 @@ from storage.db import SessionFactory, transaction
 from storage.models import Reflection, SupervisorDecision, SupervisorNote
 
 OUTBOX_PAGE = 500
-SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 NOT_AN_ID = "(not a valid reference)"
 _REF_CHARS = "A-Z0-9/_.-"
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_<>#|]|(?<=\])\()")
@@ -317,7 +317,7 @@ def erase_person(
     supervisor or an action's owner.
     The organisation file is the administrator's own; remove them there and reload it."""
     person = slack_id.strip().upper()
-    if not SLACK_ID.fullmatch(person):
+    if not is_person_id(person):
         person = ""  # not a Slack user ID, so nothing can be about it; never audit typed text
     report = ErasureReport(subject=f"person:{person or NOT_AN_ID}")
     if not person:

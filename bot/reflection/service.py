@@ -55,7 +55,6 @@ SCALE = re.compile(
     r"^(?:about |around |roughly |maybe |probably |a |~)?(\d{1,2})(?:\s*(?:/|out of)\s*10)?[.!]?$"
 )
 PLAN_STEPS = ("what", "owner", "due", "meanwhile", "contingency")
-MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
 def utcnow() -> datetime:
@@ -228,13 +227,21 @@ class ReflectionService:
         return StartPreview(ref, resumes=open_one is not None)
 
     def respond(
-        self, *, practitioner_id: str, text: str, typed_under: Position | None = None
+        self,
+        *,
+        practitioner_id: str,
+        text: str,
+        typed_under: Position | None = None,
+        person: str | None = None,
     ) -> Reply:
         """Handle whatever the practitioner typed: an answer, or skip / back / pause / cancel.
 
         ``typed_under`` is the question on the practitioner's screen when they typed, where the
         front end knows it. A message typed before the current question reached them is filed
         under the question it was typed under, never taken as the answer to one unseen.
+
+        ``person`` is the person's ID when the text is nothing but a person, as the front end
+        writes one (bot/identity.py): an action's owner, named rather than described.
         """
         reply = Reply()
         with transaction(self.new_session) as session:
@@ -262,7 +269,7 @@ class ReflectionService:
             elif word == "cancel":
                 self._cancel(session, context, reply)
             else:
-                self._answer(session, context, text, reply)
+                self._answer(session, context, text, reply, person)
             self._finish(session, context, reply)
         return reply
 
@@ -528,7 +535,14 @@ class ReflectionService:
             "is_lead": person.slack_id in lead_ids,
         }
 
-    def _answer(self, session: Session, context: _Context, text: str, reply: Reply) -> None:
+    def _answer(
+        self,
+        session: Session,
+        context: _Context,
+        text: str,
+        reply: Reply,
+        person: str | None,
+    ) -> None:
         reflection = context.reflection
         cleaned = text.strip()
         if reflection.current_question == CONFIRM:
@@ -548,7 +562,7 @@ class ReflectionService:
             reply.say("too_long", length=len(cleaned), limit=MAX_ANSWER_CHARS)
             return
         if question.kind == "plan":
-            self._plan_step(session, context, question, cleaned, reply)
+            self._plan_step(session, context, question, cleaned, reply, person)
             return
         if question.kind == "review":
             self._review_step(session, context, question, cleaned, reply)
@@ -766,7 +780,13 @@ class ReflectionService:
     # ----------------------------------------------------------------- the plan
 
     def _plan_step(
-        self, session: Session, context: _Context, question: Question, text: str, reply: Reply
+        self,
+        session: Session,
+        context: _Context,
+        question: Question,
+        text: str,
+        reply: Reply,
+        person: str | None,
     ) -> None:
         reflection = context.reflection
         step = reflection.current_step or "what"
@@ -801,8 +821,7 @@ class ReflectionService:
             elif step == "owner":
                 assert draft is not None
                 draft.owner = value
-                mention = MENTION.match(text)
-                draft.owner_slack_id = mention.group(1) if mention else None
+                draft.owner_slack_id = person
             elif step == "meanwhile":
                 assert draft is not None
                 draft.meanwhile = value

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, TextIO
 
+from bot.identity import is_person_id
 from bot.reflection.messages import Message, Reply
 from bot.reflection.service import ReflectionService
 from bot.render import Renderer
@@ -75,7 +76,9 @@ class TerminalConversation:
             return 0 if reply.status == "completed" else 1
         try:
             while (text := next_line(reply)) is not None:
-                reply = self.service.respond(practitioner_id=self.practitioner_id, text=text)
+                reply = self.service.respond(
+                    practitioner_id=self.practitioner_id, text=text, person=person_typed(text)
+                )
                 self.show(reply)
                 if reply.status in {"completed", "cancelled", "paused"}:
                     return 0 if reply.status == "completed" else 1
@@ -89,6 +92,12 @@ class TerminalConversation:
         # Every answer was committed as it was given; pausing marks where to resume.
         self.service.command(practitioner_id=self.practitioner_id, word="pause")
         self.say(why, case_ref=case_ref.strip().upper())
+
+
+def person_typed(line: str) -> str | None:
+    """The person a line names: their ID alone on the line, with or without a leading ``@``."""
+    candidate = line.strip().removeprefix("@")
+    return candidate if is_person_id(candidate) else None
 
 
 def _lines(stream: BinaryIO) -> Iterator[bytes]:

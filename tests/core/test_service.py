@@ -285,7 +285,10 @@ def walk_to_plan(service: ReflectionService) -> Reply:
 def test_plan_captures_actions_with_due_dates_queried_when_unclear(service, new_session) -> None:
     walk_to_plan(service)
     assert say(service, "Visit school to see the child alone").messages[-1].data["step"] == "owner"
-    assert say(service, "<@U0TESTOWNR>").messages[-1].data["step"] == "due"
+    # The front end reads the person the practitioner named (a Slack mention, an ID typed at the
+    # terminal) and hands the service their plain ID with the text as typed.
+    named = service.respond(practitioner_id=PRAC, text="<@U0TESTOWNR>", person="U0TESTOWNR")
+    assert named.messages[-1].data["step"] == "due"
     assert templates(say(service, "04/05")) == ["date_ambiguous"]
     assert templates(say(service, "2026-11-01")) == ["date_past"]
     assert templates(say(service, "whenever")) == ["date_not_understood"]

@@ -342,3 +342,22 @@ def test_a_reply_typed_while_the_next_question_waits_to_be_sent_is_not_its_answe
     slack.clock.advance(31)
     texts = slack.texts_to(PRACTITIONER)
     assert "Have you seen the child" in texts[-2] and "Added that to your answer" in texts[-1]
+
+
+def test_an_owner_named_by_a_mention_is_stored_as_their_id(slack: SlackDriver) -> None:
+    slack.command(PRACTITIONER, "CSC-1001")
+    for _ in range(80):
+        with slack.new_session() as session:
+            current = session.exec(
+                select(Reflection.current_question).where(
+                    Reflection.practitioner_id == PRACTITIONER
+                )
+            ).one()
+        if current == "plan":
+            break
+        slack.message(PRACTITIONER, "skip")
+    slack.message(PRACTITIONER, "Visit school to see the child alone")
+    slack.message(PRACTITIONER, "<@U0TESTOWNR|sam>")
+    with slack.new_session() as session:
+        action = session.exec(select(Action)).one()
+    assert (action.owner, action.owner_slack_id) == ("<@U0TESTOWNR|sam>", "U0TESTOWNR")

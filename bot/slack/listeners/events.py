@@ -18,6 +18,7 @@ from bot.slack.compose import ACTION_START
 from bot.slack.context import SlackContext
 from bot.slack.inbox import NotYet, Received
 from bot.slack.listeners.common import unescape
+from bot.slack.mentions import mentioned_person
 from storage.db import transaction
 from storage.prompts_shown import on_screen_at
 
@@ -115,7 +116,10 @@ def handle_answer(context: SlackContext, item: Received) -> None:
     sink = context.sink(item.payload["key"], consumes=item.id)
     try:
         context.service(sink).respond(
-            practitioner_id=item.user_id, text=item.payload["text"], typed_under=typed_under
+            practitioner_id=item.user_id,
+            text=item.payload["text"],
+            typed_under=typed_under,
+            person=mentioned_person(item.payload["text"]),
         )
     except claims.AlreadyHandled:
         return
