@@ -193,7 +193,7 @@ class Settings(BaseSettings):
     slack_bot_token: str | None = setting(
         "SLACK_BOT_TOKEN",
         None,
-        "the Slack app's Bot User OAuth Token (`xoxb-...`); needed by `reflect serve`",
+        "the bot token (`xoxb-...`)",
         must="a bot token",
         secret=True,
         shown_default="none",
@@ -201,7 +201,7 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = setting(
         "SLACK_SIGNING_SECRET",
         None,
-        "verifies that requests come from Slack; needed by `reflect serve` over HTTP",
+        "the signing secret (not needed over Socket Mode)",
         must="the app's signing secret",
         secret=True,
         shown_default="none",
@@ -226,117 +226,115 @@ class Settings(BaseSettings):
     port: int = setting(
         "PORT",
         3000,
-        "the port `reflect serve` listens on (`--port` overrides it)",
+        "the port (`--port` overrides it)",
         must="a port number from 1 to 65535",
         ge=1,
         le=65535,
     )
     web_concurrency: int = whole(
-        "WEB_CONCURRENCY", 1, "server processes (keep 1 with SQLite)", "processes"
+        "WEB_CONCURRENCY", 1, "processes (keep 1 with SQLite)", "processes"
     )
-    threads: int = whole(
-        "REFLECT_THREADS", 12, "threads per server process answering requests", "threads"
-    )
+    threads: int = whole("REFLECT_THREADS", 12, "threads per process answering requests", "threads")
     handlers: int = whole(
         "REFLECT_HANDLERS",
         2,
-        "threads per server process handling answers after the 200",
+        "handling answers after the 200",
         "threads",
     )
     senders: int = whole(
         "REFLECT_SENDERS",
         16,
-        "threads per server process sending messages to Slack (raise it if Slack answers slowly)",
+        "sending to Slack (raise it if Slack answers slowly)",
         "threads",
     )
     oldest_unhandled_seconds: int = whole(
         "REFLECT_HEALTH_OLDEST_UNHANDLED_SECONDS",
         120,
-        "`/healthz` fails when an answer has waited this long to be handled",
+        "seconds an answer may wait to be handled before `/healthz` fails",
         "seconds",
     )
     # Database limits: the web process's (Slack's three seconds), and everything else's.
     db_connect_timeout_s: int = whole(
         "REFLECT_DB_CONNECT_TIMEOUT_SECONDS",
         REQUEST_LIMITS.connect_timeout_s,
-        "web process: how long to wait to connect to PostgreSQL",
+        "seconds to connect to PostgreSQL",
         "seconds",
     )
     db_statement_timeout_ms: int = whole(
         "REFLECT_DB_STATEMENT_TIMEOUT_MS",
         REQUEST_LIMITS.statement_timeout_ms,
-        "web process: the longest one statement may run",
+        "milliseconds a statement may run",
         "milliseconds",
     )
     db_lock_timeout_ms: int = whole(
         "REFLECT_DB_LOCK_TIMEOUT_MS",
         REQUEST_LIMITS.lock_timeout_ms,
-        "web process: the longest a statement waits for a lock",
+        "wait for a lock",
         "milliseconds",
     )
     db_idle_in_transaction_timeout_ms: int = whole(
         "REFLECT_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
         REQUEST_LIMITS.idle_in_transaction_timeout_ms,
-        "web process: PostgreSQL ends a session idle this long in a transaction",
+        "or sit idle in a transaction",
         "milliseconds",
     )
     db_batch_connect_timeout_s: int = whole(
         "REFLECT_DB_BATCH_CONNECT_TIMEOUT_SECONDS",
         BATCH_LIMITS.connect_timeout_s,
-        "commands and the clock: how long to wait to connect to PostgreSQL",
+        "seconds to connect to PostgreSQL",
         "seconds",
     )
     db_batch_statement_timeout_ms: int = whole(
         "REFLECT_DB_BATCH_STATEMENT_TIMEOUT_MS",
         BATCH_LIMITS.statement_timeout_ms,
-        "commands and the clock: the longest one statement may run",
+        "milliseconds a statement may run",
         "milliseconds",
     )
     db_batch_lock_timeout_ms: int = whole(
         "REFLECT_DB_BATCH_LOCK_TIMEOUT_MS",
         BATCH_LIMITS.lock_timeout_ms,
-        "commands and the clock: the longest a statement waits for a lock",
+        "wait for a lock",
         "milliseconds",
     )
     db_batch_idle_in_transaction_timeout_ms: int = whole(
         "REFLECT_DB_BATCH_IDLE_IN_TRANSACTION_TIMEOUT_MS",
         BATCH_LIMITS.idle_in_transaction_timeout_ms,
-        "commands and the clock: PostgreSQL ends a session idle this long in a transaction",
+        "or sit idle in a transaction",
         "milliseconds",
     )
     # The clock (agencies can override the thresholds under `clock:` in the organisation file)
     long_open_days: int = whole(
         "REFLECT_LONG_OPEN_DAYS",
         Thresholds.long_open_days,
-        "a case open this long with no recent reflection prompts its practitioner",
+        "a case open this many days",
         "days",
         *THRESHOLD_LIMITS["long_open_days"],
     )
     long_open_repeat_days: int = whole(
         "REFLECT_LONG_OPEN_REPEAT_DAYS",
         Thresholds.long_open_repeat_days,
-        "...no completed reflection for this long; prompted at most once in this long",
+        "with no reflection completed in this many (prompted at most once in them)",
         "days",
         *THRESHOLD_LIMITS["long_open_repeat_days"],
     )
     unfinished_hours: int = whole(
         "REFLECT_UNFINISHED_HOURS",
         Thresholds.unfinished_hours,
-        "a reflection paused or untouched this long gets one nudge",
+        "hours before an untouched reflection gets a nudge",
         "hours",
         *THRESHOLD_LIMITS["unfinished_hours"],
     )
     lead_followup_working_days: int = whole(
         "REFLECT_LEAD_FOLLOWUP_WORKING_DAYS",
         Thresholds.lead_followup_working_days,
-        "safeguarding-lead contact not confirmed this long after completion is followed up",
+        "working days before unconfirmed contact with the lead is followed up",
         "working days",
         *THRESHOLD_LIMITS["lead_followup_working_days"],
     )
     workday_start: TimeOfDay = setting(
         "REFLECT_WORKDAY_START",
         time(9, 0),
-        "prompts are sent in working hours only: when the working day starts",
+        "working hours start",
         must="a time of day like 09:00",
         example="08:30",
         shown_default="09:00",
@@ -344,7 +342,7 @@ class Settings(BaseSettings):
     workday_end: TimeOfDay = setting(
         "REFLECT_WORKDAY_END",
         time(17, 0),
-        "when the working day ends",
+        "and end (prompts are sent only within them)",
         must="a time of day like 17:00, later than REFLECT_WORKDAY_START",
         example="17:30",
         shown_default="17:00",
@@ -352,7 +350,7 @@ class Settings(BaseSettings):
     clock_every_minutes: int = whole(
         "REFLECT_CLOCK_EVERY_MINUTES",
         ClockConfig.every_minutes,
-        "how often the clock decides what is due",
+        "minutes between its decisions",
         "minutes",
         1,
         60,
@@ -360,7 +358,7 @@ class Settings(BaseSettings):
     clock_lock_retry_seconds: float = setting(
         "REFLECT_CLOCK_LOCK_RETRY_SECONDS",
         ClockConfig.lock_retry_seconds,
-        "how long a second, waiting clock sleeps between tries for the lock",
+        "seconds a second clock waits between tries for the lock",
         must="a number of seconds from 0.01 to 600",
         example="5",
         shown_default="5",
@@ -372,31 +370,31 @@ class Settings(BaseSettings):
     retention_days: int = whole(
         "REFLECT_RETENTION_DAYS",
         RetentionPolicy.completed_days,
-        "completed reflections are kept this long",
+        "completed reflections",
         "days",
     )
     retention_unfinished_days: int = whole(
         "REFLECT_RETENTION_UNFINISHED_DAYS",
         RetentionPolicy.unfinished_days,
-        "unfinished reflections are kept this long",
+        "unfinished ones",
         "days",
     )
     retention_outbox_days: int = whole(
         "REFLECT_RETENTION_OUTBOX_DAYS",
         RetentionPolicy.outbox_days,
-        "sent messages and handled answers are kept this long",
+        "sent messages and handled answers",
         "days",
     )
     retention_event_days: int = whole(
         "REFLECT_RETENTION_EVENT_DAYS",
         RetentionPolicy.slack_event_days,
-        "the record of which Slack events were handled is kept this long",
+        "the record of handled Slack events",
         "days",
     )
     retention_audit_days: int = whole(
         "REFLECT_RETENTION_AUDIT_DAYS",
         RetentionPolicy.audit_days,
-        "the audit trail (no answer text) is kept this long",
+        "the audit trail (no answer text)",
         "days",
     )
 
@@ -498,6 +496,7 @@ class Settings(BaseSettings):
 
 
 _FIELD_OF = {str(field.validation_alias): name for name, field in Settings.model_fields.items()}
+_VARIABLE_OF = {name: variable for variable, name in _FIELD_OF.items()}
 
 
 def _refusal(variable: str, value: str, must: str) -> PydanticCustomError:
@@ -529,7 +528,8 @@ def problems(error: ValidationError) -> list[Problem]:
     found: dict[str, Problem] = {}
     for detail in error.errors():
         context = detail.get("ctx") or {}
-        variable = context.get("variable") or (detail["loc"][0] if detail["loc"] else "")
+        where = str(detail["loc"][0]) if detail["loc"] else ""
+        variable = context.get("variable") or _VARIABLE_OF.get(where, where)
         if variable not in _FIELD_OF or variable in found:
             continue
         extra = field_of(variable).json_schema_extra
@@ -551,7 +551,7 @@ def _shown(value: object) -> str:
 
 
 def variables() -> list[tuple[str, str, str]]:
-    """(variable, default, meaning) for every setting, in order: README.md's table."""
+    """(variable, default, meaning) for every setting, in the order Settings declares them."""
     rows = []
     for variable, name in _FIELD_OF.items():
         field = Settings.model_fields[name]
@@ -559,3 +559,39 @@ def variables() -> list[tuple[str, str, str]]:
         assert isinstance(extra, dict)
         rows.append((variable, str(extra["shown_default"]), str(field.description)))
     return rows
+
+
+# README.md's table puts related settings in one row: its first variable, the row's title, and
+# how many settings (in Settings' order) the row holds.
+GROUPS = {
+    "SLACK_BOT_TOKEN": ("the Slack app's credentials, for `reflect serve`", 2),
+    "PORT": ("the web server", 6),
+    "REFLECT_DB_CONNECT_TIMEOUT_SECONDS": ("the web process's database limits", 4),
+    "REFLECT_DB_BATCH_CONNECT_TIMEOUT_SECONDS": ("the same, for commands and the clock", 4),
+    "REFLECT_LONG_OPEN_DAYS": ("the clock prompts about (an agency may set its own: `clock:`)", 4),
+    "REFLECT_WORKDAY_START": ("the clock", 4),
+    "REFLECT_RETENTION_DAYS": ("days kept (SECURITY.md says why)", 5),
+}
+
+
+def readme_table() -> str:
+    """The table in README.md's "Configuration" section (`python -m bot.settings` prints it)."""
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    settings = variables()
+    while settings:
+        title, size = GROUPS.get(settings[0][0], ("", 1))
+        row, settings = settings[:size], settings[size:]
+        names = ", ".join(f"`{variable}`" for variable, _, _ in row)
+        defaults = ", ".join(_as_written(default) for _, default, _ in row)
+        meaning = "; ".join(words for _, _, words in row)
+        lines.append(f"| {names} | {defaults} | {f'{title}: ' if title else ''}{meaning} |")
+    return "\n".join(lines)
+
+
+def _as_written(default: str) -> str:
+    """A value as code; words (none, a key file beside...) as they are."""
+    return f"`{default}`" if any(c.isdigit() or c in ":/" for c in default) else default
+
+
+if __name__ == "__main__":
+    print(readme_table())
