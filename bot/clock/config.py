@@ -48,18 +48,3 @@ class ClockConfig:
     lock_retry_seconds: float = 5.0
     # Prompts recorded per transaction.
     batch_size: int = 500
-
-
-def threshold_problems(options: Any) -> list[tuple[str, str]]:
-    """Problems with an agency's ``clock:`` settings, as (field, reason) pairs."""
-    if not isinstance(options, dict):
-        return [("clock", "must be a mapping, e.g. long_open_days: 60")]
-    problems: list[tuple[str, str]] = []
-    for key, value in options.items():
-        if key not in LIMITS:
-            problems.append((f"clock.{key}", f"unknown setting; use {', '.join(LIMITS)}"))
-            continue
-        low, high = LIMITS[key]
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            problems.append((f"clock.{key}", f"must be a whole number from {low} to {high}"))
-    return problems
