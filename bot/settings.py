@@ -169,7 +169,7 @@ class Settings(BaseSettings):
     database_url: DatabaseURL = setting(
         "DATABASE_URL",
         DEFAULT_DATABASE_URL,
-        "the database: SQLite or PostgreSQL (`postgres://` URLs are accepted)",
+        "the database, SQLite or PostgreSQL (`postgres://` URLs are accepted)",
         must="a database URL starting sqlite:/// or postgres://",
         example="postgres://reflect:PASSWORD@db.example.org:5432/reflect",
         secret=True,
@@ -209,7 +209,7 @@ class Settings(BaseSettings):
     slack_app_token: str | None = setting(
         "SLACK_APP_TOKEN",
         None,
-        "an App-Level Token (`xapp-...`): `reflect serve` runs over Socket Mode instead of HTTP",
+        "an App-Level Token (`xapp-...`) to run over Socket Mode instead of HTTP",
         must="an app-level token",
         secret=True,
         shown_default="none",
@@ -217,7 +217,7 @@ class Settings(BaseSettings):
     slack_api_url: WebAddress = setting(
         "SLACK_API_URL",
         None,
-        "where Web API calls go (a proxy, or the test fake)",
+        "where Web API calls go (a proxy, or the fake Slack)",
         must="a web address starting http:// or https://",
         example="http://127.0.0.1:8090/api/",
         shown_default="Slack's",
@@ -313,21 +313,21 @@ class Settings(BaseSettings):
     long_open_repeat_days: int = whole(
         "REFLECT_LONG_OPEN_REPEAT_DAYS",
         Thresholds.long_open_repeat_days,
-        "with no reflection completed in this many (prompted at most once in them)",
+        "and with no reflection completed in this many is prompted, at most once in them",
         "days",
         *THRESHOLD_LIMITS["long_open_repeat_days"],
     )
     unfinished_hours: int = whole(
         "REFLECT_UNFINISHED_HOURS",
         Thresholds.unfinished_hours,
-        "hours before an untouched reflection gets a nudge",
+        "a reflection untouched this many hours is nudged",
         "hours",
         *THRESHOLD_LIMITS["unfinished_hours"],
     )
     lead_followup_working_days: int = whole(
         "REFLECT_LEAD_FOLLOWUP_WORKING_DAYS",
         Thresholds.lead_followup_working_days,
-        "working days before unconfirmed contact with the lead is followed up",
+        "contact with the safeguarding lead unconfirmed this many working days is followed up",
         "working days",
         *THRESHOLD_LIMITS["lead_followup_working_days"],
     )
@@ -564,11 +564,15 @@ def variables() -> list[tuple[str, str, str]]:
 # README.md's table puts related settings in one row: its first variable, the row's title, and
 # how many settings (in Settings' order) the row holds.
 GROUPS = {
-    "SLACK_BOT_TOKEN": ("the Slack app's credentials, for `reflect serve`", 2),
+    "DATABASE_URL": ("storage", 2),
+    "SLACK_BOT_TOKEN": ("Slack, for `reflect serve`", 4),
     "PORT": ("the web server", 6),
     "REFLECT_DB_CONNECT_TIMEOUT_SECONDS": ("the web process's database limits", 4),
     "REFLECT_DB_BATCH_CONNECT_TIMEOUT_SECONDS": ("the same, for commands and the clock", 4),
-    "REFLECT_LONG_OPEN_DAYS": ("the clock prompts about (an agency may set its own: `clock:`)", 4),
+    "REFLECT_LONG_OPEN_DAYS": (
+        "the clock's thresholds (an agency may set its own under `clock:`)",
+        4,
+    ),
     "REFLECT_WORKDAY_START": ("the clock", 4),
     "REFLECT_RETENTION_DAYS": ("days kept (SECURITY.md says why)", 5),
 }
