@@ -90,8 +90,8 @@ def setting(
 def whole(variable: str, default: int, meaning: str, unit: str, low: int = 1, high: int = 0) -> Any:
     """A whole number of ``unit`` from ``low`` (to ``high``, when given)."""
     bounds = f"from {low} to {high}" if high else f"{low} or more"
-    limits = {"ge": low, "le": high} if high else {"ge": low}
-    return setting(variable, default, meaning, must=f"a whole number of {unit} {bounds}", **limits)
+    must = f"a whole number of {unit} {bounds}"
+    return setting(variable, default, meaning, must=must, ge=low, le=high or None)
 
 
 def _iso_time(value: Any) -> Any:
