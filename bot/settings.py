@@ -7,7 +7,6 @@ counts as unset. `reflect` validates the whole environment before any command ru
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, replace
 from datetime import time
@@ -143,15 +142,16 @@ Keys = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_keys)]
 
 
 class _Environment(EnvSettingsSource):
-    """The process environment, reading only the variables Settings names (never a field's own
-    name, such as TIMEZONE or PORT by accident) and taking an empty variable as unset."""
+    """The process environment, keeping only the variables Settings names (never a field's own
+    name, such as TIMEZONE), and taking an empty variable as unset."""
 
-    def _load_env_vars(self) -> dict[str, str | None]:
-        names = {field.validation_alias for field in self.settings_cls.model_fields.values()} - {
-            None
-        }
-        return {
-            name: value for name, value in os.environ.items() if name in names and value.strip()
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        names = {str(field.validation_alias) for field in settings_cls.model_fields.values()}
+        self.env_vars = {
+            name: value
+            for name, value in self.env_vars.items()
+            if name in names and value is not None and value.strip()
         }
 
 
