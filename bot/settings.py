@@ -89,7 +89,7 @@ def setting(
 def whole(variable: str, default: int, meaning: str, unit: str, low: int = 1, high: int = 0) -> Any:
     """A whole number of ``unit`` from ``low`` (to ``high``, when given)."""
     bounds = f"from {low} to {high}" if high else f"{low} or more"
-    must = f"a whole number of {unit} {bounds}"
+    must = f"a whole number of {unit}, {bounds}"
     return setting(variable, default, meaning, must=must, ge=low, le=high or None)
 
 

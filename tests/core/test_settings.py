@@ -16,14 +16,14 @@ from tests.conftest import REPO, run_reflect
 
 # Bad values across every kind of setting, each with words its refusal must contain.
 BAD = {
-    "REFLECT_RETENTION_DAYS": ("abc", "a whole number of days 1 or more"),
+    "REFLECT_RETENTION_DAYS": ("abc", "a whole number of days, 1 or more"),
     "REFLECT_TIMEZONE": ("Mars/Olympus", "a time zone name"),
     "PORT": ("eighty", "a port number from 1 to 65535"),
-    "REFLECT_DB_BATCH_LOCK_TIMEOUT_MS": ("0", "a whole number of milliseconds 1 or more"),
-    "REFLECT_LONG_OPEN_DAYS": ("9999", "a whole number of days from 1 to 3650"),
+    "REFLECT_DB_BATCH_LOCK_TIMEOUT_MS": ("0", "a whole number of milliseconds, 1 or more"),
+    "REFLECT_LONG_OPEN_DAYS": ("9999", "a whole number of days, from 1 to 3650"),
     "REFLECT_WORKDAY_START": ("nine", "a time of day like 09:00"),
     "REFLECT_CLOCK_LOCK_RETRY_SECONDS": ("inf", "a number of seconds from 0.01 to 600"),
-    "REFLECT_THREADS": ("lots", "a whole number of threads 1 or more"),
+    "REFLECT_THREADS": ("lots", "a whole number of threads, 1 or more"),
     "SLACK_API_URL": ("slack.example.org", "a web address starting http:// or https://"),
 }
 
@@ -67,7 +67,7 @@ def test_the_clock_no_longer_starts_with_a_retention_period_it_cannot_read(
     done = run_reflect({**cli_env, "REFLECT_RETENTION_DAYS": "abc"}, "clock", timeout=30)
     assert done.returncode == 2
     assert done.stderr == (
-        "REFLECT_RETENTION_DAYS='abc' must be a whole number of days 1 or more; "
+        "REFLECT_RETENTION_DAYS='abc' must be a whole number of days, 1 or more; "
         "for example REFLECT_RETENTION_DAYS=365\n"
     )
 
