@@ -53,11 +53,10 @@ def seed(url: str, cases: int) -> None:
 def worker() -> None:
     """Runs in a fresh process: one clock tick as of AT_LOCAL, without a Slack token."""
     from bot.bootstrap import open_database
-    from bot.clock.config import ClockConfig
     from bot.clock.scheduler import tick
     from bot.settings import Settings
 
-    settings = Settings.from_env()
+    settings = Settings()
     database = open_database(settings)
     queries = 0
 
@@ -69,7 +68,7 @@ def worker() -> None:
     local = datetime.fromisoformat(AT_LOCAL).replace(tzinfo=settings.zone)
     at = local.astimezone(UTC)
     started = time.monotonic()
-    outcome = tick(database, settings, ClockConfig.from_env(), now=lambda: at)
+    outcome = tick(database, settings, settings.clock, now=lambda: at)
     seconds = time.monotonic() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
@@ -23,13 +24,13 @@ from bot.admin.organisation import (
     load_organisation,
 )
 from bot.bootstrap import Database, key_file_for, open_database
-from bot.clock.config import ClockConfig
 from bot.protection import records
 from bot.protection.keys import replace_key_file, rotate_keys
 from bot.reflection.service import ReflectionService
 from bot.render import renderer
 from bot.retention import purge_expired
 from bot.settings import Settings, SettingsError
+from bot.settings import problems as settings_problems
 from bot.terminal.conversation import DEMO_PRACTITIONER
 from bot.terminal.demo import run_demo
 from bot.terminal.history import show_history
@@ -260,7 +261,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     database = open_db(settings)
-    report = purge_expired(database.new_session, now=datetime.now(UTC))
+    report = purge_expired(database.new_session, now=datetime.now(UTC), policy=settings.retention)
     say("purged", report=report)
     return 0
 
@@ -340,7 +341,7 @@ def positive(text: str) -> int:
 def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
     from bot.clock import cli as clock_cli  # the scheduler is only imported when it runs
 
-    config = ClockConfig.from_env()
+    config = settings.clock
     if args.at is not None and not args.once:
         say("error", stream=sys.stderr, message="--at only works with --once.")
         return 2
@@ -367,7 +368,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     server.check_settings(settings)
     # Check the database (and migrate a fresh SQLite file) before any worker starts.
     open_db(settings).engine.dispose()
-    options = server.ServerOptions.from_env(args.port or settings.port)
+    options = server.ServerOptions.from_settings(settings, args.port or settings.port)
     if settings.slack_app_token:
         say("serving", stream=sys.stderr, mode="socket", port=None)
         server.serve_socket_mode(settings, options)
@@ -600,7 +601,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        settings = Settings.from_env()
+        settings = Settings()
+    except ValidationError as refused:
+        say("settings_refused", stream=sys.stderr, problems=settings_problems(refused))
+        return 2
+    try:
         return int(args.handler(args, settings))
     except (SettingsError, EncryptionKeyError) as exc:
         say("error", stream=sys.stderr, message=str(exc))

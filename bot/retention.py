@@ -9,8 +9,6 @@ reasoning for each default is in SECURITY.md.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -18,7 +16,6 @@ from typing import Protocol
 from sqlmodel import Session
 
 from bot.clock.config import LIMITS
-from bot.settings import SettingsError
 from storage import audit
 from storage import retention as queries
 from storage.db import SessionFactory, transaction
@@ -28,39 +25,17 @@ BATCH_SIZE = 500
 # can be set to. Older prompts about cases, and old digests, no longer decide anything.
 CLOCK_LOOK_BACK_DAYS = LIMITS["long_open_repeat_days"][1] + 1
 RETENTION_ACTOR = "reflect:retention"
-RETENTION_VARIABLES = {
-    "completed_days": "REFLECT_RETENTION_DAYS",
-    "unfinished_days": "REFLECT_RETENTION_UNFINISHED_DAYS",
-    "outbox_days": "REFLECT_RETENTION_OUTBOX_DAYS",
-    "slack_event_days": "REFLECT_RETENTION_EVENT_DAYS",
-    "audit_days": "REFLECT_RETENTION_AUDIT_DAYS",
-}
 
 
 @dataclass(frozen=True)
 class RetentionPolicy:
-    """Days each kind of record is kept. Environment variables override the defaults."""
+    """Days each kind of record is kept (REFLECT_RETENTION_DAYS and friends, in bot/settings.py)."""
 
     completed_days: int = 365
     unfinished_days: int = 90
     outbox_days: int = 30
     slack_event_days: int = 7
     audit_days: int = 6 * 365
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> RetentionPolicy:
-        env = os.environ if env is None else env
-        values: dict[str, int] = {}
-        for name, variable in RETENTION_VARIABLES.items():
-            text = (env.get(variable) or "").strip()
-            if not text:
-                continue
-            if not text.isdigit() or int(text) < 1:
-                raise SettingsError(
-                    f"{variable}={text!r} must be a whole number of days (1 or more)."
-                )
-            values[name] = int(text)
-        return cls(**values)
 
 
 @dataclass
@@ -89,7 +64,7 @@ def purge_expired(
     new_session: SessionFactory,
     *,
     now: datetime,
-    policy: RetentionPolicy | None = None,
+    policy: RetentionPolicy = RetentionPolicy(),
     batch_size: int = BATCH_SIZE,
 ) -> PurgeReport:
     """Delete everything past its retention period, a batch per transaction, and audit the counts
@@ -98,7 +73,6 @@ def purge_expired(
     Safe to run again at any time (and from any process): each batch only deletes rows that are
     still expired, so an interrupted purge simply continues next time.
     """
-    policy = policy or RetentionPolicy.from_env()
     report = PurgeReport()
 
     while True:

@@ -16,8 +16,9 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-from bot.settings import normalise_database_url
+from bot.settings import variables as settings_variables
 from storage import db
+from storage.db import normalise_database_url
 from storage.encryption import generate_key, keyring
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,8 +28,8 @@ TEST_KEY = generate_key()
 
 @pytest.fixture(autouse=True)
 def _no_developer_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A developer's own Slack tokens or database never leak into a test."""
-    for name in (*SLACK_VARIABLES, "DATABASE_URL", "REFLECT_ENCRYPTION_KEY", "REFLECT_TIMEZONE"):
+    """A developer's own settings (Slack tokens, database, thresholds) never leak into a test."""
+    for name, _default, _meaning in settings_variables():
         monkeypatch.delenv(name, raising=False)
 
 

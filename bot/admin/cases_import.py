@@ -13,7 +13,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
@@ -186,11 +197,76 @@ def _csv_problem(exc: csv.Error, line: int) -> str:
     return f"line {line}: not valid CSV ({exc})"
 
 
-def _parse_date(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        return None
+# ------------------------------------------------------------------ one row, as a pydantic model
+
+
+# A row's check that fails says why, naming its column; the whole reason is the message.
+def _refusal(reason: str) -> PydanticCustomError:
+    return PydanticCustomError("cases_row", "{reason}", {"reason": reason})
+
+
+def _case_ref(text: str) -> str:
+    ref = normalise_case_ref(text)
+    if not ref:
+        raise _refusal("case_ref is empty")
+    if case_ref_problem(ref):
+        raise _refusal(f"case_ref '{shown(ref)}' is not a case reference with a number")
+    return ref
+
+
+def _practitioner(text: str) -> str:
+    """A Slack user ID as written, or an e-mail address in lower case."""
+    if len(text) > MAX_PRACTITIONER_CHARS:
+        raise _refusal(
+            f"practitioner is {len(text):,} characters long; a Slack user ID or e-mail address "
+            f"has at most {MAX_PRACTITIONER_CHARS}"
+        )
+    if is_person_id(text):
+        return text
+    if not EMAIL.match(text):
+        raise _refusal("practitioner must be a Slack user ID (U…) or an e-mail address")
+    return text.lower()
+
+
+def _iso_date(column: str, example: str) -> Callable[[str], date]:
+    def parse(text: str) -> date:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise _refusal(f"{column} must be a date like {example}") from None
+
+    return parse
+
+
+def _optional(parse: Callable[[str], date]) -> Callable[[str], date | None]:
+    return lambda text: parse(text) if text else None
+
+
+class CaseRow(BaseModel):
+    """One row of a cases file, its values stripped of spaces. Validate with
+    ``context={"today": date}``: a case cannot have been opened in the future."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_ref: Annotated[str, BeforeValidator(_case_ref)]
+    practitioner: Annotated[str, BeforeValidator(_practitioner)]
+    opened_on: Annotated[date, BeforeValidator(_iso_date("opened_on", "2026-09-01"))]
+    closed_on: Annotated[
+        date | None, BeforeValidator(_optional(_iso_date("closed_on", "2026-10-01")))
+    ] = None
+
+    @field_validator("opened_on")
+    @classmethod
+    def _not_in_the_future(cls, opened_on: date, info: ValidationInfo) -> date:
+        if info.context is not None and opened_on > info.context["today"]:
+            raise _refusal(f"opened_on {opened_on} is in the future")
+        return opened_on
+
+    @model_validator(mode="after")
+    def _closed_after_opened(self) -> CaseRow:
+        if self.closed_on is not None and self.closed_on < self.opened_on:
+            raise _refusal("closed_on is before opened_on")
+        return self
 
 
 def _check_row(
@@ -203,52 +279,35 @@ def _check_row(
     if None in row:
         return BadRow(line, "more values than columns")
     values = {k: str(v or "").strip() for k, v in row.items() if k is not None}
-    ref = normalise_case_ref(values.get("case_ref", ""))
-    if not ref:
-        return BadRow(line, "case_ref is empty")
-    if case_ref_problem(ref):
-        return BadRow(line, f"case_ref '{shown(ref)}' is not a case reference with a number")
-    if ref in seen:
-        return BadRow(line, f"case_ref {ref} already appears on line {seen[ref]}")
-    practitioner = _practitioner_id(values.get("practitioner", ""), slack_id_of)
+    try:
+        checked = CaseRow.model_validate(values, context={"today": today})
+    except ValidationError as error:
+        return BadRow(line, "; ".join(detail["msg"] for detail in error.errors()))
+    if checked.case_ref in seen:
+        return BadRow(
+            line, f"case_ref {checked.case_ref} already appears on line {seen[checked.case_ref]}"
+        )
+    practitioner = _practitioner_id(checked.practitioner, slack_id_of)
     if isinstance(practitioner, _Refused):
         return BadRow(line, practitioner.reason)
-    opened_on = _parse_date(values.get("opened_on", ""))
-    if opened_on is None:
-        return BadRow(line, "opened_on must be a date like 2026-09-01")
-    if opened_on > today:
-        return BadRow(line, f"opened_on {opened_on} is in the future")
-    closed_text = values.get("closed_on", "")
-    closed_on = _parse_date(closed_text) if closed_text else None
-    if closed_text and closed_on is None:
-        return BadRow(line, "closed_on must be a date like 2026-10-01")
-    if closed_on is not None and closed_on < opened_on:
-        return BadRow(line, "closed_on is before opened_on")
-    return GoodRow(line, ref, practitioner, opened_on, closed_on)
+    return GoodRow(line, checked.case_ref, practitioner, checked.opened_on, checked.closed_on)
 
 
 def _practitioner_id(text: str, slack_id_of: Callable[[str], str | None]) -> str | _Refused:
-    """The Slack ID (or e-mail address) to store, or why the practitioner column is refused."""
-    if len(text) > MAX_PRACTITIONER_CHARS:
-        return _Refused(
-            f"practitioner is {len(text):,} characters long; a Slack user ID or e-mail address "
-            f"has at most {MAX_PRACTITIONER_CHARS}",
-        )
+    """The Slack ID (or e-mail address) to store for a checked practitioner column, or why it
+    is refused: an e-mail address not in the organisation is stored as it is, if it fits."""
     if is_person_id(text):
         return text
-    if not EMAIL.match(text):
-        return _Refused("practitioner must be a Slack user ID (U…) or an e-mail address")
-    email = text.lower()
-    listed = slack_id_of(email)
+    listed = slack_id_of(text)
     if listed is not None:
         return listed
-    if len(email) > MAX_UNLISTED_EMAIL_CHARS:
+    if len(text) > MAX_UNLISTED_EMAIL_CHARS:
         return _Refused(
-            f"practitioner {shown(email)} is not in the organisation file, and an e-mail "
+            f"practitioner {shown(text)} is not in the organisation file, and an e-mail "
             f"address that is not can have at most {MAX_UNLISTED_EMAIL_CHARS} characters",
         )
     # An e-mail not in the organisation is kept and looked up in Slack when needed.
-    return email
+    return text
 
 
 def _write(

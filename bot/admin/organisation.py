@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic_core import ErrorDetails, PydanticCustomError
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
-from bot.admin.yaml_lines import line_of, load_with_lines
-from bot.clock.config import threshold_problems
+from bot.admin.yaml_lines import line_of, load_with_lines, locate
+from bot.clock.config import LIMITS
 from bot.identity import is_person_id
 from bot.protection.identifiers import DETECTORS
 from bot.protection.identifiers import MODES as IDENTIFIER_MODES
@@ -24,18 +27,6 @@ from storage.models import Agency, Person, SafeguardingLead
 AGENCY_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ROLES = ("practitioner", "supervisor", "lead", "administrator")
-AGENCY_KEYS = {
-    "id",
-    "name",
-    "safeguarding_leads",
-    "leads_see_summaries",
-    "identifiers",
-    "clock",
-    "question_set",
-    "procedure_url",
-    "front_door",
-}
-PERSON_KEYS = {"slack_id", "agency", "role", "supervisor", "email", "profession"}
 PROCEDURE_URL = re.compile(r"^https?://[^\s<>|]{3,300}$")
 FRONT_DOOR = re.compile(r"^[0-9+() -]{3,30}$")
 
@@ -140,13 +131,9 @@ def parse_organisation(
         raise UnreadableOrganisationFile([_yaml_problem(exc)]) from None
     if not isinstance(document, dict):
         _refuse(1, "(file)", f"expected a mapping with 'agencies' and 'people', {_found(document)}")
-    problems: list[Problem] = []
-    for key in set(document) - {"agencies", "people"}:
-        problems.append(Problem(line_of(document, key), shown(key), "unknown section"))
-
     _check_counts(document)
-    agencies, leads = _agencies(document, problems)
-    people = _people(document, {a.id for a in agencies}, problems)
+    problems = _Problems(document)
+    agencies, leads, people = _check_entries(document, problems)
     if problems:
         raise OrganisationFileError(sorted(problems, key=lambda p: p.line))
     return agencies, leads, people
@@ -270,7 +257,328 @@ def _refuse(line: int, field: str, reason: str) -> NoReturn:
     raise UnreadableOrganisationFile([Problem(line, field, reason)])
 
 
-# ------------------------------------------------------------------ entries
+# ------------------------------------------------------------------ entries, as pydantic models
+
+
+# An entry's check that fails says why in the file's terms; the whole reason is the message.
+def _refusal(reason: str) -> PydanticCustomError:
+    return PydanticCustomError("organisation", "{reason}", {"reason": reason})
+
+
+def _text(value: Any) -> Any:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise _refusal("missing")
+    if not isinstance(value, str | int):
+        raise _refusal("must be text")
+    return str(value).strip()
+
+
+def _within(most: int) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if len(value) > most:
+            raise _refusal(f"at most {most} characters (this is {len(value):,})")
+        return value
+
+    return check
+
+
+def _agency_id(value: str) -> str:
+    if not AGENCY_ID.match(value):
+        raise _refusal("use lower-case letters, digits, - and _ (e.g. csc)")
+    return value
+
+
+def _person_id(value: str) -> str:
+    if not is_person_id(value):
+        raise _refusal(f"'{shown(value)}' is not a Slack user ID (like U0123ABCD)")
+    return value
+
+
+def _role(value: str) -> str:
+    if value not in ROLES:
+        raise _refusal(f"must be one of {', '.join(ROLES)}")
+    return value
+
+
+def _question_set(value: Any) -> Any:
+    """A profession or an agency's default names one of the question sets per role."""
+    roles = default_question_set().roles
+    if str(value) not in roles:
+        raise _refusal(f"must be one of {', '.join(roles)}")
+    return str(value)
+
+
+def _matching(pattern: re.Pattern[str], reason: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if not pattern.match(str(value)):
+            raise _refusal(reason)
+        return str(value)
+
+    return check
+
+
+def _email(value: Any) -> Any:
+    email = str(value).strip().lower()
+    _within(MAX_EMAIL_CHARS)(email)
+    if not EMAIL.match(email):
+        raise _refusal("not an e-mail address")
+    return email
+
+
+def _true_or_false(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise _refusal("must be true or false")
+    return value
+
+
+def _list(reason: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise _refusal(reason)
+        return value
+
+    return check
+
+
+def _mapping(reason: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise _refusal(reason)
+        return value
+
+    return check
+
+
+def _whole_number(low: int, high: int) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _refusal(f"must be a whole number from {low} to {high}")
+        return value
+
+    return check
+
+
+def _detector(value: Any) -> Any:
+    if value not in DETECTORS:
+        raise _refusal(f"'{shown(value)}' is not a detector; choose from {', '.join(DETECTORS)}")
+    return value
+
+
+def _mode(value: Any) -> Any:
+    if value not in IDENTIFIER_MODES:
+        raise _refusal(f"must be one of {', '.join(IDENTIFIER_MODES)}")
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+AgencyId = Annotated[Text, AfterValidator(_agency_id)]
+PersonId = Annotated[Text, AfterValidator(_person_id)]
+QuestionSetName = Annotated[str | None, BeforeValidator(_question_set)]
+
+
+def _threshold(name: str) -> BeforeValidator:
+    return BeforeValidator(_whole_number(*LIMITS[name]))
+
+
+class AgencyClock(BaseModel):
+    """An agency's own clock thresholds (`clock:`), within the deployment-wide limits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    long_open_days: Annotated[int | None, _threshold("long_open_days")] = None
+    long_open_repeat_days: Annotated[int | None, _threshold("long_open_repeat_days")] = None
+    unfinished_hours: Annotated[int | None, _threshold("unfinished_hours")] = None
+    lead_followup_working_days: Annotated[int | None, _threshold("lead_followup_working_days")] = (
+        None
+    )
+
+
+class IdentifierChoice(BaseModel):
+    """`identifiers: {mode: withhold|warn, detectors: [...]}`; both keys optional."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Annotated[str | None, BeforeValidator(_mode)] = None
+    detectors: Annotated[
+        list[Annotated[str, BeforeValidator(_detector)]] | None,
+        BeforeValidator(_list(f"must be a list drawn from {', '.join(DETECTORS)}")),
+    ] = None
+
+
+class AgencyEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: AgencyId
+    name: Annotated[Text, AfterValidator(_within(MAX_NAME_CHARS))]
+    safeguarding_leads: Annotated[
+        list[PersonId], BeforeValidator(_list("must be a list of Slack user IDs"))
+    ] = []
+    leads_see_summaries: Annotated[bool, BeforeValidator(_true_or_false)] = False
+    identifiers: Annotated[
+        IdentifierChoice | None, BeforeValidator(_mapping("must be a mapping with mode, detectors"))
+    ] = None
+    clock: Annotated[
+        AgencyClock | None, BeforeValidator(_mapping("must be a mapping, e.g. long_open_days: 60"))
+    ] = None
+    question_set: QuestionSetName = None
+    procedure_url: Annotated[
+        str | None, BeforeValidator(_matching(PROCEDURE_URL, "must be a web address (https://...)"))
+    ] = None
+    front_door: Annotated[
+        str | None,
+        BeforeValidator(_matching(FRONT_DOOR, "must be a phone number, e.g. 0300 123 4567")),
+    ] = None
+
+    def options(self) -> dict[str, Any]:
+        """What the agency's row keeps besides its name: only what the file sets."""
+        return self.model_dump(exclude_unset=True, exclude={"id", "name", "safeguarding_leads"})
+
+
+class PersonEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    slack_id: PersonId
+    agency: Text
+    role: Annotated[Text, AfterValidator(_role)]
+    supervisor: Annotated[str | None, BeforeValidator(str)] = None
+    email: Annotated[str | None, BeforeValidator(_email)] = None
+    profession: QuestionSetName = None
+
+
+def _reason(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
+    """What is wrong at ``loc`` in the file, in the file's terms, for pydantic's own errors."""
+    kind = error["type"]
+    if kind == "missing":
+        return "missing section" if len(loc) == 1 else "missing"
+    if kind == "extra_forbidden":
+        if len(loc) == 1:
+            return "unknown section"
+        if loc[-2] == "clock":
+            return f"unknown setting; use {', '.join(LIMITS)}"
+        return "unknown field"
+    if kind in {"model_type", "dict_type"}:
+        return "must be a mapping"
+    if kind == "list_type":
+        return "must be a list"
+    return error["msg"]
+
+
+class _Problems(list[Problem]):
+    """Problems found in one document, each placed by its location in it."""
+
+    def __init__(self, document: Any) -> None:
+        super().__init__()
+        self.document = document
+
+    def add(self, loc: tuple[str | int, ...], reason: str) -> None:
+        line, field = locate(self.document, loc, label=shown)
+        self.append(Problem(line, field or "(file)", reason))
+
+    def add_errors(self, prefix: tuple[str | int, ...], error: ValidationError) -> None:
+        for detail in error.errors():
+            loc = (*prefix, *detail["loc"])
+            self.add(loc, _reason(detail, loc))
+
+
+Entry = TypeVar("Entry", bound=BaseModel)
+
+
+class _Sections(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agencies: list[Any]
+    people: list[Any]
+
+
+def _entries(
+    model: type[Entry], section: str, document: dict[str, Any], problems: _Problems
+) -> list[tuple[int, Entry]]:
+    """Each entry of the section that is right by itself, with its position."""
+    good: list[tuple[int, Entry]] = []
+    entries = document.get(section)
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        try:
+            good.append((index, model.model_validate(entry)))
+        except ValidationError as error:
+            problems.add_errors((section, index), error)
+    return good
+
+
+def _check_entries(
+    document: dict[str, Any], problems: _Problems
+) -> tuple[list[Agency], list[SafeguardingLead], list[Person]]:
+    try:
+        _Sections.model_validate(document)
+    except ValidationError as error:
+        problems.add_errors((), error)
+    agencies = _entries(AgencyEntry, "agencies", document, problems)
+    people = _entries(PersonEntry, "people", document, problems)
+    return _agencies(agencies, problems), _leads(agencies), _people(people, document, problems)
+
+
+def _agencies(entries: list[tuple[int, AgencyEntry]], problems: _Problems) -> list[Agency]:
+    seen: set[str] = set()
+    for index, entry in entries:
+        if entry.id in seen:
+            problems.add(("agencies", index, "id"), f"duplicate agency '{entry.id}'")
+        seen.add(entry.id)
+    return [Agency(id=e.id, name=e.name, options=e.options()) for _, e in entries]
+
+
+def _leads(entries: list[tuple[int, AgencyEntry]]) -> list[SafeguardingLead]:
+    return [
+        SafeguardingLead(agency_id=entry.id, slack_id=lead)
+        for _, entry in entries
+        for lead in entry.safeguarding_leads
+    ]
+
+
+def _raw(document: dict[str, Any], section: str, key: str) -> set[str]:
+    """A key's values across a section as written, right or wrong: what a cross-reference may
+    name without a second complaint about the same entry."""
+    entries = document.get(section)
+    if not isinstance(entries, list):
+        return set()
+    return {str(entry.get(key)).strip() for entry in entries if isinstance(entry, dict)}
+
+
+def _people(
+    entries: list[tuple[int, PersonEntry]], document: dict[str, Any], problems: _Problems
+) -> list[Person]:
+    agency_ids = _raw(document, "agencies", "id")
+    listed = _raw(document, "people", "slack_id")
+    seen: set[str] = set()
+    emails: set[str] = set()
+    for index, person in entries:
+        where = ("people", index)
+        if person.slack_id in seen:
+            problems.add((*where, "slack_id"), f"duplicate person '{person.slack_id}'")
+        seen.add(person.slack_id)
+        if person.agency not in agency_ids:
+            problems.add((*where, "agency"), f"unknown agency '{shown(person.agency)}'")
+        if person.supervisor is not None and person.supervisor not in listed:
+            problems.add(
+                (*where, "supervisor"), f"'{shown(person.supervisor)}' is not listed under people"
+            )
+        elif person.supervisor == person.slack_id:
+            problems.add((*where, "supervisor"), "a person cannot supervise themselves")
+        if person.email is not None and person.email in emails:
+            problems.add((*where, "email"), "duplicate e-mail address")
+        if person.email is not None:
+            emails.add(person.email)
+    return [
+        Person(
+            slack_id=p.slack_id,
+            agency_id=p.agency,
+            role=p.role,
+            supervisor_id=p.supervisor,
+            email=p.email,
+            profession=p.profession,
+        )
+        for _, p in entries
+    ]
 
 
 def _check_counts(document: dict[str, Any]) -> None:
@@ -286,302 +594,6 @@ def _check_counts(document: dict[str, Any]) -> None:
                     )
                 ]
             )
-
-
-def _list_section(document: dict[str, Any], name: str, problems: list[Problem]) -> list[Any]:
-    section = document.get(name)
-    if section is None:
-        problems.append(Problem(line_of(document), name, "missing section"))
-        return []
-    if not isinstance(section, list):
-        problems.append(Problem(line_of(document, name), name, "must be a list"))
-        return []
-    return section
-
-
-def _text(entry: dict[str, Any], key: str, where: str, problems: list[Problem]) -> str | None:
-    value = entry.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        problems.append(Problem(line_of(entry), f"{where}.{key}", "missing"))
-        return None
-    if not isinstance(value, str | int):
-        problems.append(Problem(line_of(entry, key), f"{where}.{key}", "must be text"))
-        return None
-    return str(value).strip()
-
-
-def _check_length(
-    value: str | None,
-    most: int,
-    entry: dict[str, Any],
-    key: str,
-    where: str,
-    problems: list[Problem],
-) -> None:
-    """A problem if ``value`` is longer than its column holds."""
-    if value is not None and len(value) > most:
-        problems.append(
-            Problem(
-                line_of(entry, key),
-                f"{where}.{key}",
-                f"at most {most} characters (this is {len(value):,})",
-            )
-        )
-
-
-def _agencies(
-    document: dict[str, Any], problems: list[Problem]
-) -> tuple[list[Agency], list[SafeguardingLead]]:
-    agencies: list[Agency] = []
-    leads: list[SafeguardingLead] = []
-    seen: set[str] = set()
-    for index, entry in enumerate(_list_section(document, "agencies", problems)):
-        where = f"agencies[{index}]"
-        if not isinstance(entry, dict):
-            problems.append(Problem(line_of(document, "agencies"), where, "must be a mapping"))
-            continue
-        for key in set(entry) - AGENCY_KEYS:
-            problems.append(Problem(line_of(entry, key), f"{where}.{shown(key)}", "unknown field"))
-        agency_id = _text(entry, "id", where, problems)
-        name = _text(entry, "name", where, problems)
-        _check_length(name, MAX_NAME_CHARS, entry, "name", where, problems)
-        if agency_id is not None:
-            if not AGENCY_ID.match(agency_id):
-                problems.append(
-                    Problem(
-                        line_of(entry, "id"),
-                        f"{where}.id",
-                        "use lower-case letters, digits, - and _ (e.g. csc)",
-                    )
-                )
-            elif agency_id in seen:
-                problems.append(
-                    Problem(line_of(entry, "id"), f"{where}.id", f"duplicate agency '{agency_id}'")
-                )
-            seen.add(agency_id)
-        raw_leads = entry.get("safeguarding_leads") or []
-        if not isinstance(raw_leads, list):
-            problems.append(
-                Problem(
-                    line_of(entry, "safeguarding_leads"),
-                    f"{where}.safeguarding_leads",
-                    "must be a list of Slack user IDs",
-                )
-            )
-            raw_leads = []
-        for lead in raw_leads:
-            if not isinstance(lead, str) or not is_person_id(lead):
-                problems.append(
-                    Problem(
-                        line_of(entry, "safeguarding_leads"),
-                        f"{where}.safeguarding_leads",
-                        f"'{shown(lead)}' is not a Slack user ID (like U0123ABCD)",
-                    )
-                )
-            elif agency_id:
-                leads.append(SafeguardingLead(agency_id=agency_id, slack_id=lead))
-        see = entry.get("leads_see_summaries", False)
-        if not isinstance(see, bool):
-            problems.append(
-                Problem(
-                    line_of(entry, "leads_see_summaries"),
-                    f"{where}.leads_see_summaries",
-                    "must be true or false",
-                )
-            )
-        _check_identifiers(entry, where, problems)
-        _check_question_set(entry, "question_set", where, problems)
-        _check_pattern(
-            entry,
-            "procedure_url",
-            PROCEDURE_URL,
-            "must be a web address (https://...)",
-            where,
-            problems,
-        )
-        _check_pattern(
-            entry,
-            "front_door",
-            FRONT_DOOR,
-            "must be a phone number, e.g. 0300 123 4567",
-            where,
-            problems,
-        )
-        if "clock" in entry:
-            clock = entry["clock"]
-            for field, reason in threshold_problems(clock):
-                key = field.partition(".")[2]
-                line = line_of(clock, key) if key and isinstance(clock, dict) else 0
-                problems.append(
-                    Problem(line or line_of(entry, "clock"), f"{where}.{field}", reason)
-                )
-        options = {k: v for k, v in entry.items() if k not in {"id", "name", "safeguarding_leads"}}
-        if agency_id and name:
-            agencies.append(Agency(id=agency_id, name=name, options=dict(options)))
-    return agencies, leads
-
-
-def _check_question_set(
-    entry: dict[str, Any], key: str, where: str, problems: list[Problem]
-) -> None:
-    """A profession or an agency's default names one of the question sets per role."""
-    if key not in entry:
-        return
-    roles = default_question_set().roles
-    if str(entry[key]) not in roles:
-        problems.append(
-            Problem(line_of(entry, key), f"{where}.{key}", f"must be one of {', '.join(roles)}")
-        )
-
-
-def _check_pattern(
-    entry: dict[str, Any],
-    key: str,
-    pattern: re.Pattern[str],
-    reason: str,
-    where: str,
-    problems: list[Problem],
-) -> None:
-    if key in entry and not pattern.match(str(entry[key])):
-        problems.append(Problem(line_of(entry, key), f"{where}.{key}", reason))
-
-
-def _check_identifiers(entry: dict[str, Any], where: str, problems: list[Problem]) -> None:
-    """`identifiers: {mode: withhold|warn, detectors: [...]}`; both keys optional."""
-    if "identifiers" not in entry:
-        return
-    chosen = entry["identifiers"]
-    field = f"{where}.identifiers"
-    if not isinstance(chosen, dict):
-        problems.append(
-            Problem(line_of(entry, "identifiers"), field, "must be a mapping with mode, detectors")
-        )
-        return
-    for key in set(chosen) - {"mode", "detectors"}:
-        problems.append(Problem(line_of(chosen, key), f"{field}.{shown(key)}", "unknown field"))
-    if "mode" in chosen and chosen["mode"] not in IDENTIFIER_MODES:
-        problems.append(
-            Problem(
-                line_of(chosen, "mode"),
-                f"{field}.mode",
-                f"must be one of {', '.join(IDENTIFIER_MODES)}",
-            )
-        )
-    if "detectors" in chosen:
-        detectors = chosen["detectors"]
-        if not isinstance(detectors, list):
-            problems.append(
-                Problem(
-                    line_of(chosen, "detectors"),
-                    f"{field}.detectors",
-                    f"must be a list drawn from {', '.join(DETECTORS)}",
-                )
-            )
-            return
-        for name in detectors:
-            if name not in DETECTORS:
-                problems.append(
-                    Problem(
-                        line_of(chosen, "detectors"),
-                        f"{field}.detectors",
-                        f"'{shown(name)}' is not a detector; choose from {', '.join(DETECTORS)}",
-                    )
-                )
-
-
-def _people(
-    document: dict[str, Any], agency_ids: set[str], problems: list[Problem]
-) -> list[Person]:
-    people: list[Person] = []
-    entries = _list_section(document, "people", problems)
-    listed = {str(e.get("slack_id")) for e in entries if isinstance(e, dict)}
-    seen: set[str] = set()
-    emails: set[str] = set()
-    for index, entry in enumerate(entries):
-        where = f"people[{index}]"
-        if not isinstance(entry, dict):
-            problems.append(Problem(line_of(document, "people"), where, "must be a mapping"))
-            continue
-        for key in set(entry) - PERSON_KEYS:
-            problems.append(Problem(line_of(entry, key), f"{where}.{shown(key)}", "unknown field"))
-        slack_id = _text(entry, "slack_id", where, problems)
-        agency = _text(entry, "agency", where, problems)
-        role = _text(entry, "role", where, problems)
-        if slack_id is not None:
-            if not is_person_id(slack_id):
-                problems.append(
-                    Problem(
-                        line_of(entry, "slack_id"),
-                        f"{where}.slack_id",
-                        f"'{shown(slack_id)}' is not a Slack user ID (like U0123ABCD)",
-                    )
-                )
-            elif slack_id in seen:
-                problems.append(
-                    Problem(
-                        line_of(entry, "slack_id"),
-                        f"{where}.slack_id",
-                        f"duplicate person '{slack_id}'",
-                    )
-                )
-            seen.add(slack_id)
-        if agency is not None and agency not in agency_ids:
-            problems.append(
-                Problem(
-                    line_of(entry, "agency"), f"{where}.agency", f"unknown agency '{shown(agency)}'"
-                )
-            )
-        if role is not None and role not in ROLES:
-            problems.append(
-                Problem(
-                    line_of(entry, "role"), f"{where}.role", f"must be one of {', '.join(ROLES)}"
-                )
-            )
-        supervisor = entry.get("supervisor")
-        if supervisor is not None:
-            supervisor = str(supervisor)
-            if supervisor not in listed:
-                problems.append(
-                    Problem(
-                        line_of(entry, "supervisor"),
-                        f"{where}.supervisor",
-                        f"'{shown(supervisor)}' is not listed under people",
-                    )
-                )
-            elif supervisor == slack_id:
-                problems.append(
-                    Problem(
-                        line_of(entry, "supervisor"),
-                        f"{where}.supervisor",
-                        "a person cannot supervise themselves",
-                    )
-                )
-        _check_question_set(entry, "profession", where, problems)
-        email = entry.get("email")
-        if email is not None:
-            email = str(email).strip().lower()
-            _check_length(email, MAX_EMAIL_CHARS, entry, "email", where, problems)
-            if not EMAIL.match(email):
-                problems.append(
-                    Problem(line_of(entry, "email"), f"{where}.email", "not an e-mail address")
-                )
-            elif email in emails:
-                problems.append(
-                    Problem(line_of(entry, "email"), f"{where}.email", "duplicate e-mail address")
-                )
-            emails.add(email)
-        if slack_id and agency and role:
-            people.append(
-                Person(
-                    slack_id=slack_id,
-                    agency_id=agency,
-                    role=role,
-                    supervisor_id=supervisor,
-                    email=email,
-                    profession=str(entry["profession"]) if "profession" in entry else None,
-                )
-            )
-    return people
 
 
 def load_organisation(path: Path, new_session: SessionFactory) -> LoadResult:

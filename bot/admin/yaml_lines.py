@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import yaml
@@ -45,3 +46,29 @@ def line_of(mapping: Any, key: str | None = None) -> int:
             return mapping.key_lines[key]
         return mapping.line
     return 0
+
+
+def locate(
+    document: Any, loc: Sequence[str | int], label: Callable[[str], str] = str
+) -> tuple[int, str]:
+    """The line and the name (``agencies[0].name``) of a place in a document from
+    load_with_lines, given as a pydantic error's location. A missing key is on its mapping's
+    line. An index into a list of plain values is left out of the name: such a list is written
+    on one line (``[U0123LEAD, U0456LEAD]``), which its key's line is. ``label`` shortens a
+    key for the name."""
+    node, line = document, 0
+    name = ""
+    for part in loc:
+        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            if any(isinstance(item, dict | list) for item in node):
+                name += f"[{part}]"
+            node = node[part]
+            line = line_of(node) or line
+        elif isinstance(node, dict):
+            key = str(part)
+            line = line_of(node, key) or line
+            name += f".{label(key)}" if name else label(key)
+            node = node.get(part)
+        else:
+            break
+    return line, name

@@ -24,7 +24,7 @@ from bot.clock import messages
 from bot.clock.config import ClockConfig, Thresholds
 from bot.clock.hours import WorkingHours
 from bot.identity import is_person_id
-from bot.retention import purge_expired
+from bot.retention import RetentionPolicy, purge_expired
 from storage import clock as queries
 from storage import organisation as org_queries
 from storage import outbox
@@ -48,6 +48,7 @@ class ClockContext:
     slack: WebClient | None = None
     # users.lookupByEmail is rate limited (Tier 3); the rest wait for the next run.
     lookups_left: int = 40
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     _emails: dict[str, str | None] = field(default_factory=dict)
 
 
@@ -407,7 +408,7 @@ def weekly_digests(context: ClockContext) -> int:
 
 def retention(context: ClockContext) -> int:
     """The data-protection purge (bot/retention.py): everything past its retention period."""
-    result = purge_expired(context.new_session, now=context.now)
+    result = purge_expired(context.new_session, now=context.now, policy=context.retention)
     if result.total:
         log.info("retention: purged %s", result.counts())
     # Purged records are not prompts; the count is in the log line above.

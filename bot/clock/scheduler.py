@@ -95,6 +95,7 @@ def tick(
         hours=working_hours(settings, config),
         now=now(),
         slack=client,
+        retention=settings.retention,
     )
     jobs = run_jobs(context)
     if jobs.total:

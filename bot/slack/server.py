@@ -7,7 +7,6 @@ loads, after the fork; nothing of that happens on import or in the master proces
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -61,22 +60,14 @@ class ServerOptions:
     handlers: int = DEFAULT_HANDLERS
 
     @classmethod
-    def from_env(cls, port: int, env: dict[str, str] | None = None) -> ServerOptions:
-        env = dict(os.environ) if env is None else env
+    def from_settings(cls, settings: Settings, port: int) -> ServerOptions:
         return cls(
             port=port,
-            workers=_positive(env, "WEB_CONCURRENCY", 1),
-            threads=_positive(env, "REFLECT_THREADS", DEFAULT_THREADS),
-            senders=_positive(env, "REFLECT_SENDERS", DEFAULT_SENDERS),
-            handlers=_positive(env, "REFLECT_HANDLERS", DEFAULT_HANDLERS),
+            workers=settings.web_concurrency,
+            threads=settings.threads,
+            senders=settings.senders,
+            handlers=settings.handlers,
         )
-
-
-def _positive(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name) or str(default)
-    if not raw.isdigit() or int(raw) < 1:
-        raise SettingsError(f"{name}={raw!r} must be a whole number of at least 1.")
-    return int(raw)
 
 
 def check_settings(settings: Settings) -> None:

@@ -10,7 +10,8 @@ from slack_sdk.web import WebClient
 from sqlmodel import col, select
 
 from bot.clock import jobs
-from bot.clock.config import ClockConfig, Thresholds
+from bot.clock.config import Thresholds
+from bot.settings import Settings
 from storage.db import SessionFactory, transaction
 from storage.models import ClockPrompt, OutboxMessage, SlackEvent
 from tests.clock import helpers as h
@@ -134,8 +135,11 @@ def test_agency_settings_override_the_deployment_defaults(new_session: SessionFa
     assert [m.recipient for m in outbox_rows(new_session)] == [h.PRACTITIONER]
 
 
-def test_deployment_thresholds_come_from_the_environment(new_session: SessionFactory) -> None:
-    config = ClockConfig.from_env({"REFLECT_LONG_OPEN_DAYS": "30"})
+def test_deployment_thresholds_come_from_the_environment(
+    new_session: SessionFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REFLECT_LONG_OPEN_DAYS", "30")
+    config = Settings().clock
     assert config.thresholds == Thresholds(long_open_days=30)
     h.case(new_session, "CSC-3003", opened_on=date(2026, 10, 28))
     assert jobs.long_open_cases(h.context_at(new_session, "2026-12-07T09:30", config=config)) == 1

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.bootstrap import Database
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings
 from bot.slack.server import ReflectWSGI, unhandled_answers_check
 from storage import db, health
 from storage.db import transaction
@@ -169,19 +170,17 @@ def test_a_command_names_a_lock_held_by_another_process(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_database_limits_come_from_the_environment() -> None:
-    settings = Settings.from_env(
-        {
-            "REFLECT_DB_STATEMENT_TIMEOUT_MS": "900",
-            "REFLECT_DB_LOCK_TIMEOUT_MS": "500",
-            "REFLECT_DB_BATCH_STATEMENT_TIMEOUT_MS": "600000",
-            "REFLECT_HEALTH_OLDEST_UNHANDLED_SECONDS": "300",
-        }
-    )
+def test_database_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REFLECT_DB_STATEMENT_TIMEOUT_MS", "900")
+    monkeypatch.setenv("REFLECT_DB_LOCK_TIMEOUT_MS", "500")
+    monkeypatch.setenv("REFLECT_DB_BATCH_STATEMENT_TIMEOUT_MS", "600000")
+    monkeypatch.setenv("REFLECT_HEALTH_OLDEST_UNHANDLED_SECONDS", "300")
+    settings = Settings()
     assert settings.database_limits.statement_timeout_ms == 600_000  # commands: batch
     serving = settings.for_requests().database_limits
     assert (serving.statement_timeout_ms, serving.lock_timeout_ms) == (900, 500)
     assert serving.answer_timeout_s == pytest.approx(1.2)
     assert settings.oldest_unhandled_seconds == 300
-    with pytest.raises(SettingsError, match="REFLECT_DB_LOCK_TIMEOUT_MS"):
-        Settings.from_env({"REFLECT_DB_LOCK_TIMEOUT_MS": "0"})
+    monkeypatch.setenv("REFLECT_DB_LOCK_TIMEOUT_MS", "0")
+    with pytest.raises(ValidationError, match="REFLECT_DB_LOCK_TIMEOUT_MS"):
+        Settings()

@@ -145,7 +145,7 @@ def test_answer_text_never_in_database_exception_messages(
 
 
 def test_postgresql_without_a_key_is_refused_before_connecting() -> None:
-    for url in ("postgresql+psycopg://reflect@127.0.0.1:1/none", "mysql://reflect@localhost/x"):
+    for url in ("postgresql+psycopg://reflect@127.0.0.1:1/none", "postgres://reflect@[::1]:1/x"):
         with pytest.raises(SettingsError, match="REFLECT_ENCRYPTION_KEY must be set"):
             open_database(Settings(database_url=url))
 

@@ -7,12 +7,13 @@ import sys
 from datetime import datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import Engine, func, insert, text
 from sqlmodel import select
 
 from bot.reflection.service import ReflectionService
 from bot.retention import RetentionPolicy, purge_expired
-from bot.settings import SettingsError
+from bot.settings import Settings
 from storage import audit, outbox
 from storage import retention as retention_queries
 from storage.db import SessionFactory, transaction
@@ -40,12 +41,14 @@ def count(new_session: SessionFactory, model: type) -> int:
         return session.exec(select(func.count()).select_from(model)).one()
 
 
-def test_defaults_and_environment() -> None:
+def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert RetentionPolicy() == RetentionPolicy(365, 90, 30, 7, 2190)
-    policy = RetentionPolicy.from_env({"REFLECT_RETENTION_DAYS": "730"})
+    monkeypatch.setenv("REFLECT_RETENTION_DAYS", "730")
+    policy = Settings().retention
     assert policy.completed_days == 730 and policy.unfinished_days == 90
-    with pytest.raises(SettingsError, match="REFLECT_RETENTION_OUTBOX_DAYS"):
-        RetentionPolicy.from_env({"REFLECT_RETENTION_OUTBOX_DAYS": "a month"})
+    monkeypatch.setenv("REFLECT_RETENTION_OUTBOX_DAYS", "a month")
+    with pytest.raises(ValidationError, match="REFLECT_RETENTION_OUTBOX_DAYS"):
+        Settings()
 
 
 def test_purge_keeps_what_is_in_date_and_deletes_what_is_not(

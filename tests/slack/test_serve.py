@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import create_engine
 from sqlmodel import select
 
@@ -212,12 +213,15 @@ def test_healthz_is_503_when_the_database_does_not_answer(tmp_path: Path) -> Non
     assert statuses == ["503 Service Unavailable"] and b"unavailable" in b"".join(body)
 
 
-def test_server_size_comes_from_the_environment() -> None:
-    options = ServerOptions.from_env(8080, {"WEB_CONCURRENCY": "2", "REFLECT_THREADS": "16"})
+def test_server_size_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ServerOptions.from_settings(Settings(), 3000).workers == 1
+    monkeypatch.setenv("WEB_CONCURRENCY", "2")
+    monkeypatch.setenv("REFLECT_THREADS", "16")
+    options = ServerOptions.from_settings(Settings(), 8080)
     assert (options.port, options.workers, options.threads) == (8080, 2, 16)
-    assert ServerOptions.from_env(3000, {}).workers == 1
-    with pytest.raises(SettingsError, match="REFLECT_THREADS"):
-        ServerOptions.from_env(3000, {"REFLECT_THREADS": "lots"})
+    monkeypatch.setenv("REFLECT_THREADS", "lots")
+    with pytest.raises(ValidationError, match="REFLECT_THREADS"):
+        Settings()
 
 
 def test_socket_mode_needs_no_signing_secret_but_always_a_bot_token() -> None:
