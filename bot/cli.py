@@ -288,7 +288,7 @@ SET_ASIDE = {
         "outbox",
         lambda session: outbox.set_aside_messages(session=session),
         lambda session, ids, _now: outbox.retry(session=session, message_ids=ids),
-        lambda message: {"method": message.method, "last_error": message.last_error or ""},
+        lambda message: {"surface": message.surface, "last_error": message.last_error or ""},
     ),
 }
 
@@ -357,9 +357,14 @@ def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
             return 2
     logging.getLogger("bot").setLevel(logging.INFO)
     database = open_db(settings)
+    from bot.slack.frontend import front_end_for
+
+    front_end = front_end_for(settings)
     if args.once:
-        return clock_cli.run_once(database, settings, config, at=at, wait=args.wait)
-    return clock_cli.run_forever(database, settings, config)
+        return clock_cli.run_once(
+            database, settings, config, at=at, wait=args.wait, front_end=front_end
+        )
+    return clock_cli.run_forever(database, settings, config, front_end)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -158,10 +158,12 @@ class OutboxMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # Unique: recording the same message twice is a no-op, so nothing is sent twice.
     dedupe_key: str = Field(max_length=200, unique=True)
-    # Web API method: chat.postMessage, chat.postEphemeral, views.publish, ...
-    method: str = Field(max_length=64)
+    # Where it goes (bot/messaging/message.py): "conversation" or "home"; a row recorded before
+    # messages were stored as templates is "slack:<Web API method>", its payload the call's.
+    surface: str = Field(max_length=64)
     # The channel or user the message goes to; messages to one recipient go out in order.
     recipient: str = Field(max_length=64, index=True)
+    # What is to be said: templates, their data (which may quote answers), controls.
     payload: dict[str, Any] = Field(sa_type=EncryptedJSON)
     # pending | sending (claimed until next_attempt_at) | sent | failed
     status: str = Field(max_length=16)
@@ -173,13 +175,16 @@ class OutboxMessage(SQLModel, table=True):
     # The process (see Process) that claimed it for sending; when that process is found dead,
     # the message is due again at once instead of when its claim runs out.
     owner: str | None = Field(default=None, max_length=32)
-    # A send whose outcome is unknown (the process died mid-send, or Slack answered too late):
-    # before sending again, look in the conversation for it.
+    # A send whose outcome is unknown (the process died mid-send, or the platform answered too
+    # late): before sending again, the front end looks for it.
     uncertain: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
-    # The prompt stamp of the question this message asks, if it asks one, and Slack's
-    # timestamp for it once sent: together they say which question a reply was typed under.
+    # The question this message asks, if it asks one, and the front end's reference for its
+    # last post once sent (Slack: its ts): together they say which question a reply was
+    # typed under.
     prompt: str | None = Field(default=None, max_length=80)
-    slack_ts: str | None = Field(default=None, max_length=32)
+    posted_ref: str | None = Field(default=None, max_length=32)
+    # A message may become several posts when it is sent: how many of them have gone.
+    parts_sent: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
 
 
 class InboxItem(SQLModel, table=True):

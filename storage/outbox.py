@@ -1,4 +1,5 @@
-"""The outbox: what the bot must send, recorded in the same transaction as its cause."""
+"""The outbox's queries: what is to be said, recorded in the same transaction as its cause, and
+how its sending stands (bot/messaging/delivery.py sends it)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from storage.models import OutboxMessage
 from storage.types import UTCDateTime
 
 ACTIVE = ("pending", "sending")
-# Set aside for an operator: refused for good, or failing alone for too long (bot/delivery.py).
+# Set aside for an operator: refused for good, or failing alone for too long
+# (bot/messaging/delivery.py).
 FAILED = "failed"
 
 
@@ -28,22 +30,23 @@ def enqueue(
     *,
     session: Session,
     dedupe_key: str,
-    method: str,
+    surface: str,
     recipient: str,
     payload: dict[str, Any],
     now: datetime,
     not_before: datetime | None = None,
     claimed_until: datetime | None = None,
     owner: str | None = None,
+    prompt: str | None = None,
 ) -> int | None:
     """Record a message to send and return its id; None (and nothing recorded) if the key is
     already there. ``claimed_until`` records it already claimed by the caller (the process
     ``owner``), who sends it once the transaction commits; if the caller never does, it falls
-    due at that time, or as soon as ``owner`` is found dead."""
+    due at that time, or as soon as ``owner`` is found dead. ``prompt``: the question it asks."""
     claimed = claimed_until is not None
     values: dict[str, Any] = {
         "dedupe_key": dedupe_key,
-        "method": method,
+        "surface": surface,
         "recipient": recipient,
         "payload": payload,
         "status": "sending" if claimed else "pending",
@@ -51,6 +54,7 @@ def enqueue(
         "next_attempt_at": claimed_until or not_before or now,
         "created_at": now,
         "owner": owner if claimed else None,
+        "prompt": None if prompt is None else prompt[:80],
     }
     return execute(session, _ENQUEUE, values).scalar_one_or_none()
 
@@ -58,7 +62,7 @@ def enqueue(
 def enqueue_many(
     *,
     session: Session,
-    method: str,
+    surface: str,
     messages: Sequence[tuple[str, str, dict[str, Any]]],
     now: datetime,
     not_before: datetime | None = None,
@@ -75,7 +79,7 @@ def enqueue_many(
         [
             {
                 "dedupe_key": key,
-                "method": method,
+                "surface": surface,
                 "recipient": recipient,
                 "payload": payload,
                 "status": "pending",
@@ -193,8 +197,18 @@ def renew(*, session: Session, message_id: int, now: datetime, until: datetime) 
     return bool(result.rowcount)
 
 
-def mark_sent(*, session: Session, message_id: int, slack_ts: str | None, now: datetime) -> None:
-    mark_all_sent(session=session, sent=[(message_id, slack_ts)], now=now)
+def mark_sent(*, session: Session, message_id: int, posted_ref: str | None, now: datetime) -> None:
+    mark_all_sent(session=session, sent=[(message_id, posted_ref)], now=now)
+
+
+def mark_part_sent(*, session: Session, message_id: int, parts_sent: int) -> None:
+    """Record that the first ``parts_sent`` posts of a message split at send time have gone,
+    so a later try starts after them."""
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == message_id)
+        .values(parts_sent=parts_sent, uncertain=False)
+    )
 
 
 _MARK_SENT = (
@@ -203,7 +217,7 @@ _MARK_SENT = (
     .values(
         status="sent",
         sent_at=bindparam("now", type_=UTCDateTime),
-        slack_ts=bindparam("ts"),
+        posted_ref=bindparam("ref"),
         last_error=None,
     )
 )
@@ -212,11 +226,11 @@ _MARK_SENT = (
 def mark_all_sent(
     *, session: Session, sent: Sequence[tuple[int, str | None]], now: datetime
 ) -> None:
-    """Mark messages sent, each with Slack's ts for it, given as (id, ts): one statement, its
-    parameters sent together (executemany)."""
+    """Mark messages sent, each with the front end's reference for its last post, given as
+    (id, ref): one statement, its parameters sent together (executemany)."""
     if not sent:
         return
-    rows = [{"message_id": message_id, "ts": ts, "now": now} for message_id, ts in sent]
+    rows = [{"message_id": message_id, "ref": ref, "now": now} for message_id, ref in sent]
     execute(session, _MARK_SENT, rows)
 
 
@@ -299,7 +313,7 @@ class SetAside:
     """A set-aside message as an operator sees it: never what it says."""
 
     id: int
-    method: str
+    surface: str
     recipient: str
     created_at: datetime
     attempts: int
@@ -308,7 +322,7 @@ class SetAside:
 
 _SET_ASIDE_COLUMNS = (
     col(OutboxMessage.id),
-    col(OutboxMessage.method),
+    col(OutboxMessage.surface),
     col(OutboxMessage.recipient),
     col(OutboxMessage.created_at),
     col(OutboxMessage.attempts),
@@ -330,8 +344,8 @@ def retry(*, session: Session, message_ids: Sequence[int] | None) -> list[SetAsi
     """Put set-aside messages back to be sent at once, in order for each recipient, ahead of
     anything to them still unsent (all of them when ``message_ids`` is None); returns those
     put back. Due since they were recorded, so a command run on a machine whose clock is ahead
-    of the app's does not hold them up. A post is looked for in the conversation before it is
-    sent again: it may have arrived."""
+    of the app's does not hold them up. Each is looked for before it is sent again: it may
+    have arrived."""
     messages = set_aside_messages(session=session, message_ids=message_ids)
     if messages:
         session.execute(
@@ -343,7 +357,7 @@ def retry(*, session: Session, message_ids: Sequence[int] | None) -> list[SetAsi
                 next_attempt_at=OutboxMessage.created_at,
                 owner=None,
                 last_error=None,
-                uncertain=OutboxMessage.method == "chat.postMessage",
+                uncertain=True,
             )
         )
     return messages

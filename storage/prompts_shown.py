@@ -1,27 +1,18 @@
 """Which question was on a person's screen: each sent message that asks a question carries the
-question's position (``prompt``) and, once sent, Slack's timestamp for it (``slack_ts``)."""
+question's position (``prompt``) and, once sent, the front end's reference for its last post
+(``posted_ref``; for Slack, its ts)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from storage.models import OutboxMessage
 
 # How far back to look: a reply is rarely more than a couple of questions behind.
 LOOK_BACK = 5
-
-
-def note_prompt(*, session: Session, dedupe_key: str, prompt: str) -> None:
-    """Mark the recorded message ``dedupe_key`` as the one asking ``prompt``."""
-    session.execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.dedupe_key) == dedupe_key)
-        .values(prompt=prompt[:80])
-    )
 
 
 @dataclass(frozen=True)
@@ -37,7 +28,7 @@ def on_screen_at(*, session: Session, recipient: str, ts: str) -> OnScreen:
         select(
             OutboxMessage.prompt,
             OutboxMessage.status,
-            OutboxMessage.slack_ts,
+            OutboxMessage.posted_ref,
             OutboxMessage.uncertain,
         )
         .where(OutboxMessage.recipient == recipient, col(OutboxMessage.prompt).is_not(None))
@@ -45,11 +36,11 @@ def on_screen_at(*, session: Session, recipient: str, ts: str) -> OnScreen:
         .limit(LOOK_BACK)
     )
     posted_at = _slack_time(ts)
-    for prompt, status, slack_ts, uncertain in rows:
+    for prompt, status, posted_ref, uncertain in rows:
         if status == "failed":
             continue  # never reached them, and never will unless an operator retries it
         if status == "sent":
-            sent_at = _slack_time(slack_ts)
+            sent_at = _slack_time(posted_ref)
             if sent_at is None or posted_at is None or sent_at <= posted_at:
                 return OnScreen(prompt)
         elif status == "sending" or uncertain:

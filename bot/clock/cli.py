@@ -11,6 +11,7 @@ from bot.bootstrap import Database
 from bot.clock.config import ClockConfig
 from bot.clock.lock import clock_lock, wait_for
 from bot.clock.scheduler import ClockProcess, tick
+from bot.messaging.frontend import FrontEnd
 from bot.render import renderer
 from bot.settings import Settings
 
@@ -37,6 +38,7 @@ def run_once(
     *,
     at: datetime | None,
     wait: float,
+    front_end: FrontEnd | None = None,
 ) -> int:
     lock = clock_lock(database.engine, settings.database_url)
     if not wait_for(
@@ -52,7 +54,7 @@ def run_once(
         def now() -> datetime:
             return base + timedelta(seconds=time.monotonic() - started)
 
-        outcome = tick(database, settings, config, now=now)
+        outcome = tick(database, settings, config, now=now, front_end=front_end)
     finally:
         lock.release()
     say(
@@ -68,5 +70,10 @@ def run_once(
     return 1 if outcome.jobs.failed_jobs else 0
 
 
-def run_forever(database: Database, settings: Settings, config: ClockConfig) -> int:
-    return ClockProcess(database, settings, config).run()
+def run_forever(
+    database: Database,
+    settings: Settings,
+    config: ClockConfig,
+    front_end: FrontEnd | None = None,
+) -> int:
+    return ClockProcess(database, settings, config, front_end).run()

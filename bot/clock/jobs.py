@@ -1,10 +1,10 @@
 """The clock's jobs: plain functions that decide what is due as of ``context.now``.
 
-Each prompt is recorded (a clock_prompt row, unique per job and key) and queued in the outbox
-(with the same key as its dedupe key) in one transaction, a batch at a time. A rerun, a crash
-part-way or a second clock therefore neither loses nor repeats a prompt: what was committed is
-skipped next time, what was not is decided again. Outside working hours a prompt is still
-decided and recorded, and waits in the outbox for the next working slot.
+Each prompt is recorded (a clock_prompt row, unique per job and key) and its message recorded in
+the outbox (bot/messaging/outbox.py, under the same key) in one transaction, a batch at a time.
+A rerun, a crash part-way or a second clock therefore neither loses nor repeats a prompt: what
+was committed is skipped next time, what was not is decided again. Outside working hours a
+prompt is still decided and recorded, and waits in the outbox for the next working slot.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from bot.clock import messages
 from bot.clock.config import ClockConfig, Thresholds
 from bot.clock.hours import WorkingHours
 from bot.identity import is_person_id
+from bot.messaging import outbox
+from bot.messaging.message import Message
 from bot.retention import RetentionPolicy, purge_expired
 from storage import clock as queries
 from storage import organisation as org_queries
-from storage import outbox
 from storage.db import SessionFactory, transaction
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class Prompt:
     subject_id: int | None
     recipient: str
     # None records the decision without sending anything (e.g. an empty digest).
-    payload: dict[str, Any] | None
+    message: Message | None
 
 
 @dataclass
@@ -82,10 +83,9 @@ def record(context: ClockContext, session: Session, prompts: list[Prompt]) -> No
         prompts=[(p.job, p.key, p.subject_id, p.recipient) for p in prompts],
         now=context.now,
     )
-    outbox.enqueue_many(
-        session=session,
-        method="chat.postMessage",
-        messages=[(p.key, p.recipient, p.payload) for p in prompts if p.payload is not None],
+    outbox.record_batch(
+        session,
+        messages=[(p.key, p.recipient, p.message) for p in prompts if p.message is not None],
         now=context.now,
         not_before=context.hours.next_slot(context.now),
     )
@@ -231,15 +231,14 @@ def long_open_cases(context: ClockContext) -> int:
             recipient = known_practitioner(context, case.practitioner_id)
             if recipient is None:
                 return []
-            payload = messages.long_open(
-                channel=recipient,
+            message = messages.long_open(
                 case_ref=case.ref,
                 opened_on=case.opened_on,
                 days_open=(today - case.opened_on).days,
                 quiet_days=limits.long_open_repeat_days,
             )
             key = f"long_open:{case.case_id}:{today.isoformat()}"
-            return [Prompt("long_open", key, case.case_id, recipient, payload)]
+            return [Prompt("long_open", key, case.case_id, recipient, message)]
 
         def look_up(cases: list[queries.LongOpenCase]) -> None:
             for case in cases:
@@ -258,15 +257,13 @@ def unfinished_reflections(context: ClockContext) -> int:
         search = queries.unfinished_reflections(untouched_since=since, scope=scope)
 
         def decide(session: Session, row: queries.ReflectionDue) -> list[Prompt]:
-            payload = (
-                messages.unfinished(
-                    channel=row.practitioner_id, case_ref=row.case_ref, status=row.status
-                )
+            message = (
+                messages.unfinished(case_ref=row.case_ref, status=row.status)
                 if _slack_user(row.practitioner_id)
                 else None
             )
             key = f"unfinished:{row.reflection_id}"
-            return [Prompt("unfinished", key, row.reflection_id, row.practitioner_id, payload)]
+            return [Prompt("unfinished", key, row.reflection_id, row.practitioner_id, message)]
 
         decided += _decide_pages(context, "unfinished", search, decide)
     return decided
@@ -286,17 +283,16 @@ def lead_followups(context: ClockContext) -> int:
         def decide(session: Session, row: queries.ReflectionDue, days: int = days) -> list[Prompt]:
             if context.hours.add_working_days(row.at, days) > context.now:
                 return []
-            payload = None
+            message = None
             if _slack_user(row.practitioner_id):
-                payload = messages.lead_followup(
-                    channel=row.practitioner_id,
+                message = messages.lead_followup(
                     case_ref=row.case_ref,
                     completed_at=context.hours.local(row.at),
                     reflection_id=row.reflection_id,
                     lead_ids=_leads_of(session, row.practitioner_id),
                 )
             key = f"lead_followup:{row.reflection_id}"
-            return [Prompt("lead_followup", key, row.reflection_id, row.practitioner_id, payload)]
+            return [Prompt("lead_followup", key, row.reflection_id, row.practitioner_id, message)]
 
         decided += _decide_pages(context, "lead_followup", search, decide)
     return decided
@@ -326,10 +322,9 @@ def action_reminders(context: ClockContext) -> int:
             recipients.append(action.owner_slack_id)
         prompts = []
         for recipient in recipients:
-            payload = None
+            message = None
             if _slack_user(recipient):
-                payload = messages.action_due(
-                    channel=recipient,
+                message = messages.action_due(
                     case_ref=action.case_ref,
                     due_on=action.due_on,
                     what=action.what,
@@ -337,7 +332,7 @@ def action_reminders(context: ClockContext) -> int:
                     practitioner_id=action.practitioner_id,
                 )
             key = f"action_due:{action.action_id}:{recipient}"
-            prompts.append(Prompt("action_due", key, action.action_id, recipient, payload))
+            prompts.append(Prompt("action_due", key, action.action_id, recipient, message))
         return prompts
 
     return _decide_pages(context, "action_due", search, decide)
@@ -388,10 +383,9 @@ def weekly_digests(context: ClockContext) -> int:
             supervisor_id=supervisor_id,
             since=context.now - timedelta(days=DIGEST_LOOKBACK_DAYS),
         )
-        payload = None
+        message = None
         if (awaiting[0] or long_open[0] or overdue[0] or flagged[0]) and _slack_user(supervisor_id):
-            payload = messages.digest(
-                channel=supervisor_id,
+            message = messages.digest(
                 week_of=today - timedelta(days=today.weekday()),
                 awaiting=(awaiting[0], [(r, context.hours.local(c)) for r, c in awaiting[1]]),
                 long_open=long_open,
@@ -401,7 +395,7 @@ def weekly_digests(context: ClockContext) -> int:
                 quiet_days=limits.long_open_repeat_days,
             )
         key = f"digest:{supervisor_id}:{week}"
-        return [Prompt("digest", key, None, supervisor_id, payload)]
+        return [Prompt("digest", key, None, supervisor_id, message)]
 
     return _commit_pages(context, "digest", pages, lambda session, page: page, decide)
 

@@ -1,7 +1,8 @@
 """The clock process: a thin APScheduler 3.x BlockingScheduler with an in-memory job store.
 
-Every few minutes a tick runs every job once as of now, then delivers the outbox; between ticks
-the outbox is delivered every half minute so Slack's Retry-After is honoured promptly. Nothing
+Every few minutes a tick runs every job once as of now, then delivers the outbox through the
+front end it is given (bot/messaging/delivery.py's loop); between ticks the outbox is delivered
+every half minute so a platform's Retry-After is honoured promptly. Nothing
 is kept in the job store that matters: what is due and what was sent live in the database.
 """
 
@@ -27,16 +28,13 @@ from bot.clock.config import ClockConfig
 from bot.clock.hours import WorkingHours
 from bot.clock.jobs import ClockContext, TickReport, run_jobs
 from bot.clock.lock import ClockLock, clock_lock, wait_for
-from bot.delivery import DeliveryReport, deliver_due
 from bot.liveness import Liveness
+from bot.messaging.delivery import Delivery, DeliveryReport
+from bot.messaging.frontend import FrontEnd
 from bot.settings import Settings
 from storage import outbox
-from storage.db import SessionFactory
 
 log = logging.getLogger(__name__)
-
-# Delivery passes per tick: each sends up to 100 messages that are due.
-MAX_DELIVERY_PASSES = 50
 
 
 def slack_client(settings: Settings) -> WebClient | None:
@@ -50,26 +48,6 @@ def slack_client(settings: Settings) -> WebClient | None:
 
 def working_hours(settings: Settings, config: ClockConfig) -> WorkingHours:
     return WorkingHours(settings.zone, config.workday_start, config.workday_end)
-
-
-def deliver(
-    new_session: SessionFactory,
-    client: WebClient,
-    *,
-    now: Callable[[], datetime],
-    owner: str | None = None,
-) -> DeliveryReport:
-    """Send everything due now, a page at a time, until a pass sends nothing more; claims
-    name ``owner`` (this process, in the process table) when given."""
-    total = DeliveryReport()
-    for _ in range(MAX_DELIVERY_PASSES):
-        report = deliver_due(new_session, client, now=now, owner=owner)
-        total.sent += report.sent
-        total.retrying += report.retrying
-        total.failed += report.failed
-        if report.sent == 0:
-            break
-    return total
 
 
 @dataclass
@@ -86,8 +64,10 @@ def tick(
     *,
     now: Callable[[], datetime],
     owner: str | None = None,
+    front_end: FrontEnd | None = None,
 ) -> TickOutcome:
-    """Every job once as of ``now()``, then delivery if a Slack token is configured."""
+    """Every job once as of ``now()``, then delivery through ``front_end`` if there is one;
+    claims name ``owner`` (this process, in the process table) when given."""
     client = slack_client(settings)
     context = ClockContext(
         new_session=database.new_session,
@@ -100,9 +80,9 @@ def tick(
     jobs = run_jobs(context)
     if jobs.total:
         log.info("clock decided %s prompt(s): %s", jobs.total, jobs.decided)
-    delivery = (
-        deliver(database.new_session, client, now=now, owner=owner) if client is not None else None
-    )
+    delivery = None
+    if front_end is not None:
+        delivery = Delivery(database.new_session, front_end, now=now, owner=owner).deliver_all()
     with database.new_session() as session:
         waiting = outbox.pending_count(session=session)
     return TickOutcome(jobs, delivery, waiting)
@@ -115,8 +95,15 @@ def utcnow() -> datetime:
 class ClockProcess:
     """`reflect clock`: wait for the lock, then tick on a schedule until stopped."""
 
-    def __init__(self, database: Database, settings: Settings, config: ClockConfig) -> None:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        config: ClockConfig,
+        front_end: FrontEnd | None = None,
+    ) -> None:
         self.database = database
+        self.front_end = front_end
         self.settings = settings
         self.config = config
         self.lock: ClockLock = clock_lock(database.engine, settings.database_url)
@@ -149,7 +136,7 @@ class ClockProcess:
             coalesce=True,
             next_run_time=datetime.now(self.settings.zone),
         )
-        if slack_client(self.settings) is not None:
+        if self.front_end is not None:
             self.scheduler.add_job(
                 self._deliver,
                 IntervalTrigger(seconds=self.config.deliver_every_seconds),
@@ -158,7 +145,7 @@ class ClockProcess:
                 coalesce=True,
             )
         else:
-            log.warning("SLACK_BOT_TOKEN is not set: prompts are recorded but not sent")
+            log.warning("no front end is configured: prompts are recorded but not sent")
         self.liveness.start()
         try:
             self.scheduler.start()
@@ -194,7 +181,12 @@ class ClockProcess:
             return
         try:
             outcome = tick(
-                self.database, self.settings, self.config, now=utcnow, owner=self.liveness.id
+                self.database,
+                self.settings,
+                self.config,
+                now=utcnow,
+                owner=self.liveness.id,
+                front_end=self.front_end,
             )
             if outcome.delivery and (outcome.delivery.retrying or outcome.delivery.failed):
                 log.warning(
@@ -208,10 +200,11 @@ class ClockProcess:
             log.debug("clock tick failure", exc_info=exc)
 
     def _deliver(self) -> None:
-        client = slack_client(self.settings)
-        if client is None or not self._holding():
+        if self.front_end is None or not self._holding():
             return
         try:
-            deliver(self.database.new_session, client, now=utcnow, owner=self.liveness.id)
+            Delivery(
+                self.database.new_session, self.front_end, now=utcnow, owner=self.liveness.id
+            ).deliver_all()
         except Exception as exc:
             log.error("delivery failed (%s); trying again shortly", type(exc).__name__)

@@ -11,12 +11,12 @@ from slack_bolt import App
 from slack_sdk.web import WebClient
 
 from bot.bootstrap import Database
-from bot.dispatch import Dispatcher
+from bot.messaging.delivery import Delivery
+from bot.messaging.inbox import Inbox
 from bot.reflection.messages import Guard
 from bot.reflection.service import utcnow
 from bot.settings import Settings
 from bot.slack.context import SlackContext
-from bot.slack.inbox import Inbox
 from bot.slack.listeners import register_listeners
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def build_app(
     now: Callable[[], datetime] = utcnow,
     guard: Guard | None = None,
     wake: Callable[[], None] = lambda: None,
-    dispatcher: Dispatcher | None = None,
+    delivery: Delivery | None = None,
     inbox: Inbox | None = None,
 ) -> App:
     """The Bolt app with every listener registered.
@@ -62,8 +62,8 @@ def build_app(
         now: the clock (tests pass one they control).
         guard: the identifier guard for answers (issue 5's IdentifierGuard).
         wake: called after a request recorded messages, to start delivery at once.
-        dispatcher: sends what requests record as soon as they commit (`reflect serve`); it
-            wakes the delivery worker itself when something is left to it.
+        delivery: the delivery loop that sends what requests record as soon as they commit
+            (`reflect serve`); without it, what is recorded waits for a delivery pass.
         inbox: handles answers and /reflect after Slack's 200 on its own threads (`reflect
             serve`); by default each is handled in its request, before the 200.
     """
@@ -78,11 +78,12 @@ def build_app(
         logger=bolt_log,
     )
     context = SlackContext(
-        new_session=dispatcher.attach(database.new_session) if dispatcher else database.new_session,
+        new_session=database.new_session,
         now=now,
         timezone=settings.timezone,
         guard=guard,
-        wake=wake,
+        wake=delivery.wake if delivery else wake,
+        delivery=delivery,
     )
     if inbox is not None:
         context.inbox = inbox

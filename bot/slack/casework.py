@@ -15,13 +15,13 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from bot.access import can_view_reflection
+from bot.messaging import handled
+from bot.messaging.replies import say
 from bot.protection.records import case_subject, valid_case_ref, view_summary
 from bot.protection.screening import screen_typed
 from bot.reflection.messages import Guard
 from bot.reflection.service import normalise_case_ref
 from bot.render import Renderer
-from bot.slack import claims
-from bot.slack.sink import say
 from storage import audit
 from storage import cases as case_queries
 from storage import organisation as org_queries
@@ -319,7 +319,6 @@ def _supervisor_marks(
         to_practitioner, to_supervisor = mark.templates
         if not already:
             say(
-                renderer,
                 to_practitioner,
                 session=session,
                 key=f"{mark.key}:{reflection_id}:practitioner",
@@ -328,7 +327,6 @@ def _supervisor_marks(
                 **facts,
             )
         say(
-            renderer,
             to_supervisor,
             session=session,
             key=f"{mark.key}:{reflection_id}:"
@@ -450,7 +448,7 @@ def _write_to_practitioner(
         reflection = session.get(Reflection, reflection_id)
         if reflection is None or not _supervises(session, actor, reflection):
             return _refused(session, action=kind, actor=actor, reflection_id=reflection_id, now=now)
-        claims.claim(session=session, key=claim_key, now=now)
+        handled.take(session=session, key=claim_key, now=now)
         screened = screen_typed(session, author_id=actor, text=text, guard=guard)
         written = _WRITTEN[kind](
             reflection_id=reflection_id, author_id=actor, text=screened.text, created_at=now
@@ -471,7 +469,6 @@ def _write_to_practitioner(
             "supervisor_id": actor,
         }
         say(
-            renderer,
             f"{kind}_practitioner",
             session=session,
             key=f"{kind}:{written.id}:practitioner",
@@ -481,7 +478,6 @@ def _write_to_practitioner(
             **facts,
         )
         say(
-            renderer,
             f"{kind}_supervisor",
             session=session,
             key=f"{kind}:{written.id}:supervisor",
@@ -511,7 +507,6 @@ def show_answers(
         return _REFUSALS["answers"]
     with transaction(new_session) as session:
         say(
-            renderer,
             "answers",
             session=session,
             key=f"answers:{reflection_id}:{actor}:{shown_under}",
@@ -546,7 +541,6 @@ def confirm_lead_contact(
             now=now,
         )
         say(
-            renderer,
             "lead_confirmed",
             session=session,
             key=f"lead:{reflection_id}:"

@@ -1,4 +1,4 @@
-"""Turns the service's replies into Block Kit: rendered text, then the controls for the step.
+"""Turns stored messages' parts into Block Kit: rendered text, then buttons for its controls.
 
 Buttons are a convenience over typing: each one sends the service the same word or number a
 practitioner could type. Their block_id carries a stamp of the prompt they belong to, so a
@@ -7,13 +7,11 @@ button pressed twice, or on an earlier question, is recognised.
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
-from bot.reflection.messages import Message, Reply
-from bot.render import Renderer
+from bot.messaging.message import Control, Part
+from bot.render import Renderer, renderer
 from bot.slack import blocks as bk
-from storage.models import Reflection
 
 Payload = dict[str, Any]
 
@@ -39,80 +37,91 @@ DECISION_INPUT_ACTION = "decision_text"
 DECISION_LIMIT = 2900
 
 
-def prompt_stamp(reflection: Reflection) -> str:
-    """Names one prompt: the reflection, when it was shown (so each showing is clicked once),
-    and which question and step it asks (so its buttons stay good while that is unanswered)."""
-    micros = int(reflection.updated_at.timestamp() * 1_000_000)
-    return f"{reflection.id}.{micros}.{_position(reflection)}"
-
-
-def stamp_is_current(stamp: str, reflection: Reflection) -> bool:
-    """Whether buttons stamped ``stamp`` answer the question ``reflection`` is asking now."""
-    parts = stamp.split(".")
-    return (
-        len(parts) == 3
-        and parts[0] == str(reflection.id)
-        and reflection.status == "in_progress"
-        and parts[2] == _position(reflection)
-    )
-
-
-def _position(reflection: Reflection) -> str:
-    where = f"{reflection.current_question}|{reflection.current_step}"
-    return format(zlib.crc32(where.encode()), "08x")
-
-
 def stamp_of(block_id: str) -> str | None:
     """The stamp in a conversation control's block_id (``reflect:<stamp>:<part>``)."""
     parts = block_id.split(":")
     return parts[1] if len(parts) == 3 and parts[0] == "reflect" else None
 
 
-def reply_blocks(reply: Reply, renderer: Renderer, *, stamp: str | None) -> list[Payload]:
-    """Every message of a reply as sections, with buttons after the question it belongs to."""
+def part_blocks(part: Part, renderer: Renderer) -> list[Payload]:
+    """One stored part as sections, then the buttons of the controls it offers."""
+    blocks = bk.sections(renderer.render(f"{part.template}.j2", **part.data))
+    divider = [{"type": "divider"}] if part.apart else []
+    return divider + blocks + controls(part)
+
+
+def controls(part: Part) -> list[Payload]:
+    """The Block Kit for a part's controls (bot/messaging/message.py)."""
+    by_action = {c.action: c for c in part.controls}
+    lone = [c for c in part.controls if c.label is not None]
+    if lone:
+        return [_lone_button(c) for c in lone]
+    if "acknowledge" in by_action:
+        reflection_id = int(by_action["acknowledge"].subject)
+        return [summary_controls(reflection_id, answers="show_answers" in by_action)]
     result: list[Payload] = []
-    for message in reply.messages:
-        if is_summary(message):
-            # In Slack the answers wait behind a button; the terminal prints everything.
-            result += bk.sections(renderer.message(message, with_answers=False))
-        else:
-            result += bk.sections(renderer.message(message))
-        result += controls(message, stamp=stamp, reply=reply)
-    return result
-
-
-def is_summary(message: Message) -> bool:
-    return message.template == "summary" and "with_answers" not in message.data
-
-
-def has_answers(summary: dict[str, Any]) -> bool:
-    """Whether a summary holds any answers to show behind the button."""
-    return any(theme.get("entries") for theme in summary.get("themes") or [])
-
-
-def controls(message: Message, *, stamp: str | None, reply: Reply) -> list[Payload]:
-    label = bk.labels()
-    if is_summary(message):
-        summary = message.data.get("summary") or {}
-        rid = reply.completion.reflection_id if reply.completion else reply.reflection_id
-        return [answers_button(rid)] if rid is not None and has_answers(summary) else []
-    if message.template == "lead_reminder" and reply.completion is not None:
-        return [
+    if "show_answers" in by_action:
+        result.append(answers_button(int(by_action["show_answers"].subject)))
+    if "confirm_lead_contact" in by_action:
+        lead_subject = by_action["confirm_lead_contact"].subject
+        result.append(
             bk.actions(
-                f"lead:{reply.completion.reflection_id}",
+                f"lead:{lead_subject}",
                 [
                     bk.button(
-                        label["lead_contact_confirmed"],
+                        bk.labels()["lead_contact_confirmed"],
                         action_id=ACTION_LEAD_CONFIRMED,
-                        value=str(reply.completion.reflection_id),
+                        value=lead_subject,
                         style="primary",
                     )
                 ],
             )
-        ]
-    if stamp is None:
-        return []
-    if message.template == "confirm":
+        )
+    starts = [c for c in part.controls if c.action == "start"]
+    for index, start in enumerate(starts):
+        # action_id must be unique within a block, so each case's button has a block of its own.
+        label = bk.labels()["start"].format(case_ref=start.subject)
+        button = bk.button(label, action_id=ACTION_START, value=start.subject)
+        result.append(bk.actions(f"home:start:{index}", [button]))
+    if "answer" in by_action:
+        result += _answer_controls(part, stamp=by_action["answer"].subject)
+    return result
+
+
+# The action_id a control's button carries.
+ACTION_IDS = {
+    "start": ACTION_START,
+    "confirm_lead_contact": ACTION_LEAD_CONFIRMED,
+    "acknowledge": ACTION_ACKNOWLEDGE,
+    "add_note": ACTION_ADD_NOTE,
+    "call_promised": ACTION_CALL_PROMISED,
+    "record_decision": ACTION_RECORD_DECISION,
+    "show_answers": ACTION_SHOW_ANSWERS,
+}
+
+
+def _lone_button(control: Control) -> Payload:
+    """A control with words of its own: one primary button under the text (the clock's)."""
+    assert control.label is not None
+    text = renderer("plain").render(f"{control.label}.j2", **control.label_data)
+    return {
+        "type": "actions",
+        "elements": [
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": text, "emoji": True},
+                "action_id": ACTION_IDS[control.action],
+                "value": control.subject,
+                "style": "primary",
+            }
+        ],
+    }
+
+
+def _answer_controls(part: Part, *, stamp: str) -> list[Payload]:
+    label = bk.labels()
+    template = part.template.removeprefix("messages/")
+    if template == "confirm":
         return [
             bk.actions(
                 f"reflect:{stamp}:answers",
@@ -127,9 +136,9 @@ def controls(message: Message, *, stamp: str | None, reply: Reply) -> list[Paylo
                 ],
             )
         ]
-    if message.template != "question":
+    if template != "question":
         return []
-    data = message.data
+    data = part.data
     answers: list[Payload] = []
     if data.get("kind") == "scale":
         answers = [

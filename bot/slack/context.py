@@ -12,11 +12,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.messaging.delivery import Delivery
+from bot.messaging.inbox import Inbox
+from bot.messaging.message import Part
+from bot.messaging.replies import ReplySink, say
 from bot.reflection.messages import Guard, Reply
 from bot.reflection.service import ReflectionService
 from bot.render import Renderer, renderer
-from bot.slack.inbox import Inbox
-from bot.slack.sink import SlackSink, say
 from storage.db import SessionFactory, transaction
 
 
@@ -28,6 +30,8 @@ class SlackContext:
     guard: Guard | None = None
     # Called after a request has recorded messages, so delivery starts at once.
     wake: Callable[[], None] = lambda: None
+    # Sends what requests record straight after they commit (`reflect serve`), if given.
+    delivery: Delivery | None = None
     renderer: Renderer = field(default_factory=lambda: renderer("slack"))
     # Where answers and /reflect wait between Slack's 200 and being handled.
     inbox: Inbox = field(init=False)
@@ -39,7 +43,7 @@ class SlackContext:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def service(self, sink: SlackSink | None = None) -> ReflectionService:
+    def service(self, sink: ReplySink | None = None) -> ReflectionService:
         return ReflectionService(
             self.new_session, guard=self.guard, sink=sink, timezone=self.timezone, now=self.now
         )
@@ -48,15 +52,15 @@ class SlackContext:
         self,
         key: str,
         *,
-        claim: str | None = None,
+        handled_key: str | None = None,
         consumes: int | None = None,
-        preface: list[Any] | None = None,
-    ) -> SlackSink:
-        return SlackSink(
+        preface: tuple[Part, ...] = (),
+    ) -> ReplySink:
+        return ReplySink(
             key=key,
-            renderer=self.renderer,
             now=self.now,
-            claim=claim,
+            delivery=self.delivery,
+            handled_key=handled_key,
             consumes=consumes,
             preface=preface,
         )
@@ -64,7 +68,7 @@ class SlackContext:
     def text(self, template: str, **data: Any) -> str:
         return self.renderer.render(f"slack/{template}.j2", **data)
 
-    def send_reply(self, sink: SlackSink, practitioner_id: str, reply: Reply) -> None:
+    def send_reply(self, sink: ReplySink, practitioner_id: str, reply: Reply) -> None:
         """Record a reply the service did not hand to the sink itself (a read, or a refusal)."""
         with transaction(self.new_session) as session:
             sink.record(session, practitioner_id, reply)
@@ -74,12 +78,12 @@ class SlackContext:
         """Record one DM from prompts/slack/<template>.j2."""
         with transaction(self.new_session) as session:
             say(
-                self.renderer,
                 template,
                 session=session,
                 key=key,
                 recipient=recipient,
                 now=self.now(),
+                delivery=self.delivery,
                 **data,
             )
         self.wake()

@@ -20,19 +20,19 @@ from slack_bolt.middleware.authorization import SingleTeamAuthorization
 from slack_sdk.web import WebClient
 
 from bot.bootstrap import Database, open_database
-from bot.dispatch import Dispatcher
 from bot.liveness import Liveness
+from bot.messaging.delivery import INTERVAL as RETRY_INTERVAL
+from bot.messaging.delivery import Delivery
+from bot.messaging.inbox import Inbox
 from bot.protection.identifiers import IdentifierGuard
 from bot.reflection.questions import default_question_set
 from bot.reflection.service import utcnow
 from bot.render import renderer
 from bot.settings import Settings, SettingsError
 from bot.slack.app import build_app, make_client
+from bot.slack.frontend import SlackFrontEnd
 from bot.slack.guard import GuardedRequestHandler, RequestGuard
-from bot.slack.inbox import Inbox
 from bot.slack.pacing import Answered, RequestsInHand
-from bot.slack.worker import INTERVAL as RETRY_INTERVAL
-from bot.slack.worker import DeliveryWorker
 from storage import health
 from storage.db import SessionFactory
 
@@ -263,12 +263,11 @@ def _plain(
 
 @dataclass
 class Background:
-    """A process's work after Slack's 200: the inbox handles what requests stored, the
-    dispatcher sends what handling recorded, and the worker retries what could not go out."""
+    """A process's work after Slack's 200: the inbox handles what requests stored, and the
+    delivery loop sends what handling recorded and retries what could not go out."""
 
     inbox: Inbox
-    dispatcher: Dispatcher
-    worker: DeliveryWorker
+    delivery: Delivery
     liveness: Liveness
 
     @classmethod
@@ -283,40 +282,36 @@ class Background:
         retry_interval: float = RETRY_INTERVAL,
     ) -> Background:
         liveness = Liveness(new_session, now=utcnow)
-        worker = DeliveryWorker(new_session, client, interval=retry_interval, owner=liveness.id)
-        dispatcher = Dispatcher(
+        # What the handlers record goes to the delivery's senders: a handler waiting for
+        # Slack's answer (tens to hundreds of milliseconds from a real server) would hold up
+        # everyone's next question behind it.
+        delivery = Delivery(
             new_session,
-            client,
+            SlackFrontEnd(client),
             senders=senders,
-            wake_worker=worker.wake,
             pace=pace,
+            interval=retry_interval,
             owner=liveness.id,
         )
-        # What the handlers record goes to the senders: a handler waiting for Slack's answer
-        # (tens to hundreds of milliseconds from a real server) would hold up everyone's next
-        # question behind it.
-        inbox = Inbox(
-            dispatcher.attach(new_session), threads=handlers, pace=pace, owner=liveness.id
-        )
+        inbox = Inbox(new_session, threads=handlers, pace=pace, owner=liveness.id)
 
         def take_over() -> None:  # a dead process's claims have just fallen due
             inbox.recover()
-            worker.wake()
+            delivery.wake()
 
         liveness.on_takeover = take_over
-        return cls(inbox, dispatcher, worker, liveness)
+        return cls(inbox, delivery, liveness)
 
     def start(self) -> None:
         """Join the process table (taking over from any predecessor that died), then work."""
         self.liveness.start()
-        self.worker.start()
+        self.delivery.start()
         self.inbox.start()
 
     def stop(self) -> None:
         """Finish what is in hand, then leave the process table, releasing any claims left."""
         self.inbox.stop()
-        self.dispatcher.stop()
-        self.worker.stop()
+        self.delivery.stop()
         self.liveness.stop()
 
 
@@ -336,7 +331,7 @@ def build(
         settings,
         database,
         client=client,
-        dispatcher=background.dispatcher,
+        delivery=background.delivery,
         inbox=background.inbox,
         guard=IdentifierGuard(),
     )

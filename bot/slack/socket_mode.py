@@ -42,8 +42,9 @@ from slack_sdk.web import WebClient
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from bot.delivery import deliver_due
+from bot.messaging.delivery import Delivery
 from bot.reflection.service import utcnow
+from bot.slack.frontend import SlackFrontEnd
 from storage.db import SessionFactory
 
 if TYPE_CHECKING:
@@ -372,14 +373,8 @@ def flush_outbox(
     one before is sent), for at most ``within`` seconds; how many were sent."""
     sending = copy.copy(client)
     sending.timeout = FLUSH_CALL_TIMEOUT  # a slow Slack must not hold the stop up
-    deadline = time.monotonic() + within
-    sent = 0
-    while time.monotonic() < deadline:
-        report = deliver_due(new_session, sending, now=now)
-        sent += report.sent
-        if not report.sent:
-            break
-    return sent
+    delivery = Delivery(new_session, SlackFrontEnd(sending), now=now)
+    return delivery.deliver_all(within=within).sent
 
 
 @contextmanager

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from slack_sdk.web import WebClient
@@ -10,9 +12,12 @@ from slack_sdk.web import WebClient
 from bot.clock.config import ClockConfig
 from bot.clock.hours import WorkingHours
 from bot.clock.jobs import ClockContext
+from bot.messaging.delivery import Delivery, DeliveryReport
+from bot.messaging.message import Message
+from bot.slack.frontend import SlackFrontEnd
 from storage import organisation as org_queries
 from storage.db import SessionFactory, transaction
-from storage.models import Action, Agency, Case, Person, Reflection
+from storage.models import Action, Agency, Case, OutboxMessage, Person, Reflection
 
 LONDON = ZoneInfo("Europe/London")
 PRACTITIONER = "U0TESTPRAC"
@@ -41,6 +46,22 @@ def context_at(
         now=now,
         slack=slack,
     )
+
+
+def deliver(
+    new_session: SessionFactory, client: WebClient, *, now: Callable[[], datetime]
+) -> DeliveryReport:
+    """Everything due now, sent as the clock sends it."""
+    return Delivery(new_session, SlackFrontEnd(client), now=now).deliver_all()
+
+
+def rendered(message: OutboxMessage) -> dict[str, Any]:
+    """The chat.postMessage payload Slack gets for a stored clock message: one post."""
+    front_end = SlackFrontEnd(WebClient())
+    [post] = front_end.render(
+        message.surface, message.recipient, Message.from_json(message.payload)
+    )
+    return post.payload
 
 
 def organisation(new_session: SessionFactory, *, clock: dict | None = None) -> None:

@@ -57,7 +57,7 @@ def digest_text(new_session: SessionFactory, recipient: str = h.SUPERVISOR) -> s
             .where(OutboxMessage.recipient == recipient)
             .order_by(col(OutboxMessage.id))
         ).all()
-    blocks = message.payload["blocks"]
+    blocks = h.rendered(message)["blocks"]
     return "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
 
 

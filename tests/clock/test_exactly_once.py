@@ -11,8 +11,10 @@ from sqlalchemy import Engine
 from bot.bootstrap import Database
 from bot.clock import jobs
 from bot.clock.config import ClockConfig
-from bot.clock.scheduler import deliver, tick
+from bot.clock.scheduler import tick
+from bot.messaging.message import CONVERSATION, Message
 from bot.settings import Settings
+from bot.slack.frontend import front_end_for
 from storage import outbox
 from storage.db import SessionFactory, transaction
 from tests.clock import helpers as h
@@ -73,9 +75,9 @@ def test_a_prompt_held_for_working_hours_does_not_hold_up_the_conversation(
         outbox.enqueue(
             session=session,
             dedupe_key="reply:1",
-            method="chat.postMessage",
+            surface=CONVERSATION,
             recipient=h.PRACTITIONER,
-            payload={"channel": h.PRACTITIONER, "text": "next question"},
+            payload=Message.of("slack/stale_button").to_json(),
             now=saturday.now,
         )
     with new_session() as session:
@@ -97,22 +99,22 @@ def test_429_and_5xx_from_slack_are_retried_and_delivered_exactly_once(
     with fake_slack() as slack:
         client = WebClient(token="xoxb-test", base_url=slack.url)
         slack.fail_next(1, status=429, retry_after=30, method="chat.postMessage")
-        first = deliver(new_session, client, now=clock)
+        first = h.deliver(new_session, client, now=clock)
         # The first message was rate limited and waits; the other recipient's still went.
         assert (first.sent, first.retrying) == (1, 1)
         assert [p["channel"] for p in slack.posted()] == ["U0TESTOTHR"]
 
         clock.current += timedelta(seconds=29)
-        assert deliver(new_session, client, now=clock).sent == 0  # Retry-After honoured
+        assert h.deliver(new_session, client, now=clock).sent == 0  # Retry-After honoured
 
         clock.current += timedelta(seconds=1)
         slack.fail_next(1, status=503, method="chat.postMessage")
-        assert deliver(new_session, client, now=clock).retrying == 1
+        assert h.deliver(new_session, client, now=clock).retrying == 1
 
         clock.current += timedelta(minutes=5)
-        assert deliver(new_session, client, now=clock).sent == 1
+        assert h.deliver(new_session, client, now=clock).sent == 1
         clock.current += timedelta(hours=1)
-        assert deliver(new_session, client, now=clock).sent == 0
+        assert h.deliver(new_session, client, now=clock).sent == 0
     channels = sorted(p["channel"] for p in slack.posted())
     assert channels == sorted([h.PRACTITIONER, "U0TESTOTHR"])
     assert {m.status for m in outbox_rows(new_session)} == {"sent"}
@@ -126,11 +128,11 @@ def test_slack_down_for_an_hour_loses_nothing(new_session: SessionFactory) -> No
         # Nothing listens on the discard port; no client-side retries, the outbox retries.
         down = WebClient(token="xoxb-test", base_url="http://127.0.0.1:9/api/", retry_handlers=[])
         for _ in range(6):
-            assert deliver(new_session, down, now=clock).sent == 0
+            assert h.deliver(new_session, down, now=clock).sent == 0
             clock.current += timedelta(minutes=10)
         client = WebClient(token="xoxb-test", base_url=slack.url)
         clock.current += timedelta(hours=1)
-        assert deliver(new_session, client, now=clock).sent == 1
+        assert h.deliver(new_session, client, now=clock).sent == 1
     assert len(slack.posted()) == 1
 
 
@@ -144,8 +146,9 @@ def test_tick_decides_then_delivers_through_the_web_api(
         settings = Settings(slack_bot_token="xoxb-test", slack_api_url=slack.url)
         database = Database(engine, new_session)
         now = FixedClock(h.local("2026-12-07T09:30"))
-        outcome = tick(database, settings, ClockConfig(), now=now)
-        again = tick(database, settings, ClockConfig(), now=now)
+        front_end = front_end_for(settings)
+        outcome = tick(database, settings, ClockConfig(), now=now, front_end=front_end)
+        again = tick(database, settings, ClockConfig(), now=now, front_end=front_end)
     assert outcome.jobs.decided["long_open"] == 2
     assert outcome.delivery is not None and outcome.delivery.sent == 2
     assert again.jobs.total == 0 and again.delivery is not None and again.delivery.sent == 0

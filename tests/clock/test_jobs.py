@@ -30,12 +30,12 @@ def prompt_rows(new_session: SessionFactory) -> list[ClockPrompt]:
 
 def shown(message: OutboxMessage) -> str:
     """What the message shows: its sections' text (its ``text`` is only the notification)."""
-    blocks = message.payload["blocks"]
+    blocks = h.rendered(message)["blocks"]
     return "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
 
 
 def button(message: OutboxMessage) -> dict:
-    actions = [b for b in message.payload["blocks"] if b["type"] == "actions"]
+    actions = [b for b in h.rendered(message)["blocks"] if b["type"] == "actions"]
     return actions[0]["elements"][0]
 
 
@@ -50,7 +50,7 @@ def test_long_open_case_prompts_its_practitioner_with_a_button(
     assert jobs.long_open_cases(context) == 1
     [message] = outbox_rows(new_session)
     assert message.recipient == h.PRACTITIONER
-    assert message.payload["channel"] == h.PRACTITIONER
+    assert h.rendered(message)["channel"] == h.PRACTITIONER
     assert message.next_attempt_at == context.now
     assert "`/reflect CSC-1001`" in shown(message)
     assert button(message)["action_id"] == "reflect_start"
@@ -82,7 +82,7 @@ def test_long_open_leaves_young_recently_reflected_and_closed_cases_alone(
     h.case(new_session, "CSC-2005", opened_on=date(2026, 9, 8))  # 90 days: due
     assert jobs.long_open_cases(h.context_at(new_session, now)) == 2
     assert sorted(
-        m.payload["blocks"][-1]["elements"][0]["value"] for m in outbox_rows(new_session)
+        h.rendered(m)["blocks"][-1]["elements"][0]["value"] for m in outbox_rows(new_session)
     ) == ["CSC-2004", "CSC-2005"]
 
 

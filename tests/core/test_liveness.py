@@ -73,7 +73,7 @@ def test_a_dead_processs_claims_fall_due_at_once(new_session: db.SessionFactory)
             session.add(
                 OutboxMessage(
                     dedupe_key=f"msg:{owner}",
-                    method="chat.postMessage",
+                    surface="conversation",
                     recipient="U0TESTPRAC",
                     payload={},
                     status="sending",

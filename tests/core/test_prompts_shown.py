@@ -20,7 +20,7 @@ def sent(
 ) -> OutboxMessage:
     return OutboxMessage(
         dedupe_key=key,
-        method="chat.postMessage",
+        surface="conversation",
         recipient=PERSON,
         payload={},
         status=status,
@@ -28,7 +28,7 @@ def sent(
         next_attempt_at=NOW,
         created_at=NOW,
         prompt=prompt,
-        slack_ts=ts,
+        posted_ref=ts,
         **extra,
     )
 

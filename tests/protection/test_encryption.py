@@ -45,9 +45,9 @@ def _store_everywhere(
         outbox.enqueue(
             session=session,
             dedupe_key="test:secret",
-            method="chat.postMessage",
+            surface="conversation",
             recipient=SUPERVISOR,
-            payload={"channel": SUPERVISOR, "text": SECRET},
+            payload={"parts": [{"template": "messages/summary", "data": {"text": SECRET}}]},
             now=now,
         )
         reflection = queries.get_reflection(session=session, reflection_id=reflection_id)

@@ -59,7 +59,7 @@ def _two_cases(new_session: SessionFactory, run_reflection: RunReflection, clock
             ("dm:1", PRACTITIONER, "Welcome"),
         ):
             outbox.enqueue(
-                session=session, dedupe_key=key, method="chat.postMessage",
+                session=session, dedupe_key=key, surface="conversation",
                 recipient=recipient, payload={"channel": recipient, "text": text}, now=clock(),
             )  # fmt: skip
         session.add(

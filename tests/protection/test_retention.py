@@ -61,11 +61,11 @@ def test_purge_keeps_what_is_in_date_and_deletes_what_is_not(
     service.respond(practitioner_id=SUPERVISOR, text="Left part-way")  # abandoned
     with transaction(new_session) as session:
         outbox.enqueue(
-            session=session, dedupe_key="old-sent", method="chat.postMessage",
+            session=session, dedupe_key="old-sent", surface="conversation",
             recipient=PRACTITIONER, payload={"text": "x"}, now=start,
         )  # fmt: skip
         outbox.enqueue(
-            session=session, dedupe_key="old-pending", method="chat.postMessage",
+            session=session, dedupe_key="old-pending", surface="conversation",
             recipient=PRACTITIONER, payload={"text": "x"}, now=start,
         )  # fmt: skip
         session.flush()
@@ -172,7 +172,7 @@ def test_the_purges_on_every_tick_search_through_their_indexes(
             insert(OutboxMessage),
             [
                 {
-                    "dedupe_key": f"recent:{n}", "method": "chat.postMessage",
+                    "dedupe_key": f"recent:{n}", "surface": "conversation",
                     "recipient": PRACTITIONER, "payload": {"text": "x"}, "status": "sent",
                     "attempts": 1, "next_attempt_at": ago(n), "created_at": ago(n),
                     "sent_at": ago(n),

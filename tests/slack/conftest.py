@@ -17,13 +17,14 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from bot.bootstrap import Database
-from bot.delivery import DeliveryReport, deliver_due
+from bot.messaging.delivery import Delivery, DeliveryReport
+from bot.messaging.inbox import Inbox
 from bot.reflection.service import CONFIRM
 from bot.settings import Settings
 from bot.slack import blocks as bk
 from bot.slack.app import build_app
+from bot.slack.frontend import SlackFrontEnd
 from bot.slack.guard import RequestGuard
-from bot.slack.inbox import Inbox
 from storage import db
 from storage.db import transaction
 from storage.models import Agency, Person, Reflection, SafeguardingLead
@@ -163,6 +164,7 @@ class SlackDriver:
         self.new_session = new_session
         self.clock = clock
         self.client = WebClient(token=BOT_TOKEN, base_url=fake.url)
+        self.delivery = Delivery(new_session, SlackFrontEnd(self.client), now=clock)
         # As `reflect serve` does: malformed bodies are refused before Bolt parses them.
         self.guard = RequestGuard(app, SIGNING_SECRET)
         self._serial = 0
@@ -311,14 +313,8 @@ class SlackDriver:
     # ------------------------------------------------------------------ delivery
 
     def deliver(self) -> DeliveryReport:
-        total = DeliveryReport()
-        while True:  # until nothing more is due now (later messages wait behind earlier ones)
-            report = deliver_due(self.new_session, self.client, now=self.clock)
-            total.sent += report.sent
-            total.retrying += report.retrying
-            total.failed += report.failed
-            if not report.sent:
-                return total
+        """Everything due now, as the clock and the web process deliver it."""
+        return self.delivery.deliver_all()
 
     def last_message(self, user: str, *, with_action: str | None = None) -> dict[str, Any]:
         self.deliver()

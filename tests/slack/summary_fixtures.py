@@ -8,9 +8,8 @@ import copy
 from datetime import UTC, date, datetime
 from typing import Any
 
+from bot.messaging.replies import ReplySink, record_completion
 from bot.reflection.messages import Completion, Message, Reply
-from bot.render import renderer
-from bot.slack.sink import SlackSink, record_completion
 from storage.db import transaction
 from storage.models import Case, Reflection
 from tests.slack.conftest import LEAD, PRACTITIONER, SUPERVISOR, SlackDriver
@@ -180,9 +179,7 @@ def completed_reflection(
             reflection_id=rid,
             status="completed",
         )
-        SlackSink(key=f"test-done:{rid}", renderer=renderer("slack"), now=slack.clock).record(
-            session, practitioner, reply
-        )
+        ReplySink(key=f"test-done:{rid}", now=slack.clock).record(session, practitioner, reply)
         completion = Completion(
             reflection_id=rid,
             case_ref=summary["case_ref"],
@@ -192,6 +189,6 @@ def completed_reflection(
             leads_see_summaries=leads_see,
             summary=summary,
         )
-        record_completion(session, completion, renderer("slack"), now=now)
+        record_completion(session, completion, now=now)
     slack.deliver()
     return rid

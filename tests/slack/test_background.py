@@ -1,4 +1,4 @@
-"""After Slack's 200: the inbox handles what requests stored, the dispatcher sends what handling
+"""After Slack's 200: the inbox handles what requests stored, the delivery sends what handling
 recorded, senders give way to requests, and a worker starts with its first burst prepared."""
 
 from __future__ import annotations
@@ -17,16 +17,18 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from bot import dispatch
 from bot.bootstrap import Database
-from bot.dispatch import Dispatcher
-from bot.inorder import InOrder
+from bot.messaging import outbox
+from bot.messaging.delivery import Delivery
+from bot.messaging.inbox import MAX_TRIES, Inbox, Received, retry_after
+from bot.messaging.inorder import InOrder
+from bot.messaging.message import Message
 from bot.protection.records import erase_case, erase_person
 from bot.reflection.service import utcnow
 from bot.retention import purge_expired
 from bot.settings import Settings
 from bot.slack.app import build_app
-from bot.slack.inbox import MAX_TRIES, Inbox, Received, retry_after
+from bot.slack.frontend import SlackFrontEnd
 from bot.slack.pacing import Answered, RequestsInHand
 from bot.slack.server import Background, warm_up
 from storage import db, inbox
@@ -51,16 +53,14 @@ def texts(fake: FakeSlack) -> list[str]:
 
 
 class Served:
-    """The app as `reflect serve` runs it: an inbox on its own threads, a dispatcher, and a
-    delivery worker, on the real clock."""
+    """The app as `reflect serve` runs it: an inbox on its own threads and a delivery loop
+    with senders, on the real clock."""
 
     def __init__(self, settings: Settings, database: Database, fake: FakeSlack) -> None:
         client = WebClient(token=BOT_TOKEN, base_url=fake.url)
         self.background = Background.make(database.new_session, client, retry_interval=0.2)
-        self.dispatcher, self.inbox = self.background.dispatcher, self.background.inbox
-        app = build_app(
-            settings, database, client=client, dispatcher=self.dispatcher, inbox=self.inbox
-        )
+        self.delivery, self.inbox = self.background.delivery, self.background.inbox
+        app = build_app(settings, database, client=client, delivery=self.delivery, inbox=self.inbox)
         self.slack = SlackDriver(app, fake, database.new_session, TickingClock(utcnow()))
         self.background.start()
 
@@ -77,15 +77,20 @@ def served(
     running.stop()
 
 
-def record_dm(session: Session, key: str, text: str) -> None:
-    dispatch.record(
-        session=session,
+def record_dm(session: Session, key: str, text: str, delivery: Delivery) -> None:
+    outbox.record(
+        session,
         key=key,
-        method="chat.postMessage",
         recipient=PRACTITIONER,
-        payload={"channel": PRACTITIONER, "text": text},
+        message=Message.of("slack/close_refused", found=False, case_ref=text),
         now=utcnow(),
+        delivery=delivery,
     )
+
+
+def shown_to(fake: FakeSlack) -> list[str]:
+    """The case reference each close_refused note to the practitioner names."""
+    return [m["text"].split("case ")[1].split(".")[0] for m in fake.messages_to(PRACTITIONER)]
 
 
 def outbox_rows(new_session: db.SessionFactory) -> list[OutboxMessage]:
@@ -93,7 +98,7 @@ def outbox_rows(new_session: db.SessionFactory) -> list[OutboxMessage]:
         return list(session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
-# ---------------------------------------------------------------- the dispatcher
+# ---------------------------------------------------------------- sending after commit
 
 
 def test_answers_are_stored_before_the_200_and_the_next_question_follows_unprompted(
@@ -162,26 +167,25 @@ def test_a_failed_send_is_retried_and_what_follows_waits_behind_it(
 def test_nothing_is_sent_for_a_transaction_that_rolls_back(
     served: Served, fake_slack: FakeSlack, new_session: db.SessionFactory
 ) -> None:
-    attached = served.dispatcher.attach(new_session)
-    with pytest.raises(RuntimeError), transaction(attached) as session:
-        record_dm(session, "test:rolled-back", "never")
+    with pytest.raises(RuntimeError), transaction(new_session) as session:
+        record_dm(session, "test:rolled-back", "NEVER", served.delivery)
         raise RuntimeError("the request failed after recording")
-    with transaction(attached) as session:
-        record_dm(session, "test:committed", "sent")
+    with transaction(new_session) as session:
+        record_dm(session, "test:committed", "SENT", served.delivery)
     assert wait_until(lambda: len(fake_slack.messages_to(PRACTITIONER)) == 1)
     time.sleep(0.2)
-    assert [m["text"] for m in fake_slack.messages_to(PRACTITIONER)] == ["sent"]
+    assert shown_to(fake_slack) == ["SENT"]
     assert [m.dedupe_key for m in outbox_rows(new_session)] == ["test:committed"]
 
 
-def test_a_stopping_dispatcher_gives_back_what_it_has_not_sent(
+def test_a_stopping_delivery_gives_back_what_it_has_not_sent(
     database: Database, fake_slack: FakeSlack, new_session: db.SessionFactory
 ) -> None:
-    dispatcher = Dispatcher(new_session, WebClient(token=BOT_TOKEN, base_url=fake_slack.url))
-    dispatcher.stop()  # a process on its way out
-    attached = dispatcher.attach(new_session)
-    with transaction(attached) as session:
-        record_dm(session, "test:late", "for the next process")
+    client = WebClient(token=BOT_TOKEN, base_url=fake_slack.url)
+    delivery = Delivery(new_session, SlackFrontEnd(client), senders=4)
+    delivery.stop()  # a process on its way out
+    with transaction(new_session) as session:
+        record_dm(session, "test:late", "LATE", delivery)
     [message] = outbox_rows(new_session)
     assert (message.status, message.attempts) == ("pending", 0)  # due now, for any worker
 
@@ -197,15 +201,15 @@ def test_marking_sent_waits_out_a_database_that_is_briefly_away(
         return new_session()
 
     client = WebClient(token=BOT_TOKEN, base_url=fake_slack.url)
-    dispatcher = Dispatcher(flaky, client, mark_retry_seconds=0.01)
+    delivery = Delivery(flaky, SlackFrontEnd(client), senders=4, mark_retry_seconds=0.01)
     try:
-        with transaction(dispatcher.attach(new_session)) as session:
-            record_dm(session, "test:marked", "sent while the database blinked")
+        with transaction(new_session) as session:
+            record_dm(session, "test:marked", "BLINKED", delivery)
         assert wait_until(lambda: len(fake_slack.messages_to(PRACTITIONER)) == 1)
         assert wait_until(lambda: [m.status for m in outbox_rows(new_session)] == ["sent"])
         assert refusals == []  # refused eight times before it could mark
     finally:
-        dispatcher.stop()
+        delivery.stop()
 
 
 def test_messages_sent_close_together_are_marked_sent_in_one_write(
@@ -218,17 +222,16 @@ def test_messages_sent_close_together_are_marked_sent_in_one_write(
             marks.append(len(parameters) if isinstance(parameters, list | tuple) else 1)
 
     client = WebClient(token=BOT_TOKEN, base_url=fake_slack.url)
-    dispatcher = Dispatcher(new_session, client, senders=2, mark_gather_seconds=1.0)
+    delivery = Delivery(new_session, SlackFrontEnd(client), senders=2, mark_gather_seconds=1.0)
     event.listen(engine, "before_cursor_execute", count_marks)
     try:
-        attached = dispatcher.attach(new_session)
         for number in range(5):
-            with transaction(attached) as session:
-                record_dm(session, f"test:together:{number}", f"message {number}")
+            with transaction(new_session) as session:
+                record_dm(session, f"test:together:{number}", f"M{number}", delivery)
         assert wait_until(lambda: len(fake_slack.messages_to(PRACTITIONER)) == 5)
         assert wait_until(lambda: {m.status for m in outbox_rows(new_session)} == {"sent"})
     finally:
-        dispatcher.stop()
+        delivery.stop()
         event.remove(engine, "before_cursor_execute", count_marks)
     assert len(marks) == 1  # one UPDATE for the five, not one each
 

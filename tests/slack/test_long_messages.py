@@ -19,7 +19,9 @@ from sqlmodel import select
 from bot.clock import jobs
 from bot.clock.config import ClockConfig
 from bot.clock.hours import WorkingHours
+from bot.messaging.message import CONVERSATION, Message
 from bot.slack import blocks as bk
+from bot.slack.frontend import SlackFrontEnd
 from storage.models import OutboxMessage, Reflection
 from tests.slack.conftest import (
     PRACTITIONER,
@@ -215,10 +217,15 @@ def arrived_in_order(slack: SlackDriver, user: str) -> bool:
     with slack.new_session() as session:
         rows = session.exec(
             select(OutboxMessage)
-            .where(OutboxMessage.recipient == user, OutboxMessage.method == "chat.postMessage")
+            .where(OutboxMessage.recipient == user, OutboxMessage.surface == CONVERSATION)
             .order_by(OutboxMessage.id)  # type: ignore[arg-type]
         ).all()
-    recorded = [message_text(r.payload) for r in rows]
+    front_end = SlackFrontEnd(slack.client)
+    recorded = [
+        message_text(post.payload)
+        for row in rows
+        for post in front_end.render(row.surface, user, Message.from_json(row.payload))
+    ]
     return recorded == [message_text(m) for m in slack.fake.messages_to(user)]
 
 

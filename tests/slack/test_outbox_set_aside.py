@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from bot.delivery import SET_ASIDE_AFTER, failing_for, retry_wait
+from bot.messaging.delivery import SET_ASIDE_AFTER, failing_for, retry_wait
 from storage.models import AuditEntry, OutboxMessage
 from tests.conftest import run_reflect
 from tests.slack.conftest import (
@@ -56,7 +56,7 @@ def test_a_message_slack_refuses_for_itself_is_set_aside_at_once_and_the_next_ar
     [refused] = set_aside(slack)
     assert (refused.attempts, refused.last_error) == (1, "msg_blocks_too_long")
     assert report.failed == 1
-    assert f"set aside outbox message {refused.id} (chat.postMessage)" in caplog.text
+    assert f"set aside outbox message {refused.id} (conversation)" in caplog.text
     assert "childminder" not in caplog.text
     # The question did not arrive: the practitioner is told so at once, not left waiting.
     told = slack.texts_to(PRACTITIONER)[-1]
@@ -152,7 +152,7 @@ def test_reflect_outbox_lists_and_retries_what_was_set_aside(
 
     listed = reflect(cli_env, "outbox", "list")
     assert listed.returncode == 0, listed.stderr
-    assert f"{kept.id}  chat.postMessage to {PRACTITIONER}, recorded 2026-11-26" in listed.stdout
+    assert f"{kept.id}  conversation to {PRACTITIONER}, recorded 2026-11-26" in listed.stdout
     assert "tried 1 time, last error: invalid_blocks" in listed.stdout
     assert QUESTION_TWO not in listed.stdout and "childminder" not in listed.stdout
 

@@ -9,9 +9,11 @@ import time
 import pytest
 from sqlmodel import select
 
+from bot.messaging import outbox
+from bot.messaging.delivery import Delivery
+from bot.messaging.message import Message
 from bot.reflection.service import utcnow
-from bot.slack.sink import post
-from bot.slack.worker import DeliveryWorker
+from bot.slack.frontend import SlackFrontEnd
 from storage.db import transaction
 from storage.models import Answer, Case, OutboxMessage
 from tests.slack.conftest import (
@@ -88,15 +90,15 @@ def test_server_errors_are_retried_with_back_off(slack: SlackDriver) -> None:
 def test_the_delivery_worker_is_woken_and_honours_retry_after(slack: SlackDriver) -> None:
     """The worker runs on the real clock, as in `reflect serve`; polled with a deadline."""
     slack.fake.fail_next(1, status=429, retry_after=1, method="chat.postMessage")
-    worker = DeliveryWorker(slack.new_session, slack.client, interval=0.2)
+    worker = Delivery(slack.new_session, SlackFrontEnd(slack.client), interval=0.2)
     worker.start()
     try:
         with transaction(slack.new_session) as session:
-            post(
-                session=session,
+            outbox.record(
+                session,
                 key="test:worker",
                 recipient=PRACTITIONER,
-                blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "Hello"}}],
+                message=Message.of("slack/stale_button"),
                 now=utcnow(),
             )
         worker.wake()

@@ -19,8 +19,11 @@ import pytest
 from slack_sdk.web import WebClient
 from sqlmodel import select
 
-from bot.delivery import STAMP, deliver_due, send
-from bot.dispatch import Dispatcher, record
+from bot.messaging import outbox as recording
+from bot.messaging.delivery import Delivery, DeliveryReport
+from bot.messaging.frontend import Stamp
+from bot.messaging.message import CONVERSATION, Message
+from bot.slack.frontend import POST, STAMP, SlackCall, SlackFrontEnd
 from storage import db, outbox, processes
 from storage.db import transaction
 from storage.models import OutboxMessage, Person, Process
@@ -55,6 +58,20 @@ def dm(user: str, text: str) -> dict[str, Any]:
     return {"channel": user, "text": text}
 
 
+def note(text: str) -> Message:
+    return Message.of("slack/message_set_aside", text=text)
+
+
+def deliver_due(
+    new_session: db.SessionFactory,
+    client: WebClient,
+    *,
+    now: RealClock,
+    owner: str | None = None,
+) -> DeliveryReport:
+    return Delivery(new_session, SlackFrontEnd(client), now=now, owner=owner).deliver_due()
+
+
 def enqueue(
     new_session: db.SessionFactory,
     key: str,
@@ -69,9 +86,9 @@ def enqueue(
         message_id = outbox.enqueue(
             session=session,
             dedupe_key=key,
-            method="chat.postMessage",
+            surface=CONVERSATION,
             recipient=user,
-            payload=dm(user, key),
+            payload=note(key).to_json(),
             now=now,
             claimed_until=now + timedelta(seconds=60) if claimed_by else None,
             owner=claimed_by,
@@ -109,29 +126,29 @@ def test_a_send_that_goes_well_makes_no_extra_call_and_records_slacks_ts(
     client = WebClient(token=BOT_TOKEN, base_url=fake_slack.url)
     assert deliver_due(new_session, client, now=clock, owner="deliverer").sent == 1
 
-    dispatcher = Dispatcher(new_session, client, owner="web-process")
+    delivery = Delivery(new_session, SlackFrontEnd(client), senders=4, owner="web-process")
     try:
-        with transaction(dispatcher.attach(new_session)) as session:
-            record(
-                session=session,
+        with transaction(new_session) as session:
+            recording.record(
+                session,
                 key="test:dispatched",
-                method="chat.postMessage",
                 recipient=PRACTITIONER,
-                payload=dm(PRACTITIONER, "test:dispatched"),
+                message=note("test:dispatched"),
                 now=clock(),
+                delivery=delivery,
             )
         assert wait_until(lambda: len(fake_slack.held(PRACTITIONER)) == 2)
         with new_session() as session:
             rows = list(session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
         assert wait_until(lambda: row(new_session, rows[1].id or 0).status == "sent")
     finally:
-        dispatcher.stop()
+        delivery.stop()
 
     assert methods_called(fake_slack) == ["chat.postMessage"] * 2
     held = fake_slack.held(PRACTITIONER)
     assert stamps(fake_slack, PRACTITIONER) == [first, rows[1].id]
     sent = [row(new_session, r.id or 0) for r in rows]
-    assert [m.slack_ts for m in sent] == [m["ts"] for m in held]
+    assert [m.posted_ref for m in sent] == [m["ts"] for m in held]
     assert [m.owner for m in sent] == ["deliverer", "web-process"]
     assert [m.uncertain for m in sent] == [False, False]
 
@@ -181,7 +198,7 @@ def test_a_post_slack_took_but_answered_late_or_with_a_500_arrives_once(
     assert stamps(fake_slack, PRACTITIONER) == [message_id]  # one copy
     assert methods_called(fake_slack)[calls_before:] == LOOKING  # looked, did not post
     sent = row(new_session, message_id)
-    assert (sent.status, sent.slack_ts) == ("sent", fake_slack.held(PRACTITIONER)[0]["ts"])
+    assert (sent.status, sent.posted_ref) == ("sent", fake_slack.held(PRACTITIONER)[0]["ts"])
 
 
 # ---------------------------------------------------------------- the sending process died
@@ -216,7 +233,8 @@ def test_what_a_dead_process_was_sending_is_looked_for_and_sent_once(
     lost = enqueue(new_session, "test:lost", OTHER_PRACTITIONER, clock(), claimed_by=dead)
     client = WebClient(token=BOT_TOKEN, base_url=fake_slack.url)
     # The dead process had sent the first (Slack took it) but not marked it; not the second.
-    assert send(client, "chat.postMessage", dm(PRACTITIONER, "arrived"), message_id=arrived).ok
+    post = SlackCall(POST, dm(PRACTITIONER, "arrived"))
+    assert SlackFrontEnd(client).send(post, stamp=Stamp(arrived)).ok
     if found_dead:  # as another process's Liveness does when it finds the pid gone
         with transaction(new_session) as session:
             processes.forget(session=session, process_ids=[dead], now=clock())
@@ -235,8 +253,8 @@ def test_what_a_dead_process_was_sending_is_looked_for_and_sent_once(
     rows = [row(new_session, i) for i in (arrived, lost)]
     assert [m.status for m in rows] == ["sent", "sent"]
     assert [m.owner for m in rows] == ["survivor", "survivor"]
-    assert rows[0].slack_ts == fake_slack.held(PRACTITIONER)[0]["ts"]
-    assert rows[1].slack_ts == fake_slack.held(OTHER_PRACTITIONER)[0]["ts"]
+    assert rows[0].posted_ref == fake_slack.held(PRACTITIONER)[0]["ts"]
+    assert rows[1].posted_ref == fake_slack.held(OTHER_PRACTITIONER)[0]["ts"]
 
 
 # ---------------------------------------------------------------- reflect serve, killed
@@ -253,7 +271,7 @@ def posts_to(new_session: db.SessionFactory, user: str) -> list[int | None]:
         return list(
             session.exec(
                 select(OutboxMessage.id)
-                .where(OutboxMessage.recipient == user, OutboxMessage.method == "chat.postMessage")
+                .where(OutboxMessage.recipient == user, OutboxMessage.surface == CONVERSATION)
                 .order_by(OutboxMessage.id)  # type: ignore[arg-type]
             )
         )

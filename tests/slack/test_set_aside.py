@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from bot.bootstrap import Database
-from bot.slack.inbox import MAX_TRIES, Inbox, retry_after
+from bot.messaging.inbox import MAX_TRIES, Inbox, retry_after
 from bot.slack.server import ReflectWSGI, handling_stuck_check
 from storage import db, inbox
 from storage.db import transaction

@@ -9,12 +9,13 @@ from typing import Any
 from slack_bolt import Ack, App
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.messaging import handled, outbox
+from bot.messaging.inbox import Received
+from bot.messaging.message import Message, Part
 from bot.slack import blocks as bk
-from bot.slack import casework, claims
+from bot.slack import casework
 from bot.slack.context import SlackContext
-from bot.slack.inbox import Received
 from bot.slack.listeners.events import tell_not_handled
-from bot.slack.sink import post
 from storage.db import transaction
 
 HISTORY_LIMIT = 5
@@ -98,7 +99,7 @@ def handle_start(context: SlackContext, item: Received) -> None:
         )
         if not sink.recorded:
             context.send_reply(context.sink(key, consumes=item.id), item.user_id, reply)
-    except claims.AlreadyHandled:
+    except handled.AlreadyHandled:
         return
 
 
@@ -123,12 +124,12 @@ def _history(context: SlackContext, user: str, case_ref: str) -> list[dict[str, 
     )
     if not history.allowed:
         return bk.sections(context.text("history_refused", case_ref=history.case_ref))
-    header = context.text(
-        "history_header",
-        case_ref=history.case_ref,
-        count=history.total,
-        shown=len(history.summaries),
-    )
+    header_data = {
+        "case_ref": history.case_ref,
+        "count": history.total,
+        "shown": len(history.summaries),
+    }
+    header = context.text("history_header", **header_data)
     blocks = bk.sections(header)
     for summary in history.summaries:
         text = context.renderer.render("messages/summary.j2", summary=summary, audience="record")
@@ -136,15 +137,26 @@ def _history(context: SlackContext, user: str, case_ref: str) -> list[dict[str, 
     if bk.fits_one_message(blocks):
         return blocks
     now = context.now()
+    said = Message(
+        (
+            Part("slack/history_header", header_data),
+            *(
+                Part("messages/summary", {"summary": summary, "audience": "record"}, apart=True)
+                for summary in history.summaries
+            ),
+        )
+    )
     with transaction(context.new_session) as session:
-        parts = post(
-            session=session,
+        outbox.record(
+            session,
             key=f"history:{user}:{history.case_ref}:{now.isoformat()}",
             recipient=user,
-            blocks=blocks,
+            message=said,
             now=now,
+            delivery=context.delivery,
         )
     context.wake()
+    parts = bk.pack(blocks)
     return bk.sections(
         context.text(
             "history_sent",

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
+from bot.messaging import handled
 from bot.reflection.messages import Reply
-from bot.slack import claims
 from bot.slack.context import SlackContext
 
 # The largest id PostgreSQL's integer column holds: a larger forged one is not looked up.
@@ -56,10 +56,10 @@ def handle_once(context: SlackContext, key: str, work: Callable[[], object]) -> 
     """
     try:
         work()
-    except claims.AlreadyHandled:
+    except handled.AlreadyHandled:
         return
     except IntegrityError:
-        if claims.is_claimed(context.new_session, key):
+        if handled.was_taken(context.new_session, key):
             return
         raise
     context.wake()

@@ -7,8 +7,9 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.slack import blocks as bk
-from bot.slack import claims
+from bot.messaging import handled
+from bot.messaging.message import Part
+from bot.messaging.replies import stamp_is_current
 from bot.slack.compose import (
     ACTION_ANSWER,
     ACTION_COMMAND,
@@ -16,7 +17,6 @@ from bot.slack.compose import (
     ACTION_START,
     ACTION_TICK,
     ACTION_TICKED,
-    stamp_is_current,
     stamp_of,
     ticked_numbers,
 )
@@ -75,16 +75,16 @@ def conversation_click(
     if stamp is None:
         return
     key = f"click:{stamp}"
-    if claims.is_claimed(context.new_session, key):
+    if handled.was_taken(context.new_session, key):
         return
     if not _is_current(context, user, stamp):
-        if claims.is_claimed(context.new_session, key):
+        if handled.was_taken(context.new_session, key):
             return  # a double click: the first moved the conversation on just now
-        preface = bk.sections(context.text("stale_button"))
+        preface = (Part("slack/stale_button"),)
         sink = context.sink(f"stale:{stamp}:{action.get('action_ts', '')}", preface=preface)
         context.send_reply(sink, user, context.service().current_prompt(practitioner_id=user))
         return
-    sink = context.sink(key, claim=key)
+    sink = context.sink(key, handled_key=key)
     handle_once(
         context, key, lambda: context.service(sink).respond(practitioner_id=user, text=text)
     )

@@ -10,13 +10,12 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 
-from bot import dispatch
+from bot.messaging import handled, outbox
+from bot.messaging.inbox import NotYet, Received
+from bot.messaging.message import HOME, Control, Message, Part
 from bot.reflection.messages import Position
-from bot.slack import blocks as bk
-from bot.slack import casework, claims
-from bot.slack.compose import ACTION_START
+from bot.slack import casework
 from bot.slack.context import SlackContext
-from bot.slack.inbox import NotYet, Received
 from bot.slack.listeners.common import unescape
 from bot.slack.mentions import mentioned_person
 from storage.db import transaction
@@ -89,7 +88,7 @@ def direct_message(context: SlackContext, *, event: dict[str, Any], body: dict[s
     if event.get("subtype") == "file_share" and not text.strip():
         return  # a file alone is not an answer, and is not kept
     payload = {"key": key, "text": text, "ts": event.get("ts") or ""}
-    context.inbox.accept(kind=ANSWER, user_id=user, payload=payload, claim=key)
+    context.inbox.accept(kind=ANSWER, user_id=user, payload=payload, key=key)
 
 
 def edited(context: SlackContext, *, event: dict[str, Any], key: str) -> None:
@@ -121,7 +120,7 @@ def handle_answer(context: SlackContext, item: Received) -> None:
             typed_under=typed_under,
             person=mentioned_person(item.payload["text"]),
         )
-    except claims.AlreadyHandled:
+    except handled.AlreadyHandled:
         return
 
 
@@ -149,27 +148,23 @@ def app_home_opened(context: SlackContext, *, event: dict[str, Any], body: dict[
     try:
         with transaction(context.new_session) as session:
             now = context.now()
-            claims.claim(session=session, key=key, now=now)
+            handled.take(session=session, key=key, now=now)
             data = casework.home_data(session=session, user_id=user, now=now, zone=context.zone)
-            view = bk.home_view(home_blocks(context, data))
-            dispatch.record(
-                session=session,
+            outbox.record(
+                session,
                 key=key,
-                method="views.publish",
                 recipient=user,
-                payload={"user_id": user, "view": view},
+                message=home_page(data),
                 now=now,
+                delivery=context.delivery,
+                surface=HOME,
             )
-    except claims.AlreadyHandled:
+    except handled.AlreadyHandled:
         return
     context.wake()
 
 
-def home_blocks(context: SlackContext, data: dict[str, Any]) -> list[dict[str, Any]]:
-    result = bk.sections(context.text("home", **data))
-    # action_id must be unique within a block, so each case's button has a block of its own.
-    for index, case in enumerate(data["cases"]):
-        label = bk.labels()["start"].format(case_ref=case.ref)
-        button = bk.button(label, action_id=ACTION_START, value=case.ref)
-        result.append(bk.actions(f"home:start:{index}", [button]))
-    return result[: bk.HOME_BLOCK_LIMIT]
+def home_page(data: dict[str, Any]) -> Message:
+    """The App Home: what the person has under way, with a start control per open case."""
+    starts = tuple(Control("start", case.ref) for case in data["cases"])
+    return Message((Part("slack/home", data, starts),))

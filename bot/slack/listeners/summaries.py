@@ -12,7 +12,8 @@ from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import WebClient
 
-from bot.slack import casework, claims
+from bot.messaging import handled
+from bot.slack import casework
 from bot.slack.compose import (
     ACTION_ACKNOWLEDGE,
     ACTION_ADD_NOTE,
@@ -254,7 +255,7 @@ def _text_submission(
                 renderer=context.renderer,
                 guard=context.guard,
             )
-    except claims.AlreadyHandled:
+    except handled.AlreadyHandled:
         ack()
         return
     if outcome.refused_template:

@@ -1,5 +1,6 @@
 """Store, acknowledge, then handle: what practitioners send is stored in the inbox, in the same
-transaction as its handled-once key, before Slack gets its 200, and handled straight after.
+transaction as its handled-once key, before the platform gets its answer (Slack's 200), and
+handled straight after (queries: storage/inbox.py).
 
 Slack wants a 200 within three seconds and a team may all answer at once, so the request does
 only the storing. Handling (the reflection service, and the messages it records) happens on a
@@ -28,16 +29,15 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from bot.inorder import InOrder
+from bot.messaging import handled
+from bot.messaging.inorder import InOrder
+from bot.messaging.lease import LEASE
 from bot.reflection.service import utcnow
-from bot.slack import claims
 from storage import inbox
 from storage.db import SessionFactory, after_commit, transaction
 
 log = logging.getLogger(__name__)
 
-# How long a claim lasts while its process lives; a dead process's claims end at once.
-LEASE = timedelta(seconds=60)
 MAX_TRIES = 5
 # After the database failed an item (a lock held elsewhere, a timeout), the wait before the next
 # try: long enough that a few people's locked rows do not keep the handlers busy for others.
@@ -112,14 +112,14 @@ class Inbox:
 
     # ----------------------------------------------------------- storing
 
-    def accept(self, *, kind: str, user_id: str, payload: dict[str, Any], claim: str) -> bool:
-        """Store an item with its handled-once key ``claim`` in a transaction of its own;
-        False (nothing stored) when that key was handled before."""
+    def accept(self, *, kind: str, user_id: str, payload: dict[str, Any], key: str) -> bool:
+        """Store an item with its handled-once ``key`` in a transaction of its own; False
+        (nothing stored) when that key was handled before."""
         try:
             with transaction(self.new_session) as session:
-                claims.claim(session=session, key=claim, now=self.now())
+                handled.take(session=session, key=key, now=self.now())
                 self.receive(session, kind=kind, user_id=user_id, payload=payload)
-        except claims.AlreadyHandled:
+        except handled.AlreadyHandled:
             return False
         return True
 

@@ -1,6 +1,6 @@
-"""Handled-once records in the slack_event table: event IDs, button clicks, modal submissions.
+"""Handled-once keys: event IDs, button clicks, modal submissions (queries: storage/handled.py).
 
-A claim is inserted in the same transaction as the work it guards, so a Slack retry, a second
+A key is taken in the same transaction as the work it guards, so a platform's retry, a second
 process or a double click that races the first finds the key taken and changes nothing.
 """
 
@@ -18,12 +18,12 @@ class AlreadyHandled(Exception):
     """This event, click or submission was handled before; the transaction must roll back."""
 
 
-def claim(*, session: Session, key: str, now: datetime) -> None:
+def take(*, session: Session, key: str, now: datetime) -> None:
     """Take ``key`` in the caller's transaction, or raise AlreadyHandled."""
     if not handled.record(session=session, key=key, now=now):
         raise AlreadyHandled(key)
 
 
-def is_claimed(new_session: SessionFactory, key: str) -> bool:
+def was_taken(new_session: SessionFactory, key: str) -> bool:
     with new_session() as session:
         return handled.is_recorded(session=session, key=key)
