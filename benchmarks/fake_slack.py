@@ -48,7 +48,11 @@ def serve(
         def log_message(self, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        # Slack takes a team's burst of messages; the default backlog of 5 resets connections.
+        request_queue_size = 1024
+
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     port_queue.put(server.server_address[1])
     server.serve_forever()
