@@ -3,6 +3,7 @@ question's position (``prompt``) and, once sent, Slack's timestamp for it (``sla
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -30,11 +31,25 @@ class OnScreen:
     settled: bool = True  # False: a question's send is in flight or its outcome unknown
 
 
-def on_screen_at(*, session: Session, recipient: str, ts: str) -> OnScreen:
+def _not_known(_message_id: int) -> str | None:
+    return None
+
+
+def on_screen_at(
+    *,
+    session: Session,
+    recipient: str,
+    ts: str,
+    sent_not_marked: Callable[[int], str | None] = _not_known,
+) -> OnScreen:
     """The newest question that had reached ``recipient`` when they posted at Slack time
-    ``ts``; not settled while a newer question's send is still in flight."""
+    ``ts``; not settled while a newer question's send is still in flight.
+
+    ``sent_not_marked``: Slack's timestamp for a message this process has sent and not yet
+    marked sent (it marks them in batches), or None."""
     rows = session.exec(
         select(
+            OutboxMessage.id,
             OutboxMessage.prompt,
             OutboxMessage.status,
             OutboxMessage.slack_ts,
@@ -45,9 +60,13 @@ def on_screen_at(*, session: Session, recipient: str, ts: str) -> OnScreen:
         .limit(LOOK_BACK)
     )
     posted_at = _slack_time(ts)
-    for prompt, status, slack_ts, uncertain in rows:
+    for message_id, prompt, status, slack_ts, uncertain in rows:
         if status == "failed":
             continue  # never reached them, and never will unless an operator retries it
+        if status == "sending" and not uncertain:
+            known_ts = sent_not_marked(message_id or 0)
+            if known_ts is not None:
+                status, slack_ts = "sent", known_ts
         if status == "sent":
             sent_at = _slack_time(slack_ts)
             if sent_at is None or posted_at is None or sent_at <= posted_at:
