@@ -117,6 +117,9 @@ class Dispatcher:
         )
         # (outbox id, Slack's ts) of each message sent, to be marked; None: stop.
         self._sent: queue.SimpleQueue[tuple[int, str | None] | None] = queue.SimpleQueue()
+        # Slack's ts of each message sent and not yet marked, for sent_not_marked().
+        self._unmarked: dict[int, str] = {}
+        self._unmarked_lock = threading.Lock()
         self._marker = threading.Thread(target=self._mark_sent, name="reflect-mark", daemon=True)
         self._marker.start()
 
@@ -164,6 +167,9 @@ class Dispatcher:
             return False
         outcome = send(self.client, message.method, message.payload, message_id=message.id)
         if outcome.ok:
+            if outcome.ts:
+                with self._unmarked_lock:
+                    self._unmarked[message.id] = outcome.ts
             self._sent.put((message.id, outcome.ts))
             return True
         # What is queued behind a failed message waits for its retry: it is given back to
@@ -218,7 +224,21 @@ class Dispatcher:
             if batch:
                 self._write_sent(batch)
 
+    def sent_not_marked(self, message_id: int) -> str | None:
+        """Slack's ts for a message this process has sent and not yet marked sent: an answer
+        typed straight after it can be filed without waiting for the mark."""
+        with self._unmarked_lock:
+            return self._unmarked.get(message_id)
+
     def _write_sent(self, sent: list[tuple[int, str | None]]) -> None:
+        try:
+            self._write_sent_now(sent)
+        finally:
+            with self._unmarked_lock:
+                for message_id, _ts in sent:
+                    self._unmarked.pop(message_id, None)
+
+    def _write_sent_now(self, sent: list[tuple[int, str | None]]) -> None:
         """Mark sent, trying again while the database is away: a message still unmarked when its
         claim runs out must be looked for before it is sent again."""
         give_up = time.monotonic() + LEASE.total_seconds() - 5

@@ -16,6 +16,7 @@ from bot.slack import blocks as bk
 from bot.slack import casework, claims
 from bot.slack.compose import ACTION_START
 from bot.slack.context import SlackContext
+from bot.slack.in_request import answer_in_request
 from bot.slack.inbox import NotYet, Received
 from bot.slack.listeners.common import unescape
 from storage.db import transaction
@@ -88,7 +89,10 @@ def direct_message(context: SlackContext, *, event: dict[str, Any], body: dict[s
     if event.get("subtype") == "file_share" and not text.strip():
         return  # a file alone is not an answer, and is not kept
     payload = {"key": key, "text": text, "ts": event.get("ts") or ""}
-    context.inbox.accept(kind=ANSWER, user_id=user, payload=payload, claim=key)
+    if context.answers_in_request:
+        answer_in_request(context, kind=ANSWER, user_id=user, payload=payload, claim=key)
+    else:
+        context.inbox.accept(kind=ANSWER, user_id=user, payload=payload, claim=key)
 
 
 def edited(context: SlackContext, *, event: dict[str, Any], key: str) -> None:
@@ -107,7 +111,12 @@ def handle_answer(context: SlackContext, item: Received) -> None:
     typed_under = None
     if item.payload.get("ts"):
         with context.new_session() as session:
-            shown = on_screen_at(session=session, recipient=item.user_id, ts=item.payload["ts"])
+            shown = on_screen_at(
+                session=session,
+                recipient=item.user_id,
+                ts=item.payload["ts"],
+                sent_not_marked=context.sent_not_marked,
+            )
         if not shown.settled:
             # A question's send is in flight: did it reach them before they typed?
             raise NotYet(settling_wait(item, context.now()))
