@@ -295,7 +295,9 @@ def run_one(
     answers: int,
     slack_latency: float = 0.0,
     path: str = "",
+    source: Path = REPO,
 ) -> Samples:
+    """One run; ``source``: the checkout whose Reflect is served (another, to compare)."""
     workdir = Path(tempfile.mkdtemp(prefix="reflect-bench-"))
     fake, fake_port, arrival_queue = fake_slack.start(slack_latency)
     arrivals = Arrivals(arrival_queue)
@@ -307,7 +309,7 @@ def run_one(
         "SLACK_BOT_TOKEN": TOKEN,
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": f"http://127.0.0.1:{fake_port}/api/",
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": str(source),
     }
     if path:
         env["REFLECT_ANSWERS_IN_REQUEST"] = "1" if path == "request" else "0"
@@ -386,6 +388,13 @@ def main(argv: list[str] | None = None) -> int:
         help="milliseconds the fake Web API takes over each call, as a far-away Slack does",
     )
     parser.add_argument(
+        "--compare-with",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also serve Reflect from another checkout (e.g. `git worktree add` of main), in"
+        " the same interleaved runs, shown as 'before'",
+    )
+    parser.add_argument(
         "--answer-paths",
         nargs="+",
         choices=["inbox", "request"],
@@ -401,17 +410,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     paths = args.answer_paths or [""]
-    configurations = [("baseline", "", "")] + [
-        ("reflect", d, p) for d in args.databases for p in paths
-    ]
+    configurations = [("baseline", "", "", REPO)]
+    for database in args.databases:
+        if args.compare_with:
+            configurations.append(("before", database, "", args.compare_with.resolve()))
+        configurations += [("reflect", database, p, REPO) for p in paths]
     runs: dict[tuple[str, int], list[Samples]] = defaultdict(list)
     for concurrency in args.concurrency:
         for _ in range(args.repeat):  # interleaved, so a slower spell of the machine hits all
-            for app, database, path in configurations:
-                name = "baseline" if app == "baseline" else f"reflect/{database}"
+            for app, database, path, source in configurations:
+                name = "baseline" if app == "baseline" else f"{app}/{database}"
                 name += f"/{path}" if path else ""
                 samples = run_one(
-                    app, database, concurrency, args.answers, args.slack_latency / 1000, path
+                    "baseline" if app == "baseline" else "reflect",
+                    database,
+                    concurrency,
+                    args.answers,
+                    args.slack_latency / 1000,
+                    path,
+                    source,
                 )
                 runs[(name, concurrency)].append(samples)
     rows = [(name, n, Summary.of(samples)) for (name, n), samples in runs.items()]
