@@ -294,7 +294,6 @@ def run_one(
     concurrency: int,
     answers: int,
     slack_latency: float = 0.0,
-    path: str = "",
     source: Path = REPO,
 ) -> Samples:
     """One run; ``source``: the checkout whose Reflect is served (another, to compare)."""
@@ -311,8 +310,6 @@ def run_one(
         "SLACK_API_URL": f"http://127.0.0.1:{fake_port}/api/",
         "PYTHONPATH": str(source),
     }
-    if path:
-        env["REFLECT_ANSWERS_IN_REQUEST"] = "1" if path == "request" else "0"
     if url:
         env["DATABASE_URL"] = url
         env["REFLECT_ENCRYPTION_KEY"] = "nF2PbLSjG9jh3ci4m7g1YOtZLkFUv4qg_mX2G8BKm3w="
@@ -395,39 +392,28 @@ def main(argv: list[str] | None = None) -> int:
         " the same interleaved runs, shown as 'before'",
     )
     parser.add_argument(
-        "--answer-paths",
-        nargs="+",
-        choices=["inbox", "request"],
-        default=[],
-        help="measure each way of handling an answer: stored in the inbox and handled after"
-        " the 200, or handled in its request in one transaction (default: the app's own)",
-    )
-    parser.add_argument(
         "--chart",
         type=Path,
         help="where to write the chart (docs/latency.png, or docs/latency-slack-MSms.png)",
     )
     args = parser.parse_args(argv)
 
-    paths = args.answer_paths or [""]
-    configurations = [("baseline", "", "", REPO)]
+    configurations = [("baseline", "", REPO)]
     for database in args.databases:
         if args.compare_with:
-            configurations.append(("before", database, "", args.compare_with.resolve()))
-        configurations += [("reflect", database, p, REPO) for p in paths]
+            configurations.append(("before", database, args.compare_with.resolve()))
+        configurations.append(("reflect", database, REPO))
     runs: dict[tuple[str, int], list[Samples]] = defaultdict(list)
     for concurrency in args.concurrency:
         for _ in range(args.repeat):  # interleaved, so a slower spell of the machine hits all
-            for app, database, path, source in configurations:
+            for app, database, source in configurations:
                 name = "baseline" if app == "baseline" else f"{app}/{database}"
-                name += f"/{path}" if path else ""
                 samples = run_one(
                     "baseline" if app == "baseline" else "reflect",
                     database,
                     concurrency,
                     args.answers,
                     args.slack_latency / 1000,
-                    path,
                     source,
                 )
                 runs[(name, concurrency)].append(samples)

@@ -125,89 +125,84 @@ class ReflectionService:
     def start(self, *, practitioner_id: str, case_ref: str) -> Reply:
         """Start a reflection on a case, or resume the one already open."""
         ref = normalise_case_ref(case_ref)
+        reply = Reply()
         problem = case_ref_problem(ref)
         if problem:
-            reply = Reply()
             reply.say(problem, case_ref=case_ref.strip()[:60])
             return reply
         with transaction(self.new_session) as session:
-            return self.start_in(session, practitioner_id=practitioner_id, case_ref=ref)
-
-    def start_in(self, session: Session, *, practitioner_id: str, case_ref: str) -> Reply:
-        """start(), for a reference already checked (preview_start), in the caller's write
-        transaction (``session``), which the caller commits."""
-        ref = normalise_case_ref(case_ref)
-        reply = Reply()
-        now = self.now()
-        case = case_queries.get_case(session=session, ref=ref)
-        if case is not None and case.closed_on is not None:
-            reply.say("case_closed", case_ref=ref, closed_on=case.closed_on)
-            return reply
-        new_case = case is None
-        if case is None:
-            case = case_queries.create_case(
-                session=session,
-                ref=ref,
-                practitioner_id=practitioner_id,
-                opened_on=self.today(),
-                now=now,
+            now = self.now()
+            case = case_queries.get_case(session=session, ref=ref)
+            if case is not None and case.closed_on is not None:
+                reply.say("case_closed", case_ref=ref, closed_on=case.closed_on)
+                return reply
+            new_case = case is None
+            if case is None:
+                case = case_queries.create_case(
+                    session=session,
+                    ref=ref,
+                    practitioner_id=practitioner_id,
+                    opened_on=self.today(),
+                    now=now,
+                )
+            current = queries.active_reflection(session=session, practitioner_id=practitioner_id)
+            if current is not None and current.case_id != case.id:
+                current.status = "paused"
+                current.updated_at = now
+                session.add(current)
+                other = session.get(Case, current.case_id)
+                reply.say("switched", from_case=other.ref if other else "")
+            reflection = (
+                None  # a case created just now has no reflection yet
+                if new_case
+                else queries.open_reflection_for_case(
+                    session=session, case_id=case.id or 0, practitioner_id=practitioner_id
+                )
             )
-        current = queries.active_reflection(session=session, practitioner_id=practitioner_id)
-        if current is not None and current.case_id != case.id:
-            current.status = "paused"
-            current.updated_at = now
-            session.add(current)
-            other = session.get(Case, current.case_id)
-            reply.say("switched", from_case=other.ref if other else "")
-        reflection = (
-            None  # a case created just now has no reflection yet
-            if new_case
-            else queries.open_reflection_for_case(
-                session=session, case_id=case.id or 0, practitioner_id=practitioner_id
-            )
-        )
-        if reflection is None:
-            org = self._organisation(session, practitioner_id)
-            repeat = not new_case and queries.has_completed_reflection(
-                session=session, case_id=case.id or 0
-            )
-            reflection = Reflection(
-                case_id=case.id or 0,
-                practitioner_id=practitioner_id,
-                status="in_progress",
-                question_set_version=self.questions.version,
-                question_set=self.questions.role(org["role"]).id,
-                is_repeat=repeat,
-                lead_status=(
-                    "is_lead" if org["is_lead"] or self.questions.role(org["role"]).lead else None
-                ),
-                started_at=now,
-                updated_at=now,
-            )
-            session.add(reflection)  # inserted by _finish, once it has its first question
-            context = self._with_earlier(session, _Context(reflection, case, {}, []))
-            facts = self._facts(context)
-            asked = self.questions.main_for(facts)
-            reply.say(
-                "welcome",
-                case_ref=ref,
-                repeat=repeat,
-                last_on=context.earlier.last_completed_at if context.earlier else None,
-                role_title=self.questions.role(reflection.question_set).title,
-                theme_total=len({q.theme for q in asked}),
-                question_total=len(asked),
-                minutes=estimated_minutes(asked, repeat=repeat),
-            )
-            self._advance(session, context, reply)
-        else:
-            reflection.status = "in_progress"
-            reflection.updated_at = now
-            session.add(reflection)
-            context = self._load(session, reflection, case)
-            answered = sum(1 for a in context.answers.values() if a.question_id)
-            reply.say("resumed", case_ref=ref, answered=answered)
-            self._prompt(session, context, reply)
-        self._finish(session, context, reply)
+            if reflection is None:
+                org = self._organisation(session, practitioner_id)
+                repeat = not new_case and queries.has_completed_reflection(
+                    session=session, case_id=case.id or 0
+                )
+                reflection = Reflection(
+                    case_id=case.id or 0,
+                    practitioner_id=practitioner_id,
+                    status="in_progress",
+                    question_set_version=self.questions.version,
+                    question_set=self.questions.role(org["role"]).id,
+                    is_repeat=repeat,
+                    lead_status=(
+                        "is_lead"
+                        if org["is_lead"] or self.questions.role(org["role"]).lead
+                        else None
+                    ),
+                    started_at=now,
+                    updated_at=now,
+                )
+                session.add(reflection)  # inserted by _finish, once it has its first question
+                context = self._with_earlier(session, _Context(reflection, case, {}, []))
+                facts = self._facts(context)
+                asked = self.questions.main_for(facts)
+                reply.say(
+                    "welcome",
+                    case_ref=ref,
+                    repeat=repeat,
+                    last_on=context.earlier.last_completed_at if context.earlier else None,
+                    role_title=self.questions.role(reflection.question_set).title,
+                    theme_total=len({q.theme for q in asked}),
+                    question_total=len(asked),
+                    minutes=estimated_minutes(asked, repeat=repeat),
+                )
+                self._advance(session, context, reply)
+            else:
+                reflection.status = "in_progress"
+                reflection.updated_at = now
+                session.add(reflection)
+                context = self._load(session, reflection, case)
+                answered = sum(1 for a in context.answers.values() if a.question_id)
+                reply.say("resumed", case_ref=ref, answered=answered)
+                self._prompt(session, context, reply)
+            self._finish(session, context, reply)
         return reply
 
     def preview_start(
@@ -243,46 +238,34 @@ class ReflectionService:
         front end knows it. A message typed before the current question reached them is filed
         under the question it was typed under, never taken as the answer to one unseen.
         """
-        with transaction(self.new_session) as session:
-            return self.respond_in(
-                session, practitioner_id=practitioner_id, text=text, typed_under=typed_under
-            )
-
-    def respond_in(
-        self,
-        session: Session,
-        *,
-        practitioner_id: str,
-        text: str,
-        typed_under: Position | None = None,
-    ) -> Reply:
-        """respond(), in the caller's write transaction (``session``), which the caller commits:
-        for a front end that records more in the same transaction (what it has handled)."""
         reply = Reply()
-        found = queries.active_reflection_and_case(session=session, practitioner_id=practitioner_id)
-        if found is None:
-            reply.say("no_active", has_paused=self._has_paused(session, practitioner_id))
-            self._record(session, practitioner_id, reply)
-            return reply
-        context = self._load(session, *found)
-        word = _command_word(text)
-        if (
-            typed_under is not None
-            and typed_under != self._position(context)
-            and word not in {"pause", "cancel"}
-        ):
-            self._late(session, context, typed_under, text, reply)
-        elif word == "skip":
-            self._skip(session, context, reply)
-        elif word == "back":
-            self._back(session, context, reply)
-        elif word == "pause":
-            self._pause(session, context, reply)
-        elif word == "cancel":
-            self._cancel(session, context, reply)
-        else:
-            self._answer(session, context, text, reply)
-        self._finish(session, context, reply)
+        with transaction(self.new_session) as session:
+            found = queries.active_reflection_and_case(
+                session=session, practitioner_id=practitioner_id
+            )
+            if found is None:
+                reply.say("no_active", has_paused=self._has_paused(session, practitioner_id))
+                self._record(session, practitioner_id, reply)
+                return reply
+            context = self._load(session, *found)
+            word = _command_word(text)
+            if (
+                typed_under is not None
+                and typed_under != self._position(context)
+                and word not in {"pause", "cancel"}
+            ):
+                self._late(session, context, typed_under, text, reply)
+            elif word == "skip":
+                self._skip(session, context, reply)
+            elif word == "back":
+                self._back(session, context, reply)
+            elif word == "pause":
+                self._pause(session, context, reply)
+            elif word == "cancel":
+                self._cancel(session, context, reply)
+            else:
+                self._answer(session, context, text, reply)
+            self._finish(session, context, reply)
         return reply
 
     def command(self, *, practitioner_id: str, word: str) -> Reply:

@@ -52,7 +52,6 @@ def build_app(
     wake: Callable[[], None] = lambda: None,
     dispatcher: Dispatcher | None = None,
     inbox: Inbox | None = None,
-    answers_in_request: bool = False,
 ) -> App:
     """The Bolt app with every listener registered.
 
@@ -67,8 +66,6 @@ def build_app(
             wakes the delivery worker itself when something is left to it.
         inbox: handles answers and /reflect after Slack's 200 on its own threads (`reflect
             serve`); by default each is handled in its request, before the 200.
-        answers_in_request: handle each answer in one transaction with its handled-once key,
-            before the 200 (bot/slack/in_request.py), rather than store it in the inbox.
     """
     app = App(
         signing_secret=settings.slack_signing_secret or "",
@@ -86,7 +83,6 @@ def build_app(
         timezone=settings.timezone,
         guard=guard,
         wake=wake,
-        answers_in_request=answers_in_request,
     )
     if dispatcher is not None:
         context.sent_not_marked = dispatcher.sent_not_marked

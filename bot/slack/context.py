@@ -6,7 +6,6 @@ thread, and each call opens and commits its own transaction.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,9 +19,6 @@ from bot.slack.inbox import Inbox
 from bot.slack.sink import SlackSink, say
 from storage.db import SessionFactory, transaction
 
-# As many as the inbox has handlers (bot/slack/server.py): the same work, done sooner.
-STEPS_IN_REQUESTS = 2
-
 
 @dataclass
 class SlackContext:
@@ -33,14 +29,6 @@ class SlackContext:
     # Called after a request has recorded messages, so delivery starts at once.
     wake: Callable[[], None] = lambda: None
     renderer: Renderer = field(default_factory=lambda: renderer("slack"))
-    # An answer is handled in its request, in one transaction before the 200
-    # (bot/slack/in_request.py); otherwise it is stored in the inbox and handled after.
-    answers_in_request: bool = False
-    # How many answers may be handled in requests at once; more go to the inbox. Many requests
-    # each holding a long write transaction queue behind one another (on SQLite, all of them).
-    steps_in_requests: threading.BoundedSemaphore = field(
-        default_factory=lambda: threading.BoundedSemaphore(STEPS_IN_REQUESTS)
-    )
     # Slack's ts for a message this process sent and has not yet marked sent (the dispatcher's).
     sent_not_marked: Callable[[int], str | None] = lambda _message_id: None
     # Where answers and /reflect wait between Slack's 200 and being handled.

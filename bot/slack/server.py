@@ -59,8 +59,6 @@ class ServerOptions:
     senders: int = DEFAULT_SENDERS
     # Threads per process handling what requests stored (answers, /reflect) after the 200.
     handlers: int = DEFAULT_HANDLERS
-    # Answers handled in their request, in one transaction, rather than after it by the inbox.
-    answers_in_request: bool = False
 
     @classmethod
     def from_env(cls, port: int, env: dict[str, str] | None = None) -> ServerOptions:
@@ -71,7 +69,6 @@ class ServerOptions:
             threads=_positive(env, "REFLECT_THREADS", DEFAULT_THREADS),
             senders=_positive(env, "REFLECT_SENDERS", DEFAULT_SENDERS),
             handlers=_positive(env, "REFLECT_HANDLERS", DEFAULT_HANDLERS),
-            answers_in_request=env.get("REFLECT_ANSWERS_IN_REQUEST", "") == "1",
         )
 
 
@@ -351,7 +348,6 @@ def build(
         dispatcher=background.dispatcher,
         inbox=background.inbox,
         guard=IdentifierGuard(),
-        answers_in_request=options.answers_in_request,
     )
     warm_up(app, database)
     background.start()

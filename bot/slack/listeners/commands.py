@@ -12,7 +12,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.slack import blocks as bk
 from bot.slack import casework, claims
 from bot.slack.context import SlackContext
-from bot.slack.in_request import start_in_request
 from bot.slack.inbox import Received
 from bot.slack.listeners.events import tell_not_handled
 from bot.slack.sink import post
@@ -71,19 +70,14 @@ def _answer(context: SlackContext, body: dict[str, Any]) -> list[dict[str, Any]]
 
 
 def _start(context: SlackContext, user: str, text: str, trigger_id: str) -> list[dict[str, Any]]:
-    """Refuse at once what start() would refuse; otherwise start (in the request, or by the
-    inbox after it) and say so."""
-    preview = None
-    if context.answers_in_request:
-        preview = start_in_request(context, user_id=user, case_ref=text, key=f"cmd:{trigger_id}")
-    if preview is None:
-        with transaction(context.new_session) as session:  # one connection for both
-            preview = context.service().preview_start(
-                practitioner_id=user, case_ref=text, session=session
-            )
-            if preview.refusal is None:
-                payload = {"case_ref": preview.case_ref, "key": f"cmd:{trigger_id}"}
-                context.inbox.receive(session, kind=START, user_id=user, payload=payload)
+    """Refuse at once what start() would refuse; otherwise store the request and say so."""
+    with transaction(context.new_session) as session:  # one connection for both
+        preview = context.service().preview_start(
+            practitioner_id=user, case_ref=text, session=session
+        )
+        if preview.refusal is None:
+            payload = {"case_ref": preview.case_ref, "key": f"cmd:{trigger_id}"}
+            context.inbox.receive(session, kind=START, user_id=user, payload=payload)
     if preview.refusal is not None:
         return [
             block

@@ -16,7 +16,6 @@ from bot.slack import blocks as bk
 from bot.slack import casework, claims
 from bot.slack.compose import ACTION_START
 from bot.slack.context import SlackContext
-from bot.slack.in_request import answer_in_request
 from bot.slack.inbox import NotYet, Received
 from bot.slack.listeners.common import unescape
 from storage.db import transaction
@@ -89,10 +88,7 @@ def direct_message(context: SlackContext, *, event: dict[str, Any], body: dict[s
     if event.get("subtype") == "file_share" and not text.strip():
         return  # a file alone is not an answer, and is not kept
     payload = {"key": key, "text": text, "ts": event.get("ts") or ""}
-    if context.answers_in_request:
-        answer_in_request(context, kind=ANSWER, user_id=user, payload=payload, claim=key)
-    else:
-        context.inbox.accept(kind=ANSWER, user_id=user, payload=payload, claim=key)
+    context.inbox.accept(kind=ANSWER, user_id=user, payload=payload, claim=key)
 
 
 def edited(context: SlackContext, *, event: dict[str, Any], key: str) -> None:
