@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +49,7 @@ class Samples:
     next_question: list[float] = field(default_factory=list)
     errors: int = 0
     timeouts: int = 0
+    warnings: Counter[str] = field(default_factory=Counter)  # the server's, by message
     server_cpu: float = float("nan")  # seconds of CPU the server's processes used meanwhile
 
 
@@ -282,13 +283,20 @@ def start_server(app: str, port: int, env: dict[str, str], workdir: Path) -> sub
         env=env,
         cwd=REPO if app == "baseline" else workdir,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        # A file, not a pipe nobody reads: a full pipe would stall every thread that logs.
+        stderr=(workdir / "server.log").open("wb"),
     )
 
 
 def run_one(
-    app: str, database: str, concurrency: int, answers: int, slack_latency: float = 0.0
+    app: str,
+    database: str,
+    concurrency: int,
+    answers: int,
+    slack_latency: float = 0.0,
+    source: Path = REPO,
 ) -> Samples:
+    """One run; ``source``: the checkout whose Reflect is served (another, to compare)."""
     workdir = Path(tempfile.mkdtemp(prefix="reflect-bench-"))
     fake, fake_port, arrival_queue = fake_slack.start_in_process(slack_latency)
     arrivals = Arrivals(arrival_queue)
@@ -300,7 +308,7 @@ def run_one(
         "SLACK_BOT_TOKEN": TOKEN,
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": f"http://127.0.0.1:{fake_port}/api/",
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": str(source),
     }
     if url:
         env["DATABASE_URL"] = url
@@ -327,10 +335,26 @@ def run_one(
         except subprocess.TimeoutExpired:
             server.kill()
         fake.terminate()
+        samples.warnings = logged_problems(workdir / "server.log")
         if url:
             drop_database(url)
         shutil.rmtree(workdir, ignore_errors=True)
     return samples
+
+
+def logged_problems(log: Path) -> Counter[str]:
+    """The server's warnings and errors, counted by message (numbers left out)."""
+    found: Counter[str] = Counter()
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        for level in ("WARNING", "ERROR", "CRITICAL"):
+            if level in line:
+                message = line.split(level, 1)[1]
+                found[level + " " + "".join("#" if c.isdigit() else c for c in message)[:100]] += 1
+    return found
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -361,24 +385,48 @@ def main(argv: list[str] | None = None) -> int:
         help="milliseconds the fake Web API takes over each call, as a far-away Slack does",
     )
     parser.add_argument(
+        "--compare-with",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also serve Reflect from another checkout (e.g. `git worktree add` of main), in"
+        " the same interleaved runs, shown as 'before'",
+    )
+    parser.add_argument(
         "--chart",
         type=Path,
         help="where to write the chart (docs/latency.png, or docs/latency-slack-MSms.png)",
     )
     args = parser.parse_args(argv)
 
-    configurations = [("baseline", "")] + [("reflect", d) for d in args.databases]
+    configurations = [("baseline", "", REPO)]
+    for database in args.databases:
+        if args.compare_with:
+            configurations.append(("before", database, args.compare_with.resolve()))
+        configurations.append(("reflect", database, REPO))
     runs: dict[tuple[str, int], list[Samples]] = defaultdict(list)
     for concurrency in args.concurrency:
         for _ in range(args.repeat):  # interleaved, so a slower spell of the machine hits all
-            for app, database in configurations:
-                name = "baseline" if app == "baseline" else f"reflect/{database}"
+            for app, database, source in configurations:
+                name = "baseline" if app == "baseline" else f"{app}/{database}"
                 samples = run_one(
-                    app, database, concurrency, args.answers, args.slack_latency / 1000
+                    "baseline" if app == "baseline" else "reflect",
+                    database,
+                    concurrency,
+                    args.answers,
+                    args.slack_latency / 1000,
+                    source,
                 )
                 runs[(name, concurrency)].append(samples)
     rows = [(name, n, Summary.of(samples)) for (name, n), samples in runs.items()]
     print_table(rows, args.slack_latency)
+    for (name, n), samples in runs.items():
+        problems = sum((s.warnings for s in samples), Counter())
+        for message, times in problems.most_common(5):
+            print(f"  {name} at {n}: {times} x {message}")
+    # The machine is shared: its load says how far these figures are the app's own.
+    print(
+        "load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    )
     write_chart(rows, args.chart or default_chart(args.slack_latency))
     return 0
 
@@ -393,7 +441,7 @@ def default_chart(slack_latency_ms: float) -> Path:
 def print_table(rows: list[tuple[str, int, Summary]], slack_latency_ms: float = 0.0) -> None:
     ms = 1000.0
     print(
-        f"{'app':<18}{'N':>5}{'ack p50':>9}{'ack p99':>9}{'next p50':>10}{'next p99':>10}"
+        f"{'app':<26}{'N':>5}{'ack p50':>9}{'ack p99':>9}{'next p50':>10}{'next p99':>10}"
         f"{'ack x':>7}{'next x':>8}{'cpu/step':>10}{'failed':>8}  targets"
     )
     baseline = {n: s for name, n, s in rows if name == "baseline"}
@@ -412,7 +460,7 @@ def print_table(rows: list[tuple[str, int, Summary]], slack_latency_ms: float = 
                 missed.append("failures")
             verdict = "met" if not missed else "missed: " + ", ".join(missed)
         print(
-            f"{name:<18}{n:>5}{s.ack_p50 * ms:>9.0f}{s.ack_p99 * ms:>9.0f}"
+            f"{name:<26}{n:>5}{s.ack_p50 * ms:>9.0f}{s.ack_p99 * ms:>9.0f}"
             f"{s.next_p50 * ms:>10.0f}{s.next_p99 * ms:>10.0f}{ack_x:>7.2f}{next_x:>8.2f}"
             f"{s.cpu_per_step * ms:>9.2f}m{s.failures:>8}  {verdict}"
         )

@@ -101,6 +101,9 @@ class Answer(SQLModel, table=True):
     # Free text, or the chosen option ids joined by commas.
     value: str | None = Field(default=None, sa_type=EncryptedText)
     answered_at: datetime = Field(sa_type=UTCDateTime)
+    # The ids of the question set's mentions found in ``value`` when it was written, joined by
+    # commas ("" for none); never words of the answer. None: not recorded (scan the text).
+    mentions: str | None = Field(default=None, max_length=400)
 
 
 class Action(SQLModel, table=True):

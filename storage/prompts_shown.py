@@ -4,10 +4,12 @@ question's position (``prompt``) and, once sent, the front end's reference for i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlmodel import Session, col
 
 from storage.models import OutboxMessage
 
@@ -21,24 +23,42 @@ class OnScreen:
     settled: bool = True  # False: a question's send is in flight or its outcome unknown
 
 
-def on_screen_at(*, session: Session, recipient: str, ts: str) -> OnScreen:
+def _not_known(_message_id: int) -> str | None:
+    return None
+
+
+def on_screen_at(
+    *,
+    session: Session,
+    recipient: str,
+    ts: str,
+    sent_not_marked: Callable[[int], str | None] = _not_known,
+) -> OnScreen:
     """The newest question that had reached ``recipient`` when they posted at Slack time
-    ``ts``; not settled while a newer question's send is still in flight."""
-    rows = session.exec(
-        select(
-            OutboxMessage.prompt,
-            OutboxMessage.status,
-            OutboxMessage.posted_ref,
-            OutboxMessage.uncertain,
+    ``ts``; not settled while a newer question's send is still in flight.
+
+    ``sent_not_marked``: Slack's timestamp for a message this process has sent and not yet
+    marked sent (it marks them in batches), or None."""
+    rows = session.execute(
+        sa.select(
+            col(OutboxMessage.id),
+            col(OutboxMessage.prompt),
+            col(OutboxMessage.status),
+            col(OutboxMessage.posted_ref),
+            col(OutboxMessage.uncertain),
         )
-        .where(OutboxMessage.recipient == recipient, col(OutboxMessage.prompt).is_not(None))
+        .where(col(OutboxMessage.recipient) == recipient, col(OutboxMessage.prompt).is_not(None))
         .order_by(col(OutboxMessage.id).desc())
         .limit(LOOK_BACK)
     )
     posted_at = _slack_time(ts)
-    for prompt, status, posted_ref, uncertain in rows:
+    for message_id, prompt, status, posted_ref, uncertain in rows:
         if status == "failed":
             continue  # never reached them, and never will unless an operator retries it
+        if status == "sending" and not uncertain:
+            known_ts = sent_not_marked(message_id or 0)
+            if known_ts is not None:
+                status, posted_ref = "sent", known_ts
         if status == "sent":
             sent_at = _slack_time(posted_ref)
             if sent_at is None or posted_at is None or sent_at <= posted_at:

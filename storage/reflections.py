@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,6 +39,7 @@ _ANSWERS = sa.select(
     col(Answer.status),
     type_coerce(Answer.value, Text),
     col(Answer.answered_at),
+    col(Answer.mentions),
 ).where(col(Answer.reflection_id) == bindparam("reflection_id"))
 _ACTIONS = (
     select(Action)
@@ -105,14 +107,29 @@ class StoredAnswer:
     status: str  # answered | skipped
     sealed: str | None  # the text as stored, a Fernet token
     answered_at: datetime
+    # The mentions found in the text when it was written, joined by commas (Answer.mentions).
+    mentions: str | None = None
     _opened: str | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def written(
-        cls, answer_id: int, question_id: str, status: str, value: str | None, now: datetime
+        cls,
+        answer_id: int,
+        question_id: str,
+        status: str,
+        value: str | None,
+        now: datetime,
+        mentions: str | None = None,
     ) -> StoredAnswer:
         """An answer just written, whose text is already at hand."""
-        return cls(answer_id, question_id, status, None, now, value)
+        return cls(answer_id, question_id, status, None, now, mentions, value)
+
+    @property
+    def mention_ids(self) -> frozenset[str] | None:
+        """The mentions found in the text when it was written; None if not recorded."""
+        if self.mentions is None:
+            return None
+        return frozenset(m for m in self.mentions.split(",") if m)
 
     @property
     def value(self) -> str | None:
@@ -135,6 +152,7 @@ def _upsert_answer() -> PerDialect:
                 "status": statement.excluded.status,
                 "value": statement.excluded.value,
                 "answered_at": statement.excluded.answered_at,
+                "mentions": statement.excluded.mentions,
             },
         ).returning(Answer.id)
 
@@ -153,17 +171,21 @@ def save_answer(
     status: str,
     value: str | None,
     now: datetime,
+    mentions: Sequence[str] = (),
 ) -> StoredAnswer:
-    """Write an answer, new or replacing the one given before, and return it as now stored."""
+    """Write an answer, new or replacing the one given before, and return it as now stored.
+    ``mentions``: the ids of the mentions found in ``value``, kept in plain beside it."""
+    joined = ",".join(mentions)
     params = {
         "reflection_id": reflection_id,
         "question_id": question_id,
         "status": status,
         "value": value,
         "answered_at": now,
+        "mentions": joined,
     }
     answer_id = execute(session, _SAVE_ANSWER, params).scalar_one()
-    return StoredAnswer.written(answer_id, question_id, status, value, now)
+    return StoredAnswer.written(answer_id, question_id, status, value, now, joined)
 
 
 # What a step of a reflection changes; anything more (completion) goes through the ORM.

@@ -77,6 +77,11 @@ def dm_of(user: str) -> str:
     return "D" + user[1:] if user.startswith(("U", "W")) else user
 
 
+class _Server(ThreadingHTTPServer):
+    # Slack takes a team's burst of messages; the default backlog of 5 resets connections.
+    request_queue_size = 1024
+
+
 class FakeSlack:
     def __init__(self, port: int = 0) -> None:
         self.calls: list[Call] = []
@@ -135,7 +140,7 @@ class FakeSlack:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = _Server(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -145,6 +145,9 @@ class Delivery:
         self._marker: threading.Thread | None = None
         # (outbox id, ref) of each message sent straight after commit, to be marked; None: stop.
         self._sent: queue.SimpleQueue[tuple[int, str | None] | None] = queue.SimpleQueue()
+        # The ref of each message sent and not yet marked, for sent_not_marked().
+        self._unmarked: dict[int, str] = {}
+        self._unmarked_lock = threading.Lock()
         if senders:
             self._senders = InOrder(
                 self._send_now, self._give_back, threads=senders, name="reflect-send", pace=pace
@@ -356,6 +359,9 @@ class Delivery:
             return False
         outcome = self._send_posts(message)
         if outcome is not None and outcome.ok:
+            if outcome.ref:
+                with self._unmarked_lock:
+                    self._unmarked[message.id] = outcome.ref
             self._sent.put((message.id, outcome.ref))
             return True
         # What is queued behind a failed message waits for its retry: it is given back to
@@ -402,7 +408,21 @@ class Delivery:
             if batch:
                 self._write_sent(batch)
 
+    def sent_not_marked(self, message_id: int) -> str | None:
+        """The front end's ref for a message this process has sent and not yet marked sent: an
+        answer typed straight after it can be filed without waiting for the mark."""
+        with self._unmarked_lock:
+            return self._unmarked.get(message_id)
+
     def _write_sent(self, sent: list[tuple[int, str | None]]) -> None:
+        try:
+            self._write_sent_now(sent)
+        finally:
+            with self._unmarked_lock:
+                for message_id, _ref in sent:
+                    self._unmarked.pop(message_id, None)
+
+    def _write_sent_now(self, sent: list[tuple[int, str | None]]) -> None:
         """Mark sent, trying again while the database is away: a message still unmarked when
         its claim runs out is looked for before it is sent again."""
         give_up = time.monotonic() + LEASE.total_seconds() - 5

@@ -81,6 +81,9 @@ class Screened:
 
 
 class Guard(Protocol):
+    """Screens free text for identifiers under an agency's ``options``, which only ever narrow
+    what is looked for: text left alone under no options is left alone under any."""
+
     def screen(self, text: str, *, options: Mapping[str, Any]) -> Screened: ...
 
 

@@ -151,6 +151,9 @@ class AnswerState:
     skipped: bool
     text: str = ""
     choices: tuple[str, ...] = ()
+    # The ids of the mentions found in the text when it was written; None: not known, so the
+    # text is scanned.
+    mentions: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -321,30 +324,50 @@ class QuestionSet:
             and not (q.not_for_leads and (facts.is_lead or role.lead))
         ]
 
-    def found_mentions(self, answers: Mapping[str, AnswerState]) -> dict[str, Found]:
-        """Each mention's first appearance in the written answers, in question order."""
-        found: dict[str, Found] = {}
+    def mentions_in(self, question_id: str, text: str | None) -> tuple[str, ...]:
+        """The ids of the mentions ``text``, written in answer to ``question_id``, makes."""
         anything = _any_pattern(tuple(p for m in self.mentions for p in m.detector.patterns))
+        if not text or not anything.search(text):  # one scan rules out most answers
+            return ()
+        return tuple(
+            m.id
+            for m in self.mentions
+            if m.applies_to(question_id) and m.detector.find(text) is not None
+        )
+
+    def mention_places(self, answers: Mapping[str, AnswerState]) -> dict[str, str]:
+        """Each mention's first appearance in the written answers, in question order, as the
+        question it appears in; from the mentions recorded with each answer where known, so
+        no answer's text is read."""
+        places: dict[str, str] = {}
         for question in self.questions.values():
             state = answers.get(question.id)
-            if state is None or state.skipped or not state.text:
+            if state is None or state.skipped:
                 continue
-            if not anything.search(state.text):  # one scan rules out most answers
-                continue
+            made = state.mentions
+            if made is None:
+                made = frozenset(self.mentions_in(question.id, state.text))
             for mention in self.mentions:
-                if mention.id in found or not mention.applies_to(question.id):
-                    continue
-                quote = mention.detector.find(state.text)
-                if quote is not None:
-                    found[mention.id] = Found(mention.id, question.id, quote)
+                if mention.id in made and mention.applies_to(question.id):
+                    places.setdefault(mention.id, question.id)
+        return places
+
+    def found_mentions(self, answers: Mapping[str, AnswerState]) -> dict[str, Found]:
+        """Each mention's first appearance in the written answers, in question order, with
+        the words to quote (read from that answer's text)."""
+        by_id = {m.id: m for m in self.mentions}
+        found = {}
+        for mention_id, question_id in self.mention_places(answers).items():
+            quote = by_id[mention_id].detector.find(answers[question_id].text)
+            found[mention_id] = Found(mention_id, question_id, quote or "")
         return found
 
     def path(self, facts: Facts) -> list[Question]:
         """The questions this reflection asks, in order, given the answers so far."""
         confirms_after: dict[str, list[str]] = {}
         by_id = {m.id: m for m in self.mentions}
-        for found in self.found_mentions(facts.answers).values():
-            confirms_after.setdefault(found.question, []).append(by_id[found.mention].confirm)
+        for mention_id, question_id in self.mention_places(facts.answers).items():
+            confirms_after.setdefault(question_id, []).append(by_id[mention_id].confirm)
         ordered: list[Question] = []
         seen: set[str] = set()
 
@@ -366,12 +389,16 @@ class QuestionSet:
 
     def fired(self, facts: Facts) -> list[Fired]:
         """Every flag that holds, with its quote filled in."""
-        mentions = self.found_mentions(facts.answers)
+        places = self.mention_places(facts.answers)
+        by_id = {m.id: m for m in self.mentions}
         result = []
         for rule in self.rules:
             if not rule.flag or not rule.when.holds(facts):
                 continue
-            quote = mentions[rule.quotes].quote if rule.quotes in mentions else None
+            quote = None
+            if rule.quotes in places:  # only now is the answer that made the mention read
+                written = facts.answers[places[rule.quotes]].text
+                quote = by_id[rule.quotes].detector.find(written) or None
             text = rule.flag.replace("{quote}", quote) if quote else _unquoted(rule.flag)
             result.append(Fired(rule.id, text, rule.matters, rule.title, quote, rule.see_alone))
         return result
@@ -391,8 +418,8 @@ class QuestionSet:
         """The words that made a confirming question be asked."""
         for mention in self.mentions:
             if mention.confirm == confirm_question:
-                found = self.found_mentions(answers).get(mention.id)
-                return found.quote if found else None
+                place = self.mention_places(answers).get(mention.id)
+                return mention.detector.find(answers[place].text) if place else None
         return None
 
     def is_urgent_action(self, what: str) -> bool:

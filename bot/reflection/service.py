@@ -55,6 +55,8 @@ SCALE = re.compile(
     r"^(?:about |around |roughly |maybe |probably |a |~)?(\d{1,2})(?:\s*(?:/|out of)\s*10)?[.!]?$"
 )
 PLAN_STEPS = ("what", "owner", "due", "meanwhile", "contingency")
+# Question kinds answered with option ids, never with words.
+CHOSEN = frozenset({"choice", "multi", "review"})
 
 
 def utcnow() -> datetime:
@@ -693,6 +695,8 @@ class ReflectionService:
     def _store(
         self, session: Session, context: _Context, question_id: str, status: str, value: str | None
     ) -> None:
+        question = self.questions.questions.get(question_id)
+        written = status == "answered" and question is not None and question.kind not in CHOSEN
         context.answers[question_id] = queries.save_answer(
             session=session,
             reflection_id=context.reflection.id or 0,
@@ -700,6 +704,7 @@ class ReflectionService:
             status=status,
             value=value,
             now=self.now(),
+            mentions=self.questions.mentions_in(question_id, value) if written else (),
         )
 
     def _skip(self, session: Session, context: _Context, reply: Reply) -> None:

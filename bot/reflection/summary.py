@@ -22,10 +22,29 @@ NONE_WORDS = {"none", "no", "nothing", "n/a", "na", "nil", "not applicable", "no
 def answer_state(question: Question, answer: StoredAnswer) -> AnswerState:
     if answer.status == "skipped":
         return AnswerState(skipped=True)
-    value = answer.value or ""
     if question.kind in {"choice", "multi", "review"}:
+        value = answer.value or ""
         return AnswerState(skipped=False, choices=tuple(v for v in value.split(",") if v))
-    return AnswerState(skipped=False, text=value)
+    mentions = answer.mention_ids
+    if mentions is None:
+        return AnswerState(skipped=False, text=answer.value or "")
+    return _Sealed(answer, mentions)
+
+
+class _Sealed(AnswerState):
+    """A written answer whose text is decrypted only if a rule reads it: what it mentions was
+    recorded when it was written, so deciding what to ask next rarely needs it."""
+
+    def __init__(self, answer: StoredAnswer, mentions: frozenset[str]) -> None:
+        object.__setattr__(self, "skipped", False)
+        object.__setattr__(self, "choices", ())
+        object.__setattr__(self, "mentions", mentions)
+        object.__setattr__(self, "_answer", answer)
+
+    @property
+    def text(self) -> str:
+        answer: StoredAnswer = object.__getattribute__(self, "_answer")
+        return answer.value or ""
 
 
 def display_answer(question: Question, answer: StoredAnswer | None) -> str | None:

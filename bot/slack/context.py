@@ -39,6 +39,10 @@ class SlackContext:
     def __post_init__(self) -> None:
         self.inbox = Inbox(self.new_session, now=self.now)
 
+    def sent_not_marked(self, message_id: int) -> str | None:
+        """Slack's ts for a message this process sent and has not yet marked sent."""
+        return self.delivery.sent_not_marked(message_id) if self.delivery else None
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

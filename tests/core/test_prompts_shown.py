@@ -60,3 +60,24 @@ def test_a_question_in_flight_is_unsettled_and_one_set_aside_is_passed_over(
     with new_session() as session:
         shown = on_screen_at(session=session, recipient=PERSON, ts="1700000150.0")
     assert shown == OnScreen("7|purpose|")
+
+
+def test_a_question_this_process_sent_and_has_not_yet_marked_counts_by_its_known_time(
+    new_session: db.SessionFactory,
+) -> None:
+    """Sent messages are marked in batches a moment later: the sender's own record of Slack's
+    timestamp settles an answer typed in that moment, before or after the question."""
+    with transaction(new_session) as session:
+        session.add(sent("q1", "7|purpose|", "sent", "1700000100.000100"))
+        session.add(sent("q2", "7|worry|", "sending"))
+    with new_session() as session:
+        q2 = session.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key == "q2")).one()
+        known = {q2.id: "1700000200.000100"}
+
+        def shown(ts: str) -> OnScreen:
+            return on_screen_at(session=session, recipient=PERSON, ts=ts, sent_not_marked=known.get)
+
+        assert shown("1700000250.0") == OnScreen("7|worry|")
+        assert shown("1700000150.0") == OnScreen("7|purpose|")
+        known.clear()  # another process's send: its outcome is not known here
+        assert not shown("1700000250.0").settled

@@ -107,7 +107,12 @@ def handle_answer(context: SlackContext, item: Received) -> None:
     typed_under = None
     if item.payload.get("ts"):
         with context.new_session() as session:
-            shown = on_screen_at(session=session, recipient=item.user_id, ts=item.payload["ts"])
+            shown = on_screen_at(
+                session=session,
+                recipient=item.user_id,
+                ts=item.payload["ts"],
+                sent_not_marked=context.sent_not_marked,
+            )
         if not shown.settled:
             # A question's send is in flight: did it reach them before they typed?
             raise NotYet(settling_wait(item, context.now()))
