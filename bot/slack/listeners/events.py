@@ -10,10 +10,10 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 
-from bot import dispatch
+from bot import casework, dispatch
 from bot.reflection.messages import Position
 from bot.slack import blocks as bk
-from bot.slack import casework, claims
+from bot.slack import claims
 from bot.slack.compose import ACTION_START
 from bot.slack.context import SlackContext
 from bot.slack.inbox import NotYet, Received
@@ -146,8 +146,8 @@ def app_home_opened(context: SlackContext, *, event: dict[str, Any], body: dict[
         with transaction(context.new_session) as session:
             now = context.now()
             claims.claim(session=session, key=key, now=now)
-            data = casework.home_data(session=session, user_id=user, now=now, zone=context.zone)
-            view = bk.home_view(home_blocks(context, data))
+            home = casework.home(session=session, user_id=user, now=now, zone=context.zone)
+            view = bk.home_view(home_blocks(context, home))
             dispatch.record(
                 session=session,
                 key=key,
@@ -161,10 +161,10 @@ def app_home_opened(context: SlackContext, *, event: dict[str, Any], body: dict[
     context.wake()
 
 
-def home_blocks(context: SlackContext, data: dict[str, Any]) -> list[dict[str, Any]]:
-    result = bk.sections(context.text("home", **data))
+def home_blocks(context: SlackContext, home: casework.Home) -> list[dict[str, Any]]:
+    result = bk.sections(context.text("home", **home.data()))
     # action_id must be unique within a block, so each case's button has a block of its own.
-    for index, case in enumerate(data["cases"]):
+    for index, case in enumerate(home.cases):
         label = bk.labels()["start"].format(case_ref=case.ref)
         button = bk.button(label, action_id=ACTION_START, value=case.ref)
         result.append(bk.actions(f"home:start:{index}", [button]))
