@@ -9,6 +9,9 @@ administrator at the terminal. Nothing else in Reflect decides access.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlmodel import Session
 
 from storage import organisation as org_queries
@@ -29,6 +32,12 @@ def is_administrator(actor: str) -> bool:
     return actor.startswith(ADMINISTRATOR_PREFIX)
 
 
+def leads_see_summaries(agency_options: Mapping[str, Any]) -> bool:
+    """Whether an agency shares its practitioners' summaries with its safeguarding leads (they
+    are then sent a copy, and may see it and its answers)."""
+    return bool(agency_options.get("leads_see_summaries"))
+
+
 def _supervisors(reflection: Reflection, practitioner: Person | None) -> set[str]:
     """The supervisor the reflection was sent to, and the practitioner's supervisor now."""
     found = {reflection.supervisor_id, practitioner.supervisor_id if practitioner else None}
@@ -44,7 +53,7 @@ def can_view_reflection(*, session: Session, viewer_id: str, reflection: Reflect
     if practitioner is None:
         return False
     agency = org_queries.get_agency(session=session, agency_id=practitioner.agency_id)
-    if agency is None or not agency.options.get("leads_see_summaries"):
+    if agency is None or not leads_see_summaries(agency.options):
         return False
     return viewer_id in org_queries.leads_of_agency(session=session, agency_id=agency.id)
 
