@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from bot import access, casework
 from bot.admin.cases_import import BATCH_ROWS, CasesFileError, ImportInterrupted, import_cases
 from bot.admin.organisation import (
     OrganisationFileError,
@@ -24,10 +25,10 @@ from bot.admin.organisation import (
     load_organisation,
 )
 from bot.bootstrap import Database, key_file_for, open_database
-from bot.protection import records
+from bot.identity import is_person_id
 from bot.protection.keys import replace_key_file, rotate_keys
 from bot.reflection.service import ReflectionService
-from bot.render import renderer
+from bot.render import export_markdown, local_time, renderer
 from bot.retention import purge_expired
 from bot.settings import Settings, SettingsError
 from bot.settings import problems as settings_problems
@@ -77,14 +78,21 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 def administrator() -> str:
     """Who is at the terminal, for the audit trail."""
     try:
-        return f"cli:{getpass.getuser()}"[:64]
+        return access.administrator(getpass.getuser())
     except (KeyError, OSError):
-        return "cli:unknown"
+        return access.administrator("unknown")
+
+
+def person_id(typed: str) -> str | None:
+    """A Slack user ID as typed after --person, or None when it could not be one (so nothing
+    typed in error, such as a name, is written to the audit trail)."""
+    person = typed.strip().upper()
+    return person if is_person_id(person) else None
 
 
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     database = open_db(settings)
-    summaries = records.administrator_history(
+    summaries = casework.administrator_history(
         database.new_session,
         actor=administrator(),
         case_ref=args.case_ref,
@@ -187,7 +195,7 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
         rows = audit.entries(session=session, since=since, limit=args.limit)
     entries = [
         {
-            "at": records.local_time(row.at, settings.timezone),
+            "at": local_time(row.at, settings.timezone),
             "actor": row.actor,
             "action": row.action,
             "subject": row.subject,
@@ -218,12 +226,12 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
     database = open_db(settings)
     now = datetime.now(UTC)
     if kind == "case":
-        report = records.erase_case(
+        report = casework.erase_case(
             database.new_session, actor=administrator(), case_ref=target, now=now
         )
     else:
-        report = records.erase_person(
-            database.new_session, actor=administrator(), slack_id=target, now=now
+        report = casework.erase_person(
+            database.new_session, actor=administrator(), person_id=person_id(target), now=now
         )
     say("erased", report=report, what=what, kind=kind)
     return 0
@@ -235,15 +243,12 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         say("export_exists", stream=sys.stderr, path=out)
         return 1
     database = open_db(settings)
-    export = records.export_case(
-        database.new_session,
-        actor=administrator(),
-        case_ref=args.case,
-        now=datetime.now(UTC),
-        timezone=settings.timezone,
+    export = casework.export_case(
+        database.new_session, actor=administrator(), case_ref=args.case, now=datetime.now(UTC)
     )
+    markdown = export_markdown(export, timezone=settings.timezone)
     if out is None:
-        sys.stdout.write(export.markdown)
+        sys.stdout.write(markdown)
         return 0
     try:
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -254,7 +259,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         say("error", stream=sys.stderr, message=f"Could not write {out}: {exc.strerror}.")
         return 1
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(export.markdown)
+        handle.write(markdown)
     say("exported", stream=sys.stderr, path=out, count=export.summaries, case_ref=export.case_ref)
     return 0
 

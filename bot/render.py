@@ -11,18 +11,23 @@ from collections.abc import Callable
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
 from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
 from bot.identity import is_person_id
 from bot.reflection.messages import Message
 
+if TYPE_CHECKING:
+    from bot.casework.records import CaseExport
+
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
 Mode = Literal["plain", "slack"]
 
 _BOLD = re.compile(r"\*([^*\n]+)\*")
 _ITALIC = re.compile(r"(?<![\w{])_([^_\n]+)_(?!\w)")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_<>#|]|(?<=\])\()")
 
 
 class SlackMarkup(str):
@@ -119,3 +124,33 @@ class Renderer:
 def renderer(mode: Mode = "plain") -> Renderer:
     """One compiled template set per mode and process."""
     return Renderer(mode)
+
+
+def markdown_text(value: object) -> str:
+    """Typed text made inert in Markdown: no headings, links, HTML or emphasis, one line."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(value)).replace("\r", " ").replace("\n", " ")
+
+
+def local_time(value: datetime | str, zone: str) -> str:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}"
+
+
+@cache
+def export_renderer() -> Renderer:
+    render = Renderer("plain")
+    render.env.filters["md"] = markdown_text
+    render.env.filters["localtime"] = local_time
+    return render
+
+
+def export_markdown(export: CaseExport, *, timezone: str) -> str:
+    """A case's export as Markdown for the case record (prompts/export/case.md.j2)."""
+    markdown = export_renderer().render(
+        "export/case.md.j2",
+        case_ref=export.case_ref,
+        exported_at=export.exported_at,
+        timezone=timezone,
+        reflections=export.reflections,
+    )
+    return markdown + "\n"

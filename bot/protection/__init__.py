@@ -1,1 +1,1 @@
-"""Data protection: the identifier guard, audited access to records, and key rotation."""
+"""Data protection: the identifier guard, and key rotation."""

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from bot import access
 from bot.clock.hours import WorkingHours
 from bot.protection.identifiers import IdentifierGuard
 from bot.protection.screening import screen_typed
@@ -530,7 +531,7 @@ class ReflectionService:
             "in_organisation": True,
             "supervisor_id": person.supervisor_id,
             "lead_ids": lead_ids,
-            "leads_see_summaries": bool(options.get("leads_see_summaries")),
+            "leads_see_summaries": access.leads_see_summaries(options),
             "agency_name": agency.name if agency else None,
             "agency_options": options,
             "role": person.profession or options.get("question_set"),

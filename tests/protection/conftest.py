@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot import casework
 from bot.admin.organisation import parse_organisation
+from bot.reflection.messages import Guard
 from bot.reflection.service import ReflectionService
 from storage import organisation as org_queries
 from storage.db import SessionFactory, transaction
@@ -89,3 +93,42 @@ def run_reflection(service: ReflectionService) -> RunReflection:
         return reply.reflection_id
 
     return run
+
+
+def add_note(
+    new_session: SessionFactory,
+    *,
+    author_id: str,
+    reflection_id: int,
+    text: str,
+    now: datetime,
+    guard: Guard | None = None,
+) -> casework.Outcome:
+    """A supervisor's note through casework, in a transaction of its own."""
+    with transaction(new_session) as session:
+        return casework.add_note(
+            session=session,
+            reflection_id=reflection_id,
+            actor=author_id,
+            text=text,
+            now=now,
+            guard=guard,
+        )
+
+
+def view_summary(
+    new_session: SessionFactory, *, viewer_id: str, reflection_id: int, now: datetime
+) -> dict[str, Any] | None:
+    with transaction(new_session) as session:
+        return casework.view_summary(
+            session=session, viewer_id=viewer_id, reflection_id=reflection_id, now=now
+        )
+
+
+def case_history(
+    new_session: SessionFactory, *, viewer_id: str, case_ref: str, now: datetime
+) -> casework.History:
+    with transaction(new_session) as session:
+        return casework.case_history(
+            session=session, case_ref=case_ref, viewer=viewer_id, now=now, limit=5, via="test"
+        )

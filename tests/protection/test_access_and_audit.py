@@ -9,8 +9,9 @@ import sys
 import pytest
 from sqlmodel import select
 
+from bot import casework
 from bot.access import can_view_reflection
-from bot.protection import records
+from bot.cli import person_id
 from storage import audit
 from storage.db import SessionFactory
 from storage.models import AuditEntry, Reflection, SupervisorNote
@@ -21,7 +22,10 @@ from tests.protection.conftest import (
     STRANGER,
     SUPERVISOR,
     RunReflection,
+    add_note,
+    case_history,
     load_org,
+    view_summary,
 )
 from tests.protection.test_encryption import SECRET, SECRET_PARTS
 
@@ -56,22 +60,22 @@ def test_the_access_rule_for_each_role(
         assert can_view_reflection(session=session, viewer_id=viewer, reflection=reflection) is (
             allowed
         )
-    summary = records.view_summary(
-        new_session, viewer_id=viewer, reflection_id=reflection_id, now=clock()
-    )
+    summary = view_summary(new_session, viewer_id=viewer, reflection_id=reflection_id, now=clock())
     assert (summary is not None) is allowed
-    history = records.view_history(new_session, viewer_id=viewer, case_ref="csc-1001", now=clock())
-    assert len(history) == (1 if allowed else 0)
+    history = case_history(new_session, viewer_id=viewer, case_ref="csc-1001", now=clock())
+    assert history.allowed is allowed and len(history.summaries) == (1 if allowed else 0)
     with new_session() as session:
         actions = [
             (e.actor, e.action, e.subject)
             for e in session.exec(select(AuditEntry).order_by(AuditEntry.id))
         ]
-    outcome = "view" if allowed else "view_refused"
-    assert actions == [
-        (viewer, outcome, f"reflection:{reflection_id}"),
-        (viewer, outcome, "case:CSC-1001"),
-    ]
+    if allowed:
+        assert actions == [(viewer, "view", f"reflection:{reflection_id}")] * 2
+    else:
+        assert actions == [
+            (viewer, "view_refused", f"reflection:{reflection_id}"),
+            (viewer, "view_refused", "case:CSC-1001"),
+        ]
 
 
 def test_a_practitioner_outside_the_organisation_is_seen_by_themselves_only(
@@ -80,14 +84,14 @@ def test_a_practitioner_outside_the_organisation_is_seen_by_themselves_only(
     reflection_id = run_reflection(practitioner_id="U0TESTNEWB")
     load_org(new_session, leads_see=True)
     for viewer, allowed in (("U0TESTNEWB", True), (SUPERVISOR, False), (LEAD, False)):
-        shown = records.view_summary(
+        shown = view_summary(
             new_session, viewer_id=viewer, reflection_id=reflection_id, now=clock()
         )
         assert (shown is not None) is allowed
 
 
 def test_a_forged_reflection_id_looks_like_nothing(new_session: SessionFactory, clock) -> None:
-    shown = records.view_summary(new_session, viewer_id=STRANGER, reflection_id=4242, now=clock())
+    shown = view_summary(new_session, viewer_id=STRANGER, reflection_id=4242, now=clock())
     assert shown is None
     with new_session() as session:
         entry = session.exec(select(AuditEntry)).one()
@@ -100,18 +104,18 @@ def test_supervisors_may_note_but_practitioners_and_strangers_may_not(
     load_org(new_session)
     reflection_id = run_reflection()
     for author, saved in ((PRACTITIONER, False), (STRANGER, False), (LEAD, False)):
-        result = records.add_note(
+        result = add_note(
             new_session, author_id=author, reflection_id=reflection_id, text="x", now=clock()
         )
-        assert result.saved is saved
-    noted = records.add_note(
+        assert result.done is saved
+    noted = add_note(
         new_session,
         author_id=SUPERVISOR,
         reflection_id=reflection_id,
         text=f"{SECRET}; ring her on 07911 123456",
         now=clock(),
     )
-    assert noted.saved and noted.screened is not None
+    assert noted.done and noted.screened is not None
     assert noted.screened.withheld == ("a phone number",)
     with new_session() as session:
         note = session.exec(select(SupervisorNote)).one()
@@ -126,9 +130,7 @@ def test_reflect_audit_lists_views_exports_and_erasures_in_local_time(
 ) -> None:
     load_org(new_session)
     reflection_id = run_reflection(first_answer=SECRET)
-    records.view_summary(
-        new_session, viewer_id=SUPERVISOR, reflection_id=reflection_id, now=clock()
-    )
+    view_summary(new_session, viewer_id=SUPERVISOR, reflection_id=reflection_id, now=clock())
     env = {**cli_env, "REFLECT_TIMEZONE": "Asia/Tokyo"}
     for command in (
         ["history", "CSC-1001"],
@@ -176,8 +178,8 @@ def test_audit_detail_never_holds_text(
 ) -> None:
     load_org(new_session)
     run_reflection(first_answer=SECRET)
-    records.export_case(new_session, actor="cli:test", case_ref="CSC-1001", now=clock())
-    records.erase_person(new_session, actor="cli:test", slack_id=PRACTITIONER, now=clock())
+    casework.export_case(new_session, actor="cli:test", case_ref="CSC-1001", now=clock())
+    casework.erase_person(new_session, actor="cli:test", person_id=PRACTITIONER, now=clock())
     with new_session() as session:
         entries = audit.entries(session=session)
     assert {e.action for e in entries} == {"export", "erase"}
@@ -191,14 +193,15 @@ def test_a_reference_typed_in_error_is_never_looked_up_or_audited_as_typed(
 ) -> None:
     load_org(new_session)
     run_reflection()
-    assert (
-        records.view_history(new_session, viewer_id=SUPERVISOR, case_ref=typed, now=clock()) == []
-    )
-    export = records.export_case(new_session, actor="cli:test", case_ref=typed, now=clock())
+    history = case_history(new_session, viewer_id=SUPERVISOR, case_ref=typed, now=clock())
+    assert not history.allowed and history.summaries == []
+    export = casework.export_case(new_session, actor="cli:test", case_ref=typed, now=clock())
     assert export.summaries == 0
-    erased = records.erase_case(new_session, actor="cli:test", case_ref=typed, now=clock())
+    erased = casework.erase_case(new_session, actor="cli:test", case_ref=typed, now=clock())
     assert not erased.found
-    nobody = records.erase_person(new_session, actor="cli:test", slack_id=typed, now=clock())
+    nobody = casework.erase_person(
+        new_session, actor="cli:test", person_id=person_id(typed), now=clock()
+    )
     assert not nobody.found and nobody.counts == {}
     with new_session() as session:
         subjects = [e.subject for e in session.exec(select(AuditEntry))]

@@ -18,12 +18,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from bot.bootstrap import open_database, sqlite_path
-from bot.protection import records
 from bot.settings import Settings, SettingsError
 from storage import outbox
 from storage import reflections as queries
 from storage.db import SessionFactory, transaction
-from tests.protection.conftest import PRACTITIONER, SUPERVISOR, RunReflection, load_org
+from tests.protection.conftest import (
+    PRACTITIONER,
+    SUPERVISOR,
+    RunReflection,
+    add_note,
+    case_history,
+    load_org,
+)
 
 # Invented, distinctive, and free of anything the identifier guard would withhold.
 SECRET = "Quokka-lantern-marmalade says the attic smells of paraffin 🦘 ويكيبيديا"
@@ -37,10 +43,10 @@ def _store_everywhere(
     """The secret in an answer, an action, the summary, a supervisor note and the outbox."""
     load_org(new_session)
     reflection_id = run_reflection(first_answer=SECRET)
-    note = records.add_note(
+    note = add_note(
         new_session, author_id=SUPERVISOR, reflection_id=reflection_id, text=SECRET, now=now
     )
-    assert note.saved
+    assert note.done
     with transaction(new_session) as session:
         outbox.enqueue(
             session=session,
@@ -114,7 +120,7 @@ def test_answer_text_never_reaches_the_logs(
     logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
     try:
         _store_everywhere(run_reflection, new_session, clock())
-        records.view_history(new_session, viewer_id=SUPERVISOR, case_ref="CSC-1001", now=clock())
+        case_history(new_session, viewer_id=SUPERVISOR, case_ref="CSC-1001", now=clock())
     finally:
         logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
     logged = "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records)

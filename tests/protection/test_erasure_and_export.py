@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import func
 from sqlmodel import select
 
-from bot.protection import records
+from bot import casework
 from storage import outbox
 from storage.db import SessionFactory, transaction
 from storage.models import (
@@ -29,6 +29,7 @@ from tests.protection.conftest import (
     PRACTITIONER,
     SUPERVISOR,
     RunReflection,
+    add_note,
     load_org,
 )
 from tests.protection.test_encryption import SECRET, SECRET_PARTS
@@ -48,9 +49,9 @@ def _two_cases(new_session: SessionFactory, run_reflection: RunReflection, clock
         run_reflection(case_ref="CSC-10011", practitioner_id=OTHER_PRACTITIONER),
     ]
     for rid in ids:
-        assert records.add_note(
+        assert add_note(
             new_session, author_id=SUPERVISOR, reflection_id=rid, text="Seen", now=clock()
-        ).saved
+        ).done
     with transaction(new_session) as session:
         for key, recipient, text in (
             ("summary:CSC-1001:supervisor", SUPERVISOR, "Summary of CSC-1001."),
@@ -77,7 +78,7 @@ def test_erasing_a_case_removes_it_and_only_it(
     new_session: SessionFactory, run_reflection: RunReflection, clock
 ) -> None:
     kept = _two_cases(new_session, run_reflection, clock)[1]
-    report = records.erase_case(new_session, actor="cli:test", case_ref="csc-1001", now=clock())
+    report = casework.erase_case(new_session, actor="cli:test", case_ref="csc-1001", now=clock())
     assert report.found
     assert report.counts["reflections"] == 1 and report.counts["notes"] == 1
     assert report.counts["outbox"] == 2 and report.counts["clock_prompts"] == 1
@@ -95,7 +96,7 @@ def test_erasing_a_case_removes_it_and_only_it(
         entry = session.exec(select(AuditEntry).where(AuditEntry.action == "erase")).one()
     assert entry.subject == "case:CSC-1001" and entry.detail["reflections"] == 1
 
-    again = records.erase_case(new_session, actor="cli:test", case_ref="CSC-1001", now=clock())
+    again = casework.erase_case(new_session, actor="cli:test", case_ref="CSC-1001", now=clock())
     assert not again.found
 
 
@@ -103,8 +104,8 @@ def test_erasing_a_person(
     new_session: SessionFactory, run_reflection: RunReflection, clock
 ) -> None:
     kept = _two_cases(new_session, run_reflection, clock)[1]
-    report = records.erase_person(
-        new_session, actor="cli:test", slack_id=PRACTITIONER.lower(), now=clock()
+    report = casework.erase_person(
+        new_session, actor="cli:test", person_id=PRACTITIONER.lower(), now=clock()
     )
     assert report.found and report.counts["reflections"] == 1 and report.counts["cases"] == 1
     assert report.counts["outbox"] == 1  # the message to them; case messages go with the case
@@ -113,8 +114,8 @@ def test_erasing_a_person(
         assert PRACTITIONER not in {o.recipient for o in session.exec(select(OutboxMessage))}
         assert PRACTITIONER not in {p.recipient_id for p in session.exec(select(ClockPrompt))}
 
-    supervisor = records.erase_person(
-        new_session, actor="cli:test", slack_id=SUPERVISOR, now=clock()
+    supervisor = casework.erase_person(
+        new_session, actor="cli:test", person_id=SUPERVISOR, now=clock()
     )
     assert supervisor.counts["notes_written"] == 1
     assert supervisor.counts["supervisor_links"] == 1
@@ -122,7 +123,7 @@ def test_erasing_a_person(
         remaining = session.exec(select(Reflection)).one()
     assert remaining.supervisor_id is None and rows(new_session, SupervisorNote) == 0
 
-    nobody = records.erase_person(new_session, actor="cli:test", slack_id="U0NOBODY", now=clock())
+    nobody = casework.erase_person(new_session, actor="cli:test", person_id="U0NOBODY", now=clock())
     assert not nobody.found
 
 
@@ -162,7 +163,7 @@ def test_export_writes_markdown_for_the_case_record(
     load_org(new_session)
     hostile = "# Heading <script>alert(1)</script> [link](https://x.invalid) *bold*"
     reflection_id = run_reflection(first_answer=f"{SECRET} {hostile}")
-    records.add_note(
+    add_note(
         new_session, author_id=SUPERVISOR, reflection_id=reflection_id, text="Agreed.", now=clock()
     )
     out = tmp_path / "CSC-1001.md"

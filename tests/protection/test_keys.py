@@ -12,7 +12,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, event, text
 
-from bot.protection import records
+from bot import casework
 from bot.protection.keys import encrypted_columns, rotate_keys
 from storage.db import SessionFactory
 from storage.encryption import generate_key, keyring
@@ -74,7 +74,7 @@ def test_rotation_moves_everything_to_the_new_key_in_batches(
 
     keyring.configure([new_key])  # the old key is gone; everything still reads
     try:
-        summaries = records.administrator_history(
+        summaries = casework.administrator_history(
             new_session, actor="cli:test", case_ref="CSC-1001", now=clock()
         )
         assert SECRET in str(summaries)

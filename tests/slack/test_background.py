@@ -18,12 +18,12 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from bot.bootstrap import Database
+from bot.casework import erase_case, erase_person
 from bot.messaging import outbox
 from bot.messaging.delivery import Delivery
 from bot.messaging.inbox import MAX_TRIES, Inbox, Received, retry_after
 from bot.messaging.inorder import InOrder
 from bot.messaging.message import Message
-from bot.protection.records import erase_case, erase_person
 from bot.reflection.service import utcnow
 from bot.retention import purge_expired
 from bot.settings import Settings
@@ -311,7 +311,7 @@ def test_erasure_and_retention_reach_the_inbox(
                 now=when,
                 claimed_until=when,
             )
-    report = erase_person(new_session, actor="U0ADMIN", slack_id=PRACTITIONER, now=now)
+    report = erase_person(new_session, actor="cli:admin", person_id=PRACTITIONER, now=now)
     assert report.counts["inbox"] == 1
     assert purge_expired(new_session, now=now).inbox == 1
     with new_session() as session:
@@ -333,7 +333,7 @@ def test_erasing_a_case_removes_a_reflect_for_it_still_waiting_in_the_inbox(
                 now=now,
                 claimed_until=now,
             )
-    report = erase_case(new_session, actor="U0ADMIN", case_ref="CSC-9010", now=now)
+    report = erase_case(new_session, actor="cli:admin", case_ref="CSC-9010", now=now)
     assert report.found and report.counts["inbox"] == 1
     slack.clock.advance(1)
     assert box.recover() == 1  # only the other case's

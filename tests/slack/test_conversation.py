@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy import Engine, event
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.reflection.service import ReflectionService
 from storage.models import Action, Answer, OutboxMessage, Reflection, SlackEvent
@@ -194,7 +194,10 @@ def test_a_retried_event_is_handled_once(slack: SlackDriver) -> None:
     assert first.status == retry.status == 200
     slack.deliver()
     with slack.new_session() as session:
-        assert [a.question_id for a in session.exec(select(Answer))] == [*OPENED, "child_day"]
+        assert [a.question_id for a in session.exec(select(Answer).order_by(col(Answer.id)))] == [
+            *OPENED,
+            "child_day",
+        ]
         keys = [m.dedupe_key for m in session.exec(select(OutboxMessage))]
         assert session.get(SlackEvent, "ev:Ev0RETRY1") is not None
     assert len([k for k in keys if k.startswith("ev:Ev0RETRY1")]) == 1

@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.protection import records
+from bot import casework
+from bot.render import export_markdown
 from storage.models import AuditEntry, Reflection, SupervisorDecision
 from tests.slack.conftest import (
     OTHER_PRACTITIONER,
@@ -190,13 +191,14 @@ def test_a_decision_goes_with_the_case_when_it_is_erased_and_into_its_export(
     view = _open_decision_modal(slack)
     assert _decide(slack, view, "Joint visit with the health visitor next week").status == 200
 
-    export = records.export_case(
+    export = casework.export_case(
         slack.new_session, actor="cli:admin", case_ref="CSC-7001", now=slack.clock()
     )
-    assert "### Supervisor decisions" in export.markdown
-    assert "Joint visit with the health visitor next week" in export.markdown
+    markdown = export_markdown(export, timezone="Europe/London")
+    assert "### Supervisor decisions" in markdown
+    assert "Joint visit with the health visitor next week" in markdown
 
-    report = records.erase_case(
+    report = casework.erase_case(
         slack.new_session, actor="cli:admin", case_ref="CSC-7001", now=slack.clock()
     )
     assert report.counts["decisions"] == 1
@@ -207,8 +209,8 @@ def test_erasing_the_supervisor_removes_the_decisions_they_wrote(slack: SlackDri
     completed_reflection(slack, NEW_SUMMARY)
     view = _open_decision_modal(slack)
     assert _decide(slack, view, "Keep the plan as it is").status == 200
-    report = records.erase_person(
-        slack.new_session, actor="cli:admin", slack_id=SUPERVISOR, now=slack.clock()
+    report = casework.erase_person(
+        slack.new_session, actor="cli:admin", person_id=SUPERVISOR, now=slack.clock()
     )
     assert report.counts["decisions_written"] == 1
     assert _decisions(slack) == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from storage.models import Answer, InboxItem, OutboxMessage
 from tests.slack.conftest import PRACTITIONER, SlackDriver, dm_event
@@ -16,7 +16,9 @@ QUESTION_TWO = "What worries you most"  # after the visit's purpose
 
 def answers(slack: SlackDriver) -> dict[str, str | None]:
     with slack.new_session() as session:
-        return {a.question_id: a.value for a in session.exec(select(Answer))}
+        return {
+            a.question_id: a.value for a in session.exec(select(Answer).order_by(col(Answer.id)))
+        }
 
 
 def recorded(slack: SlackDriver) -> int:

@@ -9,11 +9,11 @@ from typing import Any
 from slack_bolt import Ack, App
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import casework
 from bot.messaging import handled, outbox
 from bot.messaging.inbox import Received
 from bot.messaging.message import Message, Part
 from bot.slack import blocks as bk
-from bot.slack import casework
 from bot.slack.context import SlackContext
 from bot.slack.listeners.events import tell_not_handled
 from storage.db import transaction
@@ -115,13 +115,15 @@ def _history(context: SlackContext, user: str, case_ref: str) -> list[dict[str, 
     """The newest summaries of a case, in the ephemeral reply when they fit in one message;
     otherwise in the DM, in as many messages as they need (an ephemeral reply is one message,
     and half a summary would mislead), with the reply saying so."""
-    history = casework.case_history(
-        context.new_session,
-        case_ref=case_ref,
-        viewer=user,
-        now=context.now(),
-        limit=HISTORY_LIMIT,
-    )
+    with transaction(context.new_session) as session:
+        history = casework.case_history(
+            session=session,
+            case_ref=case_ref,
+            viewer=user,
+            now=context.now(),
+            limit=HISTORY_LIMIT,
+            via="slack",
+        )
     if not history.allowed:
         return bk.sections(context.text("history_refused", case_ref=history.case_ref))
     header_data = {
@@ -168,7 +170,8 @@ def _history(context: SlackContext, user: str, case_ref: str) -> list[dict[str, 
 
 
 def _close(context: SlackContext, user: str, case_ref: str) -> list[dict[str, Any]]:
-    result = casework.close_case(
-        context.new_session, case_ref=case_ref, actor=user, now=context.now(), zone=context.zone
-    )
-    return bk.sections(context.text(result.template, **result.data))
+    with transaction(context.new_session) as session:
+        said = casework.close_case(
+            session=session, case_ref=case_ref, actor=user, now=context.now(), zone=context.zone
+        )
+    return bk.sections(context.text(said.template, **said.data))

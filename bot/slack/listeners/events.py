@@ -10,11 +10,11 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 
+from bot import casework
 from bot.messaging import handled, outbox
 from bot.messaging.inbox import NotYet, Received
 from bot.messaging.message import HOME, Control, Message, Part
 from bot.reflection.messages import Position
-from bot.slack import casework
 from bot.slack.context import SlackContext
 from bot.slack.listeners.common import unescape
 from bot.slack.mentions import mentioned_person
@@ -154,12 +154,12 @@ def app_home_opened(context: SlackContext, *, event: dict[str, Any], body: dict[
         with transaction(context.new_session) as session:
             now = context.now()
             handled.take(session=session, key=key, now=now)
-            data = casework.home_data(session=session, user_id=user, now=now, zone=context.zone)
+            home = casework.home(session=session, user_id=user, now=now, zone=context.zone)
             outbox.record(
                 session,
                 key=key,
                 recipient=user,
-                message=home_page(data),
+                message=home_page(home.data()),
                 now=now,
                 delivery=context.delivery,
                 surface=HOME,

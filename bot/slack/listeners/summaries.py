@@ -12,8 +12,9 @@ from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import WebClient
 
+from bot import casework
 from bot.messaging import handled
-from bot.slack import casework
+from bot.messaging.replies import say
 from bot.slack.compose import (
     ACTION_ACKNOWLEDGE,
     ACTION_ADD_NOTE,
@@ -34,6 +35,7 @@ from bot.slack.compose import (
 )
 from bot.slack.context import SlackContext
 from bot.slack.listeners.common import record_id
+from storage.db import transaction
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +83,40 @@ def register(app: App, context: SlackContext) -> None:
     app.action(ACTION_SHOW_ANSWERS)(answers)
 
 
+def _casework(
+    context: SlackContext,
+    act: Callable[..., casework.Outcome],
+    claim: str | None = None,
+    **request: Any,
+) -> casework.Outcome:
+    """Run a casework request in one transaction with the DMs it records (and, if it was done,
+    the handled-once ``claim``)."""
+    now = context.now()
+    with transaction(context.new_session) as session:
+        outcome = act(session=session, now=now, **request)
+        if claim is not None and outcome.done:
+            handled.take(session=session, key=claim, now=now)
+        for notice in outcome.notices:
+            say(
+                notice.message.template,
+                session=session,
+                key=notice.key,
+                recipient=notice.recipient,
+                now=now,
+                delivery=context.delivery,
+                **notice.message.data,
+            )
+    return outcome
+
+
 def _refuse(context: SlackContext, body: dict[str, Any], outcome: casework.Outcome) -> None:
-    if outcome.refused_template:
+    if outcome.refusal is not None:
         user = body["user"]["id"]
         context.tell(
-            outcome.refused_template,
+            outcome.refusal.template,
             key=f"refused:{body.get('trigger_id')}",
             recipient=user,
-            **outcome.data,
+            **outcome.refusal.data,
         )
     else:
         context.wake()
@@ -96,12 +124,8 @@ def _refuse(context: SlackContext, body: dict[str, Any], outcome: casework.Outco
 
 def _refuse_forged(context: SlackContext, body: dict[str, Any], action: str) -> None:
     """A value that is no reflection id: nothing to look up; refused and audited all the same."""
-    outcome = casework.refuse(
-        context.new_session,
-        action=action,
-        actor=body["user"]["id"],
-        reflection_id=None,
-        now=context.now(),
+    outcome = _casework(
+        context, casework.refuse, action=action, actor=body["user"]["id"], reflection_id=None
     )
     _refuse(context, body, outcome)
 
@@ -118,13 +142,7 @@ def _reflection_button(
     if reflection_id is None:
         _refuse_forged(context, body, kind)
         return
-    outcome = act(
-        context.new_session,
-        reflection_id=reflection_id,
-        actor=body["user"]["id"],
-        now=context.now(),
-        renderer=context.renderer,
-    )
+    outcome = _casework(context, act, reflection_id=reflection_id, actor=body["user"]["id"])
     _refuse(context, body, outcome)
 
 
@@ -163,13 +181,13 @@ def _open_modal(
     if reflection_id is None:
         _refuse_forged(context, body, kind)
         return
-    if not casework.may_add_note(context.new_session, reflection_id=reflection_id, actor=user):
-        outcome = casework.refuse(
-            context.new_session,
-            action=kind,
-            actor=user,
-            reflection_id=reflection_id,
-            now=context.now(),
+    with context.new_session() as session:
+        allowed = casework.may_write_to_practitioner(
+            session=session, reflection_id=reflection_id, actor=user
+        )
+    if not allowed:
+        outcome = _casework(
+            context, casework.refuse, action=kind, actor=user, reflection_id=reflection_id
         )
         _refuse(context, body, outcome)
         return
@@ -237,30 +255,25 @@ def _text_submission(
     actor = body["user"]["id"]
     try:
         if reflection_id is None:
-            outcome = casework.refuse(
-                context.new_session,
-                action=kind,
-                actor=actor,
-                reflection_id=None,
-                now=context.now(),
+            outcome = _casework(
+                context, casework.refuse, action=kind, actor=actor, reflection_id=None
             )
         else:
-            outcome = write(
-                context.new_session,
+            outcome = _casework(
+                context,
+                write,
+                claim=f"view:{view.get('id')}:{view.get('hash')}",
                 reflection_id=reflection_id,
                 actor=actor,
                 text=text,
-                claim_key=f"view:{view.get('id')}:{view.get('hash')}",
-                now=context.now(),
-                renderer=context.renderer,
                 guard=context.guard,
             )
     except handled.AlreadyHandled:
         ack()
         return
-    if outcome.refused_template:
+    if outcome.refusal is not None:
         # Said in the modal, which stays open: what they wrote is not lost from their screen.
-        message = context.text(outcome.refused_template, **outcome.data)
+        message = context.text(outcome.refusal.template, **outcome.refusal.data)
         ack(response_action="errors", errors={block: message})
         return
     ack()  # stored before the modal closes
@@ -286,7 +299,7 @@ def show_answers_button(
         body,
         action,
         "answers",
-        lambda *args, **kwargs: casework.show_answers(*args, shown_under=shown_under, **kwargs),
+        lambda **request: casework.show_answers(shown_under=shown_under, **request),
     )
 
 
