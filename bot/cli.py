@@ -28,6 +28,7 @@ from bot.protection import records
 from bot.protection.keys import replace_key_file, rotate_keys
 from bot.reflection.service import ReflectionService
 from bot.render import renderer
+from bot.report.cli import add_report_command
 from bot.retention import purge_expired
 from bot.settings import Settings, SettingsError
 from bot.terminal import DEMO_PRACTITIONER, TerminalConversation
@@ -453,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(handler=cmd_cases_import)
     add_protection_commands(commands)
     add_set_aside_commands(commands)
+    add_report_command(commands)
 
     clock = commands.add_parser(
         "clock",

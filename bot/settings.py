@@ -13,6 +13,8 @@ DEFAULT_DATABASE_URL = "sqlite:///reflect.db"
 DEFAULT_TIMEZONE = "Europe/London"
 # /healthz fails when an answer has waited this long to be handled.
 DEFAULT_OLDEST_UNHANDLED_SECONDS = 120
+# The partnership report hides counts under this; never below 3.
+DEFAULT_REPORT_SMALL_NUMBER = 5
 
 
 class SettingsError(ValueError):
@@ -42,6 +44,7 @@ class Settings:
     batch_limits: Limits = BATCH_LIMITS
     serving_requests: bool = False
     oldest_unhandled_seconds: int = DEFAULT_OLDEST_UNHANDLED_SECONDS
+    report_small_number: int = DEFAULT_REPORT_SMALL_NUMBER
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +76,7 @@ class Settings:
             oldest_unhandled_seconds=_whole(
                 env, "REFLECT_HEALTH_OLDEST_UNHANDLED_SECONDS", DEFAULT_OLDEST_UNHANDLED_SECONDS
             ),
+            report_small_number=_small_number(env),
         )
 
     def for_requests(self) -> Settings:
@@ -96,6 +100,16 @@ def _whole(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name) or str(default)
     if not raw.isdigit() or int(raw) < 1:
         raise SettingsError(f"{name}={raw!r} must be a whole number of at least 1.")
+    return int(raw)
+
+
+def _small_number(env: Mapping[str, str]) -> int:
+    raw = env.get("REFLECT_REPORT_SMALL_NUMBER") or str(DEFAULT_REPORT_SMALL_NUMBER)
+    if not raw.isdigit() or int(raw) < 3:
+        raise SettingsError(
+            f"REFLECT_REPORT_SMALL_NUMBER={raw!r}: the report must hide counts under at least 3 "
+            "(smaller numbers could point to a child or family); use 3 or more (default 5)."
+        )
     return int(raw)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from storage.models import Agency, Person, Reflection
+from storage.models import Agency, ClockPrompt, Person, Reflection, SafeguardingLead
 
 OPEN_STATUSES = ("in_progress", "paused")
 # The agency shown for reflections by someone no longer in the organisation file.
@@ -262,3 +262,26 @@ def agency_exists(*, session: Session, agency_id: str) -> bool:
 
 def agency_names(*, session: Session) -> dict[str, str]:
     return {a.id: a.name for a in session.exec(select(Agency))}
+
+
+def recorded_keys(*, session: Session, job: str, prefix: str) -> set[str]:
+    """The clock's recorded prompt keys for ``job`` that start with ``prefix``."""
+    query = select(ClockPrompt.key).where(
+        ClockPrompt.job == job, col(ClockPrompt.key).startswith(prefix, autoescape=True)
+    )
+    return set(session.exec(query))
+
+
+def agencies_with_leads(*, session: Session) -> list[tuple[str, dict[str, Any], list[str]]]:
+    """(agency id, options, lead Slack IDs) for every agency, in id order."""
+    leads: dict[str, list[str]] = {}
+    for agency_id, slack_id in session.exec(
+        select(SafeguardingLead.agency_id, SafeguardingLead.slack_id).order_by(
+            col(SafeguardingLead.slack_id)
+        )
+    ):
+        leads.setdefault(agency_id, []).append(slack_id)
+    return [
+        (a.id, dict(a.options or {}), leads.get(a.id, []))
+        for a in session.exec(select(Agency).order_by(col(Agency.id)))
+    ]

@@ -34,6 +34,7 @@ AGENCY_KEYS = {
     "question_set",
     "procedure_url",
     "front_door",
+    "monthly_report",
 }
 PERSON_KEYS = {"slack_id", "agency", "role", "supervisor", "email", "profession"}
 PROCEDURE_URL = re.compile(r"^https?://[^\s<>|]{3,300}$")
@@ -385,6 +386,7 @@ def _agencies(
                     "must be true or false",
                 )
             )
+        _check_flag(entry, "monthly_report", where, problems)
         _check_identifiers(entry, where, problems)
         _check_question_set(entry, "question_set", where, problems)
         _check_pattern(
@@ -415,6 +417,11 @@ def _agencies(
         if agency_id and name:
             agencies.append(Agency(id=agency_id, name=name, options=dict(options)))
     return agencies, leads
+
+
+def _check_flag(entry: dict[str, Any], key: str, where: str, problems: list[Problem]) -> None:
+    if key in entry and not isinstance(entry[key], bool):
+        problems.append(Problem(line_of(entry, key), f"{where}.{key}", "must be true or false"))
 
 
 def _check_question_set(

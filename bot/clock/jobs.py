@@ -415,6 +415,13 @@ def retention(context: ClockContext) -> int:
     return 0
 
 
+def monthly_report(context: ClockContext) -> int:
+    """The partnership report's short version to each agency's leads, monthly."""
+    from bot.report import monthly  # it builds on this module's Prompt and record
+
+    return monthly.monthly_reports(context)
+
+
 JOBS: dict[str, Callable[[ClockContext], int]] = {
     "long_open": long_open_cases,
     "unfinished": unfinished_reflections,
@@ -422,6 +429,7 @@ JOBS: dict[str, Callable[[ClockContext], int]] = {
     "action_due": action_reminders,
     "digest": weekly_digests,
     "retention": retention,
+    "monthly_report": monthly_report,
 }
 
 

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from bot.reflection.questions import QuestionSet, default_question_set
 from bot.report.counts import DISAGREEMENT_RULE, DRIFT_PREFIX, Labels, Report, Rows, build
 from bot.report.period import Period
+from bot.settings import Settings
 from storage import audit
 from storage import report as queries
 from storage.db import SessionFactory, transaction
@@ -97,3 +98,9 @@ def record_run(
                 "format": form,
             },
         )
+
+
+def small_number() -> int:
+    """The threshold for the long-running processes (Slack, the clock), from the one settings
+    object; `reflect report` passes its own Settings."""
+    return Settings.from_env().report_small_number

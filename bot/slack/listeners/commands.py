@@ -14,6 +14,7 @@ from bot.slack import casework, claims
 from bot.slack.context import SlackContext
 from bot.slack.inbox import Received
 from bot.slack.listeners.events import tell_not_handled
+from bot.slack.report import report_reply
 from bot.slack.sink import post
 from storage.db import transaction
 
@@ -54,6 +55,7 @@ def _answer(context: SlackContext, body: dict[str, Any]) -> list[dict[str, Any]]
         "": lambda: bk.sections(context.text("help")),
         "help": lambda: bk.sections(context.text("help")),
         "list": lambda: _list(context, user),
+        "report": lambda: report_reply(context, user),
     }
     if first in handlers:
         reply_blocks = handlers[first]()
