@@ -211,7 +211,15 @@ def build(
         for category in (*categories, total):
             over_agencies(measure, ALL, ALL, category)
 
-    shown = suppress(values, sums, threshold=threshold)
+    # The same sums for the partnership as a whole: implied by the others, but stated, so a
+    # count they expose is caught by the plainest check.
+    for each in list(sums):
+        places = {key[1] for key in each.cells}
+        if len(places) == 1 and agencies and places == {agencies[0]}:
+            whole = Sum(_as_all(each.total), tuple(_as_all(p) for p in each.parts))
+            if all(key in values for key in whole.cells) and whole not in sums:
+                sums.append(whole)
+    shown = suppress(values, sums, threshold=threshold, order=_give_up_first)
     report = Report(
         period=period,
         threshold=threshold,
@@ -230,6 +238,19 @@ def build(
             median(histogram) if report.value(count) is not None else None
         )
     return report
+
+
+# When a count must be withheld to protect a small one: started before how reflections ended,
+# those before the rest; the partnership's total before an agency's; then the smallest.
+_GIVE_UP = {"started": 0, "in_progress": 1, "abandoned": 1, "answered": 1, "compared": 1}
+
+
+def _give_up_first(key: Key, value: int) -> tuple[int, int, int]:
+    return (_GIVE_UP.get(key[4], 2), 0 if key[1] == ALL else 1, value)
+
+
+def _as_all(key: Key) -> Key:
+    return (key[0], ALL, key[2], key[3], key[4])
 
 
 def _outcome_sum(values: dict[Key, int], sums: list[Sum], agency: str, team: str) -> None:
