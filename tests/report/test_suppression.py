@@ -5,8 +5,8 @@ the scale); an attacker who knows every shown count, every sum that ties them to
 rules (a "fewer than" count is 0 to threshold-1, a withheld one at least the threshold) then
 tries two ways to pin a hidden count down: linear algebra over the sums (is the count's unit
 vector in the row space of the sums over the hidden counts?) and bounds propagated through every
-sum until nothing moves. Neither may succeed for any count above zero (a hidden zero worked out as zero is
-about no one), and the true values must fit what the attacker deduced.
+sum until nothing moves. Neither may succeed for any count above zero (a hidden zero worked out
+as zero is about no one), and the true values must fit what the attacker deduced.
 """
 
 from __future__ import annotations
