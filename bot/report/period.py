@@ -36,10 +36,10 @@ class Period:
             first = last.replace(day=1) if last else default.first
         if last is None:
             last = min(today, _month_end(first))
-        if last < first:
-            raise PeriodError(f"The period ends ({last}) before it starts ({first}).")
         if first > today:
             raise PeriodError(f"The period starts in the future ({first}).")
+        if last < first:
+            raise PeriodError(f"The period ends ({last}) before it starts ({first}).")
         return cls(first, last)
 
     def months(self) -> list[tuple[str, date, date]]:
