@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, text
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -95,6 +95,12 @@ def _listed(column: Any, item: str) -> ColumnElement[bool]:
     )
 
 
+def _columns(count: int) -> list[Any]:
+    """GROUP BY the first ``count`` columns by position: the same expression written twice
+    carries its literals as separate parameters, which PostgreSQL will not match up."""
+    return [text(str(position)) for position in range(1, count + 1)]
+
+
 def _rows(session: Session, query: Any) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in session.execute(query)]
 
@@ -105,7 +111,7 @@ def outcomes(*, session: Session, window: Window) -> list[tuple[str, str, str, i
     query = (
         _from(_agency(), _team(), outcome, func.count())
         .where(*_where(window))
-        .group_by(_agency(), _team(), outcome)
+        .group_by(*_columns(3))
     )
     return [(a, t, o, int(n)) for a, t, o, n in _rows(session, query)]
 
@@ -116,7 +122,7 @@ def abandoned_at(*, session: Session, window: Window) -> list[tuple[str, str, in
     query = (
         _from(_agency(), question, func.count())
         .where(*_where(window), _abandoned(window))
-        .group_by(_agency(), question)
+        .group_by(*_columns(2))
     )
     return [(a, q, int(n)) for a, q, n in _rows(session, query)]
 
@@ -141,7 +147,7 @@ def by_month(*, session: Session, window: Window) -> list[tuple[str, str, int, i
     query = (
         _from(_agency(), month, func.count(), completed)
         .where(*_where(window))
-        .group_by(_agency(), month)
+        .group_by(*_columns(2))
     )
     return [(a, m, int(s), int(c or 0)) for a, m, s, c in _rows(session, query)]
 
@@ -152,7 +158,7 @@ def repeats(*, session: Session, window: Window) -> list[tuple[str, bool, int | 
     query = (
         _from(_agency(), Reflection.is_repeat, Reflection.minutes, func.count())
         .where(*_where(window), _completed())
-        .group_by(_agency(), Reflection.is_repeat, Reflection.minutes)
+        .group_by(*_columns(3))
     )
     return [(a, bool(r), m, int(n)) for a, r, m, n in _rows(session, query)]
 
@@ -164,7 +170,7 @@ def listed_counts(
     if not ids:
         return []
     sums = [func.sum(case((_listed(column, item), 1), else_=0)) for item in ids]
-    query = _from(_agency(), *sums).where(*_where(window), _completed()).group_by(_agency())
+    query = _from(_agency(), *sums).where(*_where(window), _completed()).group_by(*_columns(1))
     found = []
     for agency, *values in _rows(session, query):
         found += [(agency, item, int(value or 0)) for item, value in zip(ids, values, strict=True)]
@@ -195,7 +201,7 @@ def any_listed(
     query = (
         _from(_agency(), func.count())
         .where(*_where(window), _completed(), fired)
-        .group_by(_agency())
+        .group_by(*_columns(1))
     )
     return [(a, int(n)) for a, n in _rows(session, query)]
 
@@ -213,7 +219,7 @@ def flag_cleared_later(*, session: Session, window: Window, rule_id: str) -> lis
     query = (
         _from(_agency(), func.count())
         .where(*_where(window), _completed(), _listed(Reflection.rules_fired, rule_id), cleared)
-        .group_by(_agency())
+        .group_by(*_columns(1))
     )
     return [(a, int(n)) for a, n in _rows(session, query)]
 
@@ -223,7 +229,7 @@ def scales(*, session: Session, window: Window) -> list[tuple[str, int, int]]:
     query = (
         _from(_agency(), Reflection.scale, func.count())
         .where(*_where(window), _completed(), col(Reflection.scale).is_not(None))
-        .group_by(_agency(), Reflection.scale)
+        .group_by(*_columns(2))
     )
     return [(a, int(s), int(n)) for a, s, n in _rows(session, query)]
 
@@ -251,7 +257,7 @@ def scale_changes(*, session: Session, window: Window) -> list[tuple[str, str, i
         _from(_agency(), change, func.count())
         .join(ordered, ordered.c.id == Reflection.id)
         .where(*_where(window), ordered.c.before.is_not(None))
-        .group_by(_agency(), change)
+        .group_by(*_columns(2))
     )
     return [(a, c, int(n)) for a, c, n in _rows(session, query)]
 

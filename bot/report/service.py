@@ -72,6 +72,9 @@ def make_report(
             scales=queries.scales(session=session, window=window),
             scale_changes=queries.scale_changes(session=session, window=window),
         )
+    if agency_id is None and any(row[0] == queries.NO_AGENCY for row in rows.outcomes):
+        # Reflections by people since taken out of the organisation file still count, apart.
+        labels.agencies[queries.NO_AGENCY] = ""
     return build(rows, period=period, labels=labels, threshold=threshold, agency_id=agency_id)
 
 
