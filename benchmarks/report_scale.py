@@ -62,7 +62,8 @@ SEED = [
               CASE WHEN g % 20 > 1 THEN (g * 7 + k) % 11 END,
               CASE WHEN g % 20 > 1 THEN 8 + g % 30 END
        FROM (SELECT g, (g - 1) / :per_case + 1 AS c, (g - 1) % :per_case AS k,
-                    TIMESTAMP '2026-09-01 08:00' + ((g * 7919) % 7800) * INTERVAL '1 minute' * 11
+                    TIMESTAMP '2026-09-01 08:00'
+                    + ((g::bigint * 7919) % 7800) * INTERVAL '1 minute' * 11
                     + ((g - 1) % :per_case) * INTERVAL '1 day' AS at
              FROM generate_series(1, :reflections) AS g) AS s""",
 ]

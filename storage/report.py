@@ -169,12 +169,35 @@ def listed_counts(
     """(agency, id, count): how many completed reflections list each id in ``column``."""
     if not ids:
         return []
+    if session.get_bind().dialect.name == "postgresql":
+        return _unnested_counts(session=session, window=window, column=column, ids=ids)
     sums = [func.sum(case((_listed(column, item), 1), else_=0)) for item in ids]
     query = _from(_agency(), *sums).where(*_where(window), _completed()).group_by(*_columns(1))
     found = []
     for agency, *values in _rows(session, query):
         found += [(agency, item, int(value or 0)) for item, value in zip(ids, values, strict=True)]
     return found
+
+
+def _unnested_counts(
+    *, session: Session, window: Window, column: Any, ids: Sequence[str]
+) -> list[tuple[str, str, int]]:
+    """PostgreSQL splits the list once per row and counts each id in one grouping, where the
+    portable form tests every id against every row."""
+    items = (
+        _from(
+            _agency().label("agency"),
+            func.unnest(func.string_to_array(column, literal(","))).label("item"),
+        )
+        .where(*_where(window), _completed(), col(column).is_not(None))
+        .subquery()
+    )
+    query = (
+        select(items.c.agency, items.c.item, func.count())
+        .where(items.c.item.in_(list(ids)))
+        .group_by(*_columns(2))
+    )
+    return [(a, i, int(n)) for a, i, n in _rows(session, query)]
 
 
 def themes_skipped(
@@ -239,13 +262,18 @@ def scale_changes(*, session: Session, window: Window) -> list[tuple[str, str, i
     case's previous completed reflection that answered it."""
     ordered = (
         select(
-            Reflection.id,
+            Reflection.practitioner_id,
+            Reflection.started_at,
             Reflection.scale,
             func.lag(Reflection.scale)
             .over(partition_by=Reflection.case_id, order_by=(Reflection.started_at, Reflection.id))
             .label("before"),
         )
-        .where(_completed(), col(Reflection.scale).is_not(None))
+        .where(
+            _completed(),
+            col(Reflection.scale).is_not(None),
+            col(Reflection.started_at) < window.end,
+        )
         .subquery()
     )
     change = case(
@@ -253,10 +281,14 @@ def scale_changes(*, session: Session, window: Window) -> list[tuple[str, str, i
         (ordered.c.scale < ordered.c.before, literal("fell")),
         else_=literal("same"),
     )
+    conditions = [ordered.c.started_at >= window.start, ordered.c.before.is_not(None)]
+    if window.agency_id is not None:
+        conditions.append(col(Person.agency_id) == window.agency_id)
     query = (
-        _from(_agency(), change, func.count())
-        .join(ordered, ordered.c.id == Reflection.id)
-        .where(*_where(window), ordered.c.before.is_not(None))
+        select(_agency(), change, func.count())
+        .select_from(ordered)
+        .outerjoin(Person, col(Person.slack_id) == ordered.c.practitioner_id)
+        .where(*conditions)
         .group_by(*_columns(2))
     )
     return [(a, c, int(n)) for a, c, n in _rows(session, query)]

@@ -129,4 +129,6 @@ def test_the_suppression_line_says_what_was_hidden(seeded: SessionFactory) -> No
     report = report_for(seeded, date(2026, 11, 1), date(2026, 11, 30))
     text = formats.markdown(report)
     hidden = report.hidden
-    assert f'{hidden[Shown.SMALL]} counts from 1 to 4 are shown as "fewer than 5"' in text
+    assert (
+        f'{hidden[Shown.SMALL]} counts under 5 (zero included) are shown as "fewer than 5"' in text
+    )
