@@ -28,14 +28,15 @@ class Period:
 
     @classmethod
     def between(cls, first: date | None, last: date | None, *, today: date) -> Period:
-        """``--from``/``--to``; either may be left out (the last full month's, or today)."""
-        default = cls.last_full_month(today)
+        """``--from``/``--to``: with neither, the last full month; with only ``--to``, from the
+        start of its month; with only ``--from``, up to today."""
         if first is None and last is None:
-            return default
+            return cls.last_full_month(today)
         if first is None:
-            first = last.replace(day=1) if last else default.first
+            assert last is not None
+            first = last.replace(day=1)
         if last is None:
-            last = min(today, _month_end(first))
+            last = today
         if first > today:
             raise PeriodError(f"The period starts in the future ({first}).")
         if last < first:
