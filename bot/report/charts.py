@@ -27,8 +27,8 @@ def _svg(figure: Figure) -> str:
     return _METADATA.sub("", _PROLOGUE.sub("", buffer.getvalue(), count=1))
 
 
-def bars(title: str, axis: str, items: Sequence[tuple[str, float]]) -> str:
-    """Horizontal bars, largest at the top."""
+def bars(title: str, axis: str, items: Sequence[tuple[str, float]], suffix: str = "") -> str:
+    """Horizontal bars, largest at the top, each labelled with its value and ``suffix``."""
     height = 1.2 + 0.32 * max(len(items), 1)
     figure = Figure(figsize=(7.5, height))
     ax = figure.subplots()
@@ -36,7 +36,7 @@ def bars(title: str, axis: str, items: Sequence[tuple[str, float]]) -> str:
     values = [value for _, value in reversed(items)]
     ax.barh(labels, values, color=COLOURS[0])
     for y, value in enumerate(values):
-        ax.text(value, y, f" {value:g}", va="center", fontsize=8)
+        ax.text(value, y, f" {value:g}{suffix}", va="center", fontsize=8)
     ax.set_title(title, fontsize=11, loc="left")
     ax.set_xlabel(axis, fontsize=9)
     ax.tick_params(labelsize=8)

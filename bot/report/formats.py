@@ -248,7 +248,7 @@ class View:
             drawn.append(
                 {
                     "title": title,
-                    "svg": charts.bars(title, axis, items),
+                    "svg": charts.bars(title, axis, items, "%" if as_share else ""),
                     "hidden": words["hidden"].format(names="; ".join(hidden)) if hidden else "",
                 }
             )
