@@ -10,6 +10,7 @@ administrator at the terminal. Nothing else in Reflect decides access.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session
@@ -107,3 +108,24 @@ def can_see_case_history(
     """Those who work on the case (even before any summary), and whoever may see one of its
     summaries (``visible``, from visible_reflections)."""
     return bool(visible) or works_on_case(session=session, actor=viewer_id, case=case)
+
+
+@dataclass(frozen=True)
+class ReportScope:
+    """Whose figures a person may see in the partnership report: None is every agency."""
+
+    agency_id: str | None
+
+
+def partnership_report_scope(*, session: Session, viewer_id: str) -> ReportScope | None:
+    """Administrators see every agency's figures; a safeguarding lead their own agency's (the
+    first, by id, if they lead several); nobody else sees the report."""
+    person = org_queries.get_person(session=session, slack_id=viewer_id)
+    if person is not None and person.role == "administrator":
+        return ReportScope(None)
+    led = sorted(org_queries.agencies_led_by(session=session, slack_id=viewer_id))
+    if led:
+        return ReportScope(led[0])
+    if person is not None and person.role == "lead":
+        return ReportScope(person.agency_id)
+    return None

@@ -29,6 +29,7 @@ from bot.identity import is_person_id
 from bot.protection.keys import replace_key_file, rotate_keys
 from bot.reflection.service import ReflectionService
 from bot.render import export_markdown, local_time, renderer
+from bot.report.cli import add_report_command
 from bot.retention import purge_expired
 from bot.settings import Settings, SettingsError
 from bot.settings import problems as settings_problems
@@ -472,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(handler=cmd_cases_import)
     add_protection_commands(commands)
     add_set_aside_commands(commands)
+    add_report_command(commands)
 
     clock = commands.add_parser(
         "clock",

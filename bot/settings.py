@@ -395,6 +395,16 @@ class Settings(BaseSettings):
         "days",
     )
 
+    # The partnership report
+    report_small_number: int = whole(
+        "REFLECT_REPORT_SMALL_NUMBER",
+        5,
+        "the partnership report shows a count below this as 'fewer than N' (never below 3)",
+        "reflections",
+        3,
+        1000,
+    )
+
     # Not a setting: the web process uses request_limits (see for_requests).
     _serving_requests: bool = PrivateAttr(default=False)
 

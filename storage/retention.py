@@ -32,10 +32,11 @@ FINISHED_OUTBOX = ("sent", "failed")
 UNFINISHED = ("in_progress", "paused", "cancelled")
 # The clock's prompts (storage/clock.py) by what they are about. Those about a reflection, or
 # one of its actions, are only asked about while it exists, so they go with it; the others are
-# only looked back at for a bounded time (a case's quiet period, the week of a digest).
+# only looked back at for a bounded time (a case's quiet period, the week of a digest, the
+# first working day of a month for the partnership report).
 REFLECTION_PROMPTS = ("unfinished", "lead_followup")
 ACTION_PROMPTS = ("action_due",)
-DATED_PROMPTS = ("long_open", "digest")
+DATED_PROMPTS = ("long_open", "digest", "monthly_report")
 
 
 def _rowcount(result: object) -> int:

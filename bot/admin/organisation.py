@@ -430,6 +430,8 @@ class AgencyEntry(BaseModel):
         str | None,
         BeforeValidator(_matching(FRONT_DOOR, "must be a phone number, e.g. 0300 123 4567")),
     ] = None
+    # false: the clock does not send this agency's leads the monthly partnership report.
+    monthly_report: Annotated[bool, BeforeValidator(_true_or_false)] = True
 
     def options(self) -> dict[str, Any]:
         """What the agency's row keeps besides its name: only what the file sets."""

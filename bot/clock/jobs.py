@@ -50,6 +50,8 @@ class ClockContext:
     # users.lookupByEmail is rate limited (Tier 3); the rest wait for the next run.
     lookups_left: int = 40
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    # The partnership report's small-number threshold, for the monthly send.
+    report_small_number: int = 5
     _emails: dict[str, str | None] = field(default_factory=dict)
 
 
@@ -409,6 +411,13 @@ def retention(context: ClockContext) -> int:
     return 0
 
 
+def monthly_report(context: ClockContext) -> int:
+    """The partnership report's short version to each agency's leads, monthly."""
+    from bot.report import monthly  # it builds on this module's Prompt and record
+
+    return monthly.monthly_reports(context)
+
+
 JOBS: dict[str, Callable[[ClockContext], int]] = {
     "long_open": long_open_cases,
     "unfinished": unfinished_reflections,
@@ -416,6 +425,7 @@ JOBS: dict[str, Callable[[ClockContext], int]] = {
     "action_due": action_reminders,
     "digest": weekly_digests,
     "retention": retention,
+    "monthly_report": monthly_report,
 }
 
 

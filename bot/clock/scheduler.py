@@ -76,6 +76,7 @@ def tick(
         now=now(),
         slack=client,
         retention=settings.retention,
+        report_small_number=settings.report_small_number,
     )
     jobs = run_jobs(context)
     if jobs.total:

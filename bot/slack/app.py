@@ -84,6 +84,7 @@ def build_app(
         guard=guard,
         wake=delivery.wake if delivery else wake,
         delivery=delivery,
+        report_small_number=settings.report_small_number,
     )
     if inbox is not None:
         context.inbox = inbox

@@ -33,6 +33,8 @@ class SlackContext:
     # Sends what requests record straight after they commit (`reflect serve`), if given.
     delivery: Delivery | None = None
     renderer: Renderer = field(default_factory=lambda: renderer("slack"))
+    # The partnership report's small-number threshold, for /reflect report.
+    report_small_number: int = 5
     # Where answers and /reflect wait between Slack's 200 and being handled.
     inbox: Inbox = field(init=False)
 

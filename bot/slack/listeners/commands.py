@@ -16,6 +16,7 @@ from bot.messaging.message import Message, Part
 from bot.slack import blocks as bk
 from bot.slack.context import SlackContext
 from bot.slack.listeners.events import tell_not_handled
+from bot.slack.report import report_reply
 from storage.db import transaction
 
 HISTORY_LIMIT = 5
@@ -55,6 +56,7 @@ def _answer(context: SlackContext, body: dict[str, Any]) -> list[dict[str, Any]]
         "": lambda: bk.sections(context.text("help")),
         "help": lambda: bk.sections(context.text("help")),
         "list": lambda: _list(context, user),
+        "report": lambda: report_reply(context, user),
     }
     if first in handlers:
         reply_blocks = handlers[first]()

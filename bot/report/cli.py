@@ -1,0 +1,90 @@
+"""`reflect report`: the partnership report on the server, to standard output or a new file."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from bot.report import formats
+from bot.report.period import Period, PeriodError
+from bot.report.service import UnknownAgency, make_report, record_run
+from bot.settings import Settings
+
+
+def add_report_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from bot.cli import iso_date
+
+    report = commands.add_parser(
+        "report",
+        help="what reflections found, in aggregate, for the safeguarding partnership",
+        description="Counts of what reflections found (themes skipped, flags raised, the scale, "
+        "abandoned and repeat reflections), per agency and team, with small numbers hidden. "
+        "Counts only: no case references, names or anything anyone wrote. The default period "
+        "is the last full calendar month in REFLECT_TIMEZONE; counts under "
+        "REFLECT_REPORT_SMALL_NUMBER (default 5, at least 3) are hidden. Audited.",
+    )
+    report.add_argument("--from", dest="first", type=iso_date, metavar="DATE", help="first day")
+    report.add_argument("--to", dest="last", type=iso_date, metavar="DATE", help="last day")
+    report.add_argument("--agency", metavar="ID", help="one agency, by its id in the org file")
+    report.add_argument("--format", choices=formats.FORMATS, default="html", help="default html")
+    report.add_argument(
+        "--output", type=Path, metavar="FILE", help="write to a new file (mode 0600), not stdout"
+    )
+    report.set_defaults(handler=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    """Exits 2 for a period or agency that cannot be reported on, 1 if --output exists."""
+    from bot.cli import administrator, open_db, say
+
+    out: Path | None = args.output
+    if out is not None and out.exists():
+        say("report_exists", stream=sys.stderr, path=out)
+        return 1
+    now = datetime.now(UTC)
+    today: date = now.astimezone(settings.zone).date()
+    try:
+        period = Period.between(args.first, args.last, today=today)
+    except PeriodError as exc:
+        say("report_bad_period", stream=sys.stderr, reason=str(exc))
+        return 2
+    database = open_db(settings)
+    try:
+        report = make_report(
+            database.new_session,
+            period=period,
+            zone=settings.zone,
+            now=now,
+            threshold=settings.report_small_number,
+            agency_id=args.agency,
+        )
+    except UnknownAgency:
+        say("report_bad_agency", stream=sys.stderr, agency=args.agency)
+        return 2
+    text = formats.render(report, args.format)
+    record_run(
+        database.new_session,
+        actor=administrator(),
+        period=period,
+        agency_id=args.agency,
+        form=args.format,
+        now=now,
+    )
+    if out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        say("report_exists", stream=sys.stderr, path=out)
+        return 1
+    except OSError as exc:
+        say("error", stream=sys.stderr, message=f"Could not write {out}: {exc.strerror}.")
+        return 1
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    say("report_written", stream=sys.stderr, path=out, first=period.first, last=period.last)
+    return 0
