@@ -48,6 +48,22 @@ def say(template: str, *, stream: object = None, **data: object) -> None:
     print(text, file=stream or sys.stdout)  # type: ignore[arg-type]
 
 
+def write_new_file(path: Path, text: str, *, exists: str) -> bool:
+    """Write ``text`` to a new file only its owner can read; never over an existing one (said
+    with the template ``exists``). False, with the reason said, if it was not written."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        say(exists, stream=sys.stderr, path=path)
+        return False
+    except OSError as exc:
+        say("error", stream=sys.stderr, message=f"Could not write {path}: {exc.strerror}.")
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return True
+
+
 def open_db(settings: Settings) -> Database:
     database = open_database(settings)
     if database.key_file_created:
@@ -251,16 +267,8 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     if out is None:
         sys.stdout.write(markdown)
         return 0
-    try:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        say("export_exists", stream=sys.stderr, path=out)
+    if not write_new_file(out, markdown, exists="export_exists"):
         return 1
-    except OSError as exc:
-        say("error", stream=sys.stderr, message=f"Could not write {out}: {exc.strerror}.")
-        return 1
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(markdown)
     say("exported", stream=sys.stderr, path=out, count=export.summaries, case_ref=export.case_ref)
     return 0
 

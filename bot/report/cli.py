@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -38,7 +37,7 @@ def add_report_command(commands: argparse._SubParsersAction) -> None:  # type: i
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     """Exits 2 for a period or agency that cannot be reported on, 1 if --output exists."""
-    from bot.cli import administrator, open_db, say
+    from bot.cli import administrator, open_db, say, write_new_file
 
     out: Path | None = args.output
     if out is not None and out.exists():
@@ -76,15 +75,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     if out is None:
         sys.stdout.write(text)
         return 0
-    try:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        say("report_exists", stream=sys.stderr, path=out)
+    if not write_new_file(out, text, exists="report_exists"):
         return 1
-    except OSError as exc:
-        say("error", stream=sys.stderr, message=f"Could not write {out}: {exc.strerror}.")
-        return 1
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
     say("report_written", stream=sys.stderr, path=out, first=period.first, last=period.last)
     return 0
