@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from slack_sdk.web import WebClient
 from sqlmodel import col, select
 
 from bot.clock import jobs
+from bot.messaging.message import Message
+from bot.slack.frontend import SlackFrontEnd
 from storage.db import SessionFactory
 from storage.models import AuditEntry, ClockPrompt, OutboxMessage
 from tests.clock.helpers import context_at
@@ -23,7 +26,16 @@ def sent(new_session: SessionFactory) -> list[OutboxMessage]:
 
 
 def text_of(message: OutboxMessage) -> str:
-    return "\n".join(b["text"]["text"] for b in message.payload["blocks"] if b["type"] == "section")
+    """What the lead reads: the stored message as the Slack front end renders it."""
+    posts = SlackFrontEnd(WebClient()).render(
+        message.surface, message.recipient, Message.from_json(message.payload)
+    )
+    return "\n".join(
+        block["text"]["text"]
+        for post in posts
+        for block in post.payload["blocks"]
+        if block["type"] == "section"
+    )
 
 
 def seeded(new_session: SessionFactory, **options: dict) -> None:
