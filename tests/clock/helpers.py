@@ -12,6 +12,7 @@ from slack_sdk.web import WebClient
 from bot.clock.config import ClockConfig
 from bot.clock.hours import WorkingHours
 from bot.clock.jobs import ClockContext
+from bot.identity import Directory
 from bot.messaging.delivery import Delivery, DeliveryReport
 from bot.messaging.message import Message
 from bot.slack.frontend import SlackFrontEnd
@@ -35,7 +36,7 @@ def context_at(
     new_session: SessionFactory,
     when: str | datetime,
     *,
-    slack: WebClient | None = None,
+    directory: Directory | None = None,
     config: ClockConfig | None = None,
 ) -> ClockContext:
     now = local(when) if isinstance(when, str) else when
@@ -44,7 +45,7 @@ def context_at(
         config=config or ClockConfig(),
         hours=WorkingHours(LONDON),
         now=now,
-        slack=slack,
+        directory=directory,
     )
 
 
