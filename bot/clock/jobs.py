@@ -299,7 +299,7 @@ def lead_followups(context: ClockContext) -> int:
 
 
 def _leads_of(session: Session, practitioner_id: str) -> list[str]:
-    person = org_queries.get_person(session=session, slack_id=practitioner_id)
+    person = org_queries.get_person(session=session, person_id=practitioner_id)
     if person is None:
         return []
     return org_queries.leads_of_agency(session=session, agency_id=person.agency_id)
@@ -318,8 +318,8 @@ def action_reminders(context: ClockContext) -> int:
         if context.hours.previous_working_day(action.due_on) > today:
             return []
         recipients = [action.practitioner_id]
-        if action.owner_slack_id and action.owner_slack_id != action.practitioner_id:
-            recipients.append(action.owner_slack_id)
+        if action.owner_person_id and action.owner_person_id != action.practitioner_id:
+            recipients.append(action.owner_person_id)
         prompts = []
         for recipient in recipients:
             message = None

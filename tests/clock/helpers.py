@@ -73,9 +73,9 @@ def organisation(new_session: SessionFactory, *, clock: dict | None = None) -> N
             agencies=[Agency(id="csc", name="Children's Social Care", options=options)],
             leads=[],
             people=[
-                Person(slack_id=SUPERVISOR, agency_id="csc", role="supervisor"),
+                Person(person_id=SUPERVISOR, agency_id="csc", role="supervisor"),
                 Person(
-                    slack_id=PRACTITIONER,
+                    person_id=PRACTITIONER,
                     agency_id="csc",
                     role="practitioner",
                     supervisor_id=SUPERVISOR,
@@ -84,7 +84,7 @@ def organisation(new_session: SessionFactory, *, clock: dict | None = None) -> N
         )
         from storage.models import SafeguardingLead
 
-        session.add(SafeguardingLead(agency_id="csc", slack_id=LEAD))
+        session.add(SafeguardingLead(agency_id="csc", person_id=LEAD))
 
 
 def case(
@@ -144,7 +144,7 @@ def action(
     *,
     due_on: date,
     what: str = "Ask the school nurse about attendance",
-    owner_slack_id: str | None = None,
+    owner_person_id: str | None = None,
     done: bool = False,
 ) -> int:
     with transaction(new_session) as session:
@@ -153,7 +153,7 @@ def action(
             position=1,
             what=what,
             owner="the school nurse",
-            owner_slack_id=owner_slack_id,
+            owner_person_id=owner_person_id,
             due_on=due_on,
             status="complete",
             done_at=datetime(2026, 1, 1, tzinfo=UTC) if done else None,

@@ -14,7 +14,7 @@ from bot.clock.config import Thresholds
 from bot.settings import Settings
 from bot.slack.directory import SlackDirectory
 from storage.db import SessionFactory, transaction
-from storage.models import ClockPrompt, OutboxMessage, SlackEvent
+from storage.models import ClockPrompt, HandledKey, OutboxMessage
 from tests.clock import helpers as h
 from tools.fake_slack import fake_slack
 
@@ -268,7 +268,7 @@ def test_action_reminders_on_the_due_date_to_practitioner_and_owner(
         lead_confirmed=True,
     )
     action_id = h.action(
-        new_session, reflection_id, due_on=date(2026, 12, 9), owner_slack_id=h.OWNER
+        new_session, reflection_id, due_on=date(2026, 12, 9), owner_person_id=h.OWNER
     )
     h.action(new_session, reflection_id, due_on=date(2026, 12, 9), done=True)
 
@@ -380,11 +380,11 @@ def test_supervisor_with_nothing_to_report_gets_no_message(new_session: SessionF
 
 def test_the_clock_runs_the_retention_purge(new_session: SessionFactory) -> None:
     with transaction(new_session) as session:
-        session.add(SlackEvent(event_id="Ev0OLDONE", received_at=h.local("2026-11-20T09:00")))
-        session.add(SlackEvent(event_id="Ev0RECENT", received_at=h.local("2026-12-06T09:00")))
+        session.add(HandledKey(event_id="Ev0OLDONE", received_at=h.local("2026-11-20T09:00")))
+        session.add(HandledKey(event_id="Ev0RECENT", received_at=h.local("2026-12-06T09:00")))
     assert jobs.retention(h.context_at(new_session, "2026-12-07T09:00")) == 0
     with new_session() as session:
-        assert session.exec(select(SlackEvent.event_id)).all() == ["Ev0RECENT"]
+        assert session.exec(select(HandledKey.event_id)).all() == ["Ev0RECENT"]
 
 
 def test_email_lookups_stop_for_the_run_when_slack_rate_limits_them(
