@@ -67,3 +67,29 @@ def test_the_walk_finds_slack_imports_wherever_they_are() -> None:
         (4, "slack_sdk.web"),
         (5, "slack_sdk.errors"),
     ]
+
+
+def slack_template_names(source: str) -> list[tuple[int, str]]:
+    """String constants (f-strings' text too) that name a template under prompts/slack/."""
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and node.value.startswith("slack/")
+    ]
+
+
+@pytest.mark.parametrize("package", (*FRONT_END_FREE, "bot/terminal"))
+def test_what_is_recorded_below_the_front_ends_names_no_slack_template(package: str) -> None:
+    offending = [
+        f"{path.relative_to(ROOT)}:{line} names {name!r}"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for line, name in slack_template_names(path.read_text(encoding="utf-8"))
+    ]
+    assert offending == []
+
+
+def test_the_walk_finds_slack_template_names() -> None:
+    source = 'a = "slack/help"\nb = f"slack/{name}"\nc = "notices/slack/x"\n'
+    assert slack_template_names(source) == [(1, "slack/help"), (2, "slack/")]
