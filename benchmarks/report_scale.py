@@ -32,12 +32,12 @@ FIRST, LAST = "2026-09-01", "2026-11-30"
 SEED = [
     """INSERT INTO agency (id, name, options)
        SELECT 'agency' || a, 'Agency ' || a, '{}' FROM generate_series(1, :agencies) AS a""",
-    """INSERT INTO safeguarding_lead (agency_id, slack_id)
+    """INSERT INTO safeguarding_lead (agency_id, person_id)
        SELECT 'agency' || a, 'U0L' || lpad(a::text, 5, '0') FROM generate_series(1, :agencies) a""",
-    """INSERT INTO person (slack_id, agency_id, role)
+    """INSERT INTO person (person_id, agency_id, role)
        SELECT 'U0S' || lpad(s::text, 5, '0'), 'agency' || (s % :agencies + 1), 'supervisor'
        FROM generate_series(1, :supervisors) AS s""",
-    """INSERT INTO person (slack_id, agency_id, role, supervisor_id)
+    """INSERT INTO person (person_id, agency_id, role, supervisor_id)
        SELECT 'U0P' || lpad(p::text, 5, '0'), 'agency' || (p % :supervisors % :agencies + 1),
               'practitioner', 'U0S' || lpad((p % :supervisors)::text, 5, '0')
        FROM generate_series(1, :practitioners) AS p""",

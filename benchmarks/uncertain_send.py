@@ -107,7 +107,7 @@ def fresh(fake: FakeSlack) -> None:
     fake.call_delay = latency
 
 
-QUESTION = Message.of("slack/close_refused", found=False, case_ref="CSC-1234")
+QUESTION = Message.of("notices/close_refused", found=False, case_ref="CSC-1234")
 
 
 def people(count: int) -> list[str]:

@@ -48,7 +48,7 @@ def _supervisors(reflection: Reflection, practitioner: Person | None) -> set[str
 def can_view_reflection(*, session: Session, viewer_id: str, reflection: Reflection) -> bool:
     if viewer_id == reflection.practitioner_id:
         return True
-    practitioner = org_queries.get_person(session=session, slack_id=reflection.practitioner_id)
+    practitioner = org_queries.get_person(session=session, person_id=reflection.practitioner_id)
     if viewer_id in _supervisors(reflection, practitioner):
         return True
     if practitioner is None:
@@ -71,7 +71,7 @@ def can_supervise(*, session: Session, actor: str, reflection: Reflection) -> bo
     once it is completed."""
     if reflection.status != "completed":
         return False
-    practitioner = org_queries.get_person(session=session, slack_id=reflection.practitioner_id)
+    practitioner = org_queries.get_person(session=session, person_id=reflection.practitioner_id)
     return actor in _supervisors(reflection, practitioner)
 
 
@@ -83,7 +83,7 @@ def works_on_case(*, session: Session, actor: str, case: Case) -> bool:
     """The case's practitioner or their supervisor."""
     if actor == case.practitioner_id:
         return True
-    practitioner = org_queries.get_person(session=session, slack_id=case.practitioner_id)
+    practitioner = org_queries.get_person(session=session, person_id=case.practitioner_id)
     return practitioner is not None and practitioner.supervisor_id == actor
 
 
@@ -120,10 +120,10 @@ class ReportScope:
 def partnership_report_scope(*, session: Session, viewer_id: str) -> ReportScope | None:
     """Administrators see every agency's figures; a safeguarding lead their own agency's (the
     first, by id, if they lead several); nobody else sees the report."""
-    person = org_queries.get_person(session=session, slack_id=viewer_id)
+    person = org_queries.get_person(session=session, person_id=viewer_id)
     if person is not None and person.role == "administrator":
         return ReportScope(None)
-    led = sorted(org_queries.agencies_led_by(session=session, slack_id=viewer_id))
+    led = sorted(org_queries.agencies_led_by(session=session, person_id=viewer_id))
     if led:
         return ReportScope(led[0])
     if person is not None and person.role == "lead":

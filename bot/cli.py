@@ -371,14 +371,22 @@ def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
             return 2
     logging.getLogger("bot").setLevel(logging.INFO)
     database = open_db(settings)
+    from bot.slack.directory import directory_for
     from bot.slack.frontend import front_end_for
 
     front_end = front_end_for(settings)
+    directory = directory_for(settings)
     if args.once:
         return clock_cli.run_once(
-            database, settings, config, at=at, wait=args.wait, front_end=front_end
+            database,
+            settings,
+            config,
+            at=at,
+            wait=args.wait,
+            front_end=front_end,
+            directory=directory,
         )
-    return clock_cli.run_forever(database, settings, config, front_end)
+    return clock_cli.run_forever(database, settings, config, front_end, directory)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -12,6 +12,7 @@ read in bot/slack/mentions.py, a person typed at the terminal in bot/terminal/co
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 # The shape of a person's ID, unanchored so that a front end's syntax can be built around it.
 PERSON_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
@@ -20,3 +21,26 @@ PERSON_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 def is_person_id(text: str) -> bool:
     """Is ``text``, exactly, a person's ID?"""
     return PERSON_ID.fullmatch(text) is not None
+
+
+class DirectoryUnavailable(Exception):
+    """The directory cannot say now (unreachable, or refusing calls); ask again on a later run.
+
+    ``rate_limited``: it has asked to be left alone for a while, so nothing more should be
+    looked up in this run.
+    """
+
+    def __init__(self, reason: str, *, rate_limited: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.rate_limited = rate_limited
+
+
+class Directory(Protocol):
+    """Where a front end's workspace looks people up: what the clock needs when a case names its
+    practitioner by e-mail address (bot/slack/directory.py for Slack)."""
+
+    def person_for_email(self, email: str) -> str | None:
+        """The person ID of whoever has ``email`` in the workspace now; None if no one (or only
+        someone who has left) has it. Raises DirectoryUnavailable when it cannot say now."""
+        ...

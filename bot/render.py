@@ -89,17 +89,17 @@ class Renderer:
             return escape_slack(str(value))
         return value
 
-    def _mention(self, slack_id: str | None) -> str:
-        if not slack_id:
+    def _mention(self, person_id: str | None) -> str:
+        if not person_id:
             return ""
         if self.mode == "plain":
-            return slack_id
-        if is_person_id(slack_id):
-            return SlackMarkup(f"<@{slack_id}>")
-        return SlackMarkup(escape_slack(slack_id))
+            return person_id
+        if is_person_id(person_id):
+            return SlackMarkup(f"<@{person_id}>")
+        return SlackMarkup(escape_slack(person_id))
 
-    def _mentions(self, slack_ids: list[str]) -> str:
-        joined = ", ".join(self._mention(i) for i in slack_ids)
+    def _mentions(self, person_ids: list[str]) -> str:
+        joined = ", ".join(self._mention(i) for i in person_ids)
         return SlackMarkup(joined) if self.mode == "slack" else joined
 
     def render(self, template: str, **data: Any) -> str:

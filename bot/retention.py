@@ -34,7 +34,7 @@ class RetentionPolicy:
     completed_days: int = 365
     unfinished_days: int = 90
     outbox_days: int = 30
-    slack_event_days: int = 7
+    handled_key_days: int = 7
     audit_days: int = 6 * 365
 
 
@@ -48,7 +48,7 @@ class PurgeReport:
     clock_prompts: int = 0
     outbox: int = 0
     inbox: int = 0
-    slack_events: int = 0
+    handled_keys: int = 0
     audit: int = 0
     batches: int = field(default=0, compare=False)
 
@@ -94,7 +94,7 @@ def purge_expired(
     purges: list[tuple[str, DeleteOld, int]] = [
         ("outbox", queries.delete_finished_outbox, policy.outbox_days),
         ("inbox", queries.delete_old_inbox_items, policy.outbox_days),
-        ("slack_events", queries.delete_old_slack_events, policy.slack_event_days),
+        ("handled_keys", queries.delete_old_handled_keys, policy.handled_key_days),
         ("audit", queries.delete_old_audit, policy.audit_days),
     ]
     for name, delete_old, days in purges:

@@ -384,7 +384,7 @@ class Settings(BaseSettings):
     )
     retention_event_days: int = whole(
         "REFLECT_RETENTION_EVENT_DAYS",
-        RetentionPolicy.slack_event_days,
+        RetentionPolicy.handled_key_days,
         "the record of handled Slack events",
         "days",
     )
@@ -489,7 +489,7 @@ class Settings(BaseSettings):
             completed_days=self.retention_days,
             unfinished_days=self.retention_unfinished_days,
             outbox_days=self.retention_outbox_days,
-            slack_event_days=self.retention_event_days,
+            handled_key_days=self.retention_event_days,
             audit_days=self.retention_audit_days,
         )
 

@@ -50,7 +50,7 @@ class AgencyScope:
 
     def condition(self, practitioner: Any) -> ColumnElement[bool]:
         person_agency = (
-            select(Person.agency_id).where(Person.slack_id == practitioner).scalar_subquery()
+            select(Person.agency_id).where(Person.person_id == practitioner).scalar_subquery()
         )
         if self.agency_ids:
             return person_agency.in_(self.agency_ids)
@@ -211,7 +211,7 @@ class ActionDue:
     action_id: int
     due_on: date
     what: str | None
-    owner_slack_id: str | None
+    owner_person_id: str | None
     practitioner_id: str
     case_ref: str
 
@@ -232,7 +232,7 @@ def actions_due_between(*, first: date, last: date) -> Search[ActionDue]:
             col(Action.id),
             col(Action.due_on),
             col(Action.what),
-            col(Action.owner_slack_id),
+            col(Action.owner_person_id),
             col(Reflection.practitioner_id),
             col(Case.ref),
         )
@@ -359,8 +359,8 @@ def flagged_cases(
 
 def team_of(*, session: Session, supervisor_id: str) -> tuple[list[str], str | None]:
     """The supervisor's supervisees and the supervisor's own agency."""
-    team = list(session.exec(select(Person.slack_id).where(Person.supervisor_id == supervisor_id)))
-    agency = session.exec(select(Person.agency_id).where(Person.slack_id == supervisor_id)).first()
+    team = list(session.exec(select(Person.person_id).where(Person.supervisor_id == supervisor_id)))
+    agency = session.exec(select(Person.agency_id).where(Person.person_id == supervisor_id)).first()
     return team, agency
 
 

@@ -1,4 +1,4 @@
-"""Keys of events, clicks and submissions already handled (the slack_event table)."""
+"""Keys of events, clicks and submissions already handled (the handled_key table)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from datetime import datetime
 from sqlmodel import Session
 
 from storage.db import execute, insert_if_new
-from storage.models import SlackEvent
+from storage.models import HandledKey
 
 KEY_LIMIT = 64
 
 
 # RETURNING says whether the row went in: psycopg reports no row count for this INSERT.
-_RECORD = insert_if_new(SlackEvent, returning=SlackEvent.event_id)
+_RECORD = insert_if_new(HandledKey, returning=HandledKey.event_id)
 
 
 def record(*, session: Session, key: str, now: datetime) -> bool:
@@ -23,4 +23,4 @@ def record(*, session: Session, key: str, now: datetime) -> bool:
 
 
 def is_recorded(*, session: Session, key: str) -> bool:
-    return session.get(SlackEvent, key[:KEY_LIMIT]) is not None
+    return session.get(HandledKey, key[:KEY_LIMIT]) is not None

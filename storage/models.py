@@ -21,11 +21,11 @@ class Agency(SQLModel, table=True):
 class SafeguardingLead(SQLModel, table=True):
     __tablename__ = "safeguarding_lead"
     agency_id: str = Field(foreign_key="agency.id", primary_key=True, max_length=64)
-    slack_id: str = Field(primary_key=True, max_length=64)
+    person_id: str = Field(primary_key=True, max_length=64)
 
 
 class Person(SQLModel, table=True):
-    slack_id: str = Field(primary_key=True, max_length=64)
+    person_id: str = Field(primary_key=True, max_length=64)
     email: str | None = Field(default=None, max_length=320, index=True)
     agency_id: str = Field(foreign_key="agency.id", max_length=64)
     role: str = Field(max_length=32)
@@ -112,8 +112,8 @@ class Action(SQLModel, table=True):
     position: int
     what: str | None = Field(default=None, sa_type=EncryptedText)
     owner: str | None = Field(default=None, sa_type=EncryptedText)
-    # Slack user ID when the owner was given as a mention, for reminders.
-    owner_slack_id: str | None = Field(default=None, max_length=64)
+    # The owner's person ID when the owner was given as a mention, for reminders.
+    owner_person_id: str | None = Field(default=None, max_length=64)
     due_on: date | None = Field(default=None, index=True)
     contingency: str | None = Field(default=None, sa_type=EncryptedText)
     # draft | complete
@@ -233,10 +233,11 @@ class Process(SQLModel, table=True):
     seen_at: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
-class SlackEvent(SQLModel, table=True):
-    """Event IDs already handled, so a Slack retry is handled once across processes."""
+class HandledKey(SQLModel, table=True):
+    """Keys of events, clicks and submissions already handled, so a front end's retry is handled
+    once across processes."""
 
-    __tablename__ = "slack_event"
+    __tablename__ = "handled_key"
     event_id: str = Field(primary_key=True, max_length=64)
     received_at: datetime = Field(sa_type=UTCDateTime, index=True)
 

@@ -10,8 +10,8 @@ from sqlmodel import Session, col, delete, select
 from storage.models import Agency, Person, SafeguardingLead
 
 
-def get_person(*, session: Session, slack_id: str) -> Person | None:
-    return session.get(Person, slack_id)
+def get_person(*, session: Session, person_id: str) -> Person | None:
+    return session.get(Person, person_id)
 
 
 def find_person_by_email(*, session: Session, email: str) -> Person | None:
@@ -25,33 +25,33 @@ def get_agency(*, session: Session, agency_id: str) -> Agency | None:
 _AGENCY_OPTIONS = (
     select(Agency.options)
     .join(Person, col(Person.agency_id) == Agency.id)
-    .where(Person.slack_id == bindparam("slack_id"))
+    .where(Person.person_id == bindparam("person_id"))
 )
 
 
-def agency_options_of(*, session: Session, slack_id: str) -> dict[str, Any]:
+def agency_options_of(*, session: Session, person_id: str) -> dict[str, Any]:
     """The options of a person's agency (empty for someone not in the organisation)."""
-    options = session.execute(_AGENCY_OPTIONS, {"slack_id": slack_id}).scalar()
+    options = session.execute(_AGENCY_OPTIONS, {"person_id": person_id}).scalar()
     return dict(options or {})
 
 
 def leads_of_agency(*, session: Session, agency_id: str) -> list[str]:
     rows = session.exec(
-        select(SafeguardingLead.slack_id)
+        select(SafeguardingLead.person_id)
         .where(SafeguardingLead.agency_id == agency_id)
-        .order_by(col(SafeguardingLead.slack_id))
+        .order_by(col(SafeguardingLead.person_id))
     )
     return list(rows)
 
 
 def supervisees(*, session: Session, supervisor_id: str) -> list[str]:
-    return list(session.exec(select(Person.slack_id).where(Person.supervisor_id == supervisor_id)))
+    return list(session.exec(select(Person.person_id).where(Person.supervisor_id == supervisor_id)))
 
 
-def agencies_led_by(*, session: Session, slack_id: str) -> list[str]:
+def agencies_led_by(*, session: Session, person_id: str) -> list[str]:
     return list(
         session.exec(
-            select(SafeguardingLead.agency_id).where(SafeguardingLead.slack_id == slack_id)
+            select(SafeguardingLead.agency_id).where(SafeguardingLead.person_id == person_id)
         )
     )
 

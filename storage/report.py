@@ -62,7 +62,7 @@ def _from(*columns: Any) -> Any:
     return (
         select(*columns)
         .select_from(Reflection)
-        .outerjoin(Person, col(Person.slack_id) == col(Reflection.practitioner_id))
+        .outerjoin(Person, col(Person.person_id) == col(Reflection.practitioner_id))
     )
 
 
@@ -287,7 +287,7 @@ def scale_changes(*, session: Session, window: Window) -> list[tuple[str, str, i
     query = (
         select(_agency(), change, func.count())
         .select_from(ordered)
-        .outerjoin(Person, col(Person.slack_id) == ordered.c.practitioner_id)
+        .outerjoin(Person, col(Person.person_id) == ordered.c.practitioner_id)
         .where(*conditions)
         .group_by(*_columns(2))
     )
@@ -313,12 +313,12 @@ def recorded_keys(*, session: Session, job: str, prefix: str) -> set[str]:
 def agencies_with_leads(*, session: Session) -> list[tuple[str, dict[str, Any], list[str]]]:
     """(agency id, options, lead Slack IDs) for every agency, in id order."""
     leads: dict[str, list[str]] = {}
-    for agency_id, slack_id in session.exec(
-        select(SafeguardingLead.agency_id, SafeguardingLead.slack_id).order_by(
-            col(SafeguardingLead.slack_id)
+    for agency_id, person_id in session.exec(
+        select(SafeguardingLead.agency_id, SafeguardingLead.person_id).order_by(
+            col(SafeguardingLead.person_id)
         )
     ):
-        leads.setdefault(agency_id, []).append(slack_id)
+        leads.setdefault(agency_id, []).append(person_id)
     return [
         (a.id, dict(a.options or {}), leads.get(a.id, []))
         for a in session.exec(select(Agency).order_by(col(Agency.id)))

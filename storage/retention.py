@@ -20,10 +20,10 @@ from storage.models import (
     AuditEntry,
     Case,
     ClockPrompt,
+    HandledKey,
     InboxItem,
     OutboxMessage,
     Reflection,
-    SlackEvent,
     SupervisorDecision,
     SupervisorNote,
 )
@@ -142,8 +142,8 @@ def finished_outbox_batch(before: datetime, limit: int) -> Select[Any]:
     )
 
 
-def old_slack_events_batch(before: datetime, limit: int) -> Select[Any]:
-    return select(SlackEvent.event_id).where(col(SlackEvent.received_at) < before).limit(limit)
+def old_handled_keys_batch(before: datetime, limit: int) -> Select[Any]:
+    return select(HandledKey.event_id).where(col(HandledKey.received_at) < before).limit(limit)
 
 
 def old_clock_prompts_batch(before: datetime, limit: int) -> Select[Any]:
@@ -160,9 +160,9 @@ def delete_finished_outbox(*, session: Session, before: datetime, limit: int) ->
     return _rowcount(session.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(batch))))
 
 
-def delete_old_slack_events(*, session: Session, before: datetime, limit: int) -> int:
-    batch = old_slack_events_batch(before, limit)
-    return _rowcount(session.execute(delete(SlackEvent).where(col(SlackEvent.event_id).in_(batch))))
+def delete_old_handled_keys(*, session: Session, before: datetime, limit: int) -> int:
+    batch = old_handled_keys_batch(before, limit)
+    return _rowcount(session.execute(delete(HandledKey).where(col(HandledKey.event_id).in_(batch))))
 
 
 def delete_old_clock_prompts(*, session: Session, before: datetime, limit: int) -> int:
@@ -256,12 +256,12 @@ def forget_supervisor(*, session: Session, supervisor_id: str) -> int:
     )
 
 
-def forget_action_owner(*, session: Session, owner_slack_id: str) -> int:
+def forget_action_owner(*, session: Session, owner_person_id: str) -> int:
     return _rowcount(
         session.execute(
             update(Action)
-            .where(col(Action.owner_slack_id) == owner_slack_id)
-            .values(owner_slack_id=None)
+            .where(col(Action.owner_person_id) == owner_person_id)
+            .values(owner_person_id=None)
         )
     )
 

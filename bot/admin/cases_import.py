@@ -128,15 +128,15 @@ def _practitioner_lookup(session: Session) -> Callable[[str], str | None]:
     """The Slack ID of the person with this e-mail address, asked once per address."""
 
     @cache
-    def slack_id_of(email: str) -> str | None:
+    def person_id_of(email: str) -> str | None:
         person = org_queries.find_person_by_email(session=session, email=email)
-        return person.slack_id if person else None
+        return person.person_id if person else None
 
-    return slack_id_of
+    return person_id_of
 
 
 def check_file(
-    text: str, slack_id_of: Callable[[str], str | None], today: date
+    text: str, person_id_of: Callable[[str], str | None], today: date
 ) -> tuple[list[GoodRow], list[BadRow]]:
     """Every row checked before anything is written, so every bad row is reported."""
     reader = csv.DictReader(io.StringIO(text, newline=""))
@@ -151,7 +151,7 @@ def check_file(
                     f"more than {MAX_ROWS:,} rows; split it into files of at most "
                     f"{MAX_ROWS:,} rows and import each"
                 )
-            checked = _check_row(row, reader.line_num, seen, slack_id_of, today)
+            checked = _check_row(row, reader.line_num, seen, person_id_of, today)
             if isinstance(checked, BadRow):
                 bad.append(checked)
             else:
@@ -273,7 +273,7 @@ def _check_row(
     row: dict[str | None, str | list[str] | None],
     line: int,
     seen: dict[str, int],
-    slack_id_of: Callable[[str], str | None],
+    person_id_of: Callable[[str], str | None],
     today: date,
 ) -> GoodRow | BadRow:
     if None in row:
@@ -287,18 +287,18 @@ def _check_row(
         return BadRow(
             line, f"case_ref {checked.case_ref} already appears on line {seen[checked.case_ref]}"
         )
-    practitioner = _practitioner_id(checked.practitioner, slack_id_of)
+    practitioner = _practitioner_id(checked.practitioner, person_id_of)
     if isinstance(practitioner, _Refused):
         return BadRow(line, practitioner.reason)
     return GoodRow(line, checked.case_ref, practitioner, checked.opened_on, checked.closed_on)
 
 
-def _practitioner_id(text: str, slack_id_of: Callable[[str], str | None]) -> str | _Refused:
+def _practitioner_id(text: str, person_id_of: Callable[[str], str | None]) -> str | _Refused:
     """The Slack ID (or e-mail address) to store for a checked practitioner column, or why it
     is refused: an e-mail address not in the organisation is stored as it is, if it fits."""
     if is_person_id(text):
         return text
-    listed = slack_id_of(text)
+    listed = person_id_of(text)
     if listed is not None:
         return listed
     if len(text) > MAX_UNLISTED_EMAIL_CHARS:

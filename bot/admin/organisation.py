@@ -441,6 +441,8 @@ class AgencyEntry(BaseModel):
 class PersonEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # The organisation file's key for a person's ID (a fixed contract: files already written
+    # say slack_id); it is stored as Person.person_id.
     slack_id: PersonId
     agency: Text
     role: Annotated[Text, AfterValidator(_role)]
@@ -531,7 +533,7 @@ def _agencies(entries: list[tuple[int, AgencyEntry]], problems: _Problems) -> li
 
 def _leads(entries: list[tuple[int, AgencyEntry]]) -> list[SafeguardingLead]:
     return [
-        SafeguardingLead(agency_id=entry.id, slack_id=lead)
+        SafeguardingLead(agency_id=entry.id, person_id=lead)
         for _, entry in entries
         for lead in entry.safeguarding_leads
     ]
@@ -572,7 +574,7 @@ def _people(
             emails.add(person.email)
     return [
         Person(
-            slack_id=p.slack_id,
+            person_id=p.slack_id,
             agency_id=p.agency,
             role=p.role,
             supervisor_id=p.supervisor,

@@ -66,11 +66,11 @@ def close_case(
     ref = normalise_case_ref(case_ref)[:SAID_BACK]
     case = case_queries.get_case(session=session, ref=ref)
     if case is None:
-        return Message("close_refused", {"case_ref": ref, "found": False})
+        return Message("notices/close_refused", {"case_ref": ref, "found": False})
     if not access.can_close_case(session=session, actor=actor, case=case):
-        return Message("close_refused", {"case_ref": ref, "found": True, "already": False})
+        return Message("notices/close_refused", {"case_ref": ref, "found": True, "already": False})
     if case.closed_on is not None:
-        return Message("close_refused", {"case_ref": ref, "found": True, "already": True})
+        return Message("notices/close_refused", {"case_ref": ref, "found": True, "already": True})
     case.closed_on = local_day(now, zone)
     session.add(case)
     stopped = False
@@ -80,7 +80,7 @@ def close_case(
         session.add(reflection)
         stopped = True
     audit.record(session=session, actor=actor, action="close", subject=f"case:{ref}", now=now)
-    return Message("case_closed_done", {"case_ref": ref, "paused": stopped})
+    return Message("notices/case_closed_done", {"case_ref": ref, "paused": stopped})
 
 
 @dataclass

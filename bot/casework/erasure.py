@@ -110,7 +110,7 @@ def erase_person(
                     session=session, supervisor_id=person
                 ),
                 "action_owner_links": queries.forget_action_owner(
-                    session=session, owner_slack_id=person
+                    session=session, owner_person_id=person
                 ),
                 "cases": queries.delete_cases_of_without_reflections(
                     session=session, practitioner_id=person

@@ -26,12 +26,12 @@ from storage.models import Reflection, SupervisorDecision, SupervisorNote
 
 # What a refusal says, by the audit action refused.
 _REFUSALS: dict[str, Message] = {
-    "acknowledge": Message("not_supervisor", {"action": "acknowledge"}),
-    "note": Message("not_supervisor", {"action": "note"}),
-    "call_promised": Message("not_supervisor", {"action": "call_promised"}),
-    "decision": Message("not_supervisor", {"action": "decision"}),
-    "lead_contact": Message("lead_not_yours"),
-    "answers": Message("answers_refused"),
+    "acknowledge": Message("notices/not_supervisor", {"action": "acknowledge"}),
+    "note": Message("notices/not_supervisor", {"action": "note"}),
+    "call_promised": Message("notices/not_supervisor", {"action": "call_promised"}),
+    "decision": Message("notices/not_supervisor", {"action": "decision"}),
+    "lead_contact": Message("notices/lead_not_yours"),
+    "answers": Message("notices/answers_refused"),
 }
 ACTIONS = tuple(_REFUSALS)
 
@@ -75,14 +75,14 @@ _ACKNOWLEDGE = _Mark(
     "acknowledged_at",
     "acknowledge",
     "ack",
-    ("acknowledged_practitioner", "acknowledged_supervisor"),
+    ("notices/acknowledged_practitioner", "notices/acknowledged_supervisor"),
     "acknowledged_at",
 )
 _CALL_PROMISED = _Mark(
     "call_promised_at",
     "call_promised",
     "call",
-    ("call_promised_practitioner", "call_promised_supervisor"),
+    ("notices/call_promised_practitioner", "notices/call_promised_supervisor"),
     "promised_at",
 )
 
@@ -241,7 +241,9 @@ def _write_to_practitioner(
         refused = refuse(
             session=session, action=kind, actor=actor, reflection_id=reflection_id, now=now
         )
-        refused.refusal = Message(f"{kind}_invalid", {"empty": True, "length": 0, "limit": 0})
+        refused.refusal = Message(
+            f"notices/{kind}_invalid", {"empty": True, "length": 0, "limit": 0}
+        )
         return refused
     screened = screen_typed(session, author_id=actor, text=text.strip(), guard=guard)
     written_id = queries.add_note(
@@ -265,13 +267,13 @@ def _write_to_practitioner(
             Notice(
                 reflection.practitioner_id,
                 f"{kind}:{written_id}:practitioner",
-                Message(f"{kind}_practitioner", {kind: screened.text, **facts}),
+                Message(f"notices/{kind}_practitioner", {kind: screened.text, **facts}),
             ),
             Notice(
                 actor,
                 f"{kind}:{written_id}:supervisor",
                 Message(
-                    f"{kind}_supervisor",
+                    f"notices/{kind}_supervisor",
                     {"withheld": list(screened.withheld), "warned": list(screened.warned), **facts},
                 ),
             ),
@@ -312,7 +314,7 @@ def show_answers(
             Notice(
                 actor,
                 f"answers:{reflection_id}:{actor}:{shown_under}",
-                Message("answers", {"summary": summary, "viewer": actor}),
+                Message("notices/answers", {"summary": summary, "viewer": actor}),
             )
         ]
     )
@@ -349,7 +351,7 @@ def confirm_lead_contact(
                 f"lead:{reflection_id}:"
                 + (f"again:{int(now.timestamp())}" if already else "first"),
                 Message(
-                    "lead_confirmed",
+                    "notices/lead_confirmed",
                     {
                         "already": already,
                         "confirmed_at": reflection.lead_contact_confirmed_at,

@@ -11,6 +11,7 @@ from bot.bootstrap import Database
 from bot.clock.config import ClockConfig
 from bot.clock.lock import clock_lock, wait_for
 from bot.clock.scheduler import ClockProcess, tick
+from bot.identity import Directory
 from bot.messaging.frontend import FrontEnd
 from bot.render import renderer
 from bot.settings import Settings
@@ -39,6 +40,7 @@ def run_once(
     at: datetime | None,
     wait: float,
     front_end: FrontEnd | None = None,
+    directory: Directory | None = None,
 ) -> int:
     lock = clock_lock(database.engine, settings.database_url)
     if not wait_for(
@@ -54,7 +56,9 @@ def run_once(
         def now() -> datetime:
             return base + timedelta(seconds=time.monotonic() - started)
 
-        outcome = tick(database, settings, config, now=now, front_end=front_end)
+        outcome = tick(
+            database, settings, config, now=now, front_end=front_end, directory=directory
+        )
     finally:
         lock.release()
     say(
@@ -75,5 +79,6 @@ def run_forever(
     settings: Settings,
     config: ClockConfig,
     front_end: FrontEnd | None = None,
+    directory: Directory | None = None,
 ) -> int:
-    return ClockProcess(database, settings, config, front_end).run()
+    return ClockProcess(database, settings, config, front_end, directory).run()

@@ -15,15 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web import WebClient
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.clock import messages
 from bot.clock.config import ClockConfig, Thresholds
 from bot.clock.hours import WorkingHours
-from bot.identity import is_person_id
+from bot.identity import Directory, DirectoryUnavailable, is_person_id
 from bot.messaging import outbox
 from bot.messaging.message import Message
 from bot.retention import RetentionPolicy, purge_expired
@@ -44,11 +42,11 @@ class ClockContext:
     config: ClockConfig
     hours: WorkingHours
     now: datetime
-    # For users.lookupByEmail when a case's practitioner is an e-mail address; None without a
-    # token (those cases wait until one is configured).
-    slack: WebClient | None = None
-    # users.lookupByEmail is rate limited (Tier 3); the rest wait for the next run.
-    lookups_left: int = 40
+    # Where a case's practitioner given by e-mail address is looked up; None without one
+    # (those cases wait until one is configured).
+    directory: Directory | None = None
+    # Set when the directory asks to be left alone: the rest wait for the next run.
+    directory_resting: bool = False
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     # The partnership report's small-number threshold, for the monthly send.
     report_small_number: int = 5
@@ -102,7 +100,7 @@ def _decide_pages(
 ) -> int:
     """Find what is due in one query, then decide it a page at a time: each page's prompts are
     committed together. ``prepare`` sees each page first, outside any transaction, for calls
-    to Slack (SQLite's write lock is never held across the network)."""
+    to the directory (SQLite's write lock is never held across the network)."""
     with context.new_session() as session:
         ids = search.ids(session)
     size = context.config.batch_size
@@ -154,7 +152,7 @@ def _scopes(context: ClockContext) -> Iterator[tuple[queries.AgencyScope, Thresh
 
 
 def resolve_practitioner(context: ClockContext, practitioner: str, case_id: int) -> str | None:
-    """A Slack user ID for a case's practitioner, looking e-mail addresses up in Slack.
+    """A person ID for a case's practitioner, looking e-mail addresses up in the directory.
 
     None means "not now": the case is left undecided and tried again on a later run. Log lines
     name the case by id only.
@@ -162,52 +160,52 @@ def resolve_practitioner(context: ClockContext, practitioner: str, case_id: int)
     if is_person_id(practitioner):
         return practitioner
     if "@" not in practitioner:
-        log.warning("case id %s: practitioner is neither a Slack user ID nor an e-mail", case_id)
+        log.warning("case id %s: practitioner is neither a person ID nor an e-mail", case_id)
         return None
     if practitioner in context._emails:
         return context._emails[practitioner]
     found: str | None = None
-    if context.slack is None:
+    if context.directory is None:
         log.warning(
-            "case id %s: practitioner given by e-mail and no SLACK_BOT_TOKEN to look it up; "
-            "will try again on a later run",
+            "case id %s: practitioner given by e-mail and no directory to look it up in "
+            "(SLACK_BOT_TOKEN); will try again on a later run",
             case_id,
         )
-    elif context.lookups_left <= 0:
-        log.debug("case id %s: e-mail lookups used up for this run; next run", case_id)
+    elif context.directory_resting:
+        log.debug("case id %s: the directory is resting for this run; next run", case_id)
         return None
     else:
-        context.lookups_left -= 1
         try:
-            user = context.slack.users_lookupByEmail(email=practitioner).get("user") or {}
-            if user.get("deleted"):
-                log.warning("case id %s: practitioner has left the Slack workspace", case_id)
-            else:
-                found = user.get("id")
-        except SlackApiError as exc:
-            error = exc.response.get("error") or f"http_{exc.response.status_code}"
-            if exc.response.status_code == 429:
-                context.lookups_left = 0
+            found = context.directory.person_for_email(practitioner)
+        except DirectoryUnavailable as exc:
+            context.directory_resting = exc.rate_limited
             log.warning(
-                "case id %s: Slack could not find the practitioner by e-mail (%s); "
+                "case id %s: the practitioner's e-mail could not be looked up (%s); "
                 "will try again on a later run",
                 case_id,
-                error,
+                exc.reason,
             )
-        except Exception as exc:  # network down: try again next run
-            log.warning("case id %s: e-mail lookup failed (%s)", case_id, type(exc).__name__)
+            if exc.rate_limited:
+                return None
+        else:
+            if found is None:
+                log.warning(
+                    "case id %s: no one in the workspace has the practitioner's e-mail; "
+                    "will try again on a later run",
+                    case_id,
+                )
     context._emails[practitioner] = found
     return found
 
 
 def known_practitioner(context: ClockContext, practitioner: str) -> str | None:
-    """The Slack ID found for a practitioner before the transaction, without calling Slack."""
+    """The person ID found for a practitioner before the transaction, without asking again."""
     if is_person_id(practitioner):
         return practitioner
     return context._emails.get(practitioner)
 
 
-def _slack_user(user_id: str) -> bool:
+def _person(user_id: str) -> bool:
     return is_person_id(user_id)
 
 
@@ -261,7 +259,7 @@ def unfinished_reflections(context: ClockContext) -> int:
         def decide(session: Session, row: queries.ReflectionDue) -> list[Prompt]:
             message = (
                 messages.unfinished(case_ref=row.case_ref, status=row.status)
-                if _slack_user(row.practitioner_id)
+                if _person(row.practitioner_id)
                 else None
             )
             key = f"unfinished:{row.reflection_id}"
@@ -286,7 +284,7 @@ def lead_followups(context: ClockContext) -> int:
             if context.hours.add_working_days(row.at, days) > context.now:
                 return []
             message = None
-            if _slack_user(row.practitioner_id):
+            if _person(row.practitioner_id):
                 message = messages.lead_followup(
                     case_ref=row.case_ref,
                     completed_at=context.hours.local(row.at),
@@ -301,7 +299,7 @@ def lead_followups(context: ClockContext) -> int:
 
 
 def _leads_of(session: Session, practitioner_id: str) -> list[str]:
-    person = org_queries.get_person(session=session, slack_id=practitioner_id)
+    person = org_queries.get_person(session=session, person_id=practitioner_id)
     if person is None:
         return []
     return org_queries.leads_of_agency(session=session, agency_id=person.agency_id)
@@ -309,7 +307,7 @@ def _leads_of(session: Session, practitioner_id: str) -> list[str]:
 
 def action_reminders(context: ClockContext) -> int:
     """On an action's due date (or the last working day before it), a reminder to the
-    practitioner and to the owner where the owner is a Slack user."""
+    practitioner and to the owner where the owner is a person in the workspace."""
     today = context.hours.today(context.now)
 
     search = queries.actions_due_between(
@@ -320,12 +318,12 @@ def action_reminders(context: ClockContext) -> int:
         if context.hours.previous_working_day(action.due_on) > today:
             return []
         recipients = [action.practitioner_id]
-        if action.owner_slack_id and action.owner_slack_id != action.practitioner_id:
-            recipients.append(action.owner_slack_id)
+        if action.owner_person_id and action.owner_person_id != action.practitioner_id:
+            recipients.append(action.owner_person_id)
         prompts = []
         for recipient in recipients:
             message = None
-            if _slack_user(recipient):
+            if _person(recipient):
                 message = messages.action_due(
                     case_ref=action.case_ref,
                     due_on=action.due_on,
@@ -386,7 +384,7 @@ def weekly_digests(context: ClockContext) -> int:
             since=context.now - timedelta(days=DIGEST_LOOKBACK_DAYS),
         )
         message = None
-        if (awaiting[0] or long_open[0] or overdue[0] or flagged[0]) and _slack_user(supervisor_id):
+        if (awaiting[0] or long_open[0] or overdue[0] or flagged[0]) and _person(supervisor_id):
             message = messages.digest(
                 week_of=today - timedelta(days=today.weekday()),
                 awaiting=(awaiting[0], [(r, context.hours.local(c)) for r, c in awaiting[1]]),

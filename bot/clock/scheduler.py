@@ -21,13 +21,13 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from slack_sdk.web import WebClient
 
 from bot.bootstrap import Database
 from bot.clock.config import ClockConfig
 from bot.clock.hours import WorkingHours
 from bot.clock.jobs import ClockContext, TickReport, run_jobs
 from bot.clock.lock import ClockLock, clock_lock, wait_for
+from bot.identity import Directory
 from bot.liveness import Liveness
 from bot.messaging.delivery import Delivery, DeliveryReport
 from bot.messaging.frontend import FrontEnd
@@ -35,15 +35,6 @@ from bot.settings import Settings
 from storage import outbox
 
 log = logging.getLogger(__name__)
-
-
-def slack_client(settings: Settings) -> WebClient | None:
-    if not settings.slack_bot_token:
-        return None
-    if settings.slack_api_url:
-        base = settings.slack_api_url.rstrip("/") + "/"
-        return WebClient(token=settings.slack_bot_token, base_url=base)
-    return WebClient(token=settings.slack_bot_token)
 
 
 def working_hours(settings: Settings, config: ClockConfig) -> WorkingHours:
@@ -65,16 +56,17 @@ def tick(
     now: Callable[[], datetime],
     owner: str | None = None,
     front_end: FrontEnd | None = None,
+    directory: Directory | None = None,
 ) -> TickOutcome:
-    """Every job once as of ``now()``, then delivery through ``front_end`` if there is one;
-    claims name ``owner`` (this process, in the process table) when given."""
-    client = slack_client(settings)
+    """Every job once as of ``now()``, looking practitioners given by e-mail up in
+    ``directory``, then delivery through ``front_end`` if there is one; claims name ``owner``
+    (this process, in the process table) when given."""
     context = ClockContext(
         new_session=database.new_session,
         config=config,
         hours=working_hours(settings, config),
         now=now(),
-        slack=client,
+        directory=directory,
         retention=settings.retention,
         report_small_number=settings.report_small_number,
     )
@@ -102,9 +94,11 @@ class ClockProcess:
         settings: Settings,
         config: ClockConfig,
         front_end: FrontEnd | None = None,
+        directory: Directory | None = None,
     ) -> None:
         self.database = database
         self.front_end = front_end
+        self.directory = directory
         self.settings = settings
         self.config = config
         self.lock: ClockLock = clock_lock(database.engine, settings.database_url)
@@ -188,6 +182,7 @@ class ClockProcess:
                 now=utcnow,
                 owner=self.liveness.id,
                 front_end=self.front_end,
+                directory=self.directory,
             )
             if outcome.delivery and (outcome.delivery.retrying or outcome.delivery.failed):
                 log.warning(

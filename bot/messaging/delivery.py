@@ -61,7 +61,7 @@ MARK_RETRY_SECONDS = 0.25
 # this moment, the fewer such looks; a fiftieth of a second keeps both small.
 MARK_GATHER_SECONDS = 0.02
 # The template of the note to a person whose question was set aside.
-SET_ASIDE_NOTE = "slack/message_set_aside"
+SET_ASIDE_NOTE = "notices/message_set_aside"
 
 
 @dataclass

@@ -149,7 +149,7 @@ def record_completion(
             for action in ("acknowledge", "add_note", "call_promised", "record_decision")
         )
         parts = (
-            Part("slack/supervisor_intro", facts),
+            Part("messages/supervisor_intro", facts),
             Part(
                 "messages/summary",
                 {"summary": completion.summary, "audience": "supervisor", "with_answers": False},
@@ -166,7 +166,7 @@ def record_completion(
         )
     if completion.leads_see_summaries:
         parts = (
-            Part("slack/lead_copy_intro", facts),
+            Part("messages/lead_copy_intro", facts),
             Part(
                 "messages/summary",
                 {"summary": completion.summary, "audience": "lead", "with_answers": False},
@@ -196,12 +196,12 @@ def say(
     delivery: Delivery | None = None,
     **data: Any,
 ) -> None:
-    """Record one message from ``prompts/slack/<template>.j2``."""
+    """Record one message from ``prompts/<template>.j2``."""
     outbox.record(
         session,
         key=key,
         recipient=recipient,
-        message=Message.of(f"slack/{template}", **data),
+        message=Message.of(template, **data),
         now=now,
         delivery=delivery,
     )

@@ -22,5 +22,5 @@ def screen_typed(
     widest = guard.screen(text, options={})
     if not widest.withheld and not widest.warned:
         return widest
-    options = org_queries.agency_options_of(session=session, slack_id=author_id)
+    options = org_queries.agency_options_of(session=session, person_id=author_id)
     return guard.screen(text, options=options)

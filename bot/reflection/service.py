@@ -512,7 +512,7 @@ class ReflectionService:
         }
 
     def _organisation(self, session: Session, practitioner_id: str) -> dict[str, Any]:
-        person = org_queries.get_person(session=session, slack_id=practitioner_id)
+        person = org_queries.get_person(session=session, person_id=practitioner_id)
         if person is None:
             return {
                 "in_organisation": False,
@@ -535,7 +535,7 @@ class ReflectionService:
             "agency_name": agency.name if agency else None,
             "agency_options": options,
             "role": person.profession or options.get("question_set"),
-            "is_lead": person.slack_id in lead_ids,
+            "is_lead": person.person_id in lead_ids,
         }
 
     def _answer(
@@ -827,7 +827,7 @@ class ReflectionService:
             elif step == "owner":
                 assert draft is not None
                 draft.owner = value
-                draft.owner_slack_id = person
+                draft.owner_person_id = person
             elif step == "meanwhile":
                 assert draft is not None
                 draft.meanwhile = value
@@ -1010,7 +1010,7 @@ class ReflectionService:
         if status == "planned" and on:
             action = self._new_action(session, context)
             action.what = self.questions.settings.lead_action
-            action.owner_slack_id = context.reflection.practitioner_id
+            action.owner_person_id = context.reflection.practitioner_id
             action.due_on = date.fromisoformat(on)
             action.contingency = self.questions.settings.lead_action_contingency
             action.status = "complete"

@@ -72,7 +72,7 @@ class SlackContext:
         )
 
     def text(self, template: str, **data: Any) -> str:
-        return self.renderer.render(f"slack/{template}.j2", **data)
+        return self.renderer.render(f"{template}.j2", **data)
 
     def send_reply(self, sink: ReplySink, practitioner_id: str, reply: Reply) -> None:
         """Record a reply the service did not hand to the sink itself (a read, or a refusal)."""
@@ -81,7 +81,7 @@ class SlackContext:
         self.wake()
 
     def tell(self, template: str, *, key: str, recipient: str, **data: Any) -> None:
-        """Record one DM from prompts/slack/<template>.j2."""
+        """Record one DM from prompts/<template>.j2."""
         with transaction(self.new_session) as session:
             say(
                 template,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.error import HTTPError, URLError
@@ -22,7 +22,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 from slack_sdk.web import WebClient
 
 from bot.messaging.frontend import Outcome, Stamp
-from bot.messaging.message import CONVERSATION, HOME, Message
+from bot.messaging.message import CONVERSATION, HOME, Message, Part
 from bot.render import Renderer, renderer
 from bot.settings import Settings
 from bot.slack import blocks as bk
@@ -109,6 +109,35 @@ APP_ERRORS = frozenset(
 )
 # Slack being busy, whoever the message is for: waited out, never held against the message.
 BUSY_ERRORS = frozenset({"ratelimited", "rate_limited", "message_limit_exceeded"})
+# Templates that were under prompts/slack/ when what casework and the core record was named for
+# Slack: a message recorded before they moved is rendered from where they are now.
+MOVED_TEMPLATES = {
+    **{
+        f"slack/{name}": f"notices/{name}"
+        for name in (
+            "acknowledged_practitioner",
+            "acknowledged_supervisor",
+            "answers",
+            "answers_refused",
+            "call_promised_practitioner",
+            "call_promised_supervisor",
+            "case_closed_done",
+            "close_refused",
+            "decision_invalid",
+            "decision_practitioner",
+            "decision_supervisor",
+            "lead_confirmed",
+            "lead_not_yours",
+            "message_set_aside",
+            "not_supervisor",
+            "note_invalid",
+            "note_practitioner",
+            "note_supervisor",
+        )
+    },
+    "slack/supervisor_intro": "messages/supervisor_intro",
+    "slack/lead_copy_intro": "messages/lead_copy_intro",
+}
 # The metadata event type that stamps a post with its outbox id and part.
 STAMP = "reflect_outbox_message"
 HISTORY_PAGE = 100
@@ -153,7 +182,8 @@ class SlackFrontEnd:
             if not surface.startswith(LEGACY):
                 raise ValueError(f"a recorded call for another platform ({surface})")
             return [SlackCall(surface.removeprefix(LEGACY), message.legacy)]
-        blocks = [block for part in message.parts for block in part_blocks(part, self.text)]
+        parts = [moved(part) for part in message.parts]
+        blocks = [block for part in parts for block in part_blocks(part, self.text)]
         if surface == HOME:
             view = bk.home_view(blocks[: bk.HOME_BLOCK_LIMIT])
             return [SlackCall(PUBLISH, {"user_id": recipient, "view": view})]
@@ -196,6 +226,12 @@ class SlackFrontEnd:
                 return None
             return failure(exc)
         return None if ts is None else Outcome(ok=True, ref=ts)
+
+
+def moved(part: Part) -> Part:
+    """The part as it is rendered now, if its template has moved since it was recorded."""
+    template = MOVED_TEMPLATES.get(part.template)
+    return part if template is None else replace(part, template=template)
 
 
 def one_message(channel: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:

@@ -347,7 +347,7 @@ def warm_up(app: App, database: Database) -> None:
     otherwise, once per request until an answer arrives)."""
     default_question_set()
     IdentifierGuard().screen("Seen at home on 1 December; call 020 7946 0000", options={})
-    renderer("slack").compile_all(("slack/", "messages/"))
+    renderer("slack").compile_all(("slack/", "messages/", "notices/"))
     database.ping()
     try:
         identity = app.client.auth_test()

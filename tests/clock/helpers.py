@@ -12,6 +12,7 @@ from slack_sdk.web import WebClient
 from bot.clock.config import ClockConfig
 from bot.clock.hours import WorkingHours
 from bot.clock.jobs import ClockContext
+from bot.identity import Directory
 from bot.messaging.delivery import Delivery, DeliveryReport
 from bot.messaging.message import Message
 from bot.slack.frontend import SlackFrontEnd
@@ -35,7 +36,7 @@ def context_at(
     new_session: SessionFactory,
     when: str | datetime,
     *,
-    slack: WebClient | None = None,
+    directory: Directory | None = None,
     config: ClockConfig | None = None,
 ) -> ClockContext:
     now = local(when) if isinstance(when, str) else when
@@ -44,7 +45,7 @@ def context_at(
         config=config or ClockConfig(),
         hours=WorkingHours(LONDON),
         now=now,
-        slack=slack,
+        directory=directory,
     )
 
 
@@ -72,9 +73,9 @@ def organisation(new_session: SessionFactory, *, clock: dict | None = None) -> N
             agencies=[Agency(id="csc", name="Children's Social Care", options=options)],
             leads=[],
             people=[
-                Person(slack_id=SUPERVISOR, agency_id="csc", role="supervisor"),
+                Person(person_id=SUPERVISOR, agency_id="csc", role="supervisor"),
                 Person(
-                    slack_id=PRACTITIONER,
+                    person_id=PRACTITIONER,
                     agency_id="csc",
                     role="practitioner",
                     supervisor_id=SUPERVISOR,
@@ -83,7 +84,7 @@ def organisation(new_session: SessionFactory, *, clock: dict | None = None) -> N
         )
         from storage.models import SafeguardingLead
 
-        session.add(SafeguardingLead(agency_id="csc", slack_id=LEAD))
+        session.add(SafeguardingLead(agency_id="csc", person_id=LEAD))
 
 
 def case(
@@ -143,7 +144,7 @@ def action(
     *,
     due_on: date,
     what: str = "Ask the school nurse about attendance",
-    owner_slack_id: str | None = None,
+    owner_person_id: str | None = None,
     done: bool = False,
 ) -> int:
     with transaction(new_session) as session:
@@ -152,7 +153,7 @@ def action(
             position=1,
             what=what,
             owner="the school nurse",
-            owner_slack_id=owner_slack_id,
+            owner_person_id=owner_person_id,
             due_on=due_on,
             status="complete",
             done_at=datetime(2026, 1, 1, tzinfo=UTC) if done else None,

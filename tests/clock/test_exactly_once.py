@@ -14,6 +14,7 @@ from bot.clock.config import ClockConfig
 from bot.clock.scheduler import tick
 from bot.messaging.message import CONVERSATION, Message
 from bot.settings import Settings
+from bot.slack.directory import directory_for
 from bot.slack.frontend import front_end_for
 from storage import outbox
 from storage.db import SessionFactory, transaction
@@ -147,8 +148,13 @@ def test_tick_decides_then_delivers_through_the_web_api(
         database = Database(engine, new_session)
         now = FixedClock(h.local("2026-12-07T09:30"))
         front_end = front_end_for(settings)
-        outcome = tick(database, settings, ClockConfig(), now=now, front_end=front_end)
-        again = tick(database, settings, ClockConfig(), now=now, front_end=front_end)
+        directory = directory_for(settings)
+        outcome = tick(
+            database, settings, ClockConfig(), now=now, front_end=front_end, directory=directory
+        )
+        again = tick(
+            database, settings, ClockConfig(), now=now, front_end=front_end, directory=directory
+        )
     assert outcome.jobs.decided["long_open"] == 2
     assert outcome.delivery is not None and outcome.delivery.sent == 2
     assert again.jobs.total == 0 and again.delivery is not None and again.delivery.sent == 0

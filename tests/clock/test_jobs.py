@@ -12,8 +12,9 @@ from sqlmodel import col, select
 from bot.clock import jobs
 from bot.clock.config import Thresholds
 from bot.settings import Settings
+from bot.slack.directory import SlackDirectory
 from storage.db import SessionFactory, transaction
-from storage.models import ClockPrompt, OutboxMessage, SlackEvent
+from storage.models import ClockPrompt, HandledKey, OutboxMessage
 from tests.clock import helpers as h
 from tools.fake_slack import fake_slack
 
@@ -158,18 +159,20 @@ def test_email_practitioners_are_looked_up_and_unknown_ones_retried_later(
         client = WebClient(token="xoxb-test", base_url=slack.url)
         with caplog.at_level(logging.WARNING, logger="bot.clock"):
             decided = jobs.long_open_cases(
-                h.context_at(new_session, "2026-12-07T09:30", slack=client)
+                h.context_at(new_session, "2026-12-07T09:30", directory=SlackDirectory(client))
             )
         assert decided == 2
         assert sorted(m.recipient for m in outbox_rows(new_session)) == [
             "U0TESTKNWN",
             h.PRACTITIONER,
         ]
-        [line] = [r.getMessage() for r in caplog.records if "users_not_found" in r.getMessage()]
+        [line] = [
+            r.getMessage() for r in caplog.records if "no one in the workspace" in r.getMessage()
+        ]
         assert f"case id {unknown}" in line
         assert "@" not in line  # no e-mail address in the log
         slack.users_by_email["new@example.org"] = "U0TESTNEWP"
-        later = h.context_at(new_session, "2026-12-07T09:35", slack=client)
+        later = h.context_at(new_session, "2026-12-07T09:35", directory=SlackDirectory(client))
         assert jobs.long_open_cases(later) == 1
     assert outbox_rows(new_session)[-1].recipient == "U0TESTNEWP"
 
@@ -265,7 +268,7 @@ def test_action_reminders_on_the_due_date_to_practitioner_and_owner(
         lead_confirmed=True,
     )
     action_id = h.action(
-        new_session, reflection_id, due_on=date(2026, 12, 9), owner_slack_id=h.OWNER
+        new_session, reflection_id, due_on=date(2026, 12, 9), owner_person_id=h.OWNER
     )
     h.action(new_session, reflection_id, due_on=date(2026, 12, 9), done=True)
 
@@ -377,11 +380,11 @@ def test_supervisor_with_nothing_to_report_gets_no_message(new_session: SessionF
 
 def test_the_clock_runs_the_retention_purge(new_session: SessionFactory) -> None:
     with transaction(new_session) as session:
-        session.add(SlackEvent(event_id="Ev0OLDONE", received_at=h.local("2026-11-20T09:00")))
-        session.add(SlackEvent(event_id="Ev0RECENT", received_at=h.local("2026-12-06T09:00")))
+        session.add(HandledKey(event_id="Ev0OLDONE", received_at=h.local("2026-11-20T09:00")))
+        session.add(HandledKey(event_id="Ev0RECENT", received_at=h.local("2026-12-06T09:00")))
     assert jobs.retention(h.context_at(new_session, "2026-12-07T09:00")) == 0
     with new_session() as session:
-        assert session.exec(select(SlackEvent.event_id)).all() == ["Ev0RECENT"]
+        assert session.exec(select(HandledKey.event_id)).all() == ["Ev0RECENT"]
 
 
 def test_email_lookups_stop_for_the_run_when_slack_rate_limits_them(
@@ -399,9 +402,9 @@ def test_email_lookups_stop_for_the_run_when_slack_rate_limits_them(
             slack.users_by_email[f"p{number}@example.org"] = f"U0TESTP{number:03d}"
         slack.fail_next(1, status=429, retry_after=30, method="users.lookupByEmail")
         client = WebClient(token="xoxb-test", base_url=slack.url, retry_handlers=[])
-        first = h.context_at(new_session, "2026-12-07T09:30", slack=client)
+        first = h.context_at(new_session, "2026-12-07T09:30", directory=SlackDirectory(client))
         assert jobs.long_open_cases(first) == 0
         lookups = [c.status for c in slack.calls if c.method == "users.lookupByEmail"]
         assert lookups == [429]  # the rate-limited lookup, and no others after it
-        later = h.context_at(new_session, "2026-12-07T09:35", slack=client)
+        later = h.context_at(new_session, "2026-12-07T09:35", directory=SlackDirectory(client))
         assert jobs.long_open_cases(later) == 3

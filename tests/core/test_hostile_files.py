@@ -444,7 +444,7 @@ def test_other_writers_get_in_during_a_big_import(
         other.execute("BEGIN IMMEDIATE")
         waited = time.monotonic() - started
         other.execute(
-            "INSERT INTO slack_event (event_id, received_at) VALUES (?, ?)",
+            "INSERT INTO handled_key (event_id, received_at) VALUES (?, ?)",
             (uuid.uuid4().hex, "2026-01-01 00:00:00.000000"),
         )
         imported = other.execute('SELECT count(*) FROM "case"').fetchone()[0]

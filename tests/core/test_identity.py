@@ -100,4 +100,4 @@ def test_an_owner_typed_at_the_terminal_reaches_the_service_as_an_id(
     conversation.converse("CSC-1001", lambda _reply: next(lines, None))
     with new_session() as session:
         action = session.exec(select(Action)).one()
-    assert (action.owner, action.owner_slack_id) == (typed, owner_id)
+    assert (action.owner, action.owner_person_id) == (typed, owner_id)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
-from sqlmodel import SQLModel
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel, col, select
 
 from storage import db
+from storage import organisation as org_queries
+from storage.db import SessionFactory, transaction
+from storage.models import Action, Agency, Case, HandledKey, Person, Reflection
 
 
 def test_migrated_schema_has_every_table(engine: Engine) -> None:
@@ -34,3 +41,92 @@ def test_downgrade_to_empty_and_back(engine: Engine) -> None:
     assert not set(inspect(engine).get_table_names()) - {"alembic_version"}
     db.upgrade(engine)
     assert db.current_revision(engine) == db.head_revision()
+
+
+BEFORE_PERSON_ID = "0008_answer_mentions"
+
+
+def test_people_and_handled_keys_keep_their_rows_when_renamed(
+    engine: Engine, new_session: SessionFactory
+) -> None:
+    """Rows written by the release keyed by slack_id are all there, under their new names."""
+    with transaction(new_session) as session:
+        session.add(Agency(id="csc", name="Children's Social Care"))
+        session.add(
+            case := Case(
+                ref="CSC-9001",
+                practitioner_id="U0TESTPRAC",
+                opened_on=date(2026, 1, 5),
+                created_at=datetime(2026, 1, 5, tzinfo=UTC),
+            )
+        )
+        session.flush()
+        at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+        session.add(
+            reflection := Reflection(
+                case_id=case.id or 0,
+                practitioner_id="U0TESTPRAC",
+                status="completed",
+                question_set_version="test",
+                started_at=at,
+                updated_at=at,
+            )
+        )
+        session.flush()
+        reflection_id = reflection.id
+    received = datetime(2026, 11, 30, 9, 0)
+    db.downgrade(engine, BEFORE_PERSON_ID)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO person (slack_id, agency_id, role, supervisor_id) VALUES "
+                    "('U0TESTSUPV', 'csc', 'supervisor', NULL), "
+                    "('U0TESTPRAC', 'csc', 'practitioner', 'U0TESTSUPV')"
+                )
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO safeguarding_lead (agency_id, slack_id) "
+                    "VALUES ('csc', 'U0TESTLEAD')"
+                )
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO action (reflection_id, position, owner_slack_id, status) "
+                    "VALUES (:reflection, 1, 'U0TESTOWNR', 'complete')"
+                ),
+                {"reflection": reflection_id},
+            )
+            connection.execute(
+                sa.text("INSERT INTO slack_event (event_id, received_at) VALUES ('Ev0KEPT', :at)"),
+                {"at": received},
+            )
+    finally:
+        db.upgrade(engine)
+
+    assert db.current_revision(engine) == db.head_revision()
+    with new_session() as session:
+        people = session.exec(select(Person).order_by(col(Person.person_id))).all()
+        assert [(p.person_id, p.supervisor_id) for p in people] == [
+            ("U0TESTPRAC", "U0TESTSUPV"),
+            ("U0TESTSUPV", None),
+        ]
+        assert org_queries.leads_of_agency(session=session, agency_id="csc") == ["U0TESTLEAD"]
+        [action] = session.exec(select(Action)).all()
+        assert (action.reflection_id, action.owner_person_id) == (reflection_id, "U0TESTOWNR")
+        [key] = session.exec(select(HandledKey)).all()
+        assert (key.event_id, key.received_at) == ("Ev0KEPT", received.replace(tzinfo=UTC))
+    # The keys still refuse a second row: a person once, a handled key once.
+    for duplicate in (
+        Person(person_id="U0TESTPRAC", agency_id="csc", role="practitioner"),
+        HandledKey(event_id="Ev0KEPT", received_at=received.replace(tzinfo=UTC)),
+    ):
+        with pytest.raises(IntegrityError), transaction(new_session) as session:
+            session.add(duplicate)
+    indexes = {i["name"] for i in inspect(engine).get_indexes("handled_key")}
+    assert "ix_handled_key_received_at" in indexes
+    assert "slack_event" not in inspect(engine).get_table_names()
+    if engine.dialect.name == "postgresql":  # SQLite's primary keys have no name
+        assert inspect(engine).get_pk_constraint("handled_key")["name"] == "handled_key_pkey"
+        assert inspect(engine).get_pk_constraint("person")["constrained_columns"] == ["person_id"]

@@ -30,9 +30,9 @@ def organisation(new_session, *, profession: str | None = None, lead: bool = Fal
         org_queries.replace_organisation(
             session=session,
             agencies=[Agency(id="hv", name="Health visiting", options={})],
-            leads=[SafeguardingLead(agency_id="hv", slack_id=PRAC if lead else LEAD)],
+            leads=[SafeguardingLead(agency_id="hv", person_id=PRAC if lead else LEAD)],
             people=[
-                Person(slack_id=PRAC, agency_id="hv", role="practitioner", profession=profession)
+                Person(person_id=PRAC, agency_id="hv", role="practitioner", profession=profession)
             ],
         )
 
@@ -115,7 +115,7 @@ def test_an_arranged_talk_with_the_lead_becomes_an_action_with_its_date(
     with new_session() as session:
         (action,) = session.exec(select(Action).where(Action.reflection_id == row.id)).all()
     assert action.due_on == service.today() + timedelta(days=3)
-    assert action.owner_slack_id == PRAC and action.status == "complete"
+    assert action.owner_person_id == PRAC and action.status == "complete"
     assert row.lead_status == "planned" and row.lead_contact_confirmed_at is not None
 
 
@@ -239,7 +239,7 @@ def test_an_injury_to_a_baby_is_met_at_once_with_the_agencys_procedure(
                 )
             ],
             leads=[],
-            people=[Person(slack_id=PRAC, agency_id="eh", role="practitioner")],
+            people=[Person(person_id=PRAC, agency_id="eh", role="practitioner")],
         )
     service.start(practitioner_id=PRAC, case_ref="EH-3009")
     service.respond(

@@ -305,7 +305,7 @@ def test_plan_captures_actions_with_due_dates_queried_when_unclear(service, new_
     with new_session() as session:
         action = session.exec(select(Action)).one()
     assert action.status == "complete"
-    assert action.owner_slack_id == "U0TESTOWNR"
+    assert action.owner_person_id == "U0TESTOWNR"
     assert action.due_on == date(2026, 11, 27)
 
 

@@ -64,7 +64,7 @@ def stored(path: Path) -> tuple[int, int]:
     """Inbox items and handled-once keys, read past any lock (WAL readers never wait)."""
     with sqlite3.connect(path) as connection:
         inbox = connection.execute("SELECT count(*) FROM inbox").fetchone()[0]
-        keys = connection.execute("SELECT count(*) FROM slack_event").fetchone()[0]
+        keys = connection.execute("SELECT count(*) FROM handled_key").fetchone()[0]
     return inbox, keys
 
 

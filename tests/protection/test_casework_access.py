@@ -175,7 +175,7 @@ def test_closing_a_case_is_refused_to_whoever_the_rule_refuses(
             session=session, case_ref="csc-1001", actor=actor, now=clock(), zone=LONDON
         )
     assert (said.template, said.data["found"], said.data["already"]) == (
-        "close_refused",
+        "notices/close_refused",
         True,
         False,
     )
@@ -186,7 +186,7 @@ def test_closing_a_case_is_refused_to_whoever_the_rule_refuses(
         done = casework.close_case(
             session=session, case_ref="CSC-1001", actor=SUPERVISOR, now=clock(), zone=LONDON
         )
-    assert done.template == "case_closed_done"
+    assert done.template == "notices/case_closed_done"
 
 
 @pytest.mark.parametrize("viewer", [LEAD, OTHER_PRACTITIONER, STRANGER])
@@ -279,7 +279,7 @@ def test_a_supervisors_note_and_decision_go_through_the_identifier_guard(
     with new_session() as session:
         [kept] = [row.text for row in session.exec(select(model))]
     told = [n for n in outcome.notices if n.recipient == PRACTITIONER]
-    assert [n.message.template for n in told] == [f"{kind}_practitioner"]
+    assert [n.message.template for n in told] == [f"notices/{kind}_practitioner"]
     for identifier in ("943 476 5919", "07911"):
         assert identifier not in kept and identifier not in str(told[0].message.data)
     assert "Joint visit?" in kept

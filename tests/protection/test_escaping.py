@@ -227,7 +227,7 @@ def _benign(value: Any, typed: str) -> Any:
     return "x" if value == typed else value
 
 
-def test_a_mention_id_that_is_not_a_slack_id_is_escaped_not_trusted() -> None:
+def test_a_mention_id_that_is_not_a_person_id_is_escaped_not_trusted() -> None:
     data = summary_data("a", "b", "c")
     data["practitioner_id"] = "U1><!channel"
     rendered = slack.message(Message("summary", {"summary": data, "audience": "supervisor"}))

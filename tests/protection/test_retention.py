@@ -23,9 +23,9 @@ from storage.models import (
     AuditEntry,
     Case,
     ClockPrompt,
+    HandledKey,
     OutboxMessage,
     Reflection,
-    SlackEvent,
 )
 from tests.protection.conftest import (
     OTHER_PRACTITIONER,
@@ -73,7 +73,7 @@ def test_purge_keeps_what_is_in_date_and_deletes_what_is_not(
             select(OutboxMessage).where(OutboxMessage.dedupe_key == "old-sent")
         ).one()
         sent.status, sent.sent_at = "sent", start
-        session.add(SlackEvent(event_id="Ev0OLD", received_at=start))
+        session.add(HandledKey(event_id="Ev0OLD", received_at=start))
         audit.record(session=session, actor="x", action="view", subject="s", now=start)
 
     clock.current = start + timedelta(days=300)
@@ -85,7 +85,7 @@ def test_purge_keeps_what_is_in_date_and_deletes_what_is_not(
 
     assert report.reflections == 4  # three old completed, one abandoned
     assert report.answers > 60 and report.actions == 6
-    assert (report.outbox, report.slack_events, report.audit) == (1, 1, 0)
+    assert (report.outbox, report.handled_keys, report.audit) == (1, 1, 0)
     assert report.batches >= 3
     with new_session() as session:
         remaining = {r.id for r in session.exec(select(Reflection))}
@@ -181,7 +181,7 @@ def test_the_purges_on_every_tick_search_through_their_indexes(
             ],
         )  # fmt: skip
         connection.execute(
-            insert(SlackEvent), [{"event_id": f"Ev0RECENT{n}", "received_at": ago(n)} for n in rows]
+            insert(HandledKey), [{"event_id": f"Ev0RECENT{n}", "received_at": ago(n)} for n in rows]
         )
         connection.execute(
             insert(ClockPrompt),
@@ -199,7 +199,7 @@ def test_the_purges_on_every_tick_search_through_their_indexes(
         expired = now - timedelta(days=30)
         searches = {
             "ix_outbox_finished": retention_queries.finished_outbox_batch(expired, 500),
-            "ix_slack_event_received_at": retention_queries.old_slack_events_batch(expired, 500),
+            "ix_handled_key_received_at": retention_queries.old_handled_keys_batch(expired, 500),
             "ix_clock_prompt_decided_at": retention_queries.old_clock_prompts_batch(expired, 500),
         }
         for index, search in searches.items():

@@ -23,20 +23,20 @@ def organisation(new_session: SessionFactory, *, police_options: dict | None = N
         session.add(Agency(id="csc", name="Children's Social Care", options={}))
         session.add(Agency(id="police", name="Police", options=police_options or {}))
         session.flush()
-        session.add(SafeguardingLead(agency_id="csc", slack_id=CSC_LEAD))
-        session.add(SafeguardingLead(agency_id="police", slack_id=POLICE_LEAD))
-        session.add(Person(slack_id=ADMIN, agency_id="csc", role="administrator"))
+        session.add(SafeguardingLead(agency_id="csc", person_id=CSC_LEAD))
+        session.add(SafeguardingLead(agency_id="police", person_id=POLICE_LEAD))
+        session.add(Person(person_id=ADMIN, agency_id="csc", role="administrator"))
         for agency in ("csc", "police"):
-            session.add(Person(slack_id=SUPERVISORS[agency], agency_id=agency, role="supervisor"))
+            session.add(Person(person_id=SUPERVISORS[agency], agency_id=agency, role="supervisor"))
             session.add(
                 Person(
-                    slack_id=PRACTITIONERS[agency],
+                    person_id=PRACTITIONERS[agency],
                     agency_id=agency,
                     role="practitioner",
                     supervisor_id=SUPERVISORS[agency],
                 )
             )
-        session.add(Person(slack_id=PRACTITIONER, agency_id="csc", role="practitioner"))
+        session.add(Person(person_id=PRACTITIONER, agency_id="csc", role="practitioner"))
 
 
 def reflections(

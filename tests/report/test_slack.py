@@ -20,11 +20,11 @@ def partnership(slack: SlackDriver) -> None:
     with transaction(slack.new_session) as session:
         session.add(Agency(id="police", name="Police", options={}))
         session.flush()
-        session.add(SafeguardingLead(agency_id="police", slack_id=seed.POLICE_LEAD))
-        session.add(Person(slack_id=seed.ADMIN, agency_id="csc", role="administrator"))
+        session.add(SafeguardingLead(agency_id="police", person_id=seed.POLICE_LEAD))
+        session.add(Person(person_id=seed.ADMIN, agency_id="csc", role="administrator"))
         for agency in ("csc", "police"):
             session.add(
-                Person(slack_id=seed.PRACTITIONERS[agency], agency_id=agency, role="practitioner")
+                Person(person_id=seed.PRACTITIONERS[agency], agency_id=agency, role="practitioner")
             )
     seed.reflections(slack.new_session, agency="csc", count=8, start=OCTOBER)
     seed.reflections(

@@ -87,15 +87,15 @@ def organisation(new_session: db.SessionFactory) -> None:
     with transaction(new_session) as session:
         session.add(Agency(id="csc", name="Children's Social Care", options={}))
         session.flush()
-        session.add(SafeguardingLead(agency_id="csc", slack_id=LEAD))
-        session.add(Person(slack_id=SUPERVISOR, agency_id="csc", role="supervisor"))
+        session.add(SafeguardingLead(agency_id="csc", person_id=LEAD))
+        session.add(Person(person_id=SUPERVISOR, agency_id="csc", role="supervisor"))
         for person in (PRACTITIONER, OTHER_PRACTITIONER):
             session.add(
                 Person(
-                    slack_id=person, agency_id="csc", role="practitioner", supervisor_id=SUPERVISOR
+                    person_id=person, agency_id="csc", role="practitioner", supervisor_id=SUPERVISOR
                 )
             )
-        session.add(Person(slack_id=LONE_PRACTITIONER, agency_id="csc", role="practitioner"))
+        session.add(Person(person_id=LONE_PRACTITIONER, agency_id="csc", role="practitioner"))
 
 
 def sign(body: str, timestamp: int | None = None) -> dict[str, str]:

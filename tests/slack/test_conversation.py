@@ -11,7 +11,7 @@ from sqlalchemy import Engine, event
 from sqlmodel import col, select
 
 from bot.reflection.service import ReflectionService
-from storage.models import Action, Answer, OutboxMessage, Reflection, SlackEvent
+from storage.models import Action, Answer, HandledKey, OutboxMessage, Reflection
 from tests.slack.conftest import (
     LEAD,
     LONE_PRACTITIONER,
@@ -199,7 +199,7 @@ def test_a_retried_event_is_handled_once(slack: SlackDriver) -> None:
             "child_day",
         ]
         keys = [m.dedupe_key for m in session.exec(select(OutboxMessage))]
-        assert session.get(SlackEvent, "ev:Ev0RETRY1") is not None
+        assert session.get(HandledKey, "ev:Ev0RETRY1") is not None
     assert len([k for k in keys if k.startswith("ev:Ev0RETRY1")]) == 1
     texts = slack.texts_to(PRACTITIONER)
     assert sum("Have you seen the child" in t for t in texts) == 1
@@ -307,7 +307,7 @@ def test_the_second_click_of_a_double_click_is_silent_even_when_the_first_lands_
     landed: list[bool] = []
 
     def first_click_lands(connection, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        if "slack_event" in statement and statement.lstrip().startswith("SELECT") and not landed:
+        if "handled_key" in statement and statement.lstrip().startswith("SELECT") and not landed:
             landed.append(True)
             slack.press(PRACTITIONER, "reflect_answer_1", message=choice)
 
@@ -363,4 +363,4 @@ def test_an_owner_named_by_a_mention_is_stored_as_their_id(slack: SlackDriver) -
     slack.message(PRACTITIONER, "<@U0TESTOWNR|sam>")
     with slack.new_session() as session:
         action = session.exec(select(Action)).one()
-    assert (action.owner, action.owner_slack_id) == ("<@U0TESTOWNR|sam>", "U0TESTOWNR")
+    assert (action.owner, action.owner_person_id) == ("<@U0TESTOWNR|sam>", "U0TESTOWNR")

@@ -131,7 +131,7 @@ def test_killed_mid_conversation_nothing_is_lost_misfiled_or_waits_a_minute(
     people = [f"U0KILL{n:03d}" for n in range(12)]
     with transaction(new_session) as session:
         for person in people:
-            session.add(Person(slack_id=person, agency_id="csc", role="practitioner"))
+            session.add(Person(person_id=person, agency_id="csc", role="practitioner"))
     with running_server(serve_env, tmp_path / "first.log") as server:
         for n, person in enumerate(people):
             assert server.post(command_body(person, f"CSC-72{n:02d}", f"trig.k{n}"), FORM)[0] == 200

@@ -21,7 +21,8 @@ from bot.messaging import outbox
 from bot.messaging.delivery import Delivery
 from bot.messaging.frontend import Outcome, Stamp
 from bot.messaging.message import CONVERSATION, Message, Part
-from bot.slack.frontend import STAMP, SlackCall, SlackFrontEnd
+from bot.render import PROMPTS_DIR as PROMPTS
+from bot.slack.frontend import MOVED_TEMPLATES, STAMP, SlackCall, SlackFrontEnd, moved
 from storage import db
 from storage.db import transaction
 from storage.encryption import keyring
@@ -294,3 +295,25 @@ def test_a_downgrade_sets_aside_what_only_the_newer_release_can_send(
     finally:
         db.upgrade(engine)
     assert [tuple(r) for r in found] == [("chat.postMessage", "failed")]
+
+
+def test_a_message_recorded_under_a_template_s_old_name_reads_as_under_its_new_one() -> None:
+    """Templates casework and the core record left prompts/slack/: a message waiting in the
+    outbox across the upgrade, named the old way, still reads the same."""
+    data = {"case_ref": "CSC-1001", "note": "Ring the school on Monday", "supervisor_id": "U0S"}
+    front_end = SlackFrontEnd(WebClient())
+    old = front_end.render(
+        CONVERSATION, PRACTITIONER, Message.of("slack/note_practitioner", **data)
+    )
+    new = front_end.render(
+        CONVERSATION, PRACTITIONER, Message.of("notices/note_practitioner", **data)
+    )
+    assert old == new and "Ring the school on Monday" in json.dumps(new[0].payload)
+
+
+@pytest.mark.parametrize("old", sorted(MOVED_TEMPLATES))
+def test_each_moved_template_is_found_where_it_is_now(old: str) -> None:
+    new = moved(Part(old, {"case_ref": "CSC-1001"})).template
+    assert new == MOVED_TEMPLATES[old] and new.startswith(("notices/", "messages/"))
+    assert (PROMPTS / f"{new}.j2").is_file()
+    assert not (PROMPTS / f"{old}.j2").exists()

@@ -287,7 +287,7 @@ def test_killed_while_slack_is_slow_to_answer_every_message_arrives_once_and_in_
     people = [f"U0ONCE{n:03d}" for n in range(6)]
     with transaction(new_session) as session:
         for person in people:
-            session.add(Person(slack_id=person, agency_id="csc", role="practitioner"))
+            session.add(Person(person_id=person, agency_id="csc", role="practitioner"))
     with running_server(serve_env, tmp_path / "first.log") as server:
         for n, person in enumerate(people):
             assert server.post(command_body(person, f"CSC-73{n:02d}", f"trig.o{n}"), FORM)[0] == 200

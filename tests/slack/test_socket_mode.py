@@ -165,7 +165,7 @@ def test_on_sigterm_the_work_in_hand_is_finished_or_released_and_sends_flushed(
     people = [f"U0TERM{n:03d}" for n in range(4)]
     with transaction(new_session) as session:
         for person in people:
-            session.add(Person(slack_id=person, agency_id="csc", role="practitioner"))
+            session.add(Person(person_id=person, agency_id="csc", role="practitioner"))
     # One sender and a slow Slack: the next questions queue up behind each other.
     env = {**serve_env, "REFLECT_SENDERS": "1"}
     with serving(env, socket_mode, tmp_path / "serve.log") as process:

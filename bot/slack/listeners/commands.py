@@ -41,7 +41,7 @@ def reflect_command(context: SlackContext, *, ack: Ack, body: dict[str, Any]) ->
         reply_blocks = _answer(context, body)
     except SQLAlchemyError as exc:  # the database is away: say so, never a Slack error page
         log.error("/reflect failed: %s", type(exc).__name__)
-        reply_blocks = bk.sections(context.text("unavailable"))
+        reply_blocks = bk.sections(context.text("slack/unavailable"))
     reply_blocks = reply_blocks[: bk.MESSAGE_BLOCK_LIMIT]
     bk.validate(reply_blocks, limit=bk.MESSAGE_BLOCK_LIMIT)
     ack(text=bk.fallback_text(reply_blocks), blocks=reply_blocks, response_type="ephemeral")
@@ -53,8 +53,8 @@ def _answer(context: SlackContext, body: dict[str, Any]) -> list[dict[str, Any]]
     words = text.split()
     first = words[0].lower() if words else ""
     handlers: dict[str, Callable[[], list[dict[str, Any]]]] = {
-        "": lambda: bk.sections(context.text("help")),
-        "help": lambda: bk.sections(context.text("help")),
+        "": lambda: bk.sections(context.text("slack/help")),
+        "help": lambda: bk.sections(context.text("slack/help")),
         "list": lambda: _list(context, user),
         "report": lambda: report_reply(context, user),
     }
@@ -62,7 +62,7 @@ def _answer(context: SlackContext, body: dict[str, Any]) -> list[dict[str, Any]]
         reply_blocks = handlers[first]()
     elif first in {"history", "close"}:
         if len(words) < 2:
-            reply_blocks = bk.sections(context.text("usage", word=first))
+            reply_blocks = bk.sections(context.text("slack/usage", word=first))
         elif first == "history":
             reply_blocks = _history(context, user, words[1])
         else:
@@ -87,7 +87,9 @@ def _start(context: SlackContext, user: str, text: str, trigger_id: str) -> list
             for message in preview.refusal.messages
             for block in bk.sections(context.renderer.message(message))
         ]
-    return bk.sections(context.text("started", case_ref=preview.case_ref, resumed=preview.resumes))
+    return bk.sections(
+        context.text("slack/started", case_ref=preview.case_ref, resumed=preview.resumes)
+    )
 
 
 def handle_start(context: SlackContext, item: Received) -> None:
@@ -110,7 +112,7 @@ def _list(context: SlackContext, user: str) -> list[dict[str, Any]]:
         cases = casework.open_cases(
             session=session, practitioner_id=user, now=context.now(), zone=context.zone
         )
-    return bk.sections(context.text("list", cases=cases))
+    return bk.sections(context.text("slack/list", cases=cases))
 
 
 def _history(context: SlackContext, user: str, case_ref: str) -> list[dict[str, Any]]:
@@ -127,13 +129,13 @@ def _history(context: SlackContext, user: str, case_ref: str) -> list[dict[str, 
             via="slack",
         )
     if not history.allowed:
-        return bk.sections(context.text("history_refused", case_ref=history.case_ref))
+        return bk.sections(context.text("slack/history_refused", case_ref=history.case_ref))
     header_data = {
         "case_ref": history.case_ref,
         "count": history.total,
         "shown": len(history.summaries),
     }
-    header = context.text("history_header", **header_data)
+    header = context.text("slack/history_header", **header_data)
     blocks = bk.sections(header)
     for summary in history.summaries:
         text = context.renderer.render("messages/summary.j2", summary=summary, audience="record")
@@ -163,7 +165,7 @@ def _history(context: SlackContext, user: str, case_ref: str) -> list[dict[str, 
     parts = bk.pack(blocks)
     return bk.sections(
         context.text(
-            "history_sent",
+            "slack/history_sent",
             case_ref=history.case_ref,
             shown=len(history.summaries),
             parts=len(parts),

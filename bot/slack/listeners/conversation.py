@@ -48,7 +48,7 @@ def register(app: App, context: SlackContext) -> None:
         else:  # nothing ticked: say how, and leave the question (and its buttons) as it is
             user = body["user"]["id"]
             key = f"unticked:{stamp}:{action.get('action_ts', '')}"
-            context.tell("nothing_ticked", key=key, recipient=user)
+            context.tell("slack/nothing_ticked", key=key, recipient=user)
 
     def start(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()

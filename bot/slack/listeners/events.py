@@ -98,7 +98,7 @@ def edited(context: SlackContext, *, event: dict[str, Any], key: str) -> None:
     user = now.get("user")
     if not user or user == SLACKBOT or now.get("bot_id") or now.get("text") == before.get("text"):
         return
-    context.tell("edits_not_read", key=key, recipient=user)
+    context.tell("slack/edits_not_read", key=key, recipient=user)
 
 
 def handle_answer(context: SlackContext, item: Received) -> None:
@@ -138,7 +138,7 @@ def tell_not_handled(context: SlackContext, item: Received) -> None:
     """An answer that could not be handled after every try: the practitioner is told, and
     that it is kept (an operator can try it again)."""
     context.tell(
-        "answer_not_handled",
+        "slack/answer_not_handled",
         key=f"set-aside:{item.id}",
         recipient=item.user_id,
         kind=item.kind,

@@ -249,7 +249,9 @@ def _text_submission(
     ) or ""
     text = value.strip() if isinstance(value, str) else ""
     if not text or len(text) > limit:
-        message = context.text(f"{kind}_invalid", empty=not text, length=len(text), limit=limit)
+        message = context.text(
+            f"notices/{kind}_invalid", empty=not text, length=len(text), limit=limit
+        )
         ack(response_action="errors", errors={block: message})
         return
     actor = body["user"]["id"]
