@@ -23,14 +23,15 @@ Percentages are only ever shown for two shown counts, so they reveal nothing mor
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 import numpy as np
 
-Key = Hashable
+# A count's place in the report: (measure, agency, team, month, category).
+Key = tuple[str, str, str, str, str]
 
 
 # Stands for "no upper bound" in the reader's deductions (integers, so the sums stay exact).
@@ -86,12 +87,12 @@ def suppress(
         withheld += [k for k, v in state.items() if v is Shown.WITHHELD and k not in before]
 
 
-def bounds(shown: Shown, value: int, threshold: int) -> tuple[int, float]:
-    """What a reader knows of a count from how it is shown."""
+def bounds(shown: Shown, value: int, threshold: int) -> tuple[int, int]:
+    """What a reader knows of a count from how it is shown (BIG: no upper bound)."""
     if shown is Shown.SMALL:
         return 0, threshold - 1
     if shown is Shown.WITHHELD:
-        return threshold, float("inf")
+        return threshold, BIG
     return value, value
 
 
@@ -101,10 +102,7 @@ def propagate(
     """What a reader can deduce of each count: its bounds from how it is shown, narrowed
     through every sum (a total lies between its parts' sums; a part between the total less the
     others) until nothing moves."""
-    span = {}
-    for key, shown in state.items():
-        low, high = bounds(shown, values[key], threshold)
-        span[key] = (int(low), BIG if high == float("inf") else int(high))
+    span = {key: bounds(shown, values[key], threshold) for key, shown in state.items()}
     # Only sums with a hidden count can narrow anything; a sum is looked at again only when
     # one of its counts moved.
     live = [each for each in sums if any(state[c] is not Shown.SHOWN for c in each.cells)]
