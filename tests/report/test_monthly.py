@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from bot.clock import jobs
 from storage.db import SessionFactory
 from storage.models import AuditEntry, ClockPrompt, OutboxMessage
-from tests.clock.helpers import context_at
+from tests.clock.helpers import context_at, rendered
 from tests.report import seed
 
 DECEMBER = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
@@ -23,7 +23,9 @@ def sent(new_session: SessionFactory) -> list[OutboxMessage]:
 
 
 def text_of(message: OutboxMessage) -> str:
-    return "\n".join(b["text"]["text"] for b in message.payload["blocks"] if b["type"] == "section")
+    """The words the lead reads, as the Slack front end renders the stored message."""
+    blocks = rendered(message)["blocks"]
+    return "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
 
 
 def seeded(new_session: SessionFactory, **options: dict) -> None:
