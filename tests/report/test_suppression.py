@@ -119,14 +119,12 @@ def determined_linearly(report: Report) -> list[object]:
     if not rows_:
         return []
     matrix = np.array(rows_)
-    rank = np.linalg.matrix_rank(matrix)
-    found = []
-    for key in hidden:
-        unit = np.zeros(len(hidden))
-        unit[column[key]] = 1.0
-        if np.linalg.matrix_rank(np.vstack([matrix, unit])) == rank:
-            found.append(key)
-    return found
+    # A unit vector is in the row space exactly when it is orthogonal to the null space: one
+    # decomposition answers for every hidden count (the last rows of vt span the null space).
+    _, singular, vt = np.linalg.svd(matrix)
+    rank = int((singular > singular.max() * max(matrix.shape) * np.finfo(float).eps).sum())
+    null = vt[rank:]
+    return [key for key in hidden if np.linalg.norm(null[:, column[key]]) < 1e-9]
 
 
 def known(state: Shown, value: int, threshold: int) -> tuple[int, int]:
