@@ -66,6 +66,10 @@ SEED = [
                     + ((g::bigint * 7919) % 7800) * INTERVAL '1 minute' * 11
                     + ((g - 1) % :per_case) * INTERVAL '1 day' AS at
              FROM generate_series(1, :reflections) AS g) AS s""",
+    # One action in each completed reflection's plan; every fifth an escalation.
+    """INSERT INTO action (reflection_id, position, status, kind)
+       SELECT id, 1, 'complete', CASE WHEN id % 5 = 0 THEN 'escalation' END
+       FROM reflection WHERE status = 'completed'""",
 ]
 
 
@@ -97,7 +101,7 @@ def worker() -> None:
     from bot.report.service import make_report
     from bot.settings import Settings
 
-    settings = Settings.from_env()
+    settings = Settings()
     database = open_database(settings)
     before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.monotonic()

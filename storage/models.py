@@ -125,6 +125,9 @@ class Action(SQLModel, table=True):
     # Set when a later reflection reviews this action: done | partly | not_done |
     # no_longer_needed.
     review_status: str | None = Field(default=None, max_length=24)
+    # What kind of step the action is, from the question set's wording (never free text):
+    # escalation, or None for any other.
+    kind: str | None = Field(default=None, max_length=16)
 
 
 class SupervisorNote(SQLModel, table=True):

@@ -2,8 +2,9 @@
 
 Nothing here reads an encrypted column, a case reference or a Slack message: only status, times,
 the question a reflection stopped at, the repeat flag, the comma-separated rule and theme ids, the
-0-10 scale and the minutes. Every query returns one row per group, so memory depends on the number
-of agencies, teams, months and categories, never on the number of reflections.
+0-10 scale, the minutes and the kind of each action. Every query returns one row per group, so
+memory depends on the number of agencies, teams, months and categories, never on the number of
+reflections.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, te
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from storage.models import Agency, ClockPrompt, Person, Reflection, SafeguardingLead
+from storage.models import Action, Agency, ClockPrompt, Person, Reflection, SafeguardingLead
 
 OPEN_STATUSES = ("in_progress", "paused")
 # The agency shown for reflections by someone no longer in the organisation file.
@@ -229,19 +230,26 @@ def any_listed(
     return [(a, int(n)) for a, n in _rows(session, query)]
 
 
-def flag_cleared_later(*, session: Session, window: Window, rule_id: str) -> list[tuple[str, int]]:
-    """(agency, count) of reflections where ``rule_id`` fired and a later completed reflection on
-    the same case no longer raised it."""
+def flag_followed_by_action(
+    *, session: Session, window: Window, rule_id: str, kind: str
+) -> list[tuple[str, int]]:
+    """(agency, count) of completed reflections where ``rule_id`` fired and whose case has an
+    action of ``kind`` in that reflection's plan or a later completed one's, whenever that was."""
     later = aliased(Reflection)
-    cleared = exists().where(
-        later.case_id == Reflection.case_id,
-        later.status == "completed",
-        later.started_at > Reflection.started_at,
-        ~_listed(later.rules_fired, rule_id),
+    followed = exists().where(
+        col(later.case_id) == col(Reflection.case_id),
+        col(later.status) == "completed",
+        or_(
+            col(later.id) == col(Reflection.id),
+            col(later.started_at) > col(Reflection.started_at),
+        ),
+        col(Action.reflection_id) == col(later.id),
+        col(Action.status) == "complete",
+        col(Action.kind) == kind,
     )
     query = (
         _from(_agency(), func.count())
-        .where(*_where(window), _completed(), _listed(Reflection.rules_fired, rule_id), cleared)
+        .where(*_where(window), _completed(), _listed(Reflection.rules_fired, rule_id), followed)
         .group_by(*_columns(1))
     )
     return [(a, int(n)) for a, n in _rows(session, query)]
@@ -266,7 +274,10 @@ def scale_changes(*, session: Session, window: Window) -> list[tuple[str, str, i
             Reflection.started_at,
             Reflection.scale,
             func.lag(Reflection.scale)
-            .over(partition_by=Reflection.case_id, order_by=(Reflection.started_at, Reflection.id))
+            .over(
+                partition_by=col(Reflection.case_id),
+                order_by=(col(Reflection.started_at), col(Reflection.id)),
+            )
             .label("before"),
         )
         .where(

@@ -23,6 +23,8 @@ QUESTION_SET_PATH = Path(__file__).resolve().parents[2] / "prompts" / "questions
 ACTION_FIELDS = ("what", "owner", "due_on", "contingency")
 WHEN_IT_MATTERS = ("today", "visit", "supervision")
 DEFAULT_ROLE = "social_worker"
+# The one kind of action the question set recognises (Action.kind): a disagreement escalated.
+ESCALATION = "escalation"
 
 Kind = Literal["text", "choice", "multi", "scale", "date", "plan", "review"]
 Matters = Literal["today", "visit", "supervision"]
@@ -125,6 +127,7 @@ class RuleModel(_Strict):
 class SettingsModel(_Strict):
     vague_contingencies: tuple[str, ...] = ()
     urgent_actions: tuple[str, ...] = ()
+    escalation_actions: tuple[str, ...] = ()
     scale_flat_over: int = Field(default=3, ge=2)
     parent_only: tuple[str, ...] = ()
     lead_action: str = "Talk the case through with the safeguarding lead"
@@ -425,10 +428,23 @@ class QuestionSet:
     def is_urgent_action(self, what: str) -> bool:
         return bool(_any_pattern(self.settings.urgent_actions).search(what or ""))
 
+    def action_kind(self, what: str | None) -> str | None:
+        """The kind of step an action's wording describes, kept as a plain code beside it:
+        ESCALATION when it names one that is not negated ("no need to escalate" is none)."""
+        detector = _detector(self.settings.escalation_actions)
+        if detector is not None and detector.find(what or "") is not None:
+            return ESCALATION
+        return None
+
 
 def _unquoted(flag: str) -> str:
     # A quoting flag fired without its mention (e.g. ticked rather than written): drop the quote.
     return re.sub(r'[:,]?\s*you wrote "\{quote\}"\.?', ".", flag).replace("..", ".")
+
+
+@cache
+def _detector(patterns: tuple[str, ...]) -> Detector | None:
+    return Detector(patterns) if patterns else None
 
 
 @cache
@@ -657,7 +673,7 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
         confirms.add(m.confirm)
         mentions.append(Mention(m.id, m.confirm, detector, frozenset(m.in_), frozenset(m.not_in)))
     mention_ids = {m.id for m in mentions}
-    for key in ("vague_contingencies", "urgent_actions", "parent_only"):
+    for key in ("vague_contingencies", "urgent_actions", "escalation_actions", "parent_only"):
         try:
             _any_pattern(getattr(model.settings, key))
         except re.error as exc:

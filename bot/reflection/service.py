@@ -824,6 +824,7 @@ class ReflectionService:
             if step == "what":
                 draft = draft or self._new_action(session, context)
                 draft.what = value
+                draft.kind = self.questions.action_kind(value)
             elif step == "owner":
                 assert draft is not None
                 draft.owner = value
@@ -1010,6 +1011,7 @@ class ReflectionService:
         if status == "planned" and on:
             action = self._new_action(session, context)
             action.what = self.questions.settings.lead_action
+            action.kind = self.questions.action_kind(action.what)
             action.owner_person_id = context.reflection.practitioner_id
             action.due_on = date.fromisoformat(on)
             action.contingency = self.questions.settings.lead_action_contingency

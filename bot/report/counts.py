@@ -12,15 +12,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bot.report.period import Period
-from bot.report.suppression import Shown, Sum, suppress
+from bot.report.suppression import Key, Shown, Sum, suppress
 
 ALL = "*"
 OUTCOMES = ("completed", "abandoned", "in_progress")
 SCALE_CHANGES = ("rose", "same", "fell")
 DRIFT_PREFIX = "drift_"
 DISAGREEMENT_RULE = "disagreement_not_escalated"
-
-Key = tuple[str, str, str, str, str]
+# Of those flags, the ones followed by a recorded escalation action on the same case.
+ESCALATED_AFTER = "escalated_after"
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Rows:
     themes_skipped: Sequence[tuple[str, str, int]] = ()
     rules_fired: Sequence[tuple[str, str, int]] = ()
     drift: Sequence[tuple[str, int]] = ()
-    disagreement_cleared: Sequence[tuple[str, int]] = ()
+    disagreement_escalated: Sequence[tuple[str, int]] = ()
     scales: Sequence[tuple[str, int, int]] = ()
     scale_changes: Sequence[tuple[str, str, int]] = ()
 
@@ -178,7 +178,8 @@ def build(
     for kind in ("first", "repeat"):
         over_agencies("repeats", ALL, ALL, kind)
 
-    # Themes skipped, flags raised, drift, disagreements: shares of the completed reflections.
+    # Themes skipped, flags raised, drift: shares of the completed reflections; disagreement
+    # flags followed by an escalation: a share of those flags.
     for measure, ids, found in (
         ("themes_skipped", labels.themes, rows.themes_skipped),
         ("rules_fired", labels.rules, rows.rules_fired),
@@ -188,10 +189,13 @@ def build(
                 put(measure, agency, ALL, ALL, item, n)
         for item in ids:
             over_agencies(measure, ALL, ALL, item)
-    for measure, found in (("drift", rows.drift), ("disagreement", rows.disagreement_cleared)):
-        for agency, n in found:
-            put(measure, agency, ALL, ALL, "any" if measure == "drift" else "cleared_later", n)
-        over_agencies(measure, ALL, ALL, "any" if measure == "drift" else "cleared_later")
+    for measure, category, per_agency in (
+        ("drift", "any", rows.drift),
+        ("disagreement", ESCALATED_AFTER, rows.disagreement_escalated),
+    ):
+        for agency, n in per_agency:
+            put(measure, agency, ALL, ALL, category, n)
+        over_agencies(measure, ALL, ALL, category)
 
     # The 0-10 scale, and how it moved from one reflection on a case to the next.
     for agency, scale, n in rows.scales:

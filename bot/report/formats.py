@@ -12,20 +12,50 @@ from typing import Any
 
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from pydantic import BaseModel, ConfigDict
 
 from bot.report import charts
-from bot.report.counts import ALL, DISAGREEMENT_RULE, OUTCOMES, SCALE_CHANGES, Key, Report, top
+from bot.report.counts import (
+    ALL,
+    DISAGREEMENT_RULE,
+    ESCALATED_AFTER,
+    OUTCOMES,
+    SCALE_CHANGES,
+    Report,
+    top,
+)
 from bot.report.counts import share as share_of
-from bot.report.suppression import Shown
+from bot.report.suppression import Key, Shown
 from storage.report import NO_AGENCY, NO_TEAM
 
 REPORT_PROMPTS = Path(__file__).resolve().parents[2] / "prompts" / "report"
 FORMATS = ("html", "csv", "md")
 
 
+class Words(BaseModel):
+    """prompts/report/labels.yaml: every word of the report that is not in a template."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fewer_than: str
+    withheld: str
+    partnership: str
+    no_agency: str
+    no_team: str
+    team: str
+    not_recorded: str
+    measures: dict[str, str]
+    categories: dict[str, str]
+    charts: dict[str, str]
+    median_minutes: str
+    escalation_title: str
+    csv_columns: dict[str, str]
+
+
 @cache
-def labels() -> dict[str, Any]:
-    return dict(yaml.safe_load((REPORT_PROMPTS / "labels.yaml").read_text(encoding="utf-8")))
+def labels() -> Words:
+    loaded = yaml.safe_load((REPORT_PROMPTS / "labels.yaml").read_text(encoding="utf-8"))
+    return Words.model_validate(loaded, strict=True)
 
 
 @cache
@@ -61,9 +91,9 @@ class View:
     def count(self, key: Key) -> str:
         state = self.report.shown.get(key, Shown.SMALL)
         if state is Shown.SMALL:
-            return self.words["fewer_than"].format(n=self.report.threshold)
+            return self.words.fewer_than.format(n=self.report.threshold)
         if state is Shown.WITHHELD:
-            return self.words["withheld"]
+            return self.words.withheld
         return str(self.report.values[key])
 
     def with_share(self, key: Key, of: Key) -> str:
@@ -72,21 +102,19 @@ class View:
 
     def unit(self, agency: str) -> str:
         if agency == ALL:
-            return self.words["partnership"]
+            return self.words.partnership
         if agency == NO_AGENCY:
-            return self.words["no_agency"]
+            return self.words.no_agency
         return self.report.labels.agencies.get(agency, agency)
 
     def team(self, team: str) -> str:
-        return (
-            self.words["no_team"] if team == NO_TEAM else self.words["team"].format(supervisor=team)
-        )
+        return self.words.no_team if team == NO_TEAM else self.words.team.format(supervisor=team)
 
     def category(self, category: str) -> str:
-        return self.words["categories"].get(category, category)
+        return self.words.categories.get(category, category)
 
     def measure(self, measure: str) -> str:
-        return self.words["measures"][measure]
+        return self.words.measures[measure]
 
     def _by_unit(
         self, measure: str, categories: list[tuple[str, str]], of: str | None = None
@@ -146,7 +174,7 @@ class View:
                 self._by_unit(
                     "abandoned_at",
                     [
-                        (q, report.labels.questions.get(q, self.words["not_recorded"]))
+                        (q, report.labels.questions.get(q, self.words.not_recorded))
                         for q in questions
                     ],
                 )
@@ -159,7 +187,7 @@ class View:
         for kind in ("first", "repeat"):
             repeats.rows.append(
                 (
-                    self.words["median_minutes"].format(kind=self.category(kind)),
+                    self.words.median_minutes.format(kind=self.category(kind)),
                     [_minutes(report.medians.get((u, kind))) for u in units],
                 )
             )
@@ -172,7 +200,7 @@ class View:
             keys = [[(measure, u, ALL, ALL, item) for u in units] for item in names]
             found.append(self._dropping_hidden(table, keys) if measure == "rules_fired" else table)
         escalation = Table(
-            self.words["escalation_title"],
+            self.words.escalation_title,
             [self.unit(u) for u in units],
             [
                 (
@@ -181,7 +209,13 @@ class View:
                 ),
                 (
                     self.measure("disagreement"),
-                    [self.count(("disagreement", u, ALL, ALL, "cleared_later")) for u in units],
+                    [
+                        self.with_share(
+                            ("disagreement", u, ALL, ALL, ESCALATED_AFTER),
+                            ("rules_fired", u, ALL, ALL, DISAGREEMENT_RULE),
+                        )
+                        for u in units
+                    ],
                 ),
                 (
                     self.measure("drift"),
@@ -225,7 +259,7 @@ class View:
         return found
 
     def chart_svgs(self) -> list[dict[str, str]]:
-        report, words = self.report, self.words["charts"]
+        report, words = self.report, self.words.charts
         unit = report.units[-1]
         drawn = []
         for measure, names, title, axis, as_share in (
@@ -277,7 +311,7 @@ class View:
             "first": report.period.first,
             "last": report.period.last,
             "threshold": report.threshold,
-            "scope": self.unit(report.agency_id) if report.agency_id else self.words["partnership"],
+            "scope": self.unit(report.agency_id) if report.agency_id else self.words.partnership,
             "small": hidden[Shown.SMALL],
             "withheld": hidden[Shown.WITHHELD],
             "tables": self.tables(),
@@ -306,7 +340,7 @@ def csv_table(report: Report) -> str:
     whole = f"{report.period.first.isoformat()}/{report.period.last.isoformat()}"
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([view.words["csv_columns"][c] for c in CSV_COLUMNS])
+    writer.writerow([view.words.csv_columns[c] for c in CSV_COLUMNS])
     for key in sorted(report.values):
         measure, agency, team, month, category = key
         writer.writerow(
@@ -328,7 +362,7 @@ def _category_name(report: Report, measure: str, category: str, view: View) -> s
     if measure == "rules_fired":
         return report.labels.rules.get(category, category)
     if measure == "abandoned_at":
-        return report.labels.questions.get(category, view.words["not_recorded"])
+        return report.labels.questions.get(category, view.words.not_recorded)
     return view.category(category)
 
 
@@ -356,7 +390,7 @@ def short(report: Report) -> Short:
     unit = report.units[-1]
     hidden = report.hidden
     return Short(
-        scope=view.unit(report.agency_id) if report.agency_id else view.words["partnership"],
+        scope=view.unit(report.agency_id) if report.agency_id else view.words.partnership,
         first=report.period.first,
         last=report.period.last,
         threshold=report.threshold,

@@ -2,7 +2,7 @@
 agency's safeguarding leads get the short version of the month just ended, once.
 
 Once-only is the clock's own: each (agency, month, lead) is a recorded prompt with a unique key,
-recorded with its message in one transaction. An agency turns it off with
+recorded with its message and the run's audit row in one transaction. An agency turns it off with
 ``monthly_report: false`` in the organisation file.
 """
 
@@ -18,7 +18,7 @@ from bot.identity import is_person_id
 from bot.messaging.message import Message, Part
 from bot.report.formats import short
 from bot.report.period import Period
-from bot.report.service import make_report, record_run
+from bot.report.service import audit_run, make_report
 from storage import report as queries
 from storage.db import transaction
 
@@ -67,19 +67,21 @@ def monthly_reports(context: jobs.ClockContext) -> int:
             for lead in due
         ]
         try:
+            # The send and its audit row together: a send is never unaudited, nor an audit
+            # row left for a send another run recorded first.
             with transaction(context.new_session) as session:
                 jobs.record(context, session, prompts)
+                audit_run(
+                    session,
+                    actor=ACTOR,
+                    period=period,
+                    agency_id=agency_id,
+                    form="monthly",
+                    now=context.now,
+                )
         except IntegrityError:
             log.warning("%s: already recorded by another run; skipping an agency", JOB)
             continue
-        record_run(
-            context.new_session,
-            actor=ACTOR,
-            period=period,
-            agency_id=agency_id,
-            form="monthly",
-            now=context.now,
-        )
         decided += len(prompts)
     return decided
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from bot.reflection.questions import QuestionSet, default_question_set
+from bot.reflection.questions import ESCALATION, QuestionSet, default_question_set
 from bot.report.counts import DISAGREEMENT_RULE, DRIFT_PREFIX, Labels, Report, Rows, build
 from bot.report.period import Period
 from storage import audit
@@ -65,8 +65,8 @@ def make_report(
             drift=queries.any_listed(session=session, window=window, rule_ids=drift_rules)
             if drift_rules
             else (),
-            disagreement_cleared=queries.flag_cleared_later(
-                session=session, window=window, rule_id=DISAGREEMENT_RULE
+            disagreement_escalated=queries.flag_followed_by_action(
+                session=session, window=window, rule_id=DISAGREEMENT_RULE, kind=ESCALATION
             ),
             scales=queries.scales(session=session, window=window),
             scale_changes=queries.scale_changes(session=session, window=window),
@@ -88,15 +88,29 @@ def record_run(
 ) -> None:
     """Every run is audited: CLI, Slack and the clock's monthly send."""
     with transaction(new_session) as session:
-        audit.record(
-            session=session,
-            actor=actor,
-            action=AUDIT_ACTION,
-            subject=f"report:{agency_id or 'all'}",
-            now=now,
-            detail={
-                "from": period.first.isoformat(),
-                "to": period.last.isoformat(),
-                "format": form,
-            },
-        )
+        audit_run(session, actor=actor, period=period, agency_id=agency_id, form=form, now=now)
+
+
+def audit_run(
+    session: Session,
+    *,
+    actor: str,
+    period: Period,
+    agency_id: str | None,
+    form: str,
+    now: datetime,
+) -> None:
+    """The audit row for a run, in the caller's transaction: who, which period, which agency,
+    which format."""
+    audit.record(
+        session=session,
+        actor=actor,
+        action=AUDIT_ACTION,
+        subject=f"report:{agency_id or 'all'}",
+        now=now,
+        detail={
+            "from": period.first.isoformat(),
+            "to": period.last.isoformat(),
+            "format": form,
+        },
+    )

@@ -23,14 +23,15 @@ Percentages are only ever shown for two shown counts, so they reveal nothing mor
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 import numpy as np
 
-Key = Hashable
+# A count's place in the report: (measure, agency, team, month, category).
+Key = tuple[str, str, str, str, str]
 
 
 # Stands for "no upper bound" in the reader's deductions (integers, so the sums stay exact).
@@ -51,10 +52,11 @@ class Sum:
 
     total: Key
     parts: tuple[Key, ...]
+    # The total then the parts: read in every step of the propagation, so made once.
+    cells: tuple[Key, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def cells(self) -> tuple[Key, ...]:
-        return (self.total, *self.parts)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cells", (self.total, *self.parts))
 
 
 def suppress(
@@ -86,28 +88,26 @@ def suppress(
         withheld += [k for k, v in state.items() if v is Shown.WITHHELD and k not in before]
 
 
-def bounds(shown: Shown, value: int, threshold: int) -> tuple[int, float]:
-    """What a reader knows of a count from how it is shown."""
+def bounds(shown: Shown, value: int, threshold: int) -> tuple[int, int]:
+    """What a reader knows of a count from how it is shown (BIG: no upper bound)."""
     if shown is Shown.SMALL:
         return 0, threshold - 1
     if shown is Shown.WITHHELD:
-        return threshold, float("inf")
+        return threshold, BIG
     return value, value
 
 
 def propagate(
     sums: Sequence[Sum], values: Mapping[Key, int], state: Mapping[Key, Shown], threshold: int
 ) -> dict[Key, tuple[int, int]]:
-    """What a reader can deduce of each count: its bounds from how it is shown, narrowed
-    through every sum (a total lies between its parts' sums; a part between the total less the
-    others) until nothing moves."""
-    span = {}
-    for key, shown in state.items():
-        low, high = bounds(shown, values[key], threshold)
-        span[key] = (int(low), BIG if high == float("inf") else int(high))
+    """What a reader can deduce of each count in a sum with a hidden count: its bounds from
+    how it is shown, narrowed through every such sum (a total lies between its parts' sums; a
+    part between the total less the others) until nothing moves. Any other count is known as
+    it is shown (``bounds``)."""
     # Only sums with a hidden count can narrow anything; a sum is looked at again only when
     # one of its counts moved.
     live = [each for each in sums if any(state[c] is not Shown.SHOWN for c in each.cells)]
+    span = {key: bounds(state[key], values[key], threshold) for each in live for key in each.cells}
     sums_of: dict[Key, list[int]] = {}
     for index, each in enumerate(live):
         for key in each.cells:
@@ -115,28 +115,33 @@ def propagate(
     waiting = deque(range(len(live)))
     queued = set(waiting)
 
-    def narrow(key: Key, new: tuple[int, int]) -> None:
-        if new != span[key]:
-            span[key] = new
-            for index in sums_of[key]:
-                if index not in queued:
-                    queued.add(index)
-                    waiting.append(index)
+    def moved(key: Key) -> None:
+        for index in sums_of[key]:
+            if index not in queued:
+                queued.add(index)
+                waiting.append(index)
 
     while waiting:
         index = waiting.popleft()
         queued.discard(index)
         each = live[index]
-        low = sum(span[p][0] for p in each.parts)
-        high = sum(span[p][1] for p in each.parts)
+        parts = [span[p] for p in each.parts]
+        low = sum(p_low for p_low, _ in parts)
+        high = sum(p_high for _, p_high in parts)
         t_low, t_high = span[each.total]
-        narrow(each.total, (max(t_low, low), min(t_high, high)))
-        t_low, t_high = span[each.total]
+        if low > t_low or high < t_high:
+            t_low, t_high = max(t_low, low), min(t_high, high)
+            span[each.total] = (t_low, t_high)
+            moved(each.total)
         for part in each.parts:
             p_low, p_high = span[part]
-            narrow(part, (max(p_low, t_low - (high - p_high)), min(p_high, t_high - (low - p_low))))
-            low += span[part][0] - p_low
-            high += span[part][1] - p_high
+            new_low = max(p_low, t_low - (high - p_high))
+            new_high = min(p_high, t_high - (low - p_low))
+            if new_low != p_low or new_high != p_high:
+                span[part] = (new_low, new_high)
+                moved(part)
+                low += new_low - p_low
+                high += new_high - p_high
     return span
 
 
@@ -148,10 +153,17 @@ def _pinned(
     span = propagate(sums, values, state, threshold)
     found = [
         k
-        for k, (low, high) in span.items()
-        if state[k] is not Shown.SHOWN and values[k] and high <= low
+        for k, shown in state.items()
+        if shown is not Shown.SHOWN
+        and values[k]
+        and _fixed(span.get(k) or bounds(shown, values[k], threshold))
     ]
     return found or [k for k in _pinned_by_all(sums, state) if values[k]]
+
+
+def _fixed(span: tuple[int, int]) -> bool:
+    low, high = span
+    return high <= low
 
 
 def _give_up_for(
@@ -166,14 +178,19 @@ def _give_up_for(
     own sums, then the sums of the hidden counts those reach), in the caller's order, the first
     that frees it, or else the first there is (the next round looks again)."""
     first: Key | None = None
+    sums_of: dict[Key, list[Sum]] = {}
+    for each in sums:
+        for key in each.cells:
+            sums_of.setdefault(key, []).append(each)
     for candidates in _outward(pinned, sums, state):
         chosen = sorted(candidates, key=lambda c: (rank(c, values[c]), repr(c)))
         for candidate in chosen[:TRIALS]:
             trial = {**state, candidate: Shown.WITHHELD}
-            span = propagate(sums, values, trial, threshold)
-            if span[pinned][1] > span[pinned][0] and pinned not in _pinned_by_all(
-                sums, trial, pinned
-            ):
+            around = _joined(pinned, sums_of, trial)
+            span = propagate(around, values, trial, threshold)
+            if not _fixed(
+                span.get(pinned) or bounds(trial[pinned], values[pinned], threshold)
+            ) and (pinned not in _pinned_by_all(around, trial, pinned)):
                 state[candidate] = Shown.WITHHELD
                 return True
         first = first if first is not None or not chosen else chosen[0]
@@ -181,6 +198,23 @@ def _give_up_for(
         return False
     state[first] = Shown.WITHHELD
     return True
+
+
+def _joined(pinned: Key, sums_of: Mapping[Key, list[Sum]], state: Mapping[Key, Shown]) -> list[Sum]:
+    """The sums joined to ``pinned`` through hidden counts: the only ones that can narrow it
+    (a sum whose counts are all shown says nothing new)."""
+    reached, waiting, found, seen = {pinned}, [pinned], [], set()
+    while waiting:
+        for each in sums_of.get(waiting.pop(), []):
+            if each in seen:
+                continue
+            seen.add(each)
+            found.append(each)
+            for key in each.cells:
+                if state[key] is not Shown.SHOWN and key not in reached:
+                    reached.add(key)
+                    waiting.append(key)
+    return found
 
 
 def _outward(pinned: Key, sums: Sequence[Sum], state: Mapping[Key, Shown]) -> Iterator[set[Key]]:

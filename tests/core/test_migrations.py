@@ -43,7 +43,7 @@ def test_downgrade_to_empty_and_back(engine: Engine) -> None:
     assert db.current_revision(engine) == db.head_revision()
 
 
-BEFORE_PERSON_ID = "0008_answer_mentions"
+BEFORE_PERSON_ID = "0009_action_kind"
 
 
 def test_people_and_handled_keys_keep_their_rows_when_renamed(

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from slack_sdk.web import WebClient
 from sqlmodel import col, select
 
 from bot.clock import jobs
-from bot.messaging.message import Message
-from bot.slack.frontend import SlackFrontEnd
 from storage.db import SessionFactory
 from storage.models import AuditEntry, ClockPrompt, OutboxMessage
-from tests.clock.helpers import context_at
+from tests.clock.helpers import context_at, rendered
 from tests.report import seed
 
 DECEMBER = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
@@ -26,16 +23,9 @@ def sent(new_session: SessionFactory) -> list[OutboxMessage]:
 
 
 def text_of(message: OutboxMessage) -> str:
-    """What the lead reads: the stored message as the Slack front end renders it."""
-    posts = SlackFrontEnd(WebClient()).render(
-        message.surface, message.recipient, Message.from_json(message.payload)
-    )
-    return "\n".join(
-        block["text"]["text"]
-        for post in posts
-        for block in post.payload["blocks"]
-        if block["type"] == "section"
-    )
+    """The words the lead reads, as the Slack front end renders the stored message."""
+    blocks = rendered(message)["blocks"]
+    return "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
 
 
 def seeded(new_session: SessionFactory, **options: dict) -> None:

@@ -1,12 +1,13 @@
 """No hidden count can be worked back from the rest of a report.
 
-Hypothesis makes reports from random counts (agencies, teams, months, outcomes, themes, flags,
-the scale); an attacker who knows every shown count, every sum that ties them together and the
-rules (a "fewer than" count is 0 to threshold-1, a withheld one at least the threshold) then
-tries two ways to pin a hidden count down: linear algebra over the sums (is the count's unit
-vector in the row space of the sums over the hidden counts?) and bounds propagated through every
-sum until nothing moves. Neither may succeed for any count above zero (a hidden zero worked out
-as zero is about no one), and the true values must fit what the attacker deduced.
+Hypothesis makes reports from random counts (up to three agencies of up to three teams, months,
+outcomes, themes, flags, drift, disagreements followed by an escalation, the scale); an attacker
+who knows every shown count, every sum that ties them together and the rules (a "fewer than"
+count is 0 to threshold-1, a withheld one at least the threshold) then tries two ways to pin a
+hidden count down: linear algebra over the sums (is the count's unit vector in the row space of
+the sums over the hidden counts?) and bounds propagated through every sum until nothing moves.
+Neither may succeed for any count above zero (a hidden zero worked out as zero is about no one),
+and the true values must fit what the attacker deduced.
 """
 
 from __future__ import annotations
@@ -17,13 +18,22 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.report.counts import ALL, Labels, Report, Rows, build, share
+from bot.report.counts import (
+    ALL,
+    DISAGREEMENT_RULE,
+    ESCALATED_AFTER,
+    Labels,
+    Report,
+    Rows,
+    build,
+    share,
+)
 from bot.report.period import Period
 from bot.report.suppression import Shown
 
 AGENCIES = ("csc", "health", "police")
 THEMES = ("risks", "history")
-RULES = ("child_not_seen_alone", "drift_scale")
+RULES = ("child_not_seen_alone", "drift_scale", DISAGREEMENT_RULE)
 MONTHS = ("2026-09", "2026-10")
 BIG = 10**6
 
@@ -34,9 +44,10 @@ small = st.integers(min_value=0, max_value=14)
 def rows(draw: st.DrawFn) -> tuple[Rows, int]:
     agencies = AGENCIES[: draw(st.integers(1, 3))]
     outcomes, by_month, repeats, themes, rules, scales, changes, abandoned = ([] for _ in range(8))
+    drift, escalated = [], []
     for agency in agencies:
         completed_total = 0
-        for team in ("U0TEAMA", "U0TEAMB")[: draw(st.integers(1, 2))]:
+        for team in ("U0TEAMA", "U0TEAMB", "U0TEAMC")[: draw(st.integers(1, 3))]:
             for outcome in ("completed", "abandoned", "in_progress"):
                 n = draw(small)
                 outcomes.append((agency, team, outcome, n))
@@ -55,7 +66,10 @@ def rows(draw: st.DrawFn) -> tuple[Rows, int]:
         repeat_n = draw(st.integers(0, completed_total))
         repeats += [(agency, False, 20, completed_total - repeat_n), (agency, True, 15, repeat_n)]
         themes += [(agency, t, draw(st.integers(0, completed_total))) for t in THEMES]
-        rules += [(agency, r, draw(st.integers(0, completed_total))) for r in RULES]
+        fired = {r: draw(st.integers(0, completed_total)) for r in RULES}
+        rules += [(agency, r, n) for r, n in fired.items()]
+        drift.append((agency, draw(st.integers(fired["drift_scale"], completed_total))))
+        escalated.append((agency, draw(st.integers(0, fired[DISAGREEMENT_RULE]))))
         scale_n = draw(st.integers(0, completed_total))
         low = draw(st.integers(0, scale_n))
         scales += [(agency, 3, low), (agency, 8, scale_n - low)]
@@ -67,6 +81,8 @@ def rows(draw: st.DrawFn) -> tuple[Rows, int]:
         repeats=repeats,
         themes_skipped=themes,
         rules_fired=rules,
+        drift=drift,
+        disagreement_escalated=escalated,
         scales=scales,
         scale_changes=changes,
     )
@@ -103,14 +119,12 @@ def determined_linearly(report: Report) -> list[object]:
     if not rows_:
         return []
     matrix = np.array(rows_)
-    rank = np.linalg.matrix_rank(matrix)
-    found = []
-    for key in hidden:
-        unit = np.zeros(len(hidden))
-        unit[column[key]] = 1.0
-        if np.linalg.matrix_rank(np.vstack([matrix, unit])) == rank:
-            found.append(key)
-    return found
+    # A unit vector is in the row space exactly when it is orthogonal to the null space: one
+    # decomposition answers for every hidden count (the last rows of vt span the null space).
+    _, singular, vt = np.linalg.svd(matrix)
+    rank = int((singular > singular.max() * max(matrix.shape) * np.finfo(float).eps).sum())
+    null = vt[rank:]
+    return [key for key in hidden if np.linalg.norm(null[:, column[key]]) < 1e-9]
 
 
 def known(state: Shown, value: int, threshold: int) -> tuple[int, int]:
@@ -183,6 +197,10 @@ def test_no_hidden_count_can_be_worked_back(case: tuple[Rows, int]) -> None:
             of = ("reflections", unit, ALL, ALL, "completed")
             if report.shown[key] is not Shown.SHOWN or report.shown[of] is not Shown.SHOWN:
                 assert share(report, key, of) is None
+        key = ("disagreement", unit, ALL, ALL, ESCALATED_AFTER)
+        of = ("rules_fired", unit, ALL, ALL, DISAGREEMENT_RULE)
+        if report.shown[key] is not Shown.SHOWN or report.shown[of] is not Shown.SHOWN:
+            assert share(report, key, of) is None
 
 
 def test_one_small_part_takes_another_with_it() -> None:

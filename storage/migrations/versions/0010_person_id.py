@@ -3,7 +3,7 @@ safeguarding_lead.person_id, action.owner_person_id), and the handled-once keys'
 for what it holds (handled_key), so a second front end needs no change to the schema
 
 Revision ID: 0010_person_id
-Revises: 0008_answer_mentions
+Revises: 0009_action_kind
 Create Date: 2026-11-30
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_person_id"
-down_revision = "0008_answer_mentions"
+down_revision = "0009_action_kind"
 branch_labels = None
 depends_on = None
 
