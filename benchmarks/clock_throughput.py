@@ -14,16 +14,13 @@ import resource
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
 
-REPO = Path(__file__).resolve().parents[1]
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-KEY = "nF2PbLSjG9jh3ci4m7g1YOtZLkFUv4qg_mX2G8BKm3w="
+from benchmarks.postgres import REPO, migrated_schema
+
 AT_LOCAL = "2026-12-07T09:30"  # a Monday morning in working hours
 DUE_OPENED = date(2026, 6, 1)  # more than 90 days before AT: due
 FRESH_OPENED = date(2026, 10, 1)  # less than 90 days before AT: not due
@@ -104,20 +101,7 @@ def explain(url: str) -> list[str]:
 
 
 def run(cases: int) -> dict[str, float]:
-    schema = f"clockbench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    env = {"DATABASE_URL": url, "REFLECT_ENCRYPTION_KEY": KEY, "PATH": "/usr/bin:/bin"}
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "bot", "db", "upgrade"],
-            env=env,
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-        )
+    with migrated_schema("clockbench") as (url, env):
         started = time.monotonic()
         seed(url, cases)
         seeded = time.monotonic() - started
@@ -130,10 +114,6 @@ def run(cases: int) -> dict[str, float]:
                 print("   ", line)
             print()
         return figures
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def run_tick(env: dict[str, str]) -> dict[str, Any]:

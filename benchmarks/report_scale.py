@@ -14,15 +14,12 @@ import resource
 import subprocess
 import sys
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
 
-REPO = Path(__file__).resolve().parents[1]
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-KEY = "nF2PbLSjG9jh3ci4m7g1YOtZLkFUv4qg_mX2G8BKm3w="
+from benchmarks.postgres import REPO, migrated_schema
+
 AGENCIES = 8
 SUPERVISORS = 200
 PRACTITIONERS = 2000
@@ -133,20 +130,7 @@ def worker() -> None:
 
 
 def run(reflections: int) -> dict[str, Any]:
-    schema = f"reportbench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    env = {"DATABASE_URL": url, "REFLECT_ENCRYPTION_KEY": KEY, "PATH": "/usr/bin:/bin"}
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "bot", "db", "upgrade"],
-            env=env,
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-        )
+    with migrated_schema("reportbench") as (url, env):
         started = time.monotonic()
         seed(url, reflections)
         seeded = time.monotonic() - started
@@ -162,10 +146,6 @@ def run(reflections: int) -> dict[str, Any]:
         figures: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
         figures["seed_seconds"] = seeded
         return figures
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def main() -> int:
