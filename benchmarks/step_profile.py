@@ -28,7 +28,6 @@ from typing import Any
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine, event
 
-from benchmarks import fake_slack
 from benchmarks.latency import (
     ANSWER_TIMEOUT,
     SECRET,
@@ -39,6 +38,7 @@ from benchmarks.latency import (
     message_body,
     prepare_database,
 )
+from tools import fake_slack
 
 ENCRYPTION_KEY = "nF2PbLSjG9jh3ci4m7g1YOtZLkFUv4qg_mX2G8BKm3w="
 
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="reflect-profile-"))
-    fake, fake_port, arrival_queue = fake_slack.start()
+    fake, fake_port, arrival_queue = fake_slack.start_in_process(0.0)
     arrivals = Arrivals(arrival_queue)
     url = prepare_database(args.database, workdir)
     os.environ.update(
@@ -155,10 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     from bot.slack.server import ServerOptions, load_wsgi
     from storage import db
 
-    settings = Settings.from_env()
+    settings = Settings()
     db.upgrade(db.make_engine(settings.database_url, settings.batch_limits))
     statements = Statements()
-    app, background = load_wsgi(settings, ServerOptions.from_env(3000))
+    app, background = load_wsgi(settings, ServerOptions.from_settings(settings, 3000))
     try:
         users = [f"U0P{n:05d}" for n in range(args.people)]
         failed: list[str] = []
