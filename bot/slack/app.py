@@ -60,7 +60,7 @@ def build_app(
         database: where the service and the outbox live.
         client: the Web API client (default: from settings).
         now: the clock (tests pass one they control).
-        guard: the identifier guard for answers (issue 5's IdentifierGuard).
+        guard: the identifier guard for answers (bot/protection/identifiers.py's IdentifierGuard).
         wake: called after a request recorded messages, to start delivery at once.
         delivery: the delivery loop that sends what requests record as soon as they commit
             (`reflect serve`); without it, what is recorded waits for a delivery pass.
