@@ -8,8 +8,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from bot import access
 from bot.reflection.questions import ESCALATION, QuestionSet, default_question_set
 from bot.report.counts import DISAGREEMENT_RULE, DRIFT_PREFIX, Labels, Report, Rows, build
+from bot.report.formats import Short, short
 from bot.report.period import Period
 from storage import audit
 from storage import report as queries
@@ -75,6 +77,36 @@ def make_report(
         # Reflections by people since taken out of the organisation file still count, apart.
         labels.agencies[queries.NO_AGENCY] = ""
     return build(rows, period=period, labels=labels, threshold=threshold, agency_id=agency_id)
+
+
+def last_month_for(
+    new_session: SessionFactory,
+    *,
+    viewer: str,
+    zone: ZoneInfo,
+    now: datetime,
+    threshold: int,
+    form: str,
+) -> Short | None:
+    """The short version of last month's report for ``viewer``, audited; None for anyone the
+    access rule does not let see it (administrators see every agency, a lead their own)."""
+    with new_session() as session:
+        scope = access.partnership_report_scope(session=session, viewer_id=viewer)
+    if scope is None:
+        return None
+    period = Period.last_full_month(now.astimezone(zone).date())
+    report = make_report(
+        new_session,
+        period=period,
+        zone=zone,
+        now=now,
+        threshold=threshold,
+        agency_id=scope.agency_id,
+    )
+    record_run(
+        new_session, actor=viewer, period=period, agency_id=scope.agency_id, form=form, now=now
+    )
+    return short(report)
 
 
 def record_run(

@@ -5,35 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import access
-from bot.report.formats import short
-from bot.report.period import Period
-from bot.report.service import make_report, record_run
+from bot.report.service import last_month_for
 from bot.slack import blocks as bk
 from bot.slack.context import SlackContext
 
 
 def report_reply(context: SlackContext, user: str) -> list[dict[str, Any]]:
-    now = context.now()
-    with context.new_session() as session:
-        scope = access.partnership_report_scope(session=session, viewer_id=user)
-    if scope is None:
-        return bk.sections(context.renderer.render("report/refused.j2"))
-    period = Period.last_full_month(now.astimezone(context.zone).date())
-    report = make_report(
+    summary = last_month_for(
         context.new_session,
-        period=period,
+        viewer=user,
         zone=context.zone,
-        now=now,
+        now=context.now(),
         threshold=context.report_small_number,
-        agency_id=scope.agency_id,
-    )
-    record_run(
-        context.new_session,
-        actor=user,
-        period=period,
-        agency_id=scope.agency_id,
         form="slack",
-        now=now,
     )
-    return bk.sections(context.renderer.render("report/short.j2", short=short(report)))
+    if summary is None:
+        return bk.sections(context.renderer.render("report/refused.j2"))
+    return bk.sections(context.renderer.render("report/short.j2", short=summary))
