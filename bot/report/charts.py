@@ -9,18 +9,30 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _PROLOGUE = re.compile(r"^.*?(?=<svg)", re.DOTALL)
 _METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
 COLOURS = ("#1f5f8b", "#c8553d")
 
 
+def _figure(width: float, height: float) -> Figure:
+    # matplotlib is imported on first use: every `reflect` command and the web process load
+    # this module, and only a report with charts needs it.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
+
+
 def _svg(figure: Figure) -> str:
+    import matplotlib
+
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "reflect-report"}):
         figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
@@ -30,7 +42,7 @@ def _svg(figure: Figure) -> str:
 def bars(title: str, axis: str, items: Sequence[tuple[str, float]], suffix: str = "") -> str:
     """Horizontal bars, largest at the top, each labelled with its value and ``suffix``."""
     height = 1.2 + 0.32 * max(len(items), 1)
-    figure = Figure(figsize=(7.5, height))
+    figure = _figure(7.5, height)
     ax = figure.subplots()
     labels = [name for name, _ in reversed(items)]
     values = [value for _, value in reversed(items)]
@@ -46,7 +58,7 @@ def bars(title: str, axis: str, items: Sequence[tuple[str, float]], suffix: str 
 
 def lines(title: str, axis: str, months: Sequence[str], series: dict[str, list[int | None]]) -> str:
     """One line per series across the months; a hidden month is a gap, never a guess."""
-    figure = Figure(figsize=(7.5, 3.2))
+    figure = _figure(7.5, 3.2)
     ax = figure.subplots()
     for colour, (name, values) in zip(COLOURS, series.items(), strict=False):
         ax.plot(
