@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -489,6 +489,7 @@ def drive(
     workdir: Path,
     starts_at: datetime = STARTS_AT,
     renderer: Renderer | None = None,
+    answerer_for: Callable[[Run], Callable[[Reply], str | None]] | None = None,
 ) -> Outcome:
     """Load the vignette's organisation, then drive its reflections through the terminal."""
     org = workdir / f"{vignette.name}-organisation.yaml"
@@ -511,7 +512,7 @@ def drive(
     if vignette.earlier is not None:
         earlier = _one(vignette, vignette.earlier.answers, service, renderer, clock, new_session)
         clock.current = starts_at
-    final = _one(vignette, vignette.answers, service, renderer, clock, new_session)
+    final = _one(vignette, vignette.answers, service, renderer, clock, new_session, answerer_for)
     return Outcome(vignette, final, earlier)
 
 
@@ -522,13 +523,16 @@ def _one(
     renderer: Renderer,
     clock: Clock,
     new_session: SessionFactory,
+    answerer_for: Callable[[Run], Callable[[Reply], str | None]] | None = None,
 ) -> Run:
     run = Run()
     out = io.StringIO()
     conversation = RecordingConversation(
         service, renderer, practitioner_id=PRACTITIONER, out=out, run=run
     )
-    answerer = Answerer(answers, run, vignette.name)
+    answerer = (
+        answerer_for(run) if answerer_for is not None else Answerer(answers, run, vignette.name)
+    )
     read_so_far = 0
 
     def timed(reply: Reply) -> str | None:
