@@ -261,3 +261,13 @@ def has_completed_reflection(*, session: Session, case_id: int) -> bool:
         .limit(1)
     ).first()
     return found is not None
+
+
+def has_completed_any(*, session: Session, practitioner_id: str) -> bool:
+    """Whether the practitioner has completed any reflection before."""
+    found = session.execute(
+        select(col(Reflection.id))
+        .where(Reflection.practitioner_id == practitioner_id, Reflection.status == "completed")
+        .limit(1)
+    ).first()
+    return found is not None

@@ -129,6 +129,16 @@ class ReplySink:
                 delivery=self.delivery,
                 asks=None if reply.asks is None else reply.asks.key(),
             )
+        for number, alert in enumerate(reply.alerts):
+            # The key names the request, so a retried event alerts nobody twice.
+            outbox.record(
+                session,
+                key=f"{self.key}:alert:{number}",
+                recipient=alert.supervisor_id,
+                message=Message.of(f"messages/{alert.template}", **alert.data),
+                now=now,
+                delivery=self.delivery,
+            )
         if reply.completion is not None:
             record_completion(session, reply.completion, now=now, delivery=self.delivery)
         self.recorded = True

@@ -82,6 +82,82 @@ def _without_year(today: date, month: int, day: int) -> date | None:
     return this_year if this_year >= today else _safe_date(today.year + 1, month, day)
 
 
+# What people type for days and weeks in a chat.
+SHORTHAND = {
+    "wk": "week",
+    "wks": "weeks",
+    "tmrw": "tomorrow",
+    "tmr": "tomorrow",
+    "tomoz": "tomorrow",
+    "2moro": "tomorrow",
+    "weds": "wednesday",
+    "thur": "thursday",
+    "thurs": "thursday",
+    "tues": "tuesday",
+    "eow": "end of the week",
+    "eom": "end of the month",
+}
+
+
+def _day_of_month(today: date, day: int) -> date | None:
+    """The next such day of a month, today included: "15th" in late November is 15 December."""
+    for ahead in range(0, 3):
+        year, month = (
+            today.year + (today.month + ahead - 1) // 12,
+            (today.month + ahead - 1) % 12 + 1,
+        )
+        on = _safe_date(year, month, day)
+        if on is not None and on >= today:
+            return on
+    return None
+
+
+def _weekday_and_day(today: date, weekday: int, day: int, text: str) -> DateReading:
+    """ "Tues 15th": the next 15th that is a Tuesday, within a few months; if the two disagree,
+    ask which."""
+    for ahead in range(0, 4):
+        year, month = (
+            today.year + (today.month + ahead - 1) // 12,
+            (today.month + ahead - 1) % 12 + 1,
+        )
+        on = _safe_date(year, month, day)
+        if on is not None and on >= today and on.weekday() == weekday:
+            return DueDate(on)
+    by_day = _day_of_month(today, day)
+    by_weekday = _next_weekday(today, weekday)
+    if by_day is None:
+        return DueDate(by_weekday)
+    return Ambiguous(tuple(sorted({by_day, by_weekday})))
+
+
+# A date somewhere in a line of text ("ring CSC by fri - me"), longest forms first.
+_IN_TEXT = re.compile(
+    r"\b(?:(?:by|on|before|for|due) )?(?:"
+    r"\d{4}-\d{1,2}-\d{1,2}"
+    r"|\d{1,2}/\d{1,2}(?:/\d{2,4})?"
+    r"|(?:(?:this|next|coming) )?(?:mon|tue|tues|wed|weds|thu|thur|thurs|fri)[a-z]*"
+    r"(?: (?:the )?\d{1,2}(?:st|nd|rd|th)?)?(?: next (?:wk|week))?"
+    r"|\d{1,2}(?:st|nd|rd|th)?(?: of)? "
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*"
+    r"|\d{1,2}(?:st|nd|rd|th)"
+    r"|today|tonight|tomorrow|tmrw|tomoz|asap|this (?:afternoon|evening)"
+    r"|next (?:wk|week)(?: (?:mon|tue|tues|wed|weds|thu|thur|thurs|fri)[a-z]*)?"
+    r"|end of (?:the |this |next )?(?:week|wk|month)"
+    r"|in (?:\d+|a|an|one|two|three|four|five|six) (?:days?|weeks?|wks?|fortnight)"
+    r")\b",
+    re.IGNORECASE,
+)
+
+
+def find_due_date(text: str, today: date) -> tuple[DateReading, str] | None:
+    """The first date written anywhere in ``text`` that reads as one, with the words it was."""
+    for match in _IN_TEXT.finditer(text):
+        reading = parse_due_date(match.group(0), today)
+        if not isinstance(reading, NotUnderstood):
+            return reading, match.group(0)
+    return None
+
+
 def _checked(on: date | None, today: date, text: str) -> DateReading:
     if on is None:
         return NotUnderstood(text)
@@ -92,13 +168,35 @@ def parse_due_date(text: str, today: date) -> DateReading:
     """Read a due date: ``2026-12-04``, ``4/12/2026``, ``4 December``, ``Friday``, ``next week``,
     ``in 3 days``, ``tomorrow``. A date that could mean two days is returned as Ambiguous."""
     cleaned = re.sub(r"\s+", " ", text.strip().lower()).rstrip(".!")
-    cleaned = re.sub(r"^(by|on|due|before) ", "", cleaned)
+    cleaned = re.sub(r"^(by|on|due|before|for) ", "", cleaned)
+    ordinal = re.search(r"\d(st|nd|rd|th)\b", cleaned) is not None
     cleaned = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", cleaned)
+    cleaned = re.sub(r"\bthe (\d)", r"\1", cleaned)
+    for short, word in SHORTHAND.items():
+        cleaned = re.sub(rf"\b{short}\b", word, cleaned)
 
-    if cleaned in {"today", "now"}:
+    if cleaned in {"today", "now", "tonight", "asap", "this afternoon", "this evening"}:
         return DueDate(today)
     if cleaned == "tomorrow":
         return DueDate(today + timedelta(days=1))
+
+    if ordinal and (m := re.fullmatch(r"(\d{1,2})", cleaned)):
+        return _checked(_day_of_month(today, int(m[1])), today, text)
+
+    if m := re.fullmatch(r"([a-z]+) (\d{1,2})", cleaned):
+        weekday = _weekday(m[1])
+        if weekday is not None:
+            return _weekday_and_day(today, weekday, int(m[2]), text)
+
+    if m := re.fullmatch(r"(?:([a-z]+) next week|next week ([a-z]+))", cleaned):
+        weekday = _weekday(m[1] or m[2])
+        if weekday is not None:
+            monday_next = today + timedelta(days=7 - today.weekday())
+            return DueDate(monday_next + timedelta(days=weekday))
+
+    if cleaned in {"end of the month", "end of month", "end of this month"}:
+        following = date(today.year + today.month // 12, today.month % 12 + 1, 1)
+        return DueDate(following - timedelta(days=1))
 
     if m := re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", cleaned):
         return _checked(_safe_date(int(m[1]), int(m[2]), int(m[3])), today, text)

@@ -31,6 +31,19 @@ class Completion:
 
 
 @dataclass(frozen=True)
+class Alert:
+    """Something the practitioner's supervisor is told at once, mid-reflection: the template
+    under prompts/messages/ and its data."""
+
+    reflection_id: int
+    case_ref: str
+    practitioner_id: str
+    supervisor_id: str
+    template: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Position:
     """A question of a reflection, as it stood when shown (a plan question has steps)."""
 
@@ -56,6 +69,7 @@ class Reply:
     reflection_id: int | None = None
     status: str | None = None
     completion: Completion | None = None
+    alerts: list[Alert] = field(default_factory=list)
     # The question this reply asks, if it asks one: front ends note it beside the message,
     # so a reply typed before it arrived is filed under the question that was on screen.
     asks: Position | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +46,8 @@ class OptionModel(_Strict):
     id: str = Field(min_length=1)
     label: str = Field(min_length=1)
     aliases: tuple[str, ...] = ()
+    # Words that choose this option when the answer is typed in the practitioner's own words.
+    hears: tuple[str, ...] = ()
 
 
 class ThemeModel(_Strict):
@@ -77,6 +79,16 @@ class QuestionModel(_Strict):
     not_for_leads: bool = False
     thin_below: int = Field(default=0, ge=0)
     unknown: str | None = None  # for a core question: what the supervisor might ask if skipped
+    # The question's words for a role whose route differs (a social worker's is their manager).
+    text_for: dict[str, str] = Field(default_factory=dict)
+    # Answering it tells the practitioner's supervisor at once, not at the end.
+    alerts_supervisor: bool = False
+    # The option that stops the reflection here for now (saved, to be resumed later).
+    pause_on: str | None = None
+    # The answer becomes an action due today, put first in the plan.
+    becomes_action: Literal["first"] | None = None
+    # The answer is the contingency of every action lacking one, or replaces one a flag warns of.
+    sets_contingency: Literal["missing", "warned"] | None = None
 
 
 class MentionModel(_Strict):
@@ -88,6 +100,11 @@ class MentionModel(_Strict):
     unless: tuple[str, ...] = ()
     in_: tuple[str, ...] = Field(default=(), alias="in")
     not_in: tuple[str, ...] = ()
+
+
+# How a plan is held against the flags: it does not act today when something is for today; it
+# involves the household first after a disclosure; a contingency repeats what a flag warns of.
+PlanCheck = Literal["misses_today", "tells_household", "repeats_warning", "closes_while_flagged"]
 
 
 class ConditionModel(_Strict):
@@ -106,6 +123,7 @@ class ConditionModel(_Strict):
     earlier: ConditionModel | None = None
     scale_trend: tuple[Trend, ...] = ()
     role: tuple[str, ...] = ()
+    plan_check: PlanCheck | None = None
     all: tuple[ConditionModel, ...] = ()
     any: tuple[ConditionModel, ...] = ()
     not_: ConditionModel | None = Field(default=None, alias="not")
@@ -122,6 +140,8 @@ class RuleModel(_Strict):
     quotes: str | None = None
     immediate: bool = False
     see_alone: str | None = None
+    look_for: str | None = None  # what to look for on the visit, in the summary's first screen
+    warns: tuple[str, ...] = ()  # what the flag warns against, should a plan or contingency say it
 
 
 class SettingsModel(_Strict):
@@ -130,6 +150,10 @@ class SettingsModel(_Strict):
     escalation_actions: tuple[str, ...] = ()
     scale_flat_over: int = Field(default=3, ge=2)
     parent_only: tuple[str, ...] = ()
+    acts_today: tuple[str, ...] = ()
+    closing_actions: tuple[str, ...] = ()
+    today_words: tuple[str, ...] = ()
+    household_first: tuple[str, ...] = ()
     lead_action: str = "Talk the case through with the safeguarding lead"
     lead_action_contingency: str = "Talk it through with my supervisor instead"
 
@@ -173,6 +197,12 @@ class Facts:
     earlier_count: int = 0
     earlier: Mapping[str, AnswerState] = field(default_factory=dict)
     scales: Sequence[int] = ()  # the scale in earlier reflections, oldest first
+    today: str = ""  # the practitioner's today, as an ISO date
+    # The rules whose flags hold before the plan is held against them (plan checks read them).
+    flagged: frozenset[str] = frozenset()
+    today_rules: frozenset[str] = frozenset()  # of those, the ones for today
+    concerns: frozenset[str] = frozenset()  # of those, the ones for today or the visit
+    warnings: tuple[tuple[str, ...], ...] = ()  # what those flags warn against
 
 
 @dataclass(frozen=True)
@@ -192,6 +222,7 @@ class Option:
     id: str
     label: str
     aliases: tuple[str, ...] = ()
+    hears: Detector | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -227,6 +258,26 @@ class Question:
     not_for_leads: bool = False
     thin_below: int = 0
     unknown: str | None = None
+    text_for: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+    alerts_supervisor: bool = False
+    pause_on: str | None = None
+    becomes_action: str | None = None
+    sets_contingency: str | None = None
+
+    @property
+    def hears_words(self) -> bool:
+        """Whether a choice can be answered in the practitioner's own words."""
+        return self.kind in {"choice", "multi"} and any(o.hears for o in self.options)
+
+    def is_chosen(self, value: str | None) -> bool:
+        """Whether a stored value is option ids (chosen) rather than words typed."""
+        ids = {o.id for o in self.options}
+        return bool(value) and all(part in ids for part in (value or "").split(","))
+
+    def heard(self, text: str) -> tuple[str, ...]:
+        """The options the words choose: one for a choice, any for a multi."""
+        found = tuple(o.id for o in self.options if o.hears and o.hears.find(text) is not None)
+        return found[:1] if self.kind == "choice" else found
 
     def option(self, option_id: str) -> Option:
         return next(o for o in self.options if o.id == option_id)
@@ -270,6 +321,8 @@ class Rule:
     quotes: str | None = None
     immediate: bool = False
     see_alone: str | None = None
+    look_for: str | None = None
+    warns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -282,6 +335,7 @@ class Fired:
     title: str | None
     quote: str | None
     see_alone: str | None
+    look_for: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -403,7 +457,9 @@ class QuestionSet:
                 written = facts.answers[places[rule.quotes]].text
                 quote = by_id[rule.quotes].detector.find(written) or None
             text = rule.flag.replace("{quote}", quote) if quote else _unquoted(rule.flag)
-            result.append(Fired(rule.id, text, rule.matters, rule.title, quote, rule.see_alone))
+            result.append(
+                Fired(rule.id, text, rule.matters, rule.title, quote, rule.see_alone, rule.look_for)
+            )
         return result
 
     def immediate(self, facts: Facts, answered: str) -> list[Fired]:
@@ -413,6 +469,31 @@ class QuestionSet:
             for f in self.fired(facts)
             if (rule := self._rule(f.rule)).immediate and answered in set(rule.when.questions())
         ]
+
+    def warned(self, facts: Facts, contingency: str) -> bool:
+        """Whether a contingency falls back on what a flag that holds warns against."""
+        warned = [p for rule in facts.warnings for p in rule]
+        return bool(warned) and bool(_any_pattern(tuple(warned)).search(contingency))
+
+    def household_first(self, facts: Facts) -> Mapping[str, Any] | None:
+        return _household_first([a for a in facts.actions if a.get("what")], self.settings)
+
+    def holding_plan(self, facts: Facts) -> Facts:
+        """The facts with the flags that hold before the plan is checked against them, so
+        plan checks can read them (a plan check never feeds another)."""
+        if not facts.actions:
+            return facts
+        fired = [self._rule(f.rule) for f in self.fired(facts)]
+        return replace(
+            facts,
+            flagged=frozenset(r.id for r in fired),
+            today_rules=frozenset(r.id for r in fired if r.immediate and r.matters == "today"),
+            concerns=frozenset(r.id for r in fired if r.matters in {"today", "visit"}),
+            warnings=tuple(r.warns for r in fired if r.warns),
+        )
+
+    def is_immediate(self, rule_id: str) -> bool:
+        return self._rule(rule_id).immediate
 
     def _rule(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
@@ -442,6 +523,17 @@ def _unquoted(flag: str) -> str:
     return re.sub(r'[:,]?\s*you wrote "\{quote\}"\.?', ".", flag).replace("..", ".")
 
 
+def _option_detector(
+    patterns: tuple[str, ...], document: Mapping[str, Any], loc: Sequence[Any]
+) -> Detector | None:
+    if not patterns:
+        return None
+    try:
+        return Detector(patterns)
+    except re.error as exc:
+        raise QuestionSetError(f"{_where(document, loc)}: not a valid pattern ({exc})") from None
+
+
 @cache
 def _detector(patterns: tuple[str, ...]) -> Detector | None:
     return Detector(patterns) if patterns else None
@@ -469,7 +561,7 @@ def _holds(
         or sum(1 for a in answers.values() if a.skipped) >= model.skipped_at_least,
         not model.meanwhile_vague or any(_vague_meanwhile(a, settings) for a in facts.actions),
         model.actions_missing is None
-        or any(_missing(a, model.actions_missing, settings) for a in facts.actions),
+        or any(_missing(a, model.actions_missing, settings, facts.today) for a in facts.actions),
         not model.actions_mention
         or any(
             _any_pattern(model.actions_mention).search(a.get("what") or "") for a in facts.actions
@@ -480,6 +572,7 @@ def _holds(
         or (bool(facts.earlier) and _holds(model.earlier, facts, settings, facts.earlier)),
         not model.scale_trend or _trend(answers, facts, settings) in model.scale_trend,
         not model.role or facts.role in model.role,
+        model.plan_check is None or _plan_check(model.plan_check, facts, settings),
     ]
     if not all(checks):
         return False
@@ -498,6 +591,52 @@ def _holds(
     return not (model.mentions and not _any_pattern(model.mentions).search(state.text))
 
 
+def _plan_check(check: str, facts: Facts, settings: SettingsModel) -> bool:
+    actions = [a for a in facts.actions if a.get("what")]
+    if not actions:
+        return False
+    if check == "misses_today":
+        return bool(facts.flagged & facts.today_rules) and not any(
+            _acts_today(a, facts.today, settings) for a in actions
+        )
+    if check == "tells_household":
+        first = _household_first(actions, settings)
+        return "disclosure" in facts.flagged and first is not None
+    if check == "closes_while_flagged":
+        closing = _any_pattern(settings.closing_actions)
+        return bool(facts.concerns) and any(closing.search(a.get("what") or "") for a in actions)
+    warned = [p for rule in facts.warnings for p in rule]
+    if not warned:
+        return False
+    pattern = _any_pattern(tuple(warned))
+    return any(pattern.search(a.get("contingency") or "") for a in actions)
+
+
+def _acts_today(action: Mapping[str, Any], today: str, settings: SettingsModel) -> bool:
+    """An action that refers or rings today: urgent in its wording, and dated today (or saying
+    "today", "now"...)."""
+    what = action.get("what") or ""
+    if not _any_pattern(settings.acts_today).search(what):
+        return False
+    due = action.get("due_on")
+    return bool(due and due <= today) or bool(_any_pattern(settings.today_words).search(what))
+
+
+def _household_first(
+    actions: Sequence[Mapping[str, Any]], settings: SettingsModel
+) -> Mapping[str, Any] | None:
+    """The action that involves the household before any referral, after a disclosure."""
+    household = _any_pattern(settings.household_first)
+    urgent = _any_pattern(settings.urgent_actions)
+    for action in actions:
+        what = action.get("what") or ""
+        if urgent.search(what) and not household.search(what):
+            return None
+        if household.search(what):
+            return action
+    return None
+
+
 def _skipped(question_id: str, answers: Mapping[str, AnswerState]) -> bool:
     state = answers.get(question_id)
     return state is not None and state.skipped
@@ -514,7 +653,11 @@ def _vague_meanwhile(action: Mapping[str, Any], settings: SettingsModel) -> bool
     return is_vague_contingency(meanwhile, str(action.get("what") or ""), settings)
 
 
-def _missing(action: Mapping[str, Any], name: str, settings: SettingsModel) -> bool:
+def _missing(
+    action: Mapping[str, Any], name: str, settings: SettingsModel, today: str = ""
+) -> bool:
+    if name == "contingency" and today and (action.get("due_on") or "9999") <= today:
+        return False  # done today: if it isn't, that is for the manager today, not a plan B
     value = action.get(name)
     if not value:
         return True
@@ -630,7 +773,13 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
             label=q.label,
             text=q.text,
             options=tuple(
-                Option(o.id, o.label, tuple(a.lower() for a in o.aliases)) for o in q.options
+                Option(
+                    o.id,
+                    o.label,
+                    tuple(a.lower() for a in o.aliases),
+                    _option_detector(o.hears, document, (*loc, "options")),
+                )
+                for o in q.options
             ),
             follow_up=q.follow_up,
             first=q.first,
@@ -640,6 +789,11 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
             not_for_leads=q.not_for_leads,
             thin_below=q.thin_below,
             unknown=q.unknown,
+            text_for=dict(q.text_for),
+            alerts_supervisor=q.alerts_supervisor,
+            pause_on=q.pause_on,
+            becomes_action=q.becomes_action,
+            sets_contingency=q.sets_contingency,
         )
     if sum(1 for q in questions.values() if q.kind == "plan") != 1:
         raise QuestionSetError("questions: exactly one plan question is needed")
@@ -717,6 +871,8 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
                 quotes=r.quotes,
                 immediate=r.immediate,
                 see_alone=r.see_alone,
+                look_for=r.look_for,
+                warns=r.warns,
             )
         )
     rules_after: dict[str, list[Rule]] = {}

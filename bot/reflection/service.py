@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,15 +19,17 @@ from bot import access
 from bot.clock.hours import WorkingHours
 from bot.protection.identifiers import IdentifierGuard
 from bot.protection.screening import screen_typed
-from bot.reflection import dates
+from bot.reflection import dates, plan_line
 from bot.reflection.length import estimated_minutes
-from bot.reflection.messages import Completion, Guard, Position, Reply, ReplySink
+from bot.reflection.messages import Alert, Completion, Guard, Position, Reply, ReplySink
 from bot.reflection.questions import (
+    ESCALATION,
     AnswerState,
     Facts,
     Question,
     QuestionSet,
     default_question_set,
+    is_vague_contingency,
 )
 from bot.reflection.summary import (
     CaseContext,
@@ -36,6 +38,7 @@ from bot.reflection.summary import (
     answer_state,
     build_summary,
     display_answer,
+    is_none_answer,
 )
 from storage import cases as case_queries
 from storage import organisation as org_queries
@@ -55,7 +58,7 @@ STILL_RIGHT_WORDS = {"yes", "y", "same", "still right", "no change", "unchanged"
 SCALE = re.compile(
     r"^(?:about |around |roughly |maybe |probably |a |~)?(\d{1,2})(?:\s*(?:/|out of)\s*10)?[.!]?$"
 )
-PLAN_STEPS = ("what", "owner", "due", "meanwhile", "contingency")
+PLAN_STEPS = ("what", "owner", "due", "meanwhile", "contingency")  # "owner": paused before 2026.12
 # Question kinds answered with option ids, never with words.
 CHOSEN = frozenset({"choice", "multi", "review"})
 
@@ -356,7 +359,7 @@ class ReflectionService:
     def _facts(self, context: _Context) -> Facts:
         reflection = context.reflection
         earlier = context.earlier
-        return Facts(
+        facts = Facts(
             answers=self._states(context.answers),
             actions=[action_dict(a) for a in context.actions if a.status == "complete"],
             role=reflection.question_set or "",
@@ -367,7 +370,9 @@ class ReflectionService:
             earlier_count=earlier.count if earlier else 0,
             earlier=self._states(context.earlier_answers),
             scales=earlier.scales if earlier else (),
+            today=self.today().isoformat(),
         )
+        return self.questions.holding_plan(facts)
 
     def _path(self, context: _Context) -> list[Question]:
         return self.questions.path(self._facts(context))
@@ -443,29 +448,26 @@ class ReflectionService:
             return
         path = path if path is not None else self._path(context)
         # Themes numbered in the order this reflection reaches them (a repeat starts with the
-        # last plan, from the history theme).
-        order = list(dict.fromkeys(q.theme for q in path))
-        role_themes = [self.questions.theme(theme_id) for theme_id in order]
+        # last plan, from the history theme), counting main questions only: follow-ups and
+        # confirming questions come under whatever was asked just before them, so the numbers
+        # only ever go up.
+        mains = [q for q in path if not q.follow_up]
+        order = list(dict.fromkeys(q.theme for q in mains))
         theme = self.questions.theme(question.theme)
         answer = context.answers.get(question.id)
         draft = _draft(context)
-        # A theme is introduced once, by its first main question: follow-ups and confirming
-        # questions come under whatever was asked just before them.
-        first_of_theme = next(
-            (q for q in path if q.theme == question.theme and not q.follow_up), question
-        )
+        first_of_theme = next((q for q in mains if q.theme == question.theme), None)
+        new_theme = first_of_theme is not None and first_of_theme.id == question.id
         data: dict[str, Any] = {
             "case_ref": context.case.ref,
             "question_id": question.id,
             "kind": question.kind,
             "theme_title": theme.title,
-            "theme_number": next(
-                (n for n, t in enumerate(role_themes, 1) if t.id == theme.id), theme.number
-            ),
-            "theme_total": len(role_themes),
-            "new_theme": first_of_theme.id == question.id,
+            "theme_number": order.index(theme.id) + 1 if theme.id in order else None,
+            "theme_total": len(order),
+            "new_theme": new_theme,
             "text": self._question_text(context, question),
-            "why": theme.why if first_of_theme.id == question.id else None,
+            "why": theme.why if new_theme and self._meets_themes_first(session, context) else None,
             "follow_up": question.follow_up,
             "options": [
                 {"number": n, "id": o.id, "label": o.label}
@@ -491,10 +493,44 @@ class ReflectionService:
         reply.say("question", **data)
 
     def _question_text(self, context: _Context, question: Question) -> str:
-        if "{quote}" not in question.text:
-            return question.text
-        quote = self.questions.quote(self._states(context.answers), question.id) or ""
-        return question.text.replace("{quote}", quote)
+        text = question.text_for.get(context.reflection.question_set or "", question.text)
+        if "{" not in text:
+            return text
+        if "{quote}" in text:
+            quote = self.questions.quote(self._states(context.answers), question.id) or ""
+            text = text.replace("{quote}", quote)
+        return self._plan_words(context, text)
+
+    def _plan_words(self, context: _Context, text: str) -> str:
+        """The plan's own words, for a question that holds the plan against the flags."""
+        facts = self._facts(context)
+        actions = [a for a in context.actions if a.status == "complete"]
+        first = next(
+            (a for a in actions if self.questions.is_urgent_action(a.what or "")),
+            actions[0] if actions else None,
+        )
+        household = self.questions.household_first(facts)
+        warned = next(
+            (a.contingency for a in actions if self.questions.warned(facts, a.contingency or "")),
+            None,
+        )
+        due = f" by {first.due_on.strftime('%A %-d %B')}" if first and first.due_on else ""
+        words = {
+            "{plan_action}": (first.what or "") if first else "",
+            "{plan_due}": due,
+            "{household_action}": (household or {}).get("what") or "",
+            "{warned_contingency}": warned or "",
+        }
+        for placeholder, value in words.items():
+            text = text.replace(placeholder, value)
+        return text
+
+    def _meets_themes_first(self, session: Session, context: _Context) -> bool:
+        """Whether this is the practitioner's first reflection: why a theme matters is said
+        the first time they meet it (and again when they skip it), not every time."""
+        return not queries.has_completed_any(
+            session=session, practitioner_id=context.reflection.practitioner_id
+        )
 
     def _last_time(self, context: _Context, question: Question) -> str | None:
         """On a repeat reflection, the last reflection's answer to a question carried over."""
@@ -585,6 +621,9 @@ class ReflectionService:
             value = reading.isoformat()
         elif question.kind in {"choice", "multi"}:
             chosen = _parse_choices(question, cleaned)
+            if chosen is None and question.hears_words and len(cleaned.split()) > 1:
+                # Their own words: kept as written, heard for the options they choose.
+                chosen = [self._screen(session, context, cleaned, reply)]
             if chosen is None:
                 reply.say(
                     "choice_not_understood",
@@ -607,7 +646,83 @@ class ReflectionService:
             value = self._screen(session, context, cleaned, reply)
         self._store(session, context, question.id, "answered", value)
         self._warn_if_immediate(session, context, question.id, reply)
+        if question.alerts_supervisor:
+            self._alert_supervisor(session, context, question, reply)
+        if question.becomes_action and value and not is_none_answer(value):
+            self._add_first_action(session, context, value)
+        if question.sets_contingency and value:
+            self._set_contingency(context, question.sets_contingency, value)
+        if question.pause_on is not None and value == question.pause_on:
+            self._stop_for_now(session, context, reply)
+            return
         self._advance(session, context, reply)
+
+    def _alert_supervisor(
+        self, session: Session, context: _Context, question: Question, reply: Reply
+    ) -> None:
+        """Tell the supervisor now what the practitioner said needs action today: the answers
+        given so far under the alerting question's theme."""
+        org = self._organisation(session, context.reflection.practitioner_id)
+        said = [
+            {"question": q.label, "answer": shown}
+            for q in self._path(context)
+            if q.theme == question.theme
+            and (shown := display_answer(q, context.answers.get(q.id))) is not None
+        ]
+        supervisor = org["supervisor_id"]
+        if supervisor:
+            reply.alerts.append(
+                Alert(
+                    reflection_id=context.reflection.id or 0,
+                    case_ref=context.case.ref,
+                    practitioner_id=context.reflection.practitioner_id,
+                    supervisor_id=supervisor,
+                    template="today_alert",
+                    data={
+                        "case_ref": context.case.ref,
+                        "practitioner_id": context.reflection.practitioner_id,
+                        "said": said,
+                    },
+                )
+            )
+        reply.say("today_alerted", supervisor_id=supervisor)
+
+    def _add_first_action(self, session: Session, context: _Context, value: str) -> None:
+        """What the practitioner will do today, put first in the plan, theirs, due today."""
+        action = self._new_action(session, context)
+        self._read_action_line(context, action, value, None)
+        action.due_on = action.due_on or self.today()
+        action.position = min(a.position for a in context.actions) - 1
+        action.status = "complete"
+        context.actions.sort(key=lambda a: a.position)
+        session.add(action)
+
+    def _set_contingency(self, context: _Context, which: str, value: str) -> None:
+        """One contingency for every action lacking a real one, or in place of one that falls
+        back on what a flag warns against."""
+        facts = self._facts(context)
+        for action in context.actions:
+            if action.status != "complete":
+                continue
+            current = action.contingency or ""
+            if which == "missing":
+                lacking = not current or is_vague_contingency(
+                    current, action.what or "", self.questions.settings
+                )
+                if lacking and not (action.due_on and action.due_on <= self.today()):
+                    action.contingency = value
+            elif self.questions.warned(facts, current):
+                action.contingency = value
+
+    def _stop_for_now(self, session: Session, context: _Context, reply: Reply) -> None:
+        """Stop after the short record for today; the rest waits, resumed where it stopped."""
+        reflection = context.reflection
+        upcoming = next((q for q in self._path(context) if q.id not in context.answers), None)
+        reflection.current_question = upcoming.id if upcoming else CONFIRM
+        reflection.current_step = _first_step(upcoming) if upcoming else None
+        reflection.status = "paused"
+        session.add(reflection)
+        reply.say("today_paused", case_ref=context.case.ref)
 
     def _still_right(self, context: _Context, question: Question, text: str) -> str | None:
         """On a repeat reflection, "yes" or "same" to a carried question keeps the last answer."""
@@ -638,12 +753,17 @@ class ReflectionService:
         self, session: Session, context: _Context, answered: str, reply: Reply
     ) -> None:
         """An answer that describes immediate risk is shown at once: this is for today."""
-        fired = self.questions.immediate(self._facts(context), answered)
+        facts = self._facts(context)
+        fired = self.questions.immediate(facts, answered)
         if not fired:
             return
+        before = replace(facts, answers={k: v for k, v in facts.answers.items() if k != answered})
+        shown_before = any(
+            self.questions.is_immediate(f.rule) for f in self.questions.fired(before)
+        )
         options = self._organisation(session, context.reflection.practitioner_id)["agency_options"]
         reply.say(
-            "immediate_risk",
+            "immediate_again" if shown_before else "immediate_risk",
             case_ref=context.case.ref,
             concerns=[f.as_dict() for f in fired],
             procedure_url=options.get("procedure_url"),
@@ -697,7 +817,11 @@ class ReflectionService:
         self, session: Session, context: _Context, question_id: str, status: str, value: str | None
     ) -> None:
         question = self.questions.questions.get(question_id)
-        written = status == "answered" and question is not None and question.kind not in CHOSEN
+        written = (
+            status == "answered"
+            and question is not None
+            and (question.kind not in CHOSEN or not question.is_chosen(value))
+        )
         context.answers[question_id] = queries.save_answer(
             session=session,
             reflection_id=context.reflection.id or 0,
@@ -735,7 +859,12 @@ class ReflectionService:
             reply.say("kept_answer")
         else:
             self._store(session, context, question.id, "skipped", None)
-            reply.say("skipped")
+            first = next(
+                (q for q in self._path(context) if q.theme == question.theme and not q.follow_up),
+                None,
+            )
+            why = self.questions.theme(question.theme).why if first is question else None
+            reply.say("skipped", why=why)
         self._advance(session, context, reply)
 
     def _back(self, session: Session, context: _Context, reply: Reply) -> None:
@@ -794,16 +923,14 @@ class ReflectionService:
         reply: Reply,
         person: str | None,
     ) -> None:
+        """One line of the plan: an action with its owner and date read from it ("ring CSC
+        today - me"), then only what it lacks: a date, what happens until then, and its own
+        contingency when it is urgent or an escalation."""
         reflection = context.reflection
         step = reflection.current_step or "what"
         draft = _draft(context)
         lowered = text.lower().rstrip("!.")
-        between_actions = step == "what" and draft is None and _complete_count(context) > 0
-        if (
-            step == "more"
-            or (step == "what" and draft is None and lowered in PLAN_DONE_WORDS)
-            or (between_actions and lowered in PLAN_MORE_WORDS)
-        ):
+        if step == "more":  # a reflection paused mid-plan when the plan asked "another?"
             if lowered in PLAN_MORE_WORDS:
                 reflection.current_step = "what"
                 session.add(reflection)
@@ -813,6 +940,13 @@ class ReflectionService:
             else:
                 reply.say("plan_more_not_understood")
             return
+        if step == "what" and draft is None:
+            if lowered in PLAN_DONE_WORDS:
+                self._finish_plan(session, context, question, reply)
+                return
+            if _complete_count(context) and lowered in PLAN_MORE_WORDS:
+                self._prompt(session, context, reply)
+                return
         if step == "due":
             on = self._read_date(text, reply)
             if on is None:
@@ -823,8 +957,7 @@ class ReflectionService:
             value = self._screen(session, context, text, reply)
             if step == "what":
                 draft = draft or self._new_action(session, context)
-                draft.what = value
-                draft.kind = self.questions.action_kind(value)
+                self._read_action_line(context, draft, value, person)
             elif step == "owner":
                 assert draft is not None
                 draft.owner = value
@@ -836,6 +969,21 @@ class ReflectionService:
                 assert draft is not None
                 draft.contingency = value
         self._next_plan_step(session, context, draft, reply)
+
+    def _read_action_line(
+        self, context: _Context, draft: Action, value: str, person: str | None
+    ) -> None:
+        line = plan_line.read_action(value, self.today())
+        draft.what = line.what
+        draft.kind = self.questions.action_kind(line.what)
+        if person is not None:
+            draft.owner, draft.owner_person_id = value, person
+        elif line.owner is None or line.owner == plan_line.ME:
+            draft.owner, draft.owner_person_id = "me", context.reflection.practitioner_id
+        else:
+            draft.owner, draft.owner_person_id = line.owner, None
+        draft.due_on = line.due.on if isinstance(line.due, dates.DueDate) else None
+        draft.meanwhile = None
 
     def _needs_meanwhile(self, context: _Context, draft: Action | None) -> bool:
         """A safety or escalation action (or any, once something matters today) dated beyond
@@ -850,23 +998,34 @@ class ReflectionService:
             return True
         return any(f.matters == "today" for f in self.questions.fired(self._facts(context)))
 
+    def _needs_own_contingency(self, draft: Action) -> bool:
+        """An urgent or escalation action not done today gets its own "and if not?"; the rest
+        share one contingency, asked once for the plan."""
+        if draft.due_on is not None and draft.due_on <= self.today():
+            return False
+        return draft.kind == ESCALATION or self.questions.is_urgent_action(draft.what or "")
+
     def _next_plan_step(
         self, session: Session, context: _Context, draft: Action | None, reply: Reply
     ) -> None:
         reflection = context.reflection
         step = reflection.current_step or "what"
-        if step == "due" and not self._needs_meanwhile(context, draft):
-            step = "meanwhile"  # not needed: straight on to the contingency
-            if draft is not None:
-                draft.meanwhile = None
-        if step == "contingency":
+        needed = {
+            "due": draft is not None and draft.due_on is None,
+            "meanwhile": self._needs_meanwhile(context, draft),
+            "contingency": draft is not None and self._needs_own_contingency(draft),
+        }
+        later = PLAN_STEPS[PLAN_STEPS.index(step) + 1 :] if step in PLAN_STEPS else ()
+        upcoming = next((s for s in later if needed.get(s)), None)
+        if upcoming is None:
             if draft is not None:
                 draft.status = "complete"
                 session.add(draft)
-            # Straight on to the next action's "what", where "done" ends the plan.
+                reply.say("plan_action_noted", action=action_dict(draft))
+            # Straight on to the next action, where "done" ends the plan.
             reflection.current_step = "what"
         else:
-            reflection.current_step = PLAN_STEPS[PLAN_STEPS.index(step) + 1]
+            reflection.current_step = upcoming
         if draft is not None:
             session.add(draft)
         session.add(reflection)
@@ -895,25 +1054,18 @@ class ReflectionService:
         self._next_plan_step(session, context, draft, reply)
 
     def _plan_back(self, context: _Context) -> bool:
-        """Step back within the plan; False when the plan's first step is where we are."""
+        """Step back within the plan: to the line of the action being written, or reopening
+        the last action; False when the plan's first line is where we are."""
         reflection = context.reflection
         step = reflection.current_step or "what"
-        if step in PLAN_STEPS[1:]:
-            earlier = PLAN_STEPS[PLAN_STEPS.index(step) - 1]
-            draft = _draft(context)
-            if earlier == "meanwhile" and (draft is None or draft.meanwhile is None):
-                earlier = "due"
-            reflection.current_step = earlier
+        draft = _draft(context)
+        if draft is not None and step != "what":
+            reflection.current_step = "what"
             return True
-        if step == "more" and context.actions:
-            last = [a for a in context.actions if a.status == "complete"][-1]
-            last.status = "draft"
-            reflection.current_step = "contingency"
-            return True
-        if step == "what" and _draft(context) is None and _complete_count(context):
-            last = [a for a in context.actions if a.status == "complete"][-1]
-            last.status = "draft"
-            reflection.current_step = "contingency"
+        complete = [a for a in context.actions if a.status == "complete"]
+        if step in {"what", "more"} and draft is None and complete:
+            complete[-1].status = "draft"
+            reflection.current_step = "what"
             return True
         return False
 
@@ -975,7 +1127,7 @@ class ReflectionService:
         )
         reflection.lead_status = lead["status"]
         reflection.supervisor_ask = summary["supervisor_ask"]
-        if lead["status"] in {"recently", "planned", "is_lead"}:
+        if lead["status"] in {"recently", "planned", "is_lead", "not_needed"}:
             # Nothing for the clock to follow up: they talked, it is in the plan, or they lead.
             reflection.lead_contact_confirmed_at = now
         session.add(reflection)
@@ -990,7 +1142,7 @@ class ReflectionService:
         )
         reply.say("completed", **self._audience(session, context))
         reply.say("summary", summary=summary, audience="practitioner")
-        if lead["status"] in {"not_yet", "skipped"}:
+        if lead["status"] in {"not_yet", "skipped"} and not summary["lead_quiet"]:
             reply.say(
                 "lead_reminder",
                 case_ref=context.case.ref,

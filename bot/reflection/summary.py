@@ -22,9 +22,16 @@ NONE_WORDS = {"none", "no", "nothing", "n/a", "na", "nil", "not applicable", "no
 def answer_state(question: Question, answer: StoredAnswer) -> AnswerState:
     if answer.status == "skipped":
         return AnswerState(skipped=True)
-    if question.kind in {"choice", "multi", "review"}:
+    if question.kind in {"choice", "multi", "review"} and (
+        question.kind == "review" or question.is_chosen(answer.value)
+    ):
         value = answer.value or ""
         return AnswerState(skipped=False, choices=tuple(v for v in value.split(",") if v))
+    if question.kind in {"choice", "multi"}:  # the practitioner's own words, heard
+        text = answer.value or ""
+        return AnswerState(
+            skipped=False, text=text, choices=question.heard(text), mentions=answer.mention_ids
+        )
     mentions = answer.mention_ids
     if mentions is None:
         return AnswerState(skipped=False, text=answer.value or "")
@@ -51,7 +58,9 @@ def display_answer(question: Question, answer: StoredAnswer | None) -> str | Non
     """An answer as a person reads it: option labels for choices, the text otherwise."""
     if answer is None or answer.status == "skipped":
         return None
-    if question.kind in {"choice", "multi", "review"}:
+    if question.kind in {"choice", "multi", "review"} and (
+        question.kind == "review" or question.is_chosen(answer.value)
+    ):
         labels = {o.id: o.label for o in question.options}
         return "; ".join(labels.get(v, v) for v in (answer.value or "").split(",") if v)
     return answer.value
@@ -65,6 +74,11 @@ def action_dict(action: Action) -> dict[str, Any]:
         "contingency": action.contingency,
         "meanwhile": action.meanwhile,
     }
+
+
+def is_none_answer(text: str) -> bool:
+    """A plain "none", "no" or "nothing": a complete answer, and nothing to act on."""
+    return text.strip().lower().rstrip(".!") in NONE_WORDS
 
 
 def is_thin(question: Question, text: str) -> bool:
@@ -98,6 +112,10 @@ def active_minutes(
         timedelta(),
     )
     return max(1, round(spent.total_seconds() / 60))
+
+
+LEAD_RULE = "lead_not_consulted"
+LEAD_QUIET_FROM_SCALE = 8
 
 
 def build_summary(
@@ -161,6 +179,15 @@ def build_summary(
             )
 
     fired = questions.fired(facts)
+    scale = _scale(answers)
+    # One lead prompt at most, and none for a child judged safe enough with nothing flagged.
+    lead_quiet = (
+        scale is not None
+        and scale >= LEAD_QUIET_FROM_SCALE
+        and all(f.rule == LEAD_RULE for f in fired)
+    )
+    if lead_quiet:
+        fired = [f for f in fired if f.rule != LEAD_RULE]
     flags = [f.as_dict() for f in fired]
     unknowns = [
         {
@@ -178,7 +205,6 @@ def build_summary(
             )
         )
     ]
-    scale = _scale(answers)
     earlier_statuses = list(facts.answers.get("last_plan", AnswerState(True)).choices)
     earlier_actions = [
         {
@@ -204,8 +230,10 @@ def build_summary(
             "scale": scale,
             "scale_before": case.earlier_scales[-1] if case.earlier_scales else None,
             "see_alone": _see_alone(fired),
-            "look_for": [f.title or f.text for f in fired if f.matters in {"today", "visit"}],
+            "look_for": _look_for(fired),
+            "today": _today_line(fired, text_of("today_next")),
         },
+        "lead_quiet": lead_quiet,
         "themes": themes,
         "gaps": gaps,
         "skipped_themes": skipped_themes,
@@ -256,6 +284,27 @@ def _scale(answers: Mapping[str, StoredAnswer]) -> int | None:
 def _choice(answers: Mapping[str, StoredAnswer], question_id: str) -> str | None:
     answer = answers.get(question_id)
     return answer.value if answer is not None and answer.status == "answered" else None
+
+
+def _look_for(fired: Sequence[Fired]) -> list[str]:
+    """What to look for on the visit: each flag's own words for it, once."""
+    seen: list[str] = []
+    for flag in fired:
+        wanted = flag.look_for if flag.matters in {"today", "visit"} else None
+        if wanted and wanted not in seen:
+            seen.append(wanted)
+    return seen
+
+
+def _today_line(fired: Sequence[Fired], next_hour: str | None) -> str | None:
+    """The one line above everything when something is for today: what the practitioner said
+    they would do (with any time they gave), else what the first flag for today is about."""
+    today = [f for f in fired if f.matters == "today"]
+    if not today:
+        return None
+    if next_hour:
+        return next_hour
+    return ", ".join(dict.fromkeys(f.title or f.text for f in today))
 
 
 def _see_alone(fired: Sequence[Fired]) -> list[str]:

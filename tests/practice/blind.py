@@ -135,14 +135,19 @@ class BlindAnswerer:
         self.run = run
         self.plan_lines = [str(line) for line in vignette.typed.get("plan") or []]
         self.given_up: list[str] = []
+        self.tapped: set[str] = set()
 
     def __call__(self, reply: Reply) -> str | None:
         confused = [m.template for m in reply.messages if m.template in driver.NOT_UNDERSTOOD]
         if confused and self.run.turns:
             last = self.run.turns[-1]
             question, step = last.question, last.step
-            self.given_up.append(f"{question}:{step}" if step else str(question))
-            text, scripted = "skip", False
+            tapped = self.tap(question, last.text, reply) if last.scripted else None
+            if tapped is not None:
+                text, scripted = tapped, True
+            else:
+                self.given_up.append(f"{question}:{step}" if step else str(question))
+                text, scripted = "skip", False
         elif reply.asks is None:
             shown = [m.template for m in reply.messages]
             raise driver.VignetteError(f"{self.vignette.name}: a reply asks nothing ({shown})")
@@ -170,15 +175,22 @@ class BlindAnswerer:
         value = self.vignette.typed.get(topic)
         if value is None or value == "":
             return "skip", False
-        text = str(value)
+        return str(value), True
+
+    def tap(self, question: str | None, typed: str, reply: Reply) -> str | None:
+        """After Reflect did not follow their words, the option buttons the practitioner taps
+        for what they meant, or None: they give up and skip."""
         hints = CONCEPTS["choices"].get(question)
-        if hints is not None:
-            chosen = _choose(text, hints)
-            if chosen:
-                return ", ".join(driver._typed(c, options) for c in chosen), True
-            if question in CONCEPTS.get("choice_topics_only", []):
-                return "skip", False
-        return text, True
+        if hints is None or typed in self.tapped:
+            return None
+        self.tapped.add(typed)
+        options = driver._options(reply, question)
+        chosen = _choose(typed, hints)
+        if chosen and _kind(reply, question or "") == "choice":
+            chosen = chosen[:1]
+        if not chosen:
+            return None
+        return ", ".join(driver._typed(c, options) for c in chosen)
 
     def confirm(self, question: str, options: Sequence[Mapping[str, Any]]) -> str:
         concept = CONCEPTS["confirms"][question]
@@ -214,6 +226,13 @@ class BlindAnswerer:
             meanwhile = self.vignette.typed.get("next_hour")
             return (str(meanwhile) if meanwhile else "skip"), bool(meanwhile)
         return "skip", False
+
+
+def _kind(reply: Reply, question: str) -> str | None:
+    for message in reversed(reply.messages):
+        if message.data.get("question_id") == question:
+            return str(message.data.get("kind"))
+    return None
 
 
 def _choose(text: str, hints: Mapping[str, Sequence[str]]) -> list[str]:
