@@ -436,7 +436,8 @@ class QuestionSet:
             if rule.quotes in places:  # only now are the answers that made the mention read
                 quote = self.strongest(rule.quotes, facts.answers)
             text = rule.flag.replace("{quote}", quote) if quote else _unquoted(rule.flag)
-            result.append(Fired(rule.id, text, rule.matters, rule.title, quote, rule.see_alone))
+            fired = Fired(rule.id, text, rule.matters, rule.title, quote, rule.see_alone)
+            result.append((rule.quotes, fired))
         return _one_flag_per_quote(result)
 
     def immediate(self, facts: Facts, answered: str) -> list[Fired]:
@@ -471,18 +472,18 @@ class QuestionSet:
         return None
 
 
-def _one_flag_per_quote(fired: list[Fired]) -> list[Fired]:
-    """Two flags quoting the same words are one concern said twice: keep the one that matters
-    soonest (the first of equals)."""
+def _one_flag_per_quote(fired: list[tuple[str | None, Fired]]) -> list[Fired]:
+    """Two flags quoting the same words for the same mention are one concern said twice: keep
+    the one that matters soonest (the first of equals)."""
     urgency = {m: n for n, m in enumerate(WHEN_IT_MATTERS)}
-    kept: dict[str, Fired] = {}
-    for f in fired:
+    kept: dict[tuple[str | None, str], Fired] = {}
+    for mention, f in fired:
         if f.quote is None:
             continue
-        held = kept.get(f.quote)
+        held = kept.get((mention, f.quote))
         if held is None or urgency[f.matters] < urgency[held.matters]:
-            kept[f.quote] = f
-    return [f for f in fired if f.quote is None or kept[f.quote] is f]
+            kept[(mention, f.quote)] = f
+    return [f for m, f in fired if f.quote is None or kept[(m, f.quote)] is f]
 
 
 def _unquoted(flag: str) -> str:
