@@ -11,8 +11,10 @@ home" or "a man in the child's life", never "the mother".
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
+from bot.reflection.words import Reading, Shorthand, read
 
 _SENTENCES = re.compile(r"[.!?;\n]+")
 # Clause boundaries: a negation before "but" does not reach past it.
@@ -35,36 +37,80 @@ QUOTE_WORDS = 14
 
 
 @dataclass(frozen=True)
+class Heard:
+    """Where a mention was heard: the words to quote, and how strong the evidence is (the rank
+    of the first pattern that matched: patterns are listed strongest first)."""
+
+    quote: str
+    rank: int
+
+
+@dataclass(frozen=True)
 class Detector:
     """One mention: its patterns, an optional second pattern needed in the same sentence, and
-    whether a negation cancels it."""
+    whether a negation cancels it. Every pattern is matched against what was written and
+    against its reading as base words with shorthand spelled out (``words.read``)."""
 
     patterns: tuple[str, ...]
     also: tuple[str, ...] = ()
     negatable: bool = True
     unless: tuple[str, ...] = ()
+    shorthand: Shorthand = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_pattern", _compile(self.patterns))
+        object.__setattr__(self, "_pattern", _compile_ranked(self.patterns))
         object.__setattr__(self, "_also", _compile(self.also) if self.also else None)
         object.__setattr__(self, "_unless", _compile(self.unless) if self.unless else None)
 
     def find(self, text: str) -> str | None:
         """The words to quote when ``text`` mentions this, or None."""
+        heard = self.hear(text, first=True)
+        return heard.quote if heard else None
+
+    def hear(self, text: str, first: bool = False) -> Heard | None:
+        """The strongest evidence for this mention in ``text`` (or the first, if ``first``)."""
         text = text.replace("\u2019", "'")
         pattern: re.Pattern[str] = self._pattern  # type: ignore[attr-defined]
+        best: Heard | None = None
+        for sentence in _SENTENCES.split(text):
+            if not sentence.strip() or not self._sentence_counts(sentence):
+                continue
+            reading = read(sentence, self.shorthand)
+            for match, start, end in _matches(pattern, sentence, reading):
+                if self.negatable and _negated(sentence, start):
+                    continue
+                rank = int((match.lastgroup or "p0")[1:])
+                if best is None or rank < best.rank:
+                    best = Heard(_quote(sentence, start, end), rank)
+                if first:
+                    return best
+        return best
+
+    def _sentence_counts(self, sentence: str) -> bool:
         also: re.Pattern[str] | None = self._also  # type: ignore[attr-defined]
         unless: re.Pattern[str] | None = self._unless  # type: ignore[attr-defined]
-        for sentence in _SENTENCES.split(text):
-            if also is not None and not also.search(sentence):
-                continue
-            if unless is not None and unless.search(sentence):
-                continue
-            for match in pattern.finditer(sentence):
-                if self.negatable and _negated(sentence, match.start()):
-                    continue
-                return _quote(sentence, match.start(), match.end())
-        return None
+        if also is None and unless is None:
+            return True
+        reading = read(sentence, self.shorthand).text
+        if also is not None and not (also.search(sentence) or also.search(reading)):
+            return False
+        return unless is None or not (unless.search(sentence) or unless.search(reading))
+
+
+def _matches(
+    pattern: re.Pattern[str], sentence: str, reading: Reading
+) -> Iterator[tuple[re.Match[str], int, int]]:
+    """Matches in what was written, then in the reading, each with where it was written."""
+    for match in pattern.finditer(sentence):
+        yield match, match.start(), match.end()
+    for match in pattern.finditer(reading.text):
+        where = reading.written(match.start(), match.end())
+        if where is not None:
+            yield match, where[0], where[1]
+
+
+def _compile_ranked(patterns: Sequence[str]) -> re.Pattern[str]:
+    return re.compile("|".join(rf"\b(?P<p{n}>{p})" for n, p in enumerate(patterns)), re.IGNORECASE)
 
 
 def _compile(patterns: Sequence[str]) -> re.Pattern[str]:

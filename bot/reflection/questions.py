@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.admin.yaml_lines import LinedDict, load_with_lines
-from bot.reflection.mentions import Detector
+from bot.reflection.mentions import Detector, Heard
 
 QUESTION_SET_PATH = Path(__file__).resolve().parents[2] / "prompts" / "questions.yaml"
 ACTION_FIELDS = ("what", "owner", "due_on", "contingency")
@@ -100,6 +100,14 @@ class MentionModel(_Strict):
     unless: tuple[str, ...] = ()
     in_: tuple[str, ...] = Field(default=(), alias="in")
     not_in: tuple[str, ...] = ()
+    needs: Literal["baby"] | None = None
+
+
+class BabyModel(_Strict):
+    """What makes a case one with a baby: the practitioner's role, or words in any answer."""
+
+    roles: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()
 
 
 # How a plan is held against the flags: it does not act today when something is for today; it
@@ -124,6 +132,7 @@ class ConditionModel(_Strict):
     scale_trend: tuple[Trend, ...] = ()
     role: tuple[str, ...] = ()
     plan_check: PlanCheck | None = None
+    baby: bool | None = None
     all: tuple[ConditionModel, ...] = ()
     any: tuple[ConditionModel, ...] = ()
     not_: ConditionModel | None = Field(default=None, alias="not")
@@ -164,6 +173,8 @@ class DocumentModel(_Strict):
     themes: tuple[ThemeModel, ...] = Field(min_length=1)
     roles: tuple[RoleModel, ...] = ()
     questions: tuple[QuestionModel, ...] = Field(min_length=1)
+    shorthand: dict[str, str] = Field(default_factory=dict)
+    baby: BabyModel = field(default_factory=BabyModel)
     mentions: tuple[MentionModel, ...] = ()
     rules: tuple[RuleModel, ...] = ()
 
@@ -290,6 +301,7 @@ class Mention:
     detector: Detector
     in_: frozenset[str] = frozenset()
     not_in: frozenset[str] = frozenset()
+    needs_baby: bool = False
 
     def applies_to(self, question_id: str) -> bool:
         if question_id in self.not_in:
@@ -301,9 +313,10 @@ class Mention:
 class Condition:
     model: ConditionModel
     settings: SettingsModel
+    baby: BabyModel = field(default_factory=BabyModel)
 
     def holds(self, facts: Facts) -> bool:
-        return _holds(self.model, facts, self.settings, facts.answers)
+        return _holds(self.model, facts, Context(self.settings, self.baby), facts.answers)
 
     def questions(self) -> Iterable[str]:
         return _named(self.model)
@@ -357,6 +370,7 @@ class QuestionSet:
     mentions: tuple[Mention, ...]
     rules: tuple[Rule, ...]
     _rules_after: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
+    baby: BabyModel = field(default_factory=BabyModel)
 
     @property
     def main(self) -> list[Question]:
@@ -383,8 +397,7 @@ class QuestionSet:
 
     def mentions_in(self, question_id: str, text: str | None) -> tuple[str, ...]:
         """The ids of the mentions ``text``, written in answer to ``question_id``, makes."""
-        anything = _any_pattern(tuple(p for m in self.mentions for p in m.detector.patterns))
-        if not text or not anything.search(text):  # one scan rules out most answers
+        if not text:
             return ()
         return tuple(
             m.id
@@ -392,11 +405,15 @@ class QuestionSet:
             if m.applies_to(question_id) and m.detector.find(text) is not None
         )
 
-    def mention_places(self, answers: Mapping[str, AnswerState]) -> dict[str, str]:
+    def mention_places(
+        self, answers: Mapping[str, AnswerState], facts: Facts | None = None
+    ) -> dict[str, str]:
         """Each mention's first appearance in the written answers, in question order, as the
         question it appears in; from the mentions recorded with each answer where known, so
-        no answer's text is read."""
+        no answer's text is read. Given the facts, a mention that needs a case with a baby
+        counts only in one."""
         places: dict[str, str] = {}
+        baby = facts is None or has_baby(facts, self.baby, answers)
         for question in self.questions.values():
             state = answers.get(question.id)
             if state is None or state.skipped:
@@ -405,9 +422,27 @@ class QuestionSet:
             if made is None:
                 made = frozenset(self.mentions_in(question.id, state.text))
             for mention in self.mentions:
+                if mention.needs_baby and not baby:
+                    continue
                 if mention.id in made and mention.applies_to(question.id):
                     places.setdefault(mention.id, question.id)
         return places
+
+    def strongest(self, mention_id: str, answers: Mapping[str, AnswerState]) -> str | None:
+        """The strongest words for a mention across the written answers (the first of equals,
+        in question order): a later account of drinking rather than an earlier passing word."""
+        mention = next(m for m in self.mentions if m.id == mention_id)
+        best: Heard | None = None
+        for question in self.questions.values():
+            state = answers.get(question.id)
+            if state is None or state.skipped or not mention.applies_to(question.id):
+                continue
+            if state.mentions is not None and mention_id not in state.mentions:
+                continue
+            heard = mention.detector.hear(state.text)
+            if heard is not None and (best is None or heard.rank < best.rank):
+                best = heard
+        return best.quote if best else None
 
     def found_mentions(self, answers: Mapping[str, AnswerState]) -> dict[str, Found]:
         """Each mention's first appearance in the written answers, in question order, with
@@ -423,7 +458,7 @@ class QuestionSet:
         """The questions this reflection asks, in order, given the answers so far."""
         confirms_after: dict[str, list[str]] = {}
         by_id = {m.id: m for m in self.mentions}
-        for mention_id, question_id in self.mention_places(facts.answers).items():
+        for mention_id, question_id in self.mention_places(facts.answers, facts).items():
             confirms_after.setdefault(question_id, []).append(by_id[mention_id].confirm)
         ordered: list[Question] = []
         seen: set[str] = set()
@@ -446,21 +481,20 @@ class QuestionSet:
 
     def fired(self, facts: Facts) -> list[Fired]:
         """Every flag that holds, with its quote filled in."""
-        places = self.mention_places(facts.answers)
-        by_id = {m.id: m for m in self.mentions}
+        places = self.mention_places(facts.answers, facts)
         result = []
         for rule in self.rules:
             if not rule.flag or not rule.when.holds(facts):
                 continue
             quote = None
-            if rule.quotes in places:  # only now is the answer that made the mention read
-                written = facts.answers[places[rule.quotes]].text
-                quote = by_id[rule.quotes].detector.find(written) or None
+            if rule.quotes in places:  # only now are the answers that made the mention read
+                quote = self.strongest(rule.quotes, facts.answers)
             text = rule.flag.replace("{quote}", quote) if quote else _unquoted(rule.flag)
-            result.append(
-                Fired(rule.id, text, rule.matters, rule.title, quote, rule.see_alone, rule.look_for)
+            fired = Fired(
+                rule.id, text, rule.matters, rule.title, quote, rule.see_alone, rule.look_for
             )
-        return result
+            result.append((rule.quotes, fired))
+        return _one_flag_per_quote(result)
 
     def immediate(self, facts: Facts, answered: str) -> list[Fired]:
         """Immediate-risk rules that an answer to ``answered`` has just made hold."""
@@ -503,7 +537,8 @@ class QuestionSet:
         for mention in self.mentions:
             if mention.confirm == confirm_question:
                 place = self.mention_places(answers).get(mention.id)
-                return mention.detector.find(answers[place].text) if place else None
+                heard = mention.detector.hear(answers[place].text) if place else None
+                return heard.quote if heard else None
         return None
 
     def is_urgent_action(self, what: str) -> bool:
@@ -516,6 +551,20 @@ class QuestionSet:
         if detector is not None and detector.find(what or "") is not None:
             return ESCALATION
         return None
+
+
+def _one_flag_per_quote(fired: list[tuple[str | None, Fired]]) -> list[Fired]:
+    """Two flags quoting the same words for the same mention are one concern said twice: keep
+    the one that matters soonest (the first of equals)."""
+    urgency = {m: n for n, m in enumerate(WHEN_IT_MATTERS)}
+    kept: dict[tuple[str | None, str], Fired] = {}
+    for mention, f in fired:
+        if f.quote is None:
+            continue
+        held = kept.get((mention, f.quote))
+        if held is None or urgency[f.matters] < urgency[held.matters]:
+            kept[(mention, f.quote)] = f
+    return [f for m, f in fired if f.quote is None or kept[(m, f.quote)] is f]
 
 
 def _unquoted(flag: str) -> str:
@@ -549,13 +598,36 @@ def _any_pattern(patterns: tuple[str, ...]) -> re.Pattern[str]:
 # ---------------------------------------------------------------------- conditions
 
 
+@dataclass(frozen=True)
+class Context:
+    """What a condition is read against besides the facts: the settings, and what makes a case
+    one with a baby."""
+
+    settings: SettingsModel
+    baby: BabyModel = field(default_factory=BabyModel)
+
+
+def has_baby(facts: Facts, baby: BabyModel, answers: Mapping[str, AnswerState]) -> bool:
+    """A case with a baby: the practitioner's role is one that works with babies, or an answer
+    says so (a baby, an age in weeks or months, a pregnancy)."""
+    if facts.role in baby.roles:
+        return True
+    pattern = _any_pattern(baby.words)
+    return bool(baby.words) and any(
+        not a.skipped
+        and (pattern.search(a.text) or any(pattern.search(f"{q}:{c}") for c in a.choices))
+        for q, a in answers.items()
+    )
+
+
 def _holds(
-    model: ConditionModel, facts: Facts, settings: SettingsModel, answers: Mapping[str, AnswerState]
+    model: ConditionModel, facts: Facts, context: Context, answers: Mapping[str, AnswerState]
 ) -> bool:
+    settings = context.settings
     checks = [
-        all(_holds(c, facts, settings, answers) for c in model.all),
-        not model.any or any(_holds(c, facts, settings, answers) for c in model.any),
-        model.not_ is None or not _holds(model.not_, facts, settings, answers),
+        all(_holds(c, facts, context, answers) for c in model.all),
+        not model.any or any(_holds(c, facts, context, answers) for c in model.any),
+        model.not_ is None or not _holds(model.not_, facts, context, answers),
         model.skipped is None or _skipped(model.skipped, answers),
         model.skipped_at_least is None
         or sum(1 for a in answers.values() if a.skipped) >= model.skipped_at_least,
@@ -569,10 +641,11 @@ def _holds(
         model.case_open_days is None or facts.case_open_days >= model.case_open_days,
         model.earlier_reflections is None or facts.earlier_count >= model.earlier_reflections,
         model.earlier is None
-        or (bool(facts.earlier) and _holds(model.earlier, facts, settings, facts.earlier)),
+        or (bool(facts.earlier) and _holds(model.earlier, facts, context, facts.earlier)),
         not model.scale_trend or _trend(answers, facts, settings) in model.scale_trend,
         not model.role or facts.role in model.role,
         model.plan_check is None or _plan_check(model.plan_check, facts, settings),
+        model.baby is None or has_baby(facts, context.baby, answers) is model.baby,
     ]
     if not all(checks):
         return False
@@ -821,12 +894,27 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
             if qid not in questions:
                 raise refuse((*loc, "in"), f"unknown question '{qid}'")
         try:
-            detector = Detector(m.patterns, m.also, m.negatable, m.unless)
+            detector = Detector(
+                m.patterns, m.also, m.negatable, m.unless, tuple(model.shorthand.items())
+            )
         except re.error as exc:
             raise refuse((*loc, "patterns"), f"not a valid pattern ({exc})") from None
         confirms.add(m.confirm)
-        mentions.append(Mention(m.id, m.confirm, detector, frozenset(m.in_), frozenset(m.not_in)))
+        mentions.append(
+            Mention(
+                m.id,
+                m.confirm,
+                detector,
+                frozenset(m.in_),
+                frozenset(m.not_in),
+                needs_baby=m.needs == "baby",
+            )
+        )
     mention_ids = {m.id for m in mentions}
+    try:
+        _any_pattern(model.baby.words)
+    except re.error as exc:
+        raise refuse(("baby", "words"), f"not a valid pattern ({exc})") from None
     for key in ("vague_contingencies", "urgent_actions", "escalation_actions", "parent_only"):
         try:
             _any_pattern(getattr(model.settings, key))
@@ -862,7 +950,7 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
         rules.append(
             Rule(
                 id=r.id,
-                when=Condition(r.when, model.settings),
+                when=Condition(r.when, model.settings, model.baby),
                 ask=r.ask,
                 flag=r.flag,
                 after=after,
@@ -888,6 +976,7 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
         mentions=tuple(mentions),
         rules=tuple(rules),
         _rules_after={k: tuple(v) for k, v in rules_after.items()},
+        baby=model.baby,
     )
 
 
