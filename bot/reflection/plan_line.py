@@ -15,7 +15,7 @@ ME = "me"
 _OWNER_AFTER_DASH = re.compile(r"\s+[-–—:]\s*([^-–—:]{1,30})$")
 _OWNER_IN_BRACKETS = re.compile(r"\s*\(([^()]{1,30})\)\s*$")
 # "Mum to keep a closer eye", "GP to review", "Jo to ring": who, then "to" and what they will
-# do. Who is a role or agency people write, or one capitalised name.
+# do. Who is a role or agency as people write it; anyone else is named after a dash.
 _ROLES = (
     r"mum|mom|mother|dad|father|parents?|carers?|nan|gran|grandma|grandad|aunt|uncle|family|"
     r"gp|hv|sw|swr|social worker|health visitor|midwife|mw|school|nursery|teacher|senco|dsl|"
@@ -23,10 +23,7 @@ _ROLES = (
     r"school nurse|police|pc|csc|mash|eh|early help|camhs|paeds|probation|housing|manager|"
     r"team manager|tm|lead|ta|head|headteacher|dv worker|idva|family support worker|fsw"
 )
-_OWNER_TO = re.compile(
-    rf"^((?:the |my |our |her |his )?(?:{_ROLES})|[A-Z][a-z]+) to (?=\w)", re.IGNORECASE
-)
-_CAPITALISED = re.compile(r"^[A-Z][a-z]+ to ")
+_OWNER_TO = re.compile(rf"^((?:the |my |our |her |his )?(?:{_ROLES})) to (?=\w)", re.IGNORECASE)
 _FIRST_PERSON = re.compile(r"^(?:i|i'll|ill|i will|i'm going to|me to|me)\b", re.IGNORECASE)
 _NOT_OWNERS = {
     "need",
@@ -80,10 +77,8 @@ def read_action(text: str, today: date) -> ActionLine:
         to = _OWNER_TO.match(line)
         if _FIRST_PERSON.match(line):
             owner = ME
-        elif to and to.group(1).lower() not in _NOT_OWNERS:
-            is_role = re.fullmatch(rf"(?:the |my |our |her |his )?(?:{_ROLES})", to.group(1), re.I)
-            if is_role or _CAPITALISED.match(line):
-                owner = to.group(1)
+        elif to:
+            owner = to.group(1)
     if owner is not None and owner.lower() in {"me", "myself", "i", "mine"}:
         owner = ME
     return ActionLine(what=line, owner=owner, due=due, due_words=due_words)

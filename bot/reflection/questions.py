@@ -25,6 +25,8 @@ WHEN_IT_MATTERS = ("today", "visit", "supervision")
 DEFAULT_ROLE = "social_worker"
 # The one kind of action the question set recognises (Action.kind): a disagreement escalated.
 ESCALATION = "escalation"
+# A written answer this long already gives the detail a follow-up would ask for.
+DETAIL_WORDS = 4
 
 Kind = Literal["text", "choice", "multi", "scale", "date", "plan", "review"]
 Matters = Literal["today", "visit", "supervision"]
@@ -85,6 +87,8 @@ class QuestionModel(_Strict):
     alerts_supervisor: bool = False
     # The option that stops the reflection here for now (saved, to be resumed later).
     pause_on: str | None = None
+    # Not asked when the practitioner's words to this earlier question already answer it.
+    answered_by: str | None = None
     # The answer becomes an action due today, put first in the plan.
     becomes_action: Literal["first"] | None = None
     # The answer is the contingency of every action lacking one, or replaces one a flag warns of.
@@ -228,6 +232,9 @@ class Found:
 # ---------------------------------------------------------------------- the parts
 
 
+_BUT = re.compile(r"\b(but|except|apart from|although)\b", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Option:
     id: str
@@ -274,6 +281,7 @@ class Question:
     pause_on: str | None = None
     becomes_action: str | None = None
     sets_contingency: str | None = None
+    answered_by: str | None = None
 
     @property
     def hears_words(self) -> bool:
@@ -288,7 +296,17 @@ class Question:
     def heard(self, text: str) -> tuple[str, ...]:
         """The options the words choose: one for a choice, any for a multi."""
         found = tuple(o.id for o in self.options if o.hears and o.hears.find(text) is not None)
+        # "None, asked about drink and drugs" is none: an answer that opens with none stands
+        # alone, unless it goes on with a "but".
+        alone = [o for o in found if o.startswith("none") or o == "nobody"]
+        if alone and not _BUT.search(text):
+            return (alone[0],)
         return found[:1] if self.kind == "choice" else found
+
+    def says_none(self, text: str | None) -> bool:
+        """Words to a choice that choose "none" alone: nothing there to listen for."""
+        heard = self.heard(text or "") if self.hears_words else ()
+        return len(heard) == 1 and (heard[0].startswith("none") or heard[0] == "nobody")
 
     def option(self, option_id: str) -> Option:
         return next(o for o in self.options if o.id == option_id)
@@ -467,7 +485,8 @@ class QuestionSet:
             if question.id in seen:
                 return
             seen.add(question.id)
-            ordered.append(question)
+            if question.id in facts.answers or not self.already_said(question, facts.answers):
+                ordered.append(question)
             for confirm in confirms_after.get(question.id, ()):
                 visit(self.questions[confirm])
             for rule in self._rules_after.get(question.id, ()):
@@ -478,6 +497,29 @@ class QuestionSet:
         for question in self.main_for(facts):
             visit(question)
         return ordered
+
+    def already_said(self, question: Question, answers: Mapping[str, AnswerState]) -> bool:
+        """Whether what was written to the question it is ``answered_by`` already answers it:
+        a choice the words choose, or the detail a written answer already gives."""
+        source = answers.get(question.answered_by or "")
+        if source is None or source.skipped or not source.text.strip():
+            return False
+        if question.kind in {"choice", "multi"}:
+            return bool(question.heard(source.text))
+        return len(source.text.split()) >= DETAIL_WORDS
+
+    def with_said(self, answers: Mapping[str, AnswerState]) -> dict[str, AnswerState]:
+        """The answers, with the choices that earlier words already made."""
+        said = dict(answers)
+        for question in self.questions.values():
+            if question.id in said or question.kind not in {"choice", "multi"}:
+                continue
+            if question.answered_by and self.already_said(question, answers):
+                source = answers[question.answered_by]
+                said[question.id] = AnswerState(
+                    skipped=False, text=source.text, choices=question.heard(source.text)
+                )
+        return said
 
     def fired(self, facts: Facts) -> list[Fired]:
         """Every flag that holds, with its quote filled in."""
@@ -866,6 +908,7 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
             alerts_supervisor=q.alerts_supervisor,
             pause_on=q.pause_on,
             becomes_action=q.becomes_action,
+            answered_by=q.answered_by,
             sets_contingency=q.sets_contingency,
         )
     if sum(1 for q in questions.values() if q.kind == "plan") != 1:

@@ -350,11 +350,13 @@ class ReflectionService:
         )
 
     def _states(self, answers: dict[str, StoredAnswer]) -> dict[str, AnswerState]:
-        return {
-            qid: answer_state(self.questions.questions[qid], a)
-            for qid, a in answers.items()
-            if qid in self.questions.questions
-        }
+        return self.questions.with_said(
+            {
+                qid: answer_state(self.questions.questions[qid], a)
+                for qid, a in answers.items()
+                if qid in self.questions.questions
+            }
+        )
 
     def _facts(self, context: _Context) -> Facts:
         reflection = context.reflection
@@ -735,7 +737,7 @@ class ReflectionService:
             return None
         return earlier.value
 
-    def _read_date(self, text: str, reply: Reply) -> date | None:
+    def _read_date(self, text: str, reply: Reply, *, confirm: bool = True) -> date | None:
         reading = dates.parse_due_date(text, self.today())
         if isinstance(reading, dates.Ambiguous):
             reply.say("date_ambiguous", candidates=list(reading.candidates))
@@ -746,7 +748,8 @@ class ReflectionService:
         if isinstance(reading, dates.NotUnderstood):
             reply.say("date_not_understood")
             return None
-        reply.say("date_understood", on=reading.on)
+        if confirm:
+            reply.say("date_understood", on=reading.on)
         return reading.on
 
     def _warn_if_immediate(
@@ -829,7 +832,11 @@ class ReflectionService:
             status=status,
             value=value,
             now=self.now(),
-            mentions=self.questions.mentions_in(question_id, value) if written else (),
+            mentions=(
+                self.questions.mentions_in(question_id, value)
+                if written and not (question is not None and question.says_none(value))
+                else ()
+            ),
         )
 
     def _skip(self, session: Session, context: _Context, reply: Reply) -> None:
@@ -948,7 +955,7 @@ class ReflectionService:
                 self._prompt(session, context, reply)
                 return
         if step == "due":
-            on = self._read_date(text, reply)
+            on = self._read_date(text, reply, confirm=False)  # the action is noted with it
             if on is None:
                 return
             assert draft is not None

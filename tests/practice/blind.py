@@ -136,6 +136,7 @@ class BlindAnswerer:
         self.plan_lines = [str(line) for line in vignette.typed.get("plan") or []]
         self.given_up: list[str] = []
         self.tapped: set[str] = set()
+        self.typed_topics: set[str] = set()
 
     def __call__(self, reply: Reply) -> str | None:
         confused = [m.template for m in reply.messages if m.template in driver.NOT_UNDERSTOOD]
@@ -175,6 +176,9 @@ class BlindAnswerer:
         value = self.vignette.typed.get(topic)
         if value is None or value == "":
             return "skip", False
+        if topic in self.typed_topics:  # said once already: nothing new to add
+            return "skip", True
+        self.typed_topics.add(topic)
         return str(value), True
 
     def tap(self, question: str | None, typed: str, reply: Reply) -> str | None:
