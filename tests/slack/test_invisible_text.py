@@ -9,11 +9,12 @@ import re
 
 from sqlmodel import select
 
-from storage.models import Answer, Reflection
+from storage.models import Answer, Reflection, SupervisorNote
 from tests.slack.conftest import (
     PRACTITIONER,
     SUPERVISOR,
     SlackDriver,
+    complete_quickly,
     ephemeral_text,
     skip_to_confirmation,
 )
@@ -76,3 +77,19 @@ def test_controls_stored_before_are_not_shown(slack: SlackDriver) -> None:
     history = ephemeral_text(slack.command(SUPERVISOR, "history CSC-7001"))
     assert "Summary: CSC-7001" in history
     assert not BIDI.search(_sent(slack) + history + answers)
+
+
+def test_a_note_of_invisible_characters_is_refused_as_empty(slack: SlackDriver) -> None:
+    complete_quickly(slack, PRACTITIONER)
+    copy = slack.last_message(SUPERVISOR, with_action="summary_add_note")
+    assert slack.press(SUPERVISOR, "summary_add_note", message=copy).status == 200
+    view = slack.fake.successful("views.open")[0].body["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    values = {"note": {"note_text": {"value": "\u200b\u2060\u202e"}}}
+    refused = slack.submit_view(SUPERVISOR, view, values)
+    assert json.loads(refused.body)["response_action"] == "errors"
+    values = {"note": {"note_text": {"value": "Ask \u202eloohcs"}}}
+    assert slack.submit_view(SUPERVISOR, view, values).status == 200
+    with slack.new_session() as session:
+        assert [n.text for n in session.exec(select(SupervisorNote))] == ["Ask loohcs"]
+    assert "Ask loohcs" in slack.texts_to(PRACTITIONER)[-1]
