@@ -1,7 +1,9 @@
 """Renders the service's messages through the Jinja2 templates in prompts/.
 
-Two modes: ``slack`` escapes every interpolated value (so no answer can ping a channel or mention
-anyone) and keeps Slack's mrkdwn; ``plain`` is for the terminal and drops the mrkdwn markers.
+Three modes: ``slack`` escapes every interpolated value (so no answer can ping a channel or mention
+anyone) and keeps Slack's mrkdwn; ``plain`` is for the terminal and drops the mrkdwn markers;
+``markdown`` is plain with every interpolated value made inert Markdown (the case export). In every
+mode a value is shown without bidirectional controls (bot/protection/invisible.py).
 """
 
 from __future__ import annotations
@@ -17,17 +19,18 @@ from zoneinfo import ZoneInfo
 from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
 from bot.identity import is_person_id
+from bot.protection.invisible import without_bidi
 from bot.reflection.messages import Message
 
 if TYPE_CHECKING:
     from bot.casework.records import CaseExport
 
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
-Mode = Literal["plain", "slack"]
+Mode = Literal["plain", "slack", "markdown"]
 
 _BOLD = re.compile(r"\*([^*\n]+)\*")
 _ITALIC = re.compile(r"(?<![\w{])_([^_\n]+)_(?!\w)")
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_<>#|]|(?<=\])\()")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_<>#|\[\]!~&]|(?<=\])\()")
 
 
 class SlackMarkup(str):
@@ -69,7 +72,7 @@ class Renderer:
         self.mode = mode
         files = FileSystemLoader(str(directory))
         self.env = Environment(
-            loader=_PlainLoader(files) if mode == "plain" else files,
+            loader=files if mode == "slack" else _PlainLoader(files),
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
@@ -85,9 +88,14 @@ class Renderer:
     def _finalize(self, value: Any) -> Any:
         if value is None:
             return ""
-        if self.mode == "slack" and not isinstance(value, SlackMarkup):
-            return escape_slack(str(value))
-        return value
+        if isinstance(value, SlackMarkup):
+            return value
+        text = without_bidi(str(value))
+        if self.mode == "slack":
+            return escape_slack(text)
+        if self.mode == "markdown":
+            return markdown_text(text)
+        return text
 
     def _mention(self, person_id: str | None) -> str:
         if not person_id:
@@ -127,7 +135,8 @@ def renderer(mode: Mode = "plain") -> Renderer:
 
 
 def markdown_text(value: object) -> str:
-    """Typed text made inert in Markdown: no headings, links, HTML or emphasis, one line."""
+    """Typed text made inert in Markdown: no headings, links, images, HTML, entities or
+    emphasis, one line."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(value)).replace("\r", " ").replace("\n", " ")
 
 
@@ -138,8 +147,7 @@ def local_time(value: datetime | str, zone: str) -> str:
 
 @cache
 def export_renderer() -> Renderer:
-    render = Renderer("plain")
-    render.env.filters["md"] = markdown_text
+    render = Renderer("markdown")
     render.env.filters["localtime"] = local_time
     return render
 

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from bot import access
 from bot.casework.results import Notice, Outcome, reflection_subject
+from bot.protection.invisible import as_typed
 from bot.protection.screening import screen_typed
 from bot.reflection.messages import Guard, Message
 from storage import audit
@@ -237,6 +238,7 @@ def _write_to_practitioner(
         return refuse(
             session=session, action=kind, actor=actor, reflection_id=reflection_id, now=now
         )
+    text = as_typed(text)
     if not text.strip():
         refused = refuse(
             session=session, action=kind, actor=actor, reflection_id=reflection_id, now=now

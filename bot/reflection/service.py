@@ -18,6 +18,7 @@ from sqlmodel import Session
 from bot import access
 from bot.clock.hours import WorkingHours
 from bot.protection.identifiers import IdentifierGuard
+from bot.protection.invisible import as_typed
 from bot.protection.screening import screen_typed
 from bot.reflection import dates, plan_line
 from bot.reflection.length import estimated_minutes
@@ -248,8 +249,12 @@ class ReflectionService:
 
         ``person`` is the person's ID when the text is nothing but a person, as the front end
         writes one (bot/identity.py): an action's owner, named rather than described.
+
+        ``text`` is kept without bidirectional controls, and text with nothing visible in it is
+        an empty answer (bot/protection/invisible.py).
         """
         reply = Reply()
+        text = as_typed(text)
         with transaction(self.new_session) as session:
             found = queries.active_reflection_and_case(
                 session=session, practitioner_id=practitioner_id

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict
 
+from bot.protection.invisible import without_bidi
+from bot.render import markdown_text
 from bot.report import charts
 from bot.report.counts import (
     ALL,
@@ -59,19 +63,33 @@ def labels() -> Words:
 
 
 @cache
-def _environment(autoescape: bool) -> Environment:
+def _environment(form: str) -> Environment:
+    """HTML escapes every value and Markdown makes every value inert text, in the templates a
+    format includes as much as in its own: a name in the organisation file is shown, never run."""
     return Environment(
         loader=FileSystemLoader(str(REPORT_PROMPTS)),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=select_autoescape(["html"]) if autoescape else False,
+        autoescape=form == "html",
+        finalize=_inert_markdown if form == "md" else _shown,
         auto_reload=False,
     )
 
 
+def _shown(value: object) -> object:
+    if isinstance(value, Markup) or not isinstance(value, str):
+        return value  # the charts' SVG, drawn here; numbers and dates
+    return without_bidi(value)
+
+
+def _inert_markdown(value: object) -> str:
+    return "" if value is None else markdown_text(without_bidi(str(value)))
+
+
 def render_template(name: str, **data: Any) -> str:
-    return _environment(name.endswith(".html.j2")).get_template(name).render(**data)
+    form = "html" if name.endswith((".html", ".html.j2")) else "md" if ".md" in name else "text"
+    return _environment(form).get_template(name).render(**data)
 
 
 @dataclass(frozen=True)
@@ -332,6 +350,15 @@ def markdown(report: Report) -> str:
 
 
 CSV_COLUMNS = ("period", "agency", "team", "measure", "category", "value")
+_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: str) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula; numbers stay numbers."""
+    if value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def csv_table(report: Report) -> str:
@@ -339,20 +366,19 @@ def csv_table(report: Report) -> str:
     view = View(report)
     whole = f"{report.period.first.isoformat()}/{report.period.last.isoformat()}"
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([view.words.csv_columns[c] for c in CSV_COLUMNS])
+    writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180: a CR in a name is quoted too
+    writer.writerow([csv_cell(view.words.csv_columns[c]) for c in CSV_COLUMNS])
     for key in sorted(report.values):
         measure, agency, team, month, category = key
-        writer.writerow(
-            [
-                whole if month == ALL else month,
-                view.unit(agency),
-                "" if team == ALL else view.team(team),
-                view.measure(measure),
-                _category_name(report, measure, category, view),
-                view.count(key),
-            ]
-        )
+        row = [
+            whole if month == ALL else month,
+            view.unit(agency),
+            "" if team == ALL else view.team(team),
+            view.measure(measure),
+            _category_name(report, measure, category, view),
+            view.count(key),
+        ]
+        writer.writerow([csv_cell(cell) for cell in row])
     return out.getvalue()
 
 

@@ -157,20 +157,24 @@ def test_empty_text_is_asked_again_and_stores_nothing(slack: SlackDriver, text: 
     assert reflection_of(slack).current_question == "child_seen"
 
 
-def test_emoji_and_right_to_left_scripts_are_stored_and_echoed_intact(slack: SlackDriver) -> None:
+def test_emoji_and_right_to_left_scripts_are_stored_and_echoed_without_bidi_controls(
+    slack: SlackDriver,
+) -> None:
     typed = "Happy at nursery 👩‍👧‍👦🇬🇧 — قالت إنها بخير، שלום — \u202ereversed\u202c & <!here> ok"
     # Slack escapes &, < and > in what it sends us.
     sent = typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     at_the_childs_day(slack, "CSC-6002")
     assert slack.message(PRACTITIONER, sent).status == 200
-    assert answers(slack) == {**OPENED, "child_day": typed}
+    kept = typed.replace("\u202e", "").replace("\u202c", "")  # the override would reverse the line
+    assert answers(slack) == {**OPENED, "child_day": kept}
 
     complete_quickly_from_here(slack)
     shown = slack.show_answers(PRACTITIONER)  # in Slack, the answers wait behind a button
-    assert typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in shown
+    assert kept.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in shown
     supervisor = slack.show_answers(SUPERVISOR)
     assert "👩‍👧‍👦🇬🇧" in supervisor and "قالت إنها بخير" in supervisor
-    assert "<!here>" not in json.dumps(posts(slack), ensure_ascii=False)
+    sent_to_slack = json.dumps(posts(slack), ensure_ascii=False)
+    assert "<!here>" not in sent_to_slack and "\u202e" not in sent_to_slack
 
 
 def test_nul_characters_and_lone_surrogates_are_kept_and_sent_without_error(
