@@ -95,17 +95,30 @@ def configure_encryption(settings: Settings) -> tuple[Path | None, bool]:
 def open_database(settings: Settings, *, migrate: bool = True) -> Database:
     """Open the configured database. SQLite is migrated to head on first use; PostgreSQL must
     be migrated explicitly with `reflect db upgrade` (the Procfile's release step)."""
+    database = database_for(settings)
+    if migrate:
+        prepare(database, settings)
+    return database
+
+
+def database_for(settings: Settings) -> Database:
+    """The configured database, its keys set up, without connecting to it yet."""
     key_file, created = configure_encryption(settings)
     engine = db.make_engine(
         settings.database_url, settings.database_limits, log_faults=settings.serving_requests
     )
-    if migrate and not db.is_up_to_date(engine):
+    return Database(engine, db.session_factory(engine), key_file, created)
+
+
+def prepare(database: Database, settings: Settings) -> None:
+    """Check that the schema is current (migrating a SQLite file to it) and that the keys read
+    what is stored. Raises the database's error when it cannot be reached."""
+    engine = database.engine
+    if not db.is_up_to_date(engine):
         if settings.is_sqlite:
             db.upgrade(engine)
         else:
             raise SettingsError(
                 "The database schema is not up to date. Run `reflect db upgrade` first."
             )
-    if migrate:
-        check_stored_text_readable(engine)
-    return Database(engine, db.session_factory(engine), key_file, created)
+    check_stored_text_readable(engine)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import logging
 import os
@@ -393,8 +394,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.slack import server  # gunicorn and Bolt load only for this command
 
     server.check_settings(settings)
-    # Check the database (and migrate a fresh SQLite file) before any worker starts.
-    open_db(settings).engine.dispose()
+    # Check the database (and migrate a fresh SQLite file) before any worker starts, within the
+    # web process's limits. One that cannot be reached or written does not stop the server (the
+    # engine has logged the fault): each worker starts, says 503 naming it, and tries again.
+    with contextlib.suppress(OperationalError):
+        open_db(settings.for_requests()).engine.dispose()
     options = server.ServerOptions.from_settings(settings, args.port or settings.port)
     if settings.slack_app_token:
         say("serving", stream=sys.stderr, mode="socket", port=None)

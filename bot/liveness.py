@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from storage import processes
+from storage import health, processes
 from storage.db import SessionFactory, transaction
 from storage.models import Process
 
@@ -76,31 +76,57 @@ class Liveness:
         self.pid = os.getpid()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._registered = False
+        self._failing: str | None = None
+        self._doing = ""
 
     def start(self) -> None:
-        """Register, take over from the dead at once, then keep looking in the background."""
-        with transaction(self.new_session) as session:
-            processes.register(session=session, process=self._row(self.now()))
-        self.look()
+        """Register and take over from the dead now, then keep looking in the background. A
+        database that is away, or a dead process's row held by a session elsewhere, fails the
+        look within the connection's limits; it is logged and tried again, never raised."""
+        self._look_once()
         self._thread = threading.Thread(target=self._run, name="reflect-liveness", daemon=True)
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def look(self) -> int:
         """Say this process is alive; forget the dead and take over their claims. Returns how
-        many dead processes were found."""
+        many dead processes were found.
+
+        Two transactions: being seen does not wait on a dead process's rows, which a session
+        left open elsewhere may hold (the takeover then fails within lock_timeout, and the
+        next look tries again)."""
         now = self.now()
+        self._doing = "record that this process is alive"
         with transaction(self.new_session) as session:
             if not processes.seen(session=session, process_id=self.id, now=now):
-                # Taken for dead (not seen for a long while: a stalled machine). Our claims
-                # were taken over; register again so later claims are ours.
-                log.warning("this process was taken for dead; registering again")
+                if self._registered:
+                    # Taken for dead (not seen for a long while: a stalled machine). Our
+                    # claims were taken over; register again so later claims are ours.
+                    log.warning("this process was taken for dead; registering again")
                 processes.register(session=session, process=self._row(now))
+        self._registered = True
+        with self.new_session() as session:
             dead = [p.id for p in processes.all_processes(session=session) if self._is_dead(p, now)]
-            processes.forget(session=session, process_ids=dead, now=now)
-        if dead:
-            log.warning("took over the work of %s stopped process(es)", len(dead))
+        failed: Exception | None = None
+        taken = 0
+        self._doing = f"take over the work of {len(dead)} stopped process(es)"
+        for process_id in dead:  # one at a time: one held row holds up only its own process
+            try:
+                with transaction(self.new_session) as session:
+                    processes.forget(session=session, process_ids=[process_id], now=now)
+                taken += 1
+            except Exception as exc:
+                failed = exc
+        if taken:
+            log.warning("took over the work of %s stopped process(es)", taken)
             self.on_takeover()
-        return len(dead)
+        if failed is not None:
+            raise failed
+        return taken
 
     def _row(self, now: datetime) -> Process:
         return Process(
@@ -125,10 +151,26 @@ class Liveness:
 
     def _run(self) -> None:
         while not self._stop.wait(self.seen_every):
-            try:
-                self.look()
-            except Exception as exc:  # the database is away: try again next time round
-                log.warning("could not record that this process is alive: %s", type(exc).__name__)
+            self._look_once()
+
+    def _look_once(self) -> None:
+        try:
+            self.look()
+        except Exception as exc:  # the database is away: try again next time round
+            fault = health.note(exc, log=True)
+            failing = fault.reason if fault else type(exc).__name__
+            if failing != self._failing:
+                log.warning(
+                    "could not %s: %s; trying again every %g s",
+                    self._doing,
+                    failing,
+                    self.seen_every,
+                )
+            self._failing = failing
+            return
+        if self._failing is not None:
+            log.warning("this process is recorded alive again, and has looked for stopped ones")
+        self._failing = None
 
     def stop(self) -> None:
         """Leave the table at a clean stop (after the work in hand was finished or given back)."""

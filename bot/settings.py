@@ -247,7 +247,13 @@ class Settings(BaseSettings):
     oldest_unhandled_seconds: int = whole(
         "REFLECT_HEALTH_OLDEST_UNHANDLED_SECONDS",
         120,
-        "seconds an answer may wait to be handled before `/healthz` fails",
+        "seconds an answer may wait to be handled before `/healthz/backlog` says so",
+        "seconds",
+    )
+    oldest_unsent_seconds: int = whole(
+        "REFLECT_HEALTH_OLDEST_UNSENT_SECONDS",
+        120,
+        "seconds a message may wait to be sent before `/healthz/backlog` says so",
         "seconds",
     )
     # Database limits: the web process's (Slack's three seconds), and everything else's.
@@ -573,7 +579,7 @@ def variables() -> list[tuple[str, str, str]]:
 GROUPS = {
     "DATABASE_URL": ("storage", 2),
     "SLACK_BOT_TOKEN": ("Slack, for `reflect serve`", 4),
-    "PORT": ("the web server", 6),
+    "PORT": ("the web server", 7),
     "REFLECT_DB_CONNECT_TIMEOUT_SECONDS": ("the web process's database limits", 4),
     "REFLECT_DB_BATCH_CONNECT_TIMEOUT_SECONDS": ("the same, for commands and the clock", 4),
     "REFLECT_LONG_OPEN_DAYS": (

@@ -302,6 +302,10 @@ def _answering_connection_class() -> type[Any]:
     return AnsweringConnection
 
 
+# SQLite faults after which pooled connections are closed and opened afresh.
+_REOPEN = frozenset({health.Fault.READ_ONLY, health.Fault.UNREACHABLE, health.Fault.DISK_ERROR})
+
+
 def _note_faults(engine: Engine, log_faults: bool) -> None:
     """Each failing statement's fault is diagnosed and remembered for the thread (so the web
     server can answer 503 rather than 500), and logged now and then if ``log_faults``."""
@@ -310,7 +314,11 @@ def _note_faults(engine: Engine, log_faults: bool) -> None:
     @event.listens_for(engine, "handle_error")
     def _note(context: ExceptionContext) -> None:
         error = context.sqlalchemy_exception or context.original_exception
-        health.note(error, path, log=log_faults)
+        diagnosis = health.note(error, path, log=log_faults)
+        if path is not None and diagnosis is not None and diagnosis.fault in _REOPEN:
+            # SQLite opens a file it cannot write read-only, and such a connection stays so:
+            # dropped from the pool, the next one sees the file as it is now.
+            context.is_disconnect = True
 
 
 @dataclass(frozen=True)

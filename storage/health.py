@@ -18,12 +18,13 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import quote
 
-from sqlalchemy import Connection, func, text
+from sqlalchemy import Connection, text
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import URL, make_url
-from sqlmodel import Session, select
+from sqlmodel import Session, col
 
-from storage.models import InboxItem
+from storage.models import InboxItem, OutboxMessage
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ LOG_EVERY_SECONDS = 30.0
 MIN_FREE_BYTES = 256 * 1024
 # InboxItem.status of an item still to be handled (not set aside for an operator).
 WAITING = "waiting"
+# OutboxMessage.status of a message still to be sent.
+UNSENT = ("pending", "sending")
 
 
 class Fault(StrEnum):
@@ -338,12 +341,54 @@ def probe_postgresql(connection: Connection) -> Diagnosis | None:
     return None
 
 
-# ------------------------------------------------------------------ the inbox
+# ------------------------------------------------------------------ the backlog
 
 
-def oldest_waiting_received_at(session: Session) -> datetime | None:
-    """When the oldest answer or /reflect still waiting to be handled arrived (items set aside
-    for an operator are not waiting). Reads only; the inbox holds only what is not handled
-    yet, so it stays small."""
-    oldest = select(func.min(InboxItem.received_at)).where(InboxItem.status == WAITING)
-    return session.exec(oldest).one()
+@dataclass(frozen=True)
+class Oldest:
+    """The oldest answer still to be handled, or message still to be sent: no content."""
+
+    id: int
+    since: datetime  # received, or recorded
+    owner: str | None  # the process holding it, if any
+    held_until: datetime  # its claim's end, or when it is next due
+    tries: int
+    last_error: str | None
+
+
+def oldest_waiting_answer(session: Session) -> Oldest | None:
+    """The answer or /reflect waiting longest to be handled (items set aside for an operator
+    are not waiting). Reads only; the inbox holds only what is not handled yet, so it stays
+    small."""
+    row = session.execute(
+        sa_select(
+            col(InboxItem.id),
+            col(InboxItem.received_at),
+            col(InboxItem.owner),
+            col(InboxItem.claimed_until),
+            col(InboxItem.attempts),
+            col(InboxItem.last_error),
+        )
+        .where(col(InboxItem.status) == WAITING)
+        .order_by(col(InboxItem.received_at), col(InboxItem.id))
+        .limit(1)
+    ).first()
+    return None if row is None else Oldest(*row)
+
+
+def oldest_unsent_message(session: Session) -> Oldest | None:
+    """The message waiting longest to be sent (pending or being sent; not one set aside)."""
+    row = session.execute(
+        sa_select(
+            col(OutboxMessage.id),
+            col(OutboxMessage.created_at),
+            col(OutboxMessage.owner),
+            col(OutboxMessage.next_attempt_at),
+            col(OutboxMessage.attempts),
+            col(OutboxMessage.last_error),
+        )
+        .where(col(OutboxMessage.status).in_(UNSENT))
+        .order_by(col(OutboxMessage.created_at), col(OutboxMessage.id))
+        .limit(1)
+    ).first()
+    return None if row is None else Oldest(*row)

@@ -125,19 +125,28 @@ def take(*, session: Session, item_id: int) -> bool:
 
 
 def set_back(
-    *, session: Session, item_id: int, at: datetime, error: str, counted: bool = True
+    *,
+    session: Session,
+    item_id: int,
+    at: datetime,
+    error: str,
+    counted: bool = True,
+    owner: str | None = None,
 ) -> None:
     """Handling failed: the item waits until ``at``, still ahead of the person's later ones.
-    A failure that was not the item's fault (the database was away) is not ``counted``."""
+    A failure that was not the item's fault (the database was away) is not ``counted``. With
+    ``owner``, only while that process still holds the item (a late try never undoes a claim
+    another process took since)."""
     attempts = (
         InboxItem.attempts
         if counted
         else case((col(InboxItem.attempts) > 0, InboxItem.attempts - 1), else_=0)
     )
+    statement = update(InboxItem).where(col(InboxItem.id) == item_id)
+    if owner is not None:
+        statement = statement.where(col(InboxItem.owner) == owner)
     session.execute(
-        update(InboxItem)
-        .where(col(InboxItem.id) == item_id)
-        .values(owner=None, claimed_until=at, last_error=error[:200], attempts=attempts)
+        statement.values(owner=None, claimed_until=at, last_error=error[:200], attempts=attempts)
     )
 
 

@@ -43,6 +43,8 @@ MAX_TRIES = 5
 # try: long enough that a few people's locked rows do not keep the handlers busy for others.
 DATABASE_WAIT = timedelta(seconds=5)
 POLL_SECONDS = 2.0
+# While an item claimed here could not be set back: how often to try again.
+STRANDED_POLL_SECONDS = 0.5
 
 
 def retry_after(attempts: int) -> timedelta:
@@ -72,6 +74,13 @@ class NotYet(Exception):
 Handler = Callable[[Received], None]
 
 
+@dataclass(frozen=True)
+class _Stranded:
+    item: Received
+    error: str
+    counted: bool
+
+
 class Inbox:
     """Handlers are registered per kind; ``threads=0`` handles each item in the request.
 
@@ -98,6 +107,9 @@ class Inbox:
         # Items being handled now, and since when (monotonic), for /healthz.
         self._in_hand: dict[int, float] = {}
         self._in_hand_lock = threading.Lock()
+        # Items claimed here whose setting back failed (the database was away), by id.
+        self._stranded: dict[int, _Stranded] = {}
+        self._stranded_lock = threading.Lock()
         if threads:
             self._pool = InOrder(
                 self._work, lambda _: None, threads=threads, name="reflect-inbox", pace=pace
@@ -261,9 +273,41 @@ class Inbox:
                     at=self.now() + wait,
                     error=error,
                     counted=counted,
+                    owner=self.owner,
                 )
-        except Exception as exc:  # the claim runs out anyway
-            log.warning("could not set back inbox item %s: %s", item.id, type(exc).__name__)
+        except Exception as exc:
+            # The database went away with the item claimed here: nobody else may take it until
+            # the claim runs out, so this process sets it back itself as soon as it can.
+            with self._stranded_lock:
+                self._stranded[item.id] = _Stranded(item, error, counted)
+            log.warning(
+                "could not set back inbox item %s: %s; trying again as soon as the database "
+                "answers",
+                item.id,
+                type(exc).__name__,
+            )
+
+    def _set_back_stranded(self) -> int:
+        """Set back, due at once, the items whose setting back failed, and handle them; stops
+        at the first failure (the database is still away). Returns how many are left."""
+        with self._stranded_lock:
+            stranded = list(self._stranded.values())
+        for left in stranded:
+            with transaction(self.new_session) as session:
+                inbox.set_back(
+                    session=session,
+                    item_id=left.item.id,
+                    at=self.now(),
+                    error=left.error,
+                    counted=left.counted,
+                    owner=self.owner,
+                )
+            with self._stranded_lock:
+                self._stranded.pop(left.item.id, None)
+            log.warning("set back inbox item %s, to be handled again now", left.item.id)
+            self.kick(left.item.user_id)
+        with self._stranded_lock:
+            return len(self._stranded)
 
     def _put_aside(self, item: Received, error: str) -> None:
         try:
@@ -310,13 +354,20 @@ class Inbox:
             )
             self._poller.start()
 
+    @property
+    def running(self) -> bool:
+        return self._poller is not None and self._poller.is_alive()
+
     def _poll(self) -> None:
         while True:
+            stranded = 0
             try:
+                stranded = self._set_back_stranded()
                 self.recover()
             except Exception as exc:
+                stranded = len(self._stranded)
                 log.warning("inbox poll failed: %s", type(exc).__name__)
-            if self._stop.wait(POLL_SECONDS):
+            if self._stop.wait(STRANDED_POLL_SECONDS if stranded else POLL_SECONDS):
                 return
 
     def stop(self) -> None:

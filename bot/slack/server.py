@@ -6,11 +6,12 @@ loads, after the fork; nothing of that happens on import or in the master proces
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -19,7 +20,8 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.middleware.authorization import SingleTeamAuthorization
 from slack_sdk.web import WebClient
 
-from bot.bootstrap import Database, open_database
+from bot.backlog import Backlog
+from bot.bootstrap import Database, database_for, prepare
 from bot.liveness import Liveness
 from bot.messaging.delivery import INTERVAL as RETRY_INTERVAL
 from bot.messaging.delivery import Delivery
@@ -33,6 +35,7 @@ from bot.slack.app import build_app, make_client
 from bot.slack.frontend import SlackFrontEnd
 from bot.slack.guard import GuardedRequestHandler, RequestGuard
 from bot.slack.pacing import Answered, RequestsInHand
+from bot.startup import StartUp
 from storage import health
 from storage.db import SessionFactory
 
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+BACKLOG_PATH = "/healthz/backlog"
 DEFAULT_THREADS = 12
 # Threads per process sending what requests and handlers record; each person's messages stay in
 # order. A real Slack takes 100 ms or more over each message, and a sender waits that long, so
@@ -149,22 +153,6 @@ class _HealthRun:
             self.done.set()
 
 
-def unhandled_answers_check(
-    new_session: SessionFactory, threshold_seconds: float, now: Callable[[], datetime] = utcnow
-) -> HealthCheck:
-    """A problem when an answer has waited longer than ``threshold_seconds`` to be handled."""
-
-    def check() -> str | None:
-        with new_session() as session:
-            oldest = health.oldest_waiting_received_at(session)
-        waited = 0.0 if oldest is None else (now() - oldest).total_seconds()
-        if waited <= threshold_seconds:
-            return None
-        return f"oldest unhandled answer waiting {waited:.0f} s (over {threshold_seconds:g} s)"
-
-    return About("database", check)
-
-
 def handling_stuck_check(inbox: Inbox, stuck_after: float = STUCK_AFTER_SECONDS) -> HealthCheck:
     """A problem when this process has been handling one answer for longer than any of its
     timeouts allows: a handler thread is stuck, and the answers behind it wait."""
@@ -179,13 +167,17 @@ def handling_stuck_check(inbox: Inbox, stuck_after: float = STUCK_AFTER_SECONDS)
 
 
 class ReflectWSGI:
-    """POST /slack/events to Bolt; GET /healthz answers 200 when the database can be written
-    and every extra check passes, 503 with the first problem otherwise, within a second.
+    """POST /slack/events to Bolt; GET /healthz, this process's liveness: 200 when the database
+    can be written and every extra check passes, 503 with the first problem otherwise, within
+    a second; GET /healthz/backlog, the backlog alarm (bot/backlog.py): JSON naming the oldest
+    answer and message waiting, 503 when one has waited too long.
 
     ``checks``: more for /healthz, run after the database's: callables returning None, or the
-    problem in a few plain words. A Slack request that failed because the database could not
-    be reached or written is answered 503, not Bolt's 500, so Slack retries it later; what the
-    request was storing was rolled back with its transaction."""
+    problem in a few plain words. ``starting``: what start-up still waits for (None once it is
+    done); until then Slack's requests are answered 503, which Slack retries. A Slack request
+    that failed because the database could not be reached or written is answered 503, not
+    Bolt's 500, so Slack retries it later; what the request was storing was rolled back with
+    its transaction."""
 
     def __init__(
         self,
@@ -193,16 +185,25 @@ class ReflectWSGI:
         database: Database,
         in_hand: RequestsInHand | None = None,
         checks: Sequence[HealthCheck] = (),
+        *,
+        starting: HealthCheck = lambda: None,
+        backlog: Backlog | None = None,
     ) -> None:
         self.handler = handler
         self.database = database
         self.in_hand = in_hand or RequestsInHand()
         self.health = HealthChecks([About("database", database.health), *checks])
+        self.starting = starting
+        self.backlog = backlog
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == EVENTS_PATH and method == "POST":
+            starting = self.starting()
+            if starting is not None:
+                headers = [("Retry-After", RETRY_AFTER_SECONDS)]
+                return _plain(start_response, "503 Service Unavailable", starting, headers)
             self.in_hand.started()
             try:
                 body = self._slack(environ, start_response)
@@ -215,7 +216,24 @@ class ReflectWSGI:
             if problem is None:
                 return _plain(start_response, "200 OK", "ok")
             return _plain(start_response, "503 Service Unavailable", f"unavailable: {problem}")
+        if path == BACKLOG_PATH and method in {"GET", "HEAD"} and self.backlog is not None:
+            return self._backlog(start_response)
         return _plain(start_response, "404 Not Found", "not found")
+
+    def _backlog(self, start_response: StartResponse) -> Iterable[bytes]:
+        assert self.backlog is not None
+        try:
+            ok, report = self.backlog.report()
+        except Exception as error:  # the database is away: /healthz says so
+            fault = health.diagnose(error)
+            reason = fault.reason if fault else type(error).__name__
+            ok, report = False, {"ok": False, "problems": [f"could not look: {reason}"]}
+        body = (json.dumps(report) + "\n").encode()
+        start_response(
+            "200 OK" if ok else "503 Service Unavailable",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
 
     def _slack(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         answer = _HeldResponse()
@@ -264,11 +282,14 @@ def _plain(
 @dataclass
 class Background:
     """A process's work after Slack's 200: the inbox handles what requests stored, and the
-    delivery loop sends what handling recorded and retries what could not go out."""
+    delivery loop sends what handling recorded and retries what could not go out. Started by
+    its StartUp once the database answers (see start_after)."""
 
     inbox: Inbox
     delivery: Delivery
     liveness: Liveness
+    backlog: Backlog | None = None
+    startup: StartUp | None = None
 
     @classmethod
     def make(
@@ -304,12 +325,41 @@ class Background:
 
     def start(self) -> None:
         """Join the process table (taking over from any predecessor that died), then work."""
-        self.liveness.start()
         self.delivery.start()
         self.inbox.start()
+        self.liveness.start()
+        if self.backlog is not None:
+            self.backlog.start()
+
+    def start_after(self, ready: Callable[[], None], *, sqlite_path: Path | None = None) -> StartUp:
+        """Start in the background once ``ready`` succeeds, trying it again until it does."""
+        self.startup = StartUp(ready, self.start, sqlite_path=sqlite_path)
+        self.startup.start()
+        return self.startup
+
+    def starting(self) -> str | None:
+        """What start-up still waits for; None once the work has started."""
+        return None if self.startup is None else self.startup.problem()
+
+    def problem(self) -> str | None:
+        """Why this process cannot do its work: still starting, or a worker thread ended."""
+        starting = self.starting()
+        if starting is not None:
+            return starting
+        workers = {
+            "delivery": self.delivery.running,
+            "answer handling": self.inbox.running,
+            "the process table": self.liveness.running,
+        }
+        stopped = [name for name, running in workers.items() if not running]
+        return f"{', '.join(stopped)} stopped" if stopped else None
 
     def stop(self) -> None:
         """Finish what is in hand, then leave the process table, releasing any claims left."""
+        if self.startup is not None:
+            self.startup.stop()
+        if self.backlog is not None:
+            self.backlog.stop()
         self.inbox.stop()
         self.delivery.stop()
         self.liveness.stop()
@@ -318,7 +368,10 @@ class Background:
 def build(
     settings: Settings, options: ServerOptions, pace: Callable[[], None] = lambda: None
 ) -> tuple[App, Background, Database]:
-    database = open_database(settings)
+    """The app and its background work, without waiting for the database: that is checked,
+    and the work started, in the background (Background.start_after), so a process starts
+    whatever state the database is in."""
+    database = database_for(settings)
     client = make_client(settings)
     background = Background.make(
         database.new_session,
@@ -326,6 +379,12 @@ def build(
         senders=options.senders,
         handlers=options.handlers,
         pace=pace,
+    )
+    background.backlog = Backlog(
+        database.new_session,
+        answer_seconds=settings.oldest_unhandled_seconds,
+        message_seconds=settings.oldest_unsent_seconds,
+        owner=background.liveness.id,
     )
     app = build_app(
         settings,
@@ -335,8 +394,12 @@ def build(
         inbox=background.inbox,
         guard=IdentifierGuard(),
     )
-    warm_up(app, database)
-    background.start()
+
+    def ready() -> None:
+        prepare(database, settings)
+        warm_up(app, database)
+
+    background.start_after(ready, sqlite_path=health.sqlite_file(settings.database_url))
     return app, background, database
 
 
@@ -361,16 +424,20 @@ def warm_up(app: App, database: Database) -> None:
 
 
 def load_wsgi(settings: Settings, options: ServerOptions) -> tuple[ReflectWSGI, Background]:
-    """Everything one worker process needs; called after the fork."""
+    """Everything one worker process needs; called after the fork. Never waits for the
+    database, so a worker always boots (see build)."""
     in_hand = RequestsInHand()
     app, background, database = build(settings.for_requests(), options, pace=in_hand.wait_for_gap)
     guard = RequestGuard(app, settings.slack_signing_secret)
     handler = GuardedRequestHandler(app, guard, path=EVENTS_PATH)
-    checks = [
-        unhandled_answers_check(database.new_session, settings.oldest_unhandled_seconds),
+    checks: list[HealthCheck] = [
+        About("start-up", background.problem),
         handling_stuck_check(background.inbox),
     ]
-    return ReflectWSGI(handler, database, in_hand, checks), background
+    wsgi = ReflectWSGI(
+        handler, database, in_hand, checks, starting=background.starting, backlog=background.backlog
+    )
+    return wsgi, background
 
 
 class ReflectServer(BaseApplication):  # type: ignore[misc]

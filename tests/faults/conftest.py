@@ -4,6 +4,7 @@ it, answering signed requests over HTTP."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -15,7 +16,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -197,12 +198,26 @@ def request(
 
 
 class Served:
+    process: subprocess.Popen[bytes]
+
     def __init__(self, port: int, log: Path) -> None:
         self.base = f"http://127.0.0.1:{port}"
         self.log = log
 
     def healthz(self) -> tuple[int, str]:
         return request(f"{self.base}/healthz")
+
+    def backlog(self) -> tuple[int, dict[str, Any]]:
+        status, body = request(f"{self.base}/healthz/backlog")
+        return status, json.loads(body)
+
+    def healthy_within(self, seconds: float) -> float:
+        """Seconds until /healthz says 200; fails after ``seconds``."""
+        started = time.monotonic()
+        while self.healthz()[0] != 200:
+            assert time.monotonic() - started < seconds, f"not healthy: {self.healthz()}"
+            time.sleep(0.05)
+        return time.monotonic() - started
 
     def answer(self, user: str, text: str, event_id: str) -> tuple[int, str]:
         body = event_body(dm_event(user, text), event_id)
@@ -211,8 +226,9 @@ class Served:
 
 
 @contextmanager
-def served(env: dict[str, str], log: Path) -> Iterator[Served]:
-    """`reflect serve` in its own process group, healthy on return, always stopped."""
+def served(env: dict[str, str], log: Path, *, healthy: bool = True) -> Iterator[Served]:
+    """`reflect serve` in its own process group, always stopped; on return healthy (/healthz
+    200), or with ``healthy=False`` answering /healthz at all."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -226,12 +242,13 @@ def served(env: dict[str, str], log: Path) -> Iterator[Served]:
             cwd=REPO,
         )
         server = Served(port, log)
+        server.process = process
         try:
             deadline = time.monotonic() + 20
             while True:
                 assert process.poll() is None, log.read_text()
                 try:
-                    if server.healthz()[0] == 200:
+                    if server.healthz()[0] == 200 or not healthy:
                         break
                 except OSError:
                     pass

@@ -3,6 +3,7 @@ by their codes, and the limits read from the environment."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -15,9 +16,10 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from bot.backlog import Backlog
 from bot.bootstrap import Database
 from bot.settings import Settings
-from bot.slack.server import ReflectWSGI, unhandled_answers_check
+from bot.slack.server import ReflectWSGI
 from storage import db, health
 from storage.db import transaction
 from storage.models import InboxItem
@@ -38,12 +40,16 @@ def app_on(engine: Any, handler: Any = None, checks: Iterable[Any] = ()) -> Refl
     return ReflectWSGI(handler, Database(engine, db.session_factory(engine)), checks=list(checks))
 
 
-def test_healthz_is_503_when_an_answer_has_waited_too_long(
-    engine: Any, new_session: db.SessionFactory
+def test_an_answer_waiting_too_long_trips_the_backlog_alarm_and_healthz_stays_200(
+    engine: Any, new_session: db.SessionFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    check = unhandled_answers_check(new_session, 120, now=lambda: NOW)
-    wsgi = app_on(engine, checks=[check])
+    backlog = Backlog(
+        new_session, answer_seconds=120, message_seconds=120, owner="me", now=lambda: NOW
+    )
+    wsgi = ReflectWSGI(None, Database(engine, new_session), backlog=backlog)  # type: ignore[arg-type]
     assert call(wsgi, "/healthz")[:2] == ("200 OK", "ok\n")
+    status, body, _ = call(wsgi, "/healthz/backlog")
+    assert status == "200 OK" and json.loads(body)["ok"] is True
     with transaction(new_session) as session:
         session.add(
             InboxItem(
@@ -51,13 +57,21 @@ def test_healthz_is_503_when_an_answer_has_waited_too_long(
                 user_id="U0TESTPRAC",
                 payload={"key": "ev:1", "text": "seen at school"},
                 received_at=NOW - timedelta(seconds=121),
-                claimed_until=NOW,
+                claimed_until=NOW + timedelta(seconds=30),
+                owner="me",
+                attempts=1,
             )
         )
-    status, body, _ = call(wsgi, "/healthz")
+    assert call(wsgi, "/healthz")[:2] == ("200 OK", "ok\n")
+    status, body, _ = call(wsgi, "/healthz/backlog")
     assert status == "503 Service Unavailable"
-    assert body == "unavailable: oldest unhandled answer waiting 121 s (over 120 s)\n"
-    assert unhandled_answers_check(new_session, 180, now=lambda: NOW)() is None
+    [problem] = json.loads(body)["problems"]
+    assert problem.startswith("oldest unhandled answer (inbox item ")
+    assert problem.endswith("waiting 121 s (over 120 s), held by this process, 1 try")
+    backlog.check()
+    backlog.check()
+    assert caplog.text.count("backlog: oldest unhandled answer") == 1
+    assert "seen at school" not in body + caplog.text
 
 
 def test_a_check_that_hangs_is_a_503_within_a_second_and_runs_once(engine: Any) -> None:
