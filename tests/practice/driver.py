@@ -373,6 +373,11 @@ class Answerer:
     def line(self, question: str | None, step: str | None, reply: Reply) -> tuple[str, bool]:
         if question == CONFIRM:
             return "send", True
+        plan = self.answers.get("plan")
+        if question == "plan_contingency" and question not in self.answers and plan:
+            # The plan's one contingency: the first the vignette gives for an action.
+            given = [a.get("contingency") for a in plan if a.get("contingency")]
+            return (str(given[0]), True) if given else ("skip", False)
         if question is None or question not in self.answers:
             return "skip", False
         value = self.answers[question]
@@ -401,6 +406,9 @@ class Answerer:
         if step == "what" and so_far >= len(actions):
             return "done", True
         action = actions[min(so_far, len(actions) - 1)]
+        if step == "what" and action.get("owner"):
+            # One line, as practitioners type it: the action, then who after a dash.
+            return f"{action['what']} - {action['owner']}", True
         if step not in action:
             return "skip", False
         return str(action[step]), True
