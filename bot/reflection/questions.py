@@ -116,7 +116,9 @@ class BabyModel(_Strict):
 
 # How a plan is held against the flags: it does not act today when something is for today; it
 # involves the household first after a disclosure; a contingency repeats what a flag warns of.
-PlanCheck = Literal["misses_today", "tells_household", "repeats_warning", "closes_while_flagged"]
+PlanCheck = Literal[
+    "misses_today", "tells_household", "repeats_warning", "closes_while_flagged", "rests_on_parent"
+]
 
 
 class ConditionModel(_Strict):
@@ -165,6 +167,7 @@ class SettingsModel(_Strict):
     parent_only: tuple[str, ...] = ()
     acts_today: tuple[str, ...] = ()
     closing_actions: tuple[str, ...] = ()
+    parent_reliance: tuple[str, ...] = ()
     today_words: tuple[str, ...] = ()
     household_first: tuple[str, ...] = ()
     lead_action: str = "Talk the case through with the safeguarding lead"
@@ -719,7 +722,15 @@ def _plan_check(check: str, facts: Facts, settings: SettingsModel) -> bool:
         return "disclosure" in facts.flagged and first is not None
     if check == "closes_while_flagged":
         closing = _any_pattern(settings.closing_actions)
-        return bool(facts.concerns) and any(closing.search(a.get("what") or "") for a in actions)
+        return bool(facts.concerns) and any(
+            closing.search(a.get("what") or "") or closing.search(a.get("contingency") or "")
+            for a in actions
+        )
+    if check == "rests_on_parent":
+        parent = _any_pattern(settings.parent_reliance)
+        return bool(facts.concerns) and any(
+            parent.search(a.get("contingency") or "") for a in actions
+        )
     warned = [p for rule in facts.warnings for p in rule]
     if not warned:
         return False
