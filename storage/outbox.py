@@ -225,13 +225,14 @@ def defer(*, session: Session, message_id: int, epoch: int, until: datetime) -> 
     )
 
 
-def renew(*, session: Session, message_id: int, now: datetime, until: datetime) -> bool:
-    """Make a claim that still holds last until ``until``; False if it has run out or was
-    taken over (its process was found dead), so the message is no longer the caller's."""
+def renew(*, session: Session, message_id: int, epoch: int, now: datetime, until: datetime) -> bool:
+    """Make the claim numbered ``epoch``, if it still holds, last until ``until``; False if it
+    has run out or was taken over, so the message is no longer the caller's."""
     result = session.exec(
         update(OutboxMessage)
         .where(
             col(OutboxMessage.id) == message_id,
+            col(OutboxMessage.claim_epoch) == epoch,
             col(OutboxMessage.status) == "sending",
             col(OutboxMessage.next_attempt_at) > now,
         )
@@ -292,17 +293,27 @@ def release(*, session: Session, message_ids: Sequence[int], now: datetime) -> N
 
 
 def mark_retry(
-    *, session: Session, message_id: int, at: datetime, error: str, uncertain: bool = False
+    *,
+    session: Session,
+    message_id: int,
+    at: datetime,
+    error: str,
+    uncertain: bool = False,
+    epoch: int | None = None,
 ) -> None:
     """Due again at ``at``. ``uncertain``: the send may have arrived, so look before sending
-    again; a message once uncertain stays so until it is sent."""
+    again; a message once uncertain stays so until it is sent. ``epoch``: only while that
+    claim is still the latest (one taken over meanwhile is its new holder's to settle)."""
     values: dict[str, Any] = {"status": "pending", "next_attempt_at": at, "last_error": error[:200]}
     # The send has ended (the platform answered, or the client gave up): only a send that a
     # stalled or dead process left in flight is waited for before looking.
     values["send_started_at"] = None
     if uncertain:
         values["uncertain"] = True
-    session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(values))
+    statement = update(OutboxMessage).where(col(OutboxMessage.id) == message_id)
+    if epoch is not None:
+        statement = statement.where(col(OutboxMessage.claim_epoch) == epoch)
+    session.execute(statement.values(values))
 
 
 @dataclass(frozen=True)
@@ -335,14 +346,17 @@ def sent_to_others_since(*, session: Session, recipient: str, since: datetime) -
     return found is not None
 
 
-def set_aside(*, session: Session, message_id: int, error: str) -> str | None:
+def set_aside(
+    *, session: Session, message_id: int, error: str, epoch: int | None = None
+) -> str | None:
     """Set a message aside for an operator (status "failed", its payload kept), so it no
     longer holds up its recipient's later messages. Returns its recipient if it asked them a
     question, else None.
 
     It is no longer taken to be in flight (``uncertain`` is cleared), so an answer typed
     meanwhile is filed under the question before it rather than waiting for it; it is looked
-    for before it is sent again if an operator retries it (see ``retry``)."""
+    for before it is sent again if an operator retries it (see ``retry``). ``epoch``: only
+    while that claim is still the latest."""
     values: dict[str, Any] = {
         "status": FAILED,
         "last_error": error[:200],
@@ -350,11 +364,11 @@ def set_aside(*, session: Session, message_id: int, error: str) -> str | None:
         "owner": None,
         "send_started_at": None,
     }
+    statement = update(OutboxMessage).where(col(OutboxMessage.id) == message_id)
+    if epoch is not None:
+        statement = statement.where(col(OutboxMessage.claim_epoch) == epoch)
     result = session.execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id) == message_id)
-        .values(values)
-        .returning(col(OutboxMessage.recipient), col(OutboxMessage.prompt))
+        statement.values(values).returning(col(OutboxMessage.recipient), col(OutboxMessage.prompt))
     ).first()
     if result is None or result[1] is None:
         return None

@@ -336,7 +336,11 @@ class Delivery:
             return True
         with transaction(self.new_session) as session:
             return outbox.renew(
-                session=session, message_id=message.id, now=current, until=current + LEASE
+                session=session,
+                message_id=message.id,
+                epoch=message.epoch,
+                now=current,
+                until=current + LEASE,
             )
 
     # ----------------------------------------------------------- settling
@@ -373,6 +377,7 @@ class Delivery:
             at=now + wait,
             error=outcome.error,
             uncertain=outcome.uncertain,
+            epoch=message.epoch,
         )
         (log.error if outcome.app_fault else log.warning)(
             "outbox message %s: %s%s; retrying in %ss",
@@ -390,7 +395,9 @@ class Delivery:
         waiting for something that will not come, so they get a short plain note saying so,
         unless they cannot be written to (the note asks nothing: if it is set aside in turn,
         nothing more is sent)."""
-        left_waiting = outbox.set_aside(session=session, message_id=message.id, error=outcome.error)
+        left_waiting = outbox.set_aside(
+            session=session, message_id=message.id, error=outcome.error, epoch=message.epoch
+        )
         if left_waiting is None or outcome.recipient_gone:
             return
         outbox.enqueue(
