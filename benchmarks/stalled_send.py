@@ -184,10 +184,14 @@ def main(argv: list[str] | None = None) -> int:
                 target = rng.choice(servers)
             os.killpg(target.pid, signal.SIGSTOP)
             stopped = time.monotonic()
-            time.sleep(args.stop)
-            os.killpg(target.pid, signal.SIGCONT)
-            wait_for(lambda: all_sent(new_session), 60)
+            # Polled while the process is stopped: the other one should have sent it all.
+            wait_for(lambda: all_sent(new_session), args.stop)
             settled = time.monotonic() - stopped
+            time.sleep(max(0.0, stopped + args.stop - time.monotonic()))
+            os.killpg(target.pid, signal.SIGCONT)
+            if not all_sent(new_session):
+                wait_for(lambda: all_sent(new_session), 60)
+                settled = time.monotonic() - stopped
             time.sleep(3)  # anything the resumed process would still send
             duplicates, out_of_order = judged(fake, people)
             totals[0] += duplicates
