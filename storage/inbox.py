@@ -29,10 +29,19 @@ _HAS_WAITING = (
     .where(InboxItem.user_id == bindparam("user_id"), InboxItem.status == WAITING)
     .limit(1)
 )
+# PostgreSQL: a head whose row another session holds (one cut off mid-transaction) is not
+# waited for: the claim takes nothing, and the person's items wait while the others' go on.
+# Only that row is looked at, so a later item of theirs is never taken in its place.
+_UNLOCKED = (
+    select(InboxItem.id)
+    .where(col(InboxItem.id) == bindparam("item_id"))
+    .with_for_update(skip_locked=True)
+    .scalar_subquery()
+)
 _CLAIM = (
     update(InboxItem)
     .where(
-        col(InboxItem.id) == bindparam("item_id"),
+        col(InboxItem.id) == _UNLOCKED,
         col(InboxItem.status) == WAITING,
         or_(
             col(InboxItem.claimed_until) <= bindparam("now", type_=UTCDateTime),

@@ -191,6 +191,12 @@ class OutboxMessage(SQLModel, table=True):
     posted_ref: str | None = Field(default=None, max_length=32)
     # A message may become several posts when it is sent: how many of them have gone.
     parts_sent: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    # Raised by every claim: a send starts only if the claim it was made under is still the
+    # latest (a process stalled past its claim finds it taken over and does not send).
+    claim_epoch: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    # When the latest send of a post started: a send whose outcome is unknown is not looked
+    # for before the platform could still post it (FrontEnd.send_deadline).
+    send_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class InboxItem(SQLModel, table=True):

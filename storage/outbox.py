@@ -55,6 +55,7 @@ def enqueue(
         "created_at": now,
         "owner": owner if claimed else None,
         "prompt": None if prompt is None else prompt[:80],
+        "claim_epoch": 1 if claimed else 0,
     }
     return execute(session, _ENQUEUE, values).scalar_one_or_none()
 
@@ -159,13 +160,21 @@ def claim(
 
     A claim is a lease: if the process dies while sending, the message is due again when
     the lease runs out (or at once, when ``owner`` is found dead). Taking over a claim that
-    ran out makes the message uncertain: it may have been sent. Returns the claimed message,
-    or None if another took it.
+    ran out makes the message uncertain: it may have been sent. Each claim raises the
+    message's ``claim_epoch``, which its sends are fenced by (``start_send``). Returns the
+    claimed message, or None if another took it, or another session holds its row (PostgreSQL:
+    a session cut off mid-transaction is stepped over, not waited for; SQLite has no row locks).
     """
+    unlocked = (
+        select(OutboxMessage.id)
+        .where(col(OutboxMessage.id) == message_id)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
     claimed = session.execute(
         update(OutboxMessage)
         .where(
-            col(OutboxMessage.id) == message_id,
+            col(OutboxMessage.id) == unlocked,
             col(OutboxMessage.status).in_(ACTIVE),
             col(OutboxMessage.next_attempt_at) <= now,
         )
@@ -174,6 +183,7 @@ def claim(
             next_attempt_at=now + lease,
             attempts=OutboxMessage.attempts + 1,
             owner=owner,
+            claim_epoch=OutboxMessage.claim_epoch + 1,
             # SET reads the row as it was: "sending" here is the claim that ran out.
             uncertain=or_(col(OutboxMessage.uncertain), col(OutboxMessage.status) == "sending"),
         )
@@ -182,13 +192,47 @@ def claim(
     return claimed
 
 
-def renew(*, session: Session, message_id: int, now: datetime, until: datetime) -> bool:
-    """Make a claim that still holds last until ``until``; False if it has run out or was
-    taken over (its process was found dead), so the message is no longer the caller's."""
+def start_send(*, session: Session, message_id: int, epoch: int, now: datetime) -> bool:
+    """Record that a send starts now under the claim numbered ``epoch``, in the one statement
+    that checks the claim is still the latest: False (nothing recorded) if it was taken over,
+    put back or settled meanwhile, and the caller must not send."""
     result = session.exec(
         update(OutboxMessage)
         .where(
             col(OutboxMessage.id) == message_id,
+            col(OutboxMessage.claim_epoch) == epoch,
+            col(OutboxMessage.status) == "sending",
+        )
+        .values(send_started_at=now)
+    )
+    return bool(result.rowcount)
+
+
+def defer(*, session: Session, message_id: int, epoch: int, until: datetime) -> None:
+    """Give a claim back untried, due again at ``until`` (a send whose outcome is unknown may
+    still be posted until then); the try it was claimed for is not counted."""
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == message_id, col(OutboxMessage.claim_epoch) == epoch)
+        .values(
+            status="pending",
+            next_attempt_at=until,
+            owner=None,
+            attempts=sa.case(
+                (col(OutboxMessage.attempts) > 0, OutboxMessage.attempts - 1), else_=0
+            ),
+        )
+    )
+
+
+def renew(*, session: Session, message_id: int, epoch: int, now: datetime, until: datetime) -> bool:
+    """Make the claim numbered ``epoch``, if it still holds, last until ``until``; False if it
+    has run out or was taken over, so the message is no longer the caller's."""
+    result = session.exec(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id) == message_id,
+            col(OutboxMessage.claim_epoch) == epoch,
             col(OutboxMessage.status) == "sending",
             col(OutboxMessage.next_attempt_at) > now,
         )
@@ -249,14 +293,27 @@ def release(*, session: Session, message_ids: Sequence[int], now: datetime) -> N
 
 
 def mark_retry(
-    *, session: Session, message_id: int, at: datetime, error: str, uncertain: bool = False
+    *,
+    session: Session,
+    message_id: int,
+    at: datetime,
+    error: str,
+    uncertain: bool = False,
+    epoch: int | None = None,
 ) -> None:
     """Due again at ``at``. ``uncertain``: the send may have arrived, so look before sending
-    again; a message once uncertain stays so until it is sent."""
+    again; a message once uncertain stays so until it is sent. ``epoch``: only while that
+    claim is still the latest (one taken over meanwhile is its new holder's to settle)."""
     values: dict[str, Any] = {"status": "pending", "next_attempt_at": at, "last_error": error[:200]}
+    # The send has ended (the platform answered, or the client gave up): only a send that a
+    # stalled or dead process left in flight is waited for before looking.
+    values["send_started_at"] = None
     if uncertain:
         values["uncertain"] = True
-    session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(values))
+    statement = update(OutboxMessage).where(col(OutboxMessage.id) == message_id)
+    if epoch is not None:
+        statement = statement.where(col(OutboxMessage.claim_epoch) == epoch)
+    session.execute(statement.values(values))
 
 
 @dataclass(frozen=True)
@@ -289,19 +346,29 @@ def sent_to_others_since(*, session: Session, recipient: str, since: datetime) -
     return found is not None
 
 
-def set_aside(*, session: Session, message_id: int, error: str) -> str | None:
+def set_aside(
+    *, session: Session, message_id: int, error: str, epoch: int | None = None
+) -> str | None:
     """Set a message aside for an operator (status "failed", its payload kept), so it no
     longer holds up its recipient's later messages. Returns its recipient if it asked them a
     question, else None.
 
     It is no longer taken to be in flight (``uncertain`` is cleared), so an answer typed
     meanwhile is filed under the question before it rather than waiting for it; it is looked
-    for before it is sent again if an operator retries it (see ``retry``)."""
+    for before it is sent again if an operator retries it (see ``retry``). ``epoch``: only
+    while that claim is still the latest."""
+    values: dict[str, Any] = {
+        "status": FAILED,
+        "last_error": error[:200],
+        "uncertain": False,
+        "owner": None,
+        "send_started_at": None,
+    }
+    statement = update(OutboxMessage).where(col(OutboxMessage.id) == message_id)
+    if epoch is not None:
+        statement = statement.where(col(OutboxMessage.claim_epoch) == epoch)
     result = session.execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id) == message_id)
-        .values(status=FAILED, last_error=error[:200], uncertain=False, owner=None)
-        .returning(col(OutboxMessage.recipient), col(OutboxMessage.prompt))
+        statement.values(values).returning(col(OutboxMessage.recipient), col(OutboxMessage.prompt))
     ).first()
     if result is None or result[1] is None:
         return None

@@ -14,7 +14,8 @@ lock), or by hand::
 Like Slack, it keeps what is posted, with its metadata, in each conversation (a post to a
 person's user id lands in the app's DM with them, D... for U...), and answers
 conversations.open and conversations.history from that. It can also post a message and then
-answer late (after the client has given up) or with a 5xx, so the sender cannot tell.
+answer late (after the client has given up) or with a 5xx, so the sender cannot tell, or hold a
+post for a while before it appears in the history and is answered.
 
 Like Slack, it refuses a message or view too long for it (see ``refused``): a section over
 3,000 characters or too many blocks (``invalid_blocks``), blocks holding more than 12,000
@@ -97,6 +98,12 @@ class FakeSlack:
         self.post_delay = 0.0
         # Seconds every call takes to answer (Slack's own time and the way there and back).
         self.call_delay = 0.0
+        # Seconds each of the next posts is held before it is posted and answered (hold_posts),
+        # and how many are being held now.
+        self.holds: list[float] = []
+        self.holding = 0
+        # Seconds each of the next conversations.history calls takes (slow_history).
+        self.history_delays: list[float] = []
         # Told of each message Slack accepted: its recipient and time.monotonic() on arrival.
         self.on_posted: Callable[[str, float], None] | None = None
         self._lock = threading.Condition()
@@ -122,6 +129,7 @@ class FakeSlack:
                 method = path.rsplit("/", 1)[-1]
                 if method == "chat.postMessage" and fake.post_delay:
                     time.sleep(fake.post_delay)
+                fake._wait_before(method)
                 time.sleep(fake.call_delay)
                 status, headers, answer, delay = fake._answer(method, body)
                 time.sleep(delay)
@@ -164,6 +172,8 @@ class FakeSlack:
             self.methods.clear()
             self.post_delay = 0.0
             self.call_delay = 0.0
+            self.holds.clear()
+            self.history_delays.clear()
 
     def fail_next(
         self,
@@ -187,6 +197,33 @@ class FakeSlack:
         only after ``delay`` seconds: longer than the client's timeout, it sees a timeout."""
         with self._lock:
             self.after_posting += [AfterPosting(delay=delay) for _ in range(count)]
+
+    def hold_posts(self, count: int, seconds: float) -> None:
+        """The next ``count`` posts are taken and held for ``seconds`` before they are posted
+        (in the conversation's history) and answered, as Slack sometimes does: a sender that
+        dies meanwhile cannot tell, and a look in the history meanwhile does not find them."""
+        with self._lock:
+            self.holds += [seconds] * count
+
+    def slow_history(self, count: int, seconds: float) -> None:
+        """The next ``count`` conversations.history calls take ``seconds`` to answer."""
+        with self._lock:
+            self.history_delays += [seconds] * count
+
+    def _wait_before(self, method: str) -> None:
+        with self._lock:
+            if method == "chat.postMessage" and self.holds:
+                seconds = self.holds.pop(0)
+                self.holding += 1
+            elif method == "conversations.history" and self.history_delays:
+                seconds = self.history_delays.pop(0)
+            else:
+                return
+            self._lock.notify_all()
+        time.sleep(seconds)
+        if method == "chat.postMessage":
+            with self._lock:
+                self.holding -= 1
 
     def fail_after_posting(self, count: int, status: int = 500) -> None:
         """The next ``count`` posts are kept, then answered with HTTP ``status`` all the same."""

@@ -60,6 +60,8 @@ MARK_RETRY_SECONDS = 0.25
 # message that may have been sent: it is looked for before it is sent again, and the shorter
 # this moment, the fewer such looks; a fiftieth of a second keeps both small.
 MARK_GATHER_SECONDS = 0.02
+# A send goes ahead only this soon after its claim was found still to be the latest.
+FENCE_FRESH = 0.5
 # The template of the note to a person whose question was set aside.
 SET_ASIDE_NOTE = "notices/message_set_aside"
 
@@ -89,6 +91,10 @@ class Claimed:
     attempts: int = 1
     parts_sent: int = 0
     uncertain: bool = False
+    # The claim's number: a send starts only while it is still the latest (outbox.start_send).
+    epoch: int = 0
+    # When the latest send of its next post started, under any claim.
+    send_started_at: datetime | None = None
 
     @classmethod
     def of(cls, row: OutboxMessage) -> Claimed:
@@ -103,6 +109,8 @@ class Claimed:
             row.attempts,
             row.parts_sent,
             row.uncertain,
+            row.claim_epoch,
+            row.send_started_at,
         )
 
 
@@ -167,7 +175,11 @@ class Delivery:
             ids = outbox.due_ids(session=session, now=self.now(), limit=limit)
         report = DeliveryReport()
         for message_id in ids:
-            outcome = self._deliver_one(message_id)
+            try:
+                outcome = self._deliver_one(message_id)
+            except Exception as exc:  # the database failed this one: the rest still go
+                log.warning("outbox message %s not sent now: %s", message_id, type(exc).__name__)
+                continue
             report.sent += outcome == "sent"
             report.retrying += outcome == "retrying"
             report.failed += outcome == "failed"
@@ -219,10 +231,15 @@ class Delivery:
             stamp = Stamp(message.id, part)
             found = None
             if message.uncertain and part == message.parts_sent:
+                if self._too_soon_to_look(message):
+                    return None
                 found = self._look(message, posts[part], stamp)
                 if found is None and not self._claim_lasts_a_send(message):
                     return None
-            outcome = found or self.front_end.send(posts[part], stamp=stamp)
+            sent = found or self._fenced_send(message, posts[part], stamp)
+            if sent is None:
+                return None
+            outcome = sent
             if not outcome.ok:
                 return outcome
             if part + 1 < len(posts):
@@ -235,6 +252,64 @@ class Delivery:
         legacy = ":" in message.surface
         said = Message((), legacy=stored) if legacy else Message.from_json(stored)
         return self.front_end.render(message.surface, message.recipient, said)
+
+    def _too_soon_to_look(self, message: Claimed) -> bool:
+        """Whether the last send of the uncertain post may still be posted by the platform
+        (it has taken it and not yet shown it): then not finding it would prove nothing, and
+        sending it again would post it twice, and after the posts that follow it. The claim is
+        given back, due when that send's deadline has passed; the person's later messages wait
+        behind it, so their order holds."""
+        if message.send_started_at is None:
+            return False
+        until = message.send_started_at + self.front_end.send_deadline()
+        if self.now() >= until:
+            return False
+        log.info(
+            "outbox message %s: its last send may still arrive; looking at %s", message.id, until
+        )
+        try:
+            with transaction(self.new_session) as session:
+                outbox.defer(
+                    session=session, message_id=message.id, epoch=message.epoch, until=until
+                )
+        except Exception as exc:  # the claim runs out, and the next one defers it again
+            log.warning("could not put back outbox message %s: %s", message.id, type(exc).__name__)
+        return True
+
+    def _fenced_send(self, message: Claimed, post: Any, stamp: Stamp) -> Outcome | None:
+        """Send ``post`` if this process's claim is still the latest, recording that its send
+        starts now; None, without sending, if it was taken over (this process was stalled, or
+        taken for dead). The check comes straight before the send: a process stopped between
+        the two finds, when it runs again, that it must check again."""
+        for _ in range(3):
+            checked = self._start_send(message)
+            if checked is None:
+                return None
+            if time.monotonic() - checked < FENCE_FRESH:
+                return self.front_end.send(post, stamp=stamp)
+        return None
+
+    def _start_send(self, message: Claimed) -> float | None:
+        """When (monotonic) the claim was found still the latest and the send recorded as
+        starting; None if it was not, or the database could not say."""
+        try:
+            with transaction(self.new_session) as session:
+                ours = outbox.start_send(
+                    session=session, message_id=message.id, epoch=message.epoch, now=self.now()
+                )
+        except Exception as exc:  # the claim runs out and whoever takes it sends
+            log.warning(
+                "outbox message %s: could not record its send: %s", message.id, type(exc).__name__
+            )
+            return None
+        if not ours:
+            log.warning(
+                "outbox message %s: its claim was taken over (this process was stalled or "
+                "taken for dead); not sending it from here",
+                message.id,
+            )
+            return None
+        return time.monotonic()
 
     def _look(self, message: Claimed, post: Any, stamp: Stamp) -> Outcome | None:
         found = self.front_end.find(post, stamp=stamp, since=message.created_at)
@@ -261,7 +336,11 @@ class Delivery:
             return True
         with transaction(self.new_session) as session:
             return outbox.renew(
-                session=session, message_id=message.id, now=current, until=current + LEASE
+                session=session,
+                message_id=message.id,
+                epoch=message.epoch,
+                now=current,
+                until=current + LEASE,
             )
 
     # ----------------------------------------------------------- settling
@@ -298,6 +377,7 @@ class Delivery:
             at=now + wait,
             error=outcome.error,
             uncertain=outcome.uncertain,
+            epoch=message.epoch,
         )
         (log.error if outcome.app_fault else log.warning)(
             "outbox message %s: %s%s; retrying in %ss",
@@ -315,7 +395,9 @@ class Delivery:
         waiting for something that will not come, so they get a short plain note saying so,
         unless they cannot be written to (the note asks nothing: if it is set aside in turn,
         nothing more is sent)."""
-        left_waiting = outbox.set_aside(session=session, message_id=message.id, error=outcome.error)
+        left_waiting = outbox.set_aside(
+            session=session, message_id=message.id, error=outcome.error, epoch=message.epoch
+        )
         if left_waiting is None or outcome.recipient_gone:
             return
         outbox.enqueue(

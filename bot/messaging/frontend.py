@@ -74,3 +74,8 @@ class FrontEnd(Protocol):
     def longest_send(self) -> timedelta:
         """The longest one send can take: a claim must outlast it."""
         ...
+
+    def send_deadline(self) -> timedelta:
+        """How long after a send started the platform may still post it: a post whose send
+        had an unknown outcome is not looked for before then (it may not be there yet)."""
+        ...

@@ -54,7 +54,7 @@ def record(
         return False
     if delivery is not None:
         if lease_end is not None:
-            claimed = Claimed(message_id, surface, recipient, payload, lease_end, now)
+            claimed = Claimed(message_id, surface, recipient, payload, lease_end, now, epoch=1)
             after_commit(session, lambda: delivery.hand_over([claimed]))
         else:
             after_commit(session, delivery.wake)

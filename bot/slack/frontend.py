@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 # The longest the outbox waits for Slack's answer to one call (as bot/slack/app.py's client).
 SEND_TIMEOUT = 10
+DEADLINE_MARGIN = timedelta(seconds=2)
 POST = "chat.postMessage"
 PUBLISH = "views.publish"
 # A row recorded before the outbox stored templates: "slack:<method>", its payload the call's.
@@ -206,6 +207,11 @@ class SlackFrontEnd:
     def longest_send(self) -> timedelta:
         """Its timeout, twice (a connection that failed is tried once more), and a margin."""
         return timedelta(seconds=2 * self.client.timeout + 5)
+
+    def send_deadline(self) -> timedelta:
+        """Slack may hold a post it has taken until the client gives up on its answer, and
+        post it then; the margin covers the way there and two processes' clocks."""
+        return timedelta(seconds=self.client.timeout) + DEADLINE_MARGIN
 
     # ----------------------------------------------------------- looking
 

@@ -194,14 +194,16 @@ def test_marking_sent_waits_out_a_database_that_is_briefly_away(
     database: Database, fake_slack: FakeSlack, new_session: db.SessionFactory
 ) -> None:
     refusals = [OperationalError("UPDATE outbox", {}, Exception("database is away"))] * 8
+    posted = threading.Event()  # away from when Slack has the message: the mark meets it
 
     def flaky() -> Session:
-        if refusals:
+        if posted.is_set() and refusals:
             raise refusals.pop()
         return new_session()
 
     client = WebClient(token=BOT_TOKEN, base_url=fake_slack.url)
     delivery = Delivery(flaky, SlackFrontEnd(client), senders=4, mark_retry_seconds=0.01)
+    fake_slack.on_posted = lambda _recipient, _at: posted.set()
     try:
         with transaction(new_session) as session:
             record_dm(session, "test:marked", "BLINKED", delivery)
@@ -209,6 +211,7 @@ def test_marking_sent_waits_out_a_database_that_is_briefly_away(
         assert wait_until(lambda: [m.status for m in outbox_rows(new_session)] == ["sent"])
         assert refusals == []  # refused eight times before it could mark
     finally:
+        fake_slack.on_posted = None
         delivery.stop()
 
 
