@@ -4,7 +4,9 @@
     python -m benchmarks.reflection_length --transcript hv-drinking-unmet-partner
 
 Each vignette in tests/practice/vignettes/ is answered as its practitioner would type it, by the
-same driver the vignette tests use, on a temporary SQLite database. For each reflection it prints
+same driver the vignette tests use, on a temporary SQLite database; so is each blind vignette
+(tests/practice/blind/ and blind2/, answered topic by topic by tests/practice/blind.py), with
+its own medians. For each reflection it prints
 the replies typed (and how many of them were written answers), the words read (everything
 Reflect showed, rendered as the terminal shows it, the closing summary included, its share
 apart), the words typed, and an estimate of the minutes it takes, by the model the welcome's
@@ -48,12 +50,13 @@ from bot.reflection import length
 from bot.render import Renderer
 from storage import db
 from storage.encryption import generate_key, keyring
-from tests.practice import driver
+from tests.practice import blind, driver
 
 
 @dataclass(frozen=True)
 class Row:
     vignette: str
+    collection: str  # vignettes | blind | blind2
     role: str
     which: str  # first | repeat
     counted: bool  # in the median: an honest reflection, not the probe
@@ -78,10 +81,25 @@ def measure(directory: Path) -> tuple[list[Row], list[str]]:
                 continue
             honest = vignette.kind != "probe"
             if outcome.earlier is not None:
-                rows.append(Row(vignette.name, vignette.role, "first", honest, outcome.earlier))
+                rows.append(
+                    Row(vignette.name, "vignettes", vignette.role, "first", honest, outcome.earlier)
+                )
             which = "repeat" if outcome.earlier is not None else "first"
-            rows.append(Row(vignette.name, vignette.role, which, honest, outcome.final))
+            rows.append(
+                Row(vignette.name, "vignettes", vignette.role, which, honest, outcome.final)
+            )
             _empty(engine)
+        for collection in blind.SETS:
+            for written in blind.load_set(collection):
+                try:
+                    score = blind.drive(written, new_session, directory)
+                except driver.VignetteError as exc:
+                    errors.append(str(exc))
+                else:
+                    rows.append(
+                        Row(written.name, collection, written.role, "first", True, score.run)
+                    )
+                _empty(engine)
     finally:
         engine.dispose()
     return rows, errors
@@ -117,12 +135,14 @@ def _or_dash(value: object) -> str:
 
 def medians(rows: list[Row]) -> list[str]:
     lines = []
-    for which in ("first", "repeat"):
-        counted = [r.run for r in rows if r.which == which and r.counted]
+    for collection, which in [(c, w) for c in COLLECTIONS for w in ("first", "repeat")]:
+        counted = [
+            r.run for r in rows if r.which == which and r.counted and r.collection == collection
+        ]
         if not counted:
             continue
         lines.append(
-            f"median {which} reflection ({len(counted)}): "
+            f"{COLLECTIONS[collection]}: median {which} reflection ({len(counted)}): "
             f"{statistics.median(r.minutes for r in counted):.1f} minutes, "
             f"{statistics.median(len(r.turns) for r in counted):g} replies, "
             f"{statistics.median(r.words_read for r in counted):g} words read"
@@ -130,10 +150,17 @@ def medians(rows: list[Row]) -> list[str]:
     return lines
 
 
+COLLECTIONS = {
+    "vignettes": "practice vignettes",
+    "blind": "blind set",
+    "blind2": "blind generalisation set",
+}
+
+
 def unscripted(rows: list[Row]) -> list[str]:
     lines = []
     for row in rows:
-        if row.counted and row.run.unscripted:
+        if row.collection == "vignettes" and row.counted and row.run.unscripted:
             lines.append(
                 f"{row.vignette} ({row.which}): not scripted, answered skip: "
                 + ", ".join(row.run.unscripted)
