@@ -27,10 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlmodel import SQLModel
 
 from bot.reflection.messages import Reply
 from bot.reflection.service import CONFIRM
+from storage import db
 from storage.db import SessionFactory
+from storage.encryption import generate_key, keyring
 from tests.practice import driver
 
 HERE = Path(__file__).resolve().parent
@@ -327,18 +330,19 @@ def totals(scores: Sequence[Score]) -> Totals:
 
 
 def score_set(name: str, directory: Path) -> list[Score]:
-    from storage import db
-    from storage.encryption import generate_key, keyring
-
-    keyring.configure([generate_key()])
+    """Every vignette of a set, each on a fresh SQLite database under ``directory``, with the
+    encryption keys the caller has configured."""
     scores = []
-    for n, vignette in enumerate(load_set(name)):
-        engine = db.make_engine(f"sqlite:///{directory}/blind-{n}.db")
-        db.upgrade(engine)
-        try:
+    engine = db.make_engine(f"sqlite:///{directory}/{name}.db")
+    db.upgrade(engine)
+    try:
+        for vignette in load_set(name):
             scores.append(drive(vignette, db.session_factory(engine), directory))
-        finally:
-            engine.dispose()
+            with engine.begin() as connection:
+                for table in reversed(SQLModel.metadata.sorted_tables):
+                    connection.execute(table.delete())
+    finally:
+        engine.dispose()
     return scores
 
 
@@ -347,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", default="blind", choices=SETS)
     parser.add_argument("--quiet", action="store_true", help="the totals only")
     args = parser.parse_args(argv)
+    keyring.configure([generate_key()])
     with tempfile.TemporaryDirectory() as directory:
         scores = score_set(args.set, Path(directory))
     if not args.quiet:
