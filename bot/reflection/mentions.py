@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from bot.reflection.words import Reading, Shorthand, read
 
-_SENTENCES = re.compile(r"[.!?;\n]+")
+# A full stop between digits is a time or a number ("at 1.30", "3.5kg"), not a sentence's end.
+_SENTENCES = re.compile(r"(?:(?<!\d)\.|\.(?!\d)|[!?;\n])+")
 # Clause boundaries: a negation before "but" does not reach past it.
 _CLAUSES = re.compile(r",|\b(?:but|although|though|however|whereas|except)\b", re.IGNORECASE)
 _NEGATORS = re.compile(
