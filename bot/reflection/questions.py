@@ -199,6 +199,8 @@ class AnswerState:
     # The ids of the mentions found in the text when it was written; None: not known, so the
     # text is scanned.
     mentions: frozenset[str] | None = None
+    # Chosen by words written to the question it is ``answered_by``, never asked itself.
+    said: bool = False
 
 
 @dataclass(frozen=True)
@@ -488,7 +490,10 @@ class QuestionSet:
             if question.id in seen:
                 return
             seen.add(question.id)
-            if question.id in facts.answers or not self.already_said(question, facts.answers):
+            state = facts.answers.get(question.id)
+            if (state is not None and not state.said) or not self.already_said(
+                question, facts.answers
+            ):
                 ordered.append(question)
             for confirm in confirms_after.get(question.id, ()):
                 visit(self.questions[confirm])
@@ -520,7 +525,7 @@ class QuestionSet:
             if question.answered_by and self.already_said(question, answers):
                 source = answers[question.answered_by]
                 said[question.id] = AnswerState(
-                    skipped=False, text=source.text, choices=question.heard(source.text)
+                    skipped=False, text=source.text, choices=question.heard(source.text), said=True
                 )
         return said
 
@@ -922,6 +927,15 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
             answered_by=q.answered_by,
             sets_contingency=q.sets_contingency,
         )
+    order = list(questions)
+    for index, q in enumerate(model.questions):
+        source = q.answered_by
+        if source is not None and (
+            source not in questions or order.index(source) >= order.index(q.id)
+        ):
+            raise refuse(
+                ("questions", index, "answered_by"), f"'{source}' is not a question asked before"
+            )
     if sum(1 for q in questions.values() if q.kind == "plan") != 1:
         raise QuestionSetError("questions: exactly one plan question is needed")
     covered = {q.theme for q in questions.values() if not q.follow_up}
