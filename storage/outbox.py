@@ -192,18 +192,21 @@ def claim(
     return claimed
 
 
+def _held(message_id: int, epoch: int) -> tuple[sa.ColumnElement[bool], ...]:
+    """The message is still being sent under the claim numbered ``epoch``."""
+    return (
+        col(OutboxMessage.id) == message_id,
+        col(OutboxMessage.claim_epoch) == epoch,
+        col(OutboxMessage.status) == "sending",
+    )
+
+
 def start_send(*, session: Session, message_id: int, epoch: int, now: datetime) -> bool:
     """Record that a send starts now under the claim numbered ``epoch``, in the one statement
     that checks the claim is still the latest: False (nothing recorded) if it was taken over,
     put back or settled meanwhile, and the caller must not send."""
     result = session.exec(
-        update(OutboxMessage)
-        .where(
-            col(OutboxMessage.id) == message_id,
-            col(OutboxMessage.claim_epoch) == epoch,
-            col(OutboxMessage.status) == "sending",
-        )
-        .values(send_started_at=now)
+        update(OutboxMessage).where(*_held(message_id, epoch)).values(send_started_at=now)
     )
     return bool(result.rowcount)
 
@@ -230,12 +233,7 @@ def renew(*, session: Session, message_id: int, epoch: int, now: datetime, until
     has run out or was taken over, so the message is no longer the caller's."""
     result = session.exec(
         update(OutboxMessage)
-        .where(
-            col(OutboxMessage.id) == message_id,
-            col(OutboxMessage.claim_epoch) == epoch,
-            col(OutboxMessage.status) == "sending",
-            col(OutboxMessage.next_attempt_at) > now,
-        )
+        .where(*_held(message_id, epoch), col(OutboxMessage.next_attempt_at) > now)
         .values(next_attempt_at=until)
     )
     return bool(result.rowcount)

@@ -255,19 +255,16 @@ def earlier_of_case(*, session: Session, case_id: int) -> Earlier:
 
 
 def has_completed_reflection(*, session: Session, case_id: int) -> bool:
-    found = session.execute(
-        select(col(Reflection.id))
-        .where(Reflection.case_id == case_id, Reflection.status == "completed")
-        .limit(1)
-    ).first()
-    return found is not None
+    return _any_completed(session, col(Reflection.case_id) == case_id)
 
 
 def has_completed_any(*, session: Session, practitioner_id: str) -> bool:
     """Whether the practitioner has completed any reflection before."""
+    return _any_completed(session, col(Reflection.practitioner_id) == practitioner_id)
+
+
+def _any_completed(session: Session, whose: sa.ColumnElement[bool]) -> bool:
     found = session.execute(
-        select(col(Reflection.id))
-        .where(Reflection.practitioner_id == practitioner_id, Reflection.status == "completed")
-        .limit(1)
+        select(col(Reflection.id)).where(whose, Reflection.status == "completed").limit(1)
     ).first()
     return found is not None
