@@ -196,6 +196,8 @@ class AnswerState:
     # The ids of the mentions found in the text when it was written; None: not known, so the
     # text is scanned.
     mentions: frozenset[str] | None = None
+    # Chosen by words written to the question it is ``answered_by``, never asked itself.
+    said: bool = False
 
 
 @dataclass(frozen=True)
@@ -485,7 +487,10 @@ class QuestionSet:
             if question.id in seen:
                 return
             seen.add(question.id)
-            if question.id in facts.answers or not self.already_said(question, facts.answers):
+            state = facts.answers.get(question.id)
+            if (state is not None and not state.said) or not self.already_said(
+                question, facts.answers
+            ):
                 ordered.append(question)
             for confirm in confirms_after.get(question.id, ()):
                 visit(self.questions[confirm])
@@ -517,7 +522,7 @@ class QuestionSet:
             if question.answered_by and self.already_said(question, answers):
                 source = answers[question.answered_by]
                 said[question.id] = AnswerState(
-                    skipped=False, text=source.text, choices=question.heard(source.text)
+                    skipped=False, text=source.text, choices=question.heard(source.text), said=True
                 )
         return said
 
