@@ -478,3 +478,44 @@ def test_an_owner_named_by_a_mention_is_stored_as_their_id(slack: SlackDriver) -
         ("Visit school to see the child alone on Friday", "<@U0TESTOWNR|sam>", "U0TESTOWNR"),
         ("Ring the GP about her weight tomorrow", "me", PRACTITIONER),
     ]
+
+
+def test_something_for_today_tells_the_supervisor_at_once_and_may_stop_until_later(
+    slack: SlackDriver,
+) -> None:
+    slack.command(PRACTITIONER, "CSC-1012")
+    slack.deliver()
+    assert slack.message(PRACTITIONER, "yes").status == 200  # typed, not pressed
+    asked = slack.texts_to(PRACTITIONER)[-1]
+    assert "*This is for today, not only for the visit.*" in asked  # the immediate message
+    assert "Follow your local safeguarding procedure today" in asked
+    assert "What will you do in the next hour, and who will you ring?" in asked
+    assert slack.fake.messages_to(SUPERVISOR) == []  # nothing yet: the next hour is not said
+
+    slack.message(PRACTITIONER, "Ring the duty social worker now and then my manager")
+    told = slack.texts_to(PRACTITIONER)[-1]
+    assert f"I've told your supervisor <@{SUPERVISOR}> now" in told
+    assert "1 Stop here for now · 2 Carry on" in told
+    [alert] = slack.texts_to(SUPERVISOR)  # before the reflection is finished
+    assert f"<@{PRACTITIONER}> says something on CSC-1012 may need action today." in alert
+    assert "Anything for today: Yes" in alert
+    assert "In the next hour: Ring the duty social worker now and then my manager" in alert
+    assert _reflection(slack).status == "in_progress" and _reflection(slack).summary is None
+
+    assert slack.press(PRACTITIONER, "reflect_answer_1").status == 200  # stop here for now
+    assert "Stopped here for now" in slack.texts_to(PRACTITIONER)[-1]
+    assert _reflection(slack).status == "paused"
+    with slack.new_session() as session:
+        stored = {a.question_id: a.value for a in session.exec(select(Answer))}
+    assert stored == {
+        "today": "yes",
+        "today_next": "Ring the duty social worker now and then my manager",
+        "today_stop": "stop",
+    }
+
+    response = slack.command(PRACTITIONER, "CSC-1012")
+    assert "Picking up CSC-1012" in ephemeral_text(response)
+    resumed = slack.texts_to(PRACTITIONER)[-1]
+    assert "Welcome back to CSC-1012" in resumed
+    assert "What is this visit for, and what worries you most for the child?" in resumed
+    assert len(slack.texts_to(SUPERVISOR)) == 1  # told once, not again on resuming
