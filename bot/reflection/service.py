@@ -247,8 +247,9 @@ class ReflectionService:
         front end knows it. A message typed before the current question reached them is filed
         under the question it was typed under, never taken as the answer to one unseen.
 
-        ``person`` is the person's ID when the text is nothing but a person, as the front end
-        writes one (bot/identity.py): an action's owner, named rather than described.
+        ``person`` is the person's ID when the text is nothing but a person, or a plan line whose
+        owner is that person, as the front end writes one (bot/identity.py): an action's owner,
+        named rather than described.
 
         ``text`` is kept without bidirectional controls, and text with nothing visible in it is
         an empty answer (bot/protection/invisible.py).
@@ -988,7 +989,9 @@ class ReflectionService:
         line = plan_line.read_action(value, self.today())
         draft.what = line.what
         draft.kind = self.questions.action_kind(line.what)
-        if person is not None:
+        if person is not None and line.owner not in (None, plan_line.ME):
+            draft.owner, draft.owner_person_id = line.owner, person  # "... - <@U…>"
+        elif person is not None:
             draft.owner, draft.owner_person_id = value, person
         elif line.owner is None or line.owner == plan_line.ME:
             draft.owner, draft.owner_person_id = "me", context.reflection.practitioner_id

@@ -44,8 +44,8 @@ from tests.slack.conftest import (
 )
 from tools.fake_slack import FakeSlack
 
-QUESTION_ONE = "What is this visit for?"  # purpose
-QUESTION_TWO = "What worries you most"  # worry
+QUESTION_ONE = "First: does anything need action today?"  # today
+QUESTION_TWO = "What is this visit for, and what worries you most"  # worry
 
 
 def texts(fake: FakeSlack) -> list[str]:
@@ -109,7 +109,7 @@ def test_answers_are_stored_before_the_200_and_the_next_question_follows_unpromp
     assert wait_until(lambda: len(texts(fake_slack)) == 1)
     assert QUESTION_ONE in texts(fake_slack)[0]
 
-    assert served.slack.message(PRACTITIONER, "To meet her nan, who picks her up").status == 200
+    assert served.slack.message(PRACTITIONER, "No, to meet her nan, who picks her up").status == 200
     with new_session() as session:  # stored: in the inbox, or already handled
         stored = list(session.exec(select(InboxItem))) + list(session.exec(select(Answer)))
     assert len(stored) == 1
@@ -121,7 +121,7 @@ def test_answers_are_stored_before_the_200_and_the_next_question_follows_unpromp
     assert [m.attempts for m in outbox_rows(new_session)] == [1, 1]
     with new_session() as session:
         assert list(session.exec(select(InboxItem))) == []
-        assert [a.question_id for a in session.exec(select(Answer))] == ["purpose"]
+        assert [a.question_id for a in session.exec(select(Answer))] == ["today"]
 
 
 def test_a_slow_slack_holds_up_no_handling(
@@ -137,7 +137,7 @@ def test_a_slow_slack_holds_up_no_handling(
 
     started = time.monotonic()
     for person in people:
-        served.slack.message(person, "A new worry from school")
+        served.slack.message(person, "No, nothing today")
     assert wait_until(lambda: len(outbox_rows(new_session)) == 6, timeout=5)
     recorded = time.monotonic() - started
     assert wait_until(lambda: len(fake_slack.posted()) == 6, timeout=5)
@@ -153,7 +153,7 @@ def test_a_failed_send_is_retried_and_what_follows_waits_behind_it(
     fake_slack.fail_next(1, status=429, retry_after=1, method="chat.postMessage")
     served.slack.command(PRACTITIONER, "CSC-9002")
     assert wait_until(lambda: any(m.status == "pending" for m in outbox_rows(new_session)))
-    served.slack.message(PRACTITIONER, "To see the children's bedrooms")
+    served.slack.message(PRACTITIONER, "No, to see the children's bedrooms")
 
     assert wait_until(lambda: len(texts(fake_slack)) == 2)
     first, second = texts(fake_slack)
@@ -250,7 +250,7 @@ def test_what_a_crashed_process_stored_is_handled_again_in_order(
     with transaction(new_session) as session:  # stored, then the process died
         for kind, payload in [
             ("start", {"case_ref": "CSC-9003", "key": "cmd:trig.crash"}),
-            ("answer", {"key": "ev:Ev0CRASH", "text": "A review of the plan"}),
+            ("answer", {"key": "ev:Ev0CRASH", "text": "No, a review of the plan"}),
         ]:
             inbox.add(
                 session=session,
@@ -266,7 +266,7 @@ def test_what_a_crashed_process_stored_is_handled_again_in_order(
     said = slack.texts_to(PRACTITIONER)
     assert QUESTION_ONE in said[0] and QUESTION_TWO in said[1]
     with new_session() as session:
-        assert [a.question_id for a in session.exec(select(Answer))] == ["purpose"]
+        assert [a.question_id for a in session.exec(select(Answer))] == ["today"]
         assert list(session.exec(select(InboxItem))) == []
     slack.clock.advance(61)
     assert box.recover() == 0

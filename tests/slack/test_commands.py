@@ -114,12 +114,12 @@ def test_an_answer_with_a_file_attached_is_still_an_answer(slack: SlackDriver) -
         "channel": "D0TESTDM",
         "channel_type": "im",
         "user": PRACTITIONER,
-        "text": "To meet dad, who has her in the mornings",
+        "text": "No, to meet dad, who has her in the mornings",
         "ts": "1.0",
     }
     slack.event(event)
     with slack.new_session() as session:
-        assert session.exec(select(Answer)).one().question_id == "purpose"
+        assert session.exec(select(Answer)).one().question_id == "today"
 
 
 def test_a_history_too_long_for_one_reply_goes_to_the_dm_in_messages_slack_takes(

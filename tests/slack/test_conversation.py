@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 from sqlalchemy import Engine, event
 from sqlmodel import col, select
 
-from bot.reflection.service import ReflectionService
+from bot.reflection.service import CONFIRM, ReflectionService
 from storage.models import Action, Answer, HandledKey, OutboxMessage, Reflection
 from tests.slack.conftest import (
     LEAD,
@@ -24,8 +23,6 @@ from tests.slack.conftest import (
     skip_to_confirmation,
 )
 
-DEMO_ANSWERS = Path(__file__).resolve().parents[2] / "examples" / "demo-answers.txt"
-
 
 def _reflection(slack: SlackDriver, user: str = PRACTITIONER) -> Reflection:
     with slack.new_session() as session:
@@ -36,13 +33,14 @@ def _reflection(slack: SlackDriver, user: str = PRACTITIONER) -> Reflection:
         return reflection
 
 
-# The reflection opens with its purpose, the worry, what is working well and the scale; these
-# typed answers (none mentioning anything that asks a confirming question) bring it to the
+# The reflection opens with whether anything is for today (3: no), the purpose and worry, what
+# is working well and the scale; these typed answers (none mentioning anything that asks a
+# confirming question: no "hungry", "tired" or other word Reflect listens for) bring it to the
 # child's day, and OPENED is what they store. Each is typed once its question has arrived.
-OPENING = ("1", "She seems tired and hungry", "Good attendance at school", "6")
+OPENING = ("3", "A planned visit; she seems quiet and withdrawn", "Good attendance at school", "6")
 OPENED = {
-    "purpose": "A planned visit",
-    "worry": "She seems tired and hungry",
+    "today": "no",
+    "worry": "A planned visit; she seems quiet and withdrawn",
     "working_well": "Good attendance at school",
     "scale": "6",
 }
@@ -55,47 +53,148 @@ def answer_the_opening(slack: SlackDriver, user: str = PRACTITIONER) -> None:
     assert "Picture the child's day" in slack.texts_to(user)[-1]
 
 
+# A whole first reflection as a social worker might answer it, by the question each answer is
+# for: (how, answer), "press" a choice button by its number, "tick" checkboxes, "type" a message,
+# "date" pick from the date picker. A question asked that is not here fails the test, and so
+# does an answer never asked for: the test proves the path as well as the answers.
+WHOLE_REFLECTION: dict[str, list[tuple[str, str]]] = {
+    "today": [("press", "3")],  # nothing for today
+    "worry": [
+        (
+            "type",
+            "A planned home visit after school's third neglect referral; "
+            "I want to see her room and what there is to eat",
+        )
+    ],
+    "confirm_neglect": [("press", "1")],
+    "working_well": [("type", "She goes to school every day and loves her teaching assistant")],
+    "scale": [("type", "4")],
+    "child_day": [
+        (
+            "type",
+            "She gets herself up and to school; mum is often asleep when she leaves "
+            "and tea is usually crisps",
+        )
+    ],  # four words or more: development is not asked as well
+    "child_seen": [("press", "1")],
+    "household": [
+        (
+            "type",
+            "Mum, her older brother, and mum's boyfriend, who stays most weekends "
+            "and whom I haven't met",
+        )
+    ],
+    "confirm_unmet_man": [("press", "1")],
+    "identity": [("type", "1")],  # language, typed as its number
+    "identity_detail": [("type", "Family speaks Polish at home; her brother helps")],
+    "medical": [("press", "2")],
+    "chronology": [("press", "2")],  # not read yet
+    "history": [("type", "Two referrals from school last year, closed after an assessment")],
+    "sources": [("tick", "1, 3")],  # parent, school
+    "risks": [("tick", "1, 3")],  # alcohol, domestic abuse
+    "confirm_alcohol": [("press", "1")],
+    "at_the_time": [
+        (
+            "type",
+            "She stays in her room when mum has been drinking; "
+            "school report she smelt of alcohol at pick-up",
+        )
+    ],
+    "pregnancy": [("press", "2")],
+    "outside_home": [("skip", "button")],
+    "engagement": [("press", "2")],  # agreeing, little changes
+    "real_change": [
+        ("type", "Attendance above 90% and the child telling school she has had breakfast")
+    ],
+    "explanations": [("type", "Mum may be low rather than neglectful; I could ask the GP")],
+    "network": [("tick", "1, 2")],  # school, health
+    "agency_response": [("press", "2")],  # disagree
+    "escalated": [("press", "2")],  # not yet
+    "plan:what": [
+        ("type", "Read the chronology and talk to the school DSL - me"),
+        ("type", "See the child on her own at school on Tuesday - me"),
+        ("type", "done"),
+    ],
+    "plan:due": [("date", "2026-12-04")],  # no date in the line: "By when?"
+    "plan_contingency": [("type", "Ask my team manager for a joint visit")],
+    "lead_contact": [("type", "not yet")],
+    "supervisor_ask": [("press", "2")],  # a call first
+}
+
+
+def _position(slack: SlackDriver, user: str) -> tuple[str | None, str | None]:
+    with slack.new_session() as session:
+        reflection = session.exec(
+            select(Reflection).where(
+                Reflection.practitioner_id == user, Reflection.status == "in_progress"
+            )
+        ).first()
+        return (
+            (reflection.current_question, reflection.current_step) if reflection else (None, None)
+        )
+
+
 def test_a_reflection_to_completion_by_typing_and_buttons(slack: SlackDriver) -> None:
     response = slack.command(PRACTITIONER, "csc-1001")
     assert response.status == 200
     assert "waiting in our direct message" in ephemeral_text(response)
-    first = slack.last_message(PRACTITIONER)
-    assert "What is this visit for?" in message_text(first)
-    assert "_Why you're going, what worries you and what's working" in message_text(first)
+    first = message_text(slack.last_message(PRACTITIONER))
+    assert "First: does anything need action today?" in first
+    assert "1 Yes · 2 Not sure · 3 No" in first  # the options inline
+    assert "_A child who needs help today can't wait for the visit._" in first  # a first reflection
 
-    answers = DEMO_ANSWERS.read_text(encoding="utf-8").splitlines()
-    ticked = 0
-    for number, answer in enumerate(answers):
-        last = json.dumps(slack.last_message(PRACTITIONER))
-        if answer.isdigit() and f"reflect_answer_{answer}" in last:
-            response = slack.press(PRACTITIONER, f"reflect_answer_{answer}")  # a choice button
-        elif "," in answer and "reflect_tick" in last:  # choose all that apply: checkboxes
+    script = {key: list(answers) for key, answers in WHOLE_REFLECTION.items()}
+    asked: list[str] = []
+    ticked = picked = 0
+    for _ in range(80):
+        question, step = _position(slack, PRACTITIONER)
+        if question is None or question == CONFIRM:
+            break
+        here = f"{question}:{step}" if question == "plan" else question
+        asked.append(here)
+        assert script.get(here), f"{here} was asked, unscripted; asked so far {asked}"
+        how, answer = script[here].pop(0)
+        if how == "press":  # a choice button
+            response = slack.press(PRACTITIONER, f"reflect_answer_{answer}")
+        elif how == "tick":  # choose all that apply: checkboxes
             response = slack.tick_and_send(PRACTITIONER, answer.replace(" ", "").split(","))
             ticked += 1
-        elif answer == "Friday" and "reflect_due_date" in last:
-            response = slack.pick_date(PRACTITIONER, "2026-12-04")  # the date picker
-        elif answer == "send":
-            response = slack.press(PRACTITIONER, "reflect_answer_send")
-        elif answer == "skip" and number % 2:
+        elif how == "date":  # the date picker
+            response = slack.pick_date(PRACTITIONER, answer)
+            picked += 1
+        elif how == "skip":
             response = slack.press(PRACTITIONER, "reflect_cmd_skip")
         else:
+            slack.deliver()  # typed once the question has arrived
             response = slack.message(PRACTITIONER, answer)
         assert response.status == 200
+    assert _position(slack, PRACTITIONER) == (CONFIRM, None)
+    assert not {k: v for k, v in script.items() if v}, f"never asked; asked {asked}"
+    assert (ticked, picked) == (3, 1)
+    assert "development" not in asked and "household_met" not in asked  # answered by words
+    confirm = slack.texts_to(PRACTITIONER)[-1]
+    assert "*That's all for CSC-1001.*" in confirm
+    assert f"your supervisor <@{SUPERVISOR}>" in confirm and "Type *send* to finish" in confirm
+    assert slack.press(PRACTITIONER, "reflect_answer_send").status == 200
 
     reflection = _reflection(slack)
     assert reflection.status == "completed"
-    assert ticked == 3  # sources, risks and network ticked in checkboxes; identity typed as "1"
     with slack.new_session() as session:
         actions = list(session.exec(select(Action).where(Action.reflection_id == reflection.id)))
-    assert next(a.due_on.isoformat() for a in actions if a.due_on) == "2026-12-04"
+    assert [(a.what, a.owner, a.due_on and a.due_on.isoformat()) for a in actions] == [
+        ("Read the chronology and talk to the school DSL", "me", "2026-12-04"),
+        ("See the child on her own at school on Tuesday", "me", "2026-12-01"),
+    ]
+    assert {a.contingency for a in actions} == {"Ask my team manager for a joint visit"}
 
     with slack.new_session() as session:
         stored = {a.question_id: a.value for a in session.exec(select(Answer))}
+    assert stored["today"] == "no" and stored["child_seen"] == "seen_alone"
     assert stored["sources"] == "parent,school" and stored["risks"] == "alcohol,domestic_abuse"
     assert stored["network"] == "school,health" and stored["identity"] == "language"
-    assert stored["lead_contact"] == "not_yet"  # so the reminder to talk to the lead comes
+    assert stored["lead_contact"] == "not_yet"  # typed as its words; so the reminder comes
     texts = slack.texts_to(PRACTITIONER)
-    assert any("Your reflection on CSC-1001 is saved" in t for t in texts)
+    assert any(t.startswith(f"*Saved.* Sent to <@{SUPERVISOR}>") for t in texts)
     assert any("Summary: CSC-1001" in t for t in texts)
     reminder = slack.last_message(PRACTITIONER, with_action="lead_contact_confirmed")
     assert f"<@{LEAD}>" in message_text(reminder)  # the lead named by mention
@@ -272,12 +371,11 @@ def test_pressing_the_checkbox_button_with_nothing_ticked_changes_nothing(
     slack.command(PRACTITIONER, "CSC-1011")
     answer_the_opening(slack)
     typed = (
-        "Nursery in the morning, then home with her mum",
+        "Nursery in the morning, then home with her mum",  # development: answered by this
         "1",  # child_seen: seen and heard on their own
-        "Cheerful, speech delayed",
         "Mum and her sister",
-        "1",  # household_met: yes
-        "5",  # identity: none of these
+        "1",  # household_met: met them all
+        "6",  # identity: none of these
         "skip",  # medical
         "3",  # chronology: there isn't one
         "One referral from nursery in March",
@@ -285,7 +383,20 @@ def test_pressing_the_checkbox_button_with_nothing_ticked_changes_nothing(
     for answer in typed:
         slack.message(PRACTITIONER, answer)
         slack.deliver()  # the next question arrives before the next answer is typed
-    assert "Whose account have you heard?" in slack.texts_to(PRACTITIONER)[-1]
+    with slack.new_session() as session:
+        stored = {a.question_id: a.value for a in session.exec(select(Answer))}
+    assert stored == {
+        **OPENED,
+        "child_day": "Nursery in the morning, then home with her mum",
+        "child_seen": "seen_alone",
+        "household": "Mum and her sister",
+        "household_met": "met_all",
+        "identity": "none",
+        "medical": None,
+        "chronology": "none",
+        "history": "One referral from nursery in March",
+    }
+    assert "Who have you heard from besides the parent" in slack.texts_to(PRACTITIONER)[-1]
     assert slack.tick_and_send(PRACTITIONER, []).status == 200
     assert "Tick the boxes that apply" in slack.texts_to(PRACTITIONER)[-1]
     assert slack.tick_and_send(PRACTITIONER, ["1", "4"]).status == 200
@@ -348,19 +459,63 @@ def test_a_reply_typed_while_the_next_question_waits_to_be_sent_is_not_its_answe
 
 
 def test_an_owner_named_by_a_mention_is_stored_as_their_id(slack: SlackDriver) -> None:
+    """The owner is read from the action's line; named by a mention, it is the person, so the
+    clock can remind them."""
     slack.command(PRACTITIONER, "CSC-1001")
     for _ in range(80):
-        with slack.new_session() as session:
-            current = session.exec(
-                select(Reflection.current_question).where(
-                    Reflection.practitioner_id == PRACTITIONER
-                )
-            ).one()
-        if current == "plan":
+        if _position(slack, PRACTITIONER)[0] == "plan":
             break
         slack.message(PRACTITIONER, "skip")
-    slack.message(PRACTITIONER, "Visit school to see the child alone")
-    slack.message(PRACTITIONER, "<@U0TESTOWNR|sam>")
+    slack.deliver()
+    slack.message(PRACTITIONER, "Visit school to see the child alone on Friday - <@U0TESTOWNR|sam>")
+    assert (
+        "Noted: Visit school to see the child alone on Friday (" in slack.texts_to(PRACTITIONER)[-1]
+    )
+    slack.message(PRACTITIONER, "Ring the GP about her weight tomorrow - me")
     with slack.new_session() as session:
-        action = session.exec(select(Action)).one()
-    assert (action.owner, action.owner_person_id) == ("<@U0TESTOWNR|sam>", "U0TESTOWNR")
+        actions = list(session.exec(select(Action).order_by(col(Action.position))))
+    assert [(a.what, a.owner, a.owner_person_id) for a in actions] == [
+        ("Visit school to see the child alone on Friday", "<@U0TESTOWNR|sam>", "U0TESTOWNR"),
+        ("Ring the GP about her weight tomorrow", "me", PRACTITIONER),
+    ]
+
+
+def test_something_for_today_tells_the_supervisor_at_once_and_may_stop_until_later(
+    slack: SlackDriver,
+) -> None:
+    slack.command(PRACTITIONER, "CSC-1012")
+    slack.deliver()
+    assert slack.message(PRACTITIONER, "yes").status == 200  # typed, not pressed
+    asked = slack.texts_to(PRACTITIONER)[-1]
+    assert "*This is for today, not only for the visit.*" in asked  # the immediate message
+    assert "Follow your local safeguarding procedure today" in asked
+    assert "What will you do in the next hour, and who will you ring?" in asked
+    assert slack.fake.messages_to(SUPERVISOR) == []  # nothing yet: the next hour is not said
+
+    slack.message(PRACTITIONER, "Ring the duty social worker now and then my manager")
+    told = slack.texts_to(PRACTITIONER)[-1]
+    assert f"I've told your supervisor <@{SUPERVISOR}> now" in told
+    assert "1 Stop here for now · 2 Carry on" in told
+    [alert] = slack.texts_to(SUPERVISOR)  # before the reflection is finished
+    assert f"<@{PRACTITIONER}> says something on CSC-1012 may need action today." in alert
+    assert "Anything for today: Yes" in alert
+    assert "In the next hour: Ring the duty social worker now and then my manager" in alert
+    assert _reflection(slack).status == "in_progress" and _reflection(slack).summary is None
+
+    assert slack.press(PRACTITIONER, "reflect_answer_1").status == 200  # stop here for now
+    assert "Stopped here for now" in slack.texts_to(PRACTITIONER)[-1]
+    assert _reflection(slack).status == "paused"
+    with slack.new_session() as session:
+        stored = {a.question_id: a.value for a in session.exec(select(Answer))}
+    assert stored == {
+        "today": "yes",
+        "today_next": "Ring the duty social worker now and then my manager",
+        "today_stop": "stop",
+    }
+
+    response = slack.command(PRACTITIONER, "CSC-1012")
+    assert "Picking up CSC-1012" in ephemeral_text(response)
+    resumed = slack.texts_to(PRACTITIONER)[-1]
+    assert "Welcome back to CSC-1012" in resumed
+    assert "What is this visit for, and what worries you most for the child?" in resumed
+    assert len(slack.texts_to(SUPERVISOR)) == 1  # told once, not again on resuming

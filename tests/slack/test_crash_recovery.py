@@ -31,8 +31,9 @@ from tools.fake_slack import FakeSlack
 
 pytestmark = pytest.mark.slow
 FORM = "application/x-www-form-urlencoded"
-QUESTION_ONE = "What is this visit for?"  # purpose
-QUESTION_TWO = "What worries you most"  # worry
+QUESTION_ONE = "First: does anything need action today?"  # today
+QUESTION_TWO = "What is this visit for, and what worries you most"  # worry
+QUESTION_THREE = "And what is working well?"  # working_well
 
 
 def a_dead_pid() -> int:
@@ -69,6 +70,9 @@ def test_an_answer_stranded_by_a_dead_process_is_handled_first_and_at_once(
         assert server.post(command_body(PRACTITIONER, "CSC-7001", "trig.crash.1"), FORM)[0] == 200
         assert fake_slack.wait_for(lambda: len(fake_slack.messages_to(PRACTITIONER)) == 1)
         time.sleep(0.3)  # the first question is marked sent
+        server.typed(PRACTITIONER, "3", "Ev0TODAY1")  # nothing for today
+        assert fake_slack.wait_for(lambda: len(fake_slack.messages_to(PRACTITIONER)) == 2)
+        time.sleep(0.3)  # the worry question is marked sent
         # What `kill -9` leaves: an answer stored and acknowledged, claimed by a process that
         # no longer exists, for another minute.
         now = datetime.now(UTC)
@@ -99,20 +103,20 @@ def test_an_answer_stranded_by_a_dead_process_is_handled_first_and_at_once(
         # Before seeing any reply, the practitioner adds to what they said.
         server.typed(PRACTITIONER, "And to meet her grandmother", "Ev0AFTER1")
 
-        assert wait_until(lambda: "purpose" in answers_of(new_session, PRACTITIONER), 10)
+        assert wait_until(lambda: "worry" in answers_of(new_session, PRACTITIONER), 10)
         taken_over_in = time.monotonic() - started
         assert wait_until(lambda: _inbox_empty(new_session), 10)
-        assert fake_slack.wait_for(lambda: len(fake_slack.messages_to(PRACTITIONER)) == 3)
+        assert fake_slack.wait_for(lambda: len(fake_slack.messages_to(PRACTITIONER)) == 4)
 
     assert taken_over_in < 5, taken_over_in  # not the minute a claim lasts
     answers = answers_of(new_session, PRACTITIONER)
-    assert list(answers) == ["purpose"]  # the second message answered nothing unseen
-    assert answers["purpose"] == (
-        "To see where she sleeps and what there is to eat\n\nAnd to meet her grandmother"
-    )
+    assert answers == {  # the second message answered nothing unseen
+        "today": "no",
+        "worry": "To see where she sleeps and what there is to eat\n\nAnd to meet her grandmother",
+    }
     said = texts_to(fake_slack, PRACTITIONER)
     assert QUESTION_ONE in said[0] and QUESTION_TWO in said[1]
-    assert "Added that to your answer" in said[2]
+    assert QUESTION_THREE in said[2] and "Added that to your answer" in said[3]
     with new_session() as session:
         assert session.exec(select(Process).where(Process.id == "deadbeef" * 4)).first() is None
 
@@ -139,7 +143,8 @@ def test_killed_mid_conversation_nothing_is_lost_misfiled_or_waits_a_minute(
         time.sleep(0.3)
         threads = [
             threading.Thread(
-                target=server.typed, args=(p, f"Visit {n}: her room and the fridge", f"Ev0K{n:03d}")
+                target=server.typed,
+                args=(p, f"No. Visit {n}: her room and the fridge", f"Ev0K{n:03d}"),
             )
             for n, p in enumerate(people)
         ]
@@ -164,7 +169,7 @@ def test_killed_mid_conversation_nothing_is_lost_misfiled_or_waits_a_minute(
     assert recovered_in < 8, (stranded, recovered_in)
     for n, person in enumerate(people):
         answers = answers_of(new_session, person)
-        assert answers["purpose"] == f"Visit {n}: her room and the fridge", person
+        assert answers["today"] == f"No. Visit {n}: her room and the fridge", person
         assert answers["worry"] == "Hunger", person
 
 
@@ -194,16 +199,16 @@ def test_locked_rows_hold_up_nobody_elses_answers(
                 {"a": locked[0], "b": locked[1]},
             )
             for n, person in enumerate(locked):
-                server.typed(person, f"To meet dad at home ({n})", f"Ev0LOCKED{n}")
+                server.typed(person, f"No, to meet dad at home ({n})", f"Ev0LOCKED{n}")
             time.sleep(0.2)  # both handlers are now waiting on a locked row
-            server.typed(OTHER_PRACTITIONER, "A review of the plan with school", "Ev0FREE01")
+            server.typed(OTHER_PRACTITIONER, "No, a review of the plan with school", "Ev0FREE01")
             started = time.monotonic()
-            assert wait_until(lambda: "purpose" in answers_of(new_session, OTHER_PRACTITIONER), 8)
+            assert wait_until(lambda: "today" in answers_of(new_session, OTHER_PRACTITIONER), 8)
             other_handled_in = time.monotonic() - started
-            assert all("purpose" not in answers_of(new_session, p) for p in locked)
+            assert all("today" not in answers_of(new_session, p) for p in locked)
             held.rollback()
-        assert wait_until(lambda: all("purpose" in answers_of(new_session, p) for p in locked), 15)
+        assert wait_until(lambda: all("today" in answers_of(new_session, p) for p in locked), 15)
         assert wait_until(lambda: _inbox_empty(new_session), 5)
     assert other_handled_in < 3, other_handled_in
     for n, person in enumerate(locked):
-        assert answers_of(new_session, person)["purpose"] == f"To meet dad at home ({n})"
+        assert answers_of(new_session, person)["today"] == f"No, to meet dad at home ({n})"

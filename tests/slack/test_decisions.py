@@ -225,7 +225,10 @@ def test_the_supervisors_copy_shows_the_context_and_what_is_asked_of_them(
         text
     )
     assert "*They ask of you:* a call before the visit." in text
-    # The practitioner's own copy keeps to the visit: no context line, no ask.
+    # The practitioner's own copy keeps to the visit, its first screen and flags (the worry
+    # they wrote is with the answers, behind the button): no context line, no ask.
     mine = message_text(slack.last_message(PRACTITIONER, with_action="summary_show_answers"))
-    assert "Summary: CSC-7001" in mine and "Mum drinks in the evenings" in mine
+    assert "Summary: CSC-7001" in mine and "Weigh the baby and see where she sleeps" in mine
+    assert "a couple of glasses the night before" in mine
+    assert "Mum drinks in the evenings" not in mine
     assert "reflection 3 ·" not in mine and "ask of you" not in mine

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from storage.models import Answer, InboxItem, OutboxMessage
 from tests.slack.conftest import PRACTITIONER, SlackDriver, dm_event
 
-QUESTION_TWO = "What worries you most"  # after the visit's purpose
+QUESTION_TWO = "What is this visit for, and what worries you most"  # after today
 
 
 def answers(slack: SlackDriver) -> dict[str, str | None]:
@@ -47,26 +47,29 @@ def test_a_thread_broadcast_and_a_me_message_are_answers(slack: SlackDriver) -> 
     slack.command(PRACTITIONER, "CSC-1101")
     slack.deliver()
     broadcast = {
-        **dm_event(PRACTITIONER, "To meet her nan, who does the school run"),
+        **dm_event(PRACTITIONER, "No, to meet her nan, who does the school run"),
         "subtype": "thread_broadcast",
         "thread_ts": "1700000000.000100",
     }
     assert slack.event(broadcast).status == 200
-    assert answers(slack) == {"purpose": "To meet her nan, who does the school run"}
+    assert answers(slack) == {"today": "No, to meet her nan, who does the school run"}
     assert QUESTION_TWO in slack.texts_to(PRACTITIONER)[-1]
 
     slack.command(PRACTITIONER, "CSC-1102")
     slack.deliver()
-    me = {**dm_event(PRACTITIONER, "walks her to school and back"), "subtype": "me_message"}
+    me = {
+        **dm_event(PRACTITIONER, "Nothing today, nan walks her to school"),
+        "subtype": "me_message",
+    }
     assert slack.event(me).status == 200
-    assert "walks her to school and back" in answers(slack).values()
+    assert "Nothing today, nan walks her to school" in answers(slack).values()
 
 
 def test_an_edited_answer_is_not_read_and_the_practitioner_is_told_how_to_change_it(
     slack: SlackDriver,
 ) -> None:
     slack.command(PRACTITIONER, "CSC-1103")
-    slack.message(PRACTITIONER, "A planned visit")
+    slack.message(PRACTITIONER, "No, a planned visit")
     sent = len(slack.texts_to(PRACTITIONER))
 
     def change(before: str, after: str, **extra: str) -> dict[str, object]:
@@ -81,12 +84,12 @@ def test_an_edited_answer_is_not_read_and_the_practitioner_is_told_how_to_change
             "previous_message": {"type": "message", "user": PRACTITIONER, "text": before},
         }
 
-    edit = change("A planned visit", "A planned visit, with her dad there")
+    edit = change("No, a planned visit", "No, a planned visit, with her dad there")
     assert slack.event(edit, event_id="Ev0EDIT01").status == 200
     assert slack.event(edit, event_id="Ev0EDIT01").status == 200  # Slack's retry
     told = slack.texts_to(PRACTITIONER)
     assert len(told) == sent + 1 and "don't read edits" in told[-1] and "*back*" in told[-1]
-    assert answers(slack) == {"purpose": "A planned visit"}
+    assert answers(slack) == {"today": "No, a planned visit"}
 
     # A link's preview being added, and the bot's own message updated: nothing to say.
     unfurled = change("see https://example.org", "see https://example.org")

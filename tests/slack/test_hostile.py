@@ -83,12 +83,13 @@ def reflection_of(slack: SlackDriver, user: str = PRACTITIONER) -> Reflection:
         return found
 
 
-# The opening questions (purpose, worry, what is working well, the scale), typed; none of these
-# mentions anything that asks a confirming question. OPENED is what they store.
-OPENING = ("1", "She seems tired and hungry", "Good attendance at school", "6")
+# The opening questions (nothing for today, the purpose and worry, what is working well, the
+# scale), typed; none of these mentions anything that asks a confirming question (no "hungry",
+# "tired" or other word Reflect listens for). OPENED is what they store.
+OPENING = ("3", "A planned visit; she seems quiet and withdrawn", "Good attendance at school", "6")
 OPENED = {
-    "purpose": "A planned visit",
-    "worry": "She seems tired and hungry",
+    "today": "no",
+    "worry": "A planned visit; she seems quiet and withdrawn",
     "working_well": "Good attendance at school",
     "scale": "6",
 }
@@ -461,8 +462,8 @@ def test_someone_outside_the_organisation_can_reflect_and_is_told_nobody_receive
     complete_quickly(slack, OUTSIDER, "CSC-6004")
     reflection = reflection_of(slack, OUTSIDER)
     assert reflection.status == "completed" and reflection.supervisor_id is None
-    saved = next(t for t in slack.texts_to(OUTSIDER) if "Your reflection on CSC-6004" in t)
-    assert "It hasn't been sent to anyone (you're not set up in an organisation yet)" in saved
+    saved = next(t for t in slack.texts_to(OUTSIDER) if t.startswith("*Saved.*"))
+    assert "Not sent to anyone (you're not set up in an organisation yet)" in saved
     assert slack.fake.messages_to(SUPERVISOR) == [] and slack.fake.messages_to(LEAD) == []
 
 

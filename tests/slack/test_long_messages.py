@@ -182,7 +182,8 @@ def long_answer(number: int) -> str:
 
 def answer_everything_at_length(slack: SlackDriver, user: str) -> None:
     """Answer each question as the buttons invite: choices and ticks briefly, words at length."""
-    for number in range(80):
+    written = 0
+    for _ in range(200):
         with slack.new_session() as session:
             status = session.exec(
                 select(Reflection.status).where(Reflection.practitioner_id == user)
@@ -196,16 +197,19 @@ def answer_everything_at_length(slack: SlackDriver, user: str) -> None:
             response = slack.tick_and_send(user, ["1", "3"])
         elif "reflect_due_date" in last:
             response = slack.pick_date(user, "2026-12-04")
-        elif "what else needs to happen?" in last:
+        elif "Next action*, or *done" in last:
             response = slack.message(user, "done")  # one action (at length) is the plan
+        elif "does anything need action today?" in last:
+            response = slack.press(user, "reflect_answer_3")  # no: the long answers follow
         elif "reflect_answer_yes" in last:
             response = slack.press(user, "reflect_answer_no")
-        elif "reflect_answer_1" in last:
+        elif "reflect_answer_2" in last:
             response = slack.press(user, "reflect_answer_2")
-        else:
-            response = slack.message(user, long_answer(number))
+        else:  # each paragraph in turn, whichever questions the answers before have raised
+            response = slack.message(user, long_answer(written))
+            written += 1
         assert response.status == 200
-    raise AssertionError("never completed")
+    raise AssertionError("never completed: " + "\n####\n".join(slack.texts_to(user)[-6:]))
 
 
 def refusals(fake: FakeSlack) -> list[str]:
@@ -268,7 +272,7 @@ def test_a_reflection_answered_at_length_arrives_whole_and_holds_nobody_up(
 
     # The weekly digest to the supervisor, and the practitioner's next reflection, at once.
     assert slack.command(PRACTITIONER, "CSC-3002").status == 200
-    assert "What is this visit for?" in slack.texts_to(PRACTITIONER)[-1]
+    assert "First: does anything need action today?" in slack.texts_to(PRACTITIONER)[-1]
     context = jobs.ClockContext(
         new_session=slack.new_session,
         config=ClockConfig(),

@@ -20,7 +20,7 @@ from tests.slack.conftest import (
 )
 
 reflect = run_reflect
-QUESTION_TWO = "What worries you most"  # after the visit's purpose
+QUESTION_TWO = "What is this visit for, and what worries you most"  # after today
 
 
 def outbox(slack: SlackDriver, user: str = PRACTITIONER) -> list[OutboxMessage]:
@@ -41,7 +41,7 @@ def set_aside(slack: SlackDriver) -> list[OutboxMessage]:
 
 def at_the_first_question(slack: SlackDriver, case_ref: str) -> None:
     assert slack.command(PRACTITIONER, case_ref).status == 200
-    assert "What is this visit for?" in slack.texts_to(PRACTITIONER)[-1]
+    assert "First: does anything need action today?" in slack.texts_to(PRACTITIONER)[-1]
 
 
 def test_a_message_slack_refuses_for_itself_is_set_aside_at_once_and_the_next_arrives(
@@ -50,7 +50,7 @@ def test_a_message_slack_refuses_for_itself_is_set_aside_at_once_and_the_next_ar
     at_the_first_question(slack, "CSC-4001")
     slack.fake.fail_next(1, error="msg_blocks_too_long", channel=PRACTITIONER)
     with caplog.at_level(logging.INFO):
-        assert slack.message(PRACTITIONER, "To meet the childminder").status == 200
+        assert slack.message(PRACTITIONER, "No, to meet the childminder").status == 200
         report = slack.deliver()
 
     [refused] = set_aside(slack)
@@ -94,7 +94,7 @@ def test_a_message_failing_alone_for_five_minutes_is_set_aside_and_the_queue_goe
 ) -> None:
     at_the_first_question(slack, "CSC-4002")
     fail_for(slack, PRACTITIONER)
-    assert slack.message(PRACTITIONER, "To meet the childminder").status == 200
+    assert slack.message(PRACTITIONER, "No, to meet the childminder").status == 200
     slack.deliver()
     [failing] = [m for m in outbox(slack) if m.status == "pending"]
     # Meanwhile Slack takes another practitioner's messages.
@@ -102,7 +102,7 @@ def test_a_message_failing_alone_for_five_minutes_is_set_aside_and_the_queue_goe
     slack.deliver()
 
     assert tries_until(slack, failing.id or 0, SET_ASIDE_AFTER.total_seconds() - 1) == "pending"
-    assert slack.message(OTHER_PRACTITIONER, "Mornings with dad").status == 200
+    assert slack.message(OTHER_PRACTITIONER, "No, mornings with dad").status == 200
     assert QUESTION_TWO in slack.texts_to(OTHER_PRACTITIONER)[-1]
     assert tries_until(slack, failing.id or 0, SET_ASIDE_AFTER.total_seconds()) == "failed"
     [kept] = set_aside(slack)
@@ -122,11 +122,11 @@ def test_during_an_outage_nothing_is_set_aside_but_what_slack_refuses_for_itself
     assert slack.command(OTHER_PRACTITIONER, "CSC-4005").status == 200
     slack.deliver()
     slack.fake.fail_next(1, error="msg_blocks_too_long", channel=OTHER_PRACTITIONER)
-    assert slack.message(OTHER_PRACTITIONER, "Mornings with dad").status == 200
+    assert slack.message(OTHER_PRACTITIONER, "No, mornings with dad").status == 200
     slack.deliver()
     fail_for(slack, None)  # Slack fails everything: 500s, for posts and looks alike
-    assert slack.message(PRACTITIONER, "To meet the childminder").status == 200
-    assert slack.message(OTHER_PRACTITIONER, "Evenings with mum").status == 200
+    assert slack.message(PRACTITIONER, "No, to meet the childminder").status == 200
+    assert slack.message(OTHER_PRACTITIONER, "No, evenings with mum").status == 200
     slack.deliver()
 
     [failing] = [m for m in outbox(slack) if m.status == "pending"]
@@ -146,7 +146,7 @@ def test_reflect_outbox_lists_and_retries_what_was_set_aside(
 ) -> None:
     at_the_first_question(slack, "CSC-4006")
     slack.fake.fail_next(1, error="invalid_blocks", channel=PRACTITIONER)
-    assert slack.message(PRACTITIONER, "To meet the childminder").status == 200
+    assert slack.message(PRACTITIONER, "No, to meet the childminder").status == 200
     slack.deliver()
     [kept] = set_aside(slack)
 

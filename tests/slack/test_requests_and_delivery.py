@@ -112,10 +112,10 @@ def test_the_delivery_worker_is_woken_and_honours_retry_after(slack: SlackDriver
 
 def test_an_answer_is_committed_before_slack_gets_its_200(slack: SlackDriver) -> None:
     slack.command(PRACTITIONER, "CSC-3005")
-    response = slack.message(PRACTITIONER, "To see where she sleeps")
+    response = slack.message(PRACTITIONER, "No, to see where she sleeps")
     assert response.status == 200
     with slack.new_session() as session:  # a fresh session: committed, not just flushed
-        assert session.exec(select(Answer)).one().question_id == "purpose"
+        assert session.exec(select(Answer)).one().question_id == "today"
         pending = session.exec(select(OutboxMessage).where(OutboxMessage.status == "pending"))
         assert len(list(pending)) == 2
 
@@ -130,7 +130,7 @@ def test_the_same_event_racing_on_two_threads_is_handled_once(slack: SlackDriver
     def send() -> None:
         barrier.wait()
         statuses.append(
-            slack.message(PRACTITIONER, "A review of the plan", event_id="Ev0RACE").status
+            slack.message(PRACTITIONER, "No, a review of the plan", event_id="Ev0RACE").status
         )
 
     threads = [threading.Thread(target=send) for _ in range(2)]
@@ -140,8 +140,8 @@ def test_the_same_event_racing_on_two_threads_is_handled_once(slack: SlackDriver
         thread.join(30)
     assert sorted(statuses) == [200, 200]
     with slack.new_session() as session:
-        assert [a.question_id for a in session.exec(select(Answer))] == ["purpose"]
-    assert sum("What worries you most" in t for t in slack.texts_to(PRACTITIONER)) == 1
+        assert [a.question_id for a in session.exec(select(Answer))] == ["today"]
+    assert sum("what worries you most" in t for t in slack.texts_to(PRACTITIONER)) == 1
 
 
 def test_answer_text_never_reaches_the_logs(

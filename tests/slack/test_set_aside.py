@@ -53,8 +53,10 @@ def test_an_answer_that_cannot_be_handled_is_set_aside_told_and_can_be_retried(
     assert "couldn't take in one of your messages" in told and "kept safely" in told
 
     # A later answer is not held up behind the one set aside.
-    assert slack.message(PRACTITIONER, "To meet her gran, who has her after school").status == 200
-    assert "What worries you most" in slack.texts_to(PRACTITIONER)[-1]
+    assert (
+        slack.message(PRACTITIONER, "No, to meet her gran, who has her after school").status == 200
+    )
+    assert "what worries you most" in slack.texts_to(PRACTITIONER)[-1]
 
     listed = reflect(cli_env, "inbox", "list")
     assert listed.returncode == 0, listed.stderr

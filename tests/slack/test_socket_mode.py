@@ -178,7 +178,7 @@ def test_on_sigterm_the_work_in_hand_is_finished_or_released_and_sends_flushed(
             socket_mode.send(
                 "events_api",
                 event_callback(
-                    dm_event(person, f"A planned visit, after school ({n})"), f"Ev0TERM{n:03d}"
+                    dm_event(person, f"No, a planned visit, after school ({n})"), f"Ev0TERM{n:03d}"
                 ),
             )
             for n, person in enumerate(people)
@@ -201,7 +201,7 @@ def test_on_sigterm_the_work_in_hand_is_finished_or_released_and_sends_flushed(
         if person in waiting:  # released for the next process, not held by a claim
             assert waiting[person].owner is None, person
             continue
-        assert answered(new_session, person) == ["purpose"], person
+        assert answered(new_session, person) == ["today"], person
         assert len(fake_slack.messages_to(person)) == 2, person  # the next question went out
 
 

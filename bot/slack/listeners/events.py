@@ -17,7 +17,7 @@ from bot.messaging.message import HOME, Control, Message, Part
 from bot.reflection.messages import Position
 from bot.slack.context import SlackContext
 from bot.slack.listeners.common import unescape
-from bot.slack.mentions import mentioned_person
+from bot.slack.mentions import named_person
 from storage.db import transaction
 from storage.prompts_shown import on_screen_at
 
@@ -123,7 +123,7 @@ def handle_answer(context: SlackContext, item: Received) -> None:
             practitioner_id=item.user_id,
             text=item.payload["text"],
             typed_under=typed_under,
-            person=mentioned_person(item.payload["text"]),
+            person=named_person(item.payload["text"]),
         )
     except handled.AlreadyHandled:
         return
