@@ -89,6 +89,8 @@ class QuestionModel(_Strict):
     pause_on: str | None = None
     # Not asked when the practitioner's words to this earlier question already answer it.
     answered_by: str | None = None
+    # The option chosen when the practitioner's words choose none (for safety, "not sure").
+    unheard: str | None = None
     # The answer becomes an action due today, put first in the plan.
     becomes_action: Literal["first"] | None = None
     # The answer is the contingency of every action lacking one, or replaces one a flag warns of.
@@ -287,6 +289,7 @@ class Question:
     becomes_action: str | None = None
     sets_contingency: str | None = None
     answered_by: str | None = None
+    unheard: str | None = None
 
     @property
     def hears_words(self) -> bool:
@@ -306,6 +309,8 @@ class Question:
         alone = [o for o in found if o.startswith("none") or o == "nobody"]
         if alone and not _BUT.search(text):
             return (alone[0],)
+        if not found and self.unheard is not None:
+            return (self.unheard,)
         return found[:1] if self.kind == "choice" else found
 
     def says_none(self, text: str | None) -> bool:
@@ -925,6 +930,7 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
             pause_on=q.pause_on,
             becomes_action=q.becomes_action,
             answered_by=q.answered_by,
+            unheard=q.unheard,
             sets_contingency=q.sets_contingency,
         )
     order = list(questions)
