@@ -535,9 +535,12 @@ class ReflectionService:
     def _meets_themes_first(self, session: Session, context: _Context) -> bool:
         """Whether this is the practitioner's first reflection: why a theme matters is said
         the first time they meet it (and again when they skip it), not every time."""
-        return not queries.has_completed_any(
-            session=session, practitioner_id=context.reflection.practitioner_id
-        )
+        # Read without flushing: a reflection started in this step is inserted once, by
+        # _finish, with its first question, not inserted here and updated there.
+        with session.no_autoflush:
+            return not queries.has_completed_any(
+                session=session, practitioner_id=context.reflection.practitioner_id
+            )
 
     def _last_time(self, context: _Context, question: Question) -> str | None:
         """On a repeat reflection, the last reflection's answer to a question carried over."""
