@@ -431,7 +431,7 @@ class QuestionSet:
         no answer's text is read. Given the facts, a mention that needs a case with a baby
         counts only in one."""
         places: dict[str, str] = {}
-        baby = facts is None or has_baby(facts, self.baby, answers)
+        baby: bool | None = None if facts is not None else True
         for question in self.questions.values():
             state = answers.get(question.id)
             if state is None or state.skipped:
@@ -440,10 +440,15 @@ class QuestionSet:
             if made is None:
                 made = frozenset(self.mentions_in(question.id, state.text))
             for mention in self.mentions:
-                if mention.needs_baby and not baby:
+                if mention.id not in made or not mention.applies_to(question.id):
                     continue
-                if mention.id in made and mention.applies_to(question.id):
-                    places.setdefault(mention.id, question.id)
+                if mention.needs_baby:
+                    if baby is None:  # read the answers for a baby only when it matters
+                        assert facts is not None
+                        baby = has_baby(facts, self.baby, answers)
+                    if not baby:
+                        continue
+                places.setdefault(mention.id, question.id)
         return places
 
     def strongest(self, mention_id: str, answers: Mapping[str, AnswerState]) -> str | None:
