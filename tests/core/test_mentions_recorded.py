@@ -52,7 +52,9 @@ def test_an_answer_mentioning_nothing_records_that_it_mentions_nothing(
     service, new_session
 ) -> None:
     to_the_worry(service)
-    assert asked(service.respond(practitioner_id=PRAC, text="Tired and withdrawn")) == "working_well"
+    assert (
+        asked(service.respond(practitioner_id=PRAC, text="Tired and withdrawn")) == "working_well"
+    )
     assert stored(new_session, "worry").mentions == ""
     assert stored(new_session, "today").mentions == ""  # a choice: no words to mention
 
