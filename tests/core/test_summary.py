@@ -39,7 +39,8 @@ ANSWERS: dict[str, str | list[str]] = {
     "worry": "A planned visit; that she is left to look after herself while mum sleeps",
     "working_well": "She loves school and her teacher",
     "scale": "3",
-    "child_day": "Gets herself to school, tea is crisps, mum asleep in the mornings",  # development too
+    # Four words or more: the child's day covers development, which is not asked.
+    "child_day": "Gets herself to school, tea is crisps, mum asleep in the mornings",
     "child_seen": "5",  # not seen yet
     "household": "Mum and her boyfriend, who I have never met",  # mentions a man not met
     "confirm_unmet_man": "1",  # yes
