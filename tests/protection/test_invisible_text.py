@@ -130,7 +130,8 @@ def test_the_terminal_conversation_asks_again_and_shows_no_control(
     service: ReflectionService, new_session: SessionFactory
 ) -> None:
     answers = example_answers()
-    lines = ["\u200b\u200d", answers[0] + " \u202eesrever", *answers[1:]]
+    # The first line answers today's question; the second, the worry, is written.
+    lines = ["\u200b\u200d", answers[0], answers[1] + " \u202eesrever", *answers[2:]]
     out = io.StringIO()
     conversation = TerminalConversation(
         service, Renderer("plain"), practitioner_id=PRACTITIONER, out=out
@@ -139,7 +140,7 @@ def test_the_terminal_conversation_asks_again_and_shows_no_control(
     assert conversation.run("CSC-1001", stdin) == 0
     assert out.getvalue().count("I didn't catch an answer there") == 1
     assert not BIDI.search(out.getvalue())
-    assert f"{answers[0]} esrever" in out.getvalue()  # the summary shows the answer
+    assert f"{answers[1]} esrever" in out.getvalue()  # the summary shows the answer
     stored = stored_answers(new_session)
-    assert f"{answers[0]} esrever" in stored
+    assert f"{answers[1]} esrever" in stored
     assert not any(BIDI.search(v or "") for v in stored)
