@@ -745,9 +745,11 @@ def _acts_today(action: Mapping[str, Any], today: str, settings: SettingsModel) 
 def _household_first(
     actions: Sequence[Mapping[str, Any]], settings: SettingsModel
 ) -> Mapping[str, Any] | None:
-    """The action that involves the household before any referral, after a disclosure."""
+    """The action that involves the household before any referral, after a disclosure. Ringing
+    children's social care, the police or the safeguarding lead ("ring CSC today") comes first
+    as a referral does."""
     household = _any_pattern(settings.household_first)
-    urgent = _any_pattern(settings.urgent_actions)
+    urgent = _any_pattern((*settings.urgent_actions, *settings.acts_today))
     for action in actions:
         what = action.get("what") or ""
         if urgent.search(what) and not household.search(what):
