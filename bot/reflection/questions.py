@@ -199,6 +199,12 @@ class AnswerState:
 
 
 @dataclass(frozen=True)
+class SaidState(AnswerState):
+    """A choice nobody was asked: what was written to the question it is ``answered_by``
+    already chose it, so rules read it as answered and the question is not asked."""
+
+
+@dataclass(frozen=True)
 class Facts:
     """Everything a rule may look at: this reflection's answers and plan, and the case."""
 
@@ -490,7 +496,10 @@ class QuestionSet:
             if question.id in seen:
                 return
             seen.add(question.id)
-            if question.id in facts.answers or not self.already_said(question, facts.answers):
+            given = facts.answers.get(question.id)
+            if (given is not None and not isinstance(given, SaidState)) or not self.already_said(
+                question, facts.answers
+            ):
                 ordered.append(question)
             for confirm in confirms_after.get(question.id, ()):
                 visit(self.questions[confirm])
@@ -521,7 +530,7 @@ class QuestionSet:
                 continue
             if question.answered_by and self.already_said(question, answers):
                 source = answers[question.answered_by]
-                said[question.id] = AnswerState(
+                said[question.id] = SaidState(
                     skipped=False, text=source.text, choices=question.heard(source.text)
                 )
         return said
