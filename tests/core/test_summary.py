@@ -44,7 +44,6 @@ ANSWERS: dict[str, str | list[str]] = {
     "child_seen": "5",  # not seen yet
     "household": "Mum and her boyfriend, who I have never met",  # mentions a man not met
     "confirm_unmet_man": "1",  # yes
-    "household_met": "2",  # not all of them
     "identity": "skip",  # the whole theme skipped
     "medical": "no",
     "chronology": "1",  # read
@@ -102,8 +101,7 @@ def test_the_path_asks_follow_ups_and_confirmations_right_after_what_raised_them
         "child_day",  # written at length: covers development, which is not asked
         "child_seen",
         "household",
-        "confirm_unmet_man",
-        "household_met",
+        "confirm_unmet_man",  # whether they have met them all: "never met" already says
         "identity",
         "medical",
         "chronology",
@@ -166,7 +164,6 @@ def test_summary_groups_answered_questions_by_theme(summary: dict[str, Any]) -> 
     assert [q for q, _ in entries["household"]] == [  # the confirmation, under its theme
         "Who lives there or visits",
         "A man not met, confirmed",
-        "Whether you have met them",
     ]
     assert entries["identity"] == []
 
