@@ -201,7 +201,8 @@ class AnswerState:
     # The ids of the mentions found in the text when it was written; None: not known, so the
     # text is scanned.
     mentions: frozenset[str] | None = None
-    # Chosen by words written to the question it is ``answered_by``, never asked itself.
+    # A choice nobody was asked: the words written to the question it is ``answered_by``
+    # already chose it, so rules read it as answered and the question is not asked.
     said: bool = False
 
 
@@ -441,7 +442,7 @@ class QuestionSet:
         no answer's text is read. Given the facts, a mention that needs a case with a baby
         counts only in one."""
         places: dict[str, str] = {}
-        baby = facts is None or has_baby(facts, self.baby, answers)
+        baby: bool | None = None if facts is not None else True
         for question in self.questions.values():
             state = answers.get(question.id)
             if state is None or state.skipped:
@@ -450,10 +451,15 @@ class QuestionSet:
             if made is None:
                 made = frozenset(self.mentions_in(question.id, state.text))
             for mention in self.mentions:
-                if mention.needs_baby and not baby:
+                if mention.id not in made or not mention.applies_to(question.id):
                     continue
-                if mention.id in made and mention.applies_to(question.id):
-                    places.setdefault(mention.id, question.id)
+                if mention.needs_baby:
+                    if baby is None:  # read the answers for a baby only when it matters
+                        assert facts is not None
+                        baby = has_baby(facts, self.baby, answers)
+                    if not baby:
+                        continue
+                places.setdefault(mention.id, question.id)
         return places
 
     def strongest(self, mention_id: str, answers: Mapping[str, AnswerState]) -> str | None:
@@ -761,9 +767,11 @@ def _acts_today(action: Mapping[str, Any], today: str, settings: SettingsModel) 
 def _household_first(
     actions: Sequence[Mapping[str, Any]], settings: SettingsModel
 ) -> Mapping[str, Any] | None:
-    """The action that involves the household before any referral, after a disclosure."""
+    """The action that involves the household before any referral, after a disclosure. Ringing
+    children's social care, the police or the safeguarding lead ("ring CSC today") comes first
+    as a referral does."""
     household = _any_pattern(settings.household_first)
-    urgent = _any_pattern(settings.urgent_actions)
+    urgent = _any_pattern((*settings.urgent_actions, *settings.acts_today))
     for action in actions:
         what = action.get("what") or ""
         if urgent.search(what) and not household.search(what):

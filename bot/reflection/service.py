@@ -62,6 +62,8 @@ SCALE = re.compile(
 PLAN_STEPS = ("what", "owner", "due", "meanwhile", "contingency")  # "owner": paused before 2026.12
 # Question kinds answered with option ids, never with words.
 CHOSEN = frozenset({"choice", "multi", "review"})
+# The plan's own words, filled into a question that holds the plan against the flags.
+PLAN_WORDS = ("{plan_action}", "{plan_due}", "{household_action}", "{warned_contingency}")
 
 
 def utcnow() -> datetime:
@@ -507,6 +509,10 @@ class ReflectionService:
         if "{quote}" in text:
             quote = self.questions.quote(self._states(context.answers), question.id) or ""
             text = text.replace("{quote}", quote)
+        if not any(word in text for word in PLAN_WORDS):
+            # Only a question holding the plan against the flags needs them: working them out
+            # reads every written answer (a case with a baby is heard in any of them).
+            return text
         return self._plan_words(context, text)
 
     def _plan_words(self, context: _Context, text: str) -> str:
@@ -536,9 +542,12 @@ class ReflectionService:
     def _meets_themes_first(self, session: Session, context: _Context) -> bool:
         """Whether this is the practitioner's first reflection: why a theme matters is said
         the first time they meet it (and again when they skip it), not every time."""
-        return not queries.has_completed_any(
-            session=session, practitioner_id=context.reflection.practitioner_id
-        )
+        # Read without flushing: a reflection started in this step is inserted once, by
+        # _finish, with its first question, not inserted here and updated there.
+        with session.no_autoflush:
+            return not queries.has_completed_any(
+                session=session, practitioner_id=context.reflection.practitioner_id
+            )
 
     def _last_time(self, context: _Context, question: Question) -> str | None:
         """On a repeat reflection, the last reflection's answer to a question carried over."""

@@ -16,7 +16,7 @@ from bot.render import renderer
 from bot.slack.mentions import mentioned_person
 from bot.terminal.conversation import TerminalConversation, person_typed
 from storage.db import SessionFactory
-from storage.models import Action
+from storage.models import Action, Reflection
 from tests.answering import answer_by_id
 from tests.conftest import FixedClock
 
@@ -92,8 +92,16 @@ def service(new_session: SessionFactory, clock: FixedClock) -> ReflectionService
 def test_an_owner_typed_at_the_terminal_reaches_the_service_as_an_id(
     service: ReflectionService, new_session: SessionFactory, typed: str, owner_id: str | None
 ) -> None:
+    # A plan action's owner is now read from its line; the owner step remains only for a
+    # reflection paused on it before 2026.12, and there a person typed is handed over as an ID.
     answer_by_id(service, "U0TESTPRAC", "CSC-1001", {}, stop_at="plan")
-    lines = iter(["Visit school to see the child alone", typed])
+    service.respond(practitioner_id="U0TESTPRAC", text="Visit school to see the child alone")
+    with new_session() as session:
+        paused_on_owner = session.exec(select(Reflection)).one()
+        paused_on_owner.current_step = "owner"
+        session.add(paused_on_owner)
+        session.commit()
+    lines = iter([typed])
     conversation = TerminalConversation(
         service, renderer("plain"), practitioner_id="U0TESTPRAC", out=io.StringIO()
     )

@@ -16,7 +16,7 @@ from storage.models import Answer
 from tests.conftest import FixedClock
 
 PRAC = "U0TESTMENT"
-OPENING_ANSWER = "1"  # "A planned visit": the purpose, a choice
+OPENING_ANSWER = "3"  # "No": nothing needs action today, a choice
 
 
 @pytest.fixture
@@ -52,9 +52,11 @@ def test_an_answer_mentioning_nothing_records_that_it_mentions_nothing(
     service, new_session
 ) -> None:
     to_the_worry(service)
-    assert asked(service.respond(practitioner_id=PRAC, text="Tired and hungry")) == "working_well"
+    assert (
+        asked(service.respond(practitioner_id=PRAC, text="Tired and withdrawn")) == "working_well"
+    )
     assert stored(new_session, "worry").mentions == ""
-    assert stored(new_session, "purpose").mentions == ""  # a choice: no words to mention
+    assert stored(new_session, "today").mentions == ""  # a choice: no words to mention
 
 
 def test_later_steps_ask_from_the_recorded_ids_not_from_the_text(
@@ -63,7 +65,7 @@ def test_later_steps_ask_from_the_recorded_ids_not_from_the_text(
     """The recorded ids decide: an answer whose ids say it mentioned drinking gets the
     confirming question, though its text (never decrypted to decide) does not mention it."""
     to_the_worry(service)
-    service.respond(practitioner_id=PRAC, text="Tired and hungry")
+    service.respond(practitioner_id=PRAC, text="Tired and withdrawn")
     with transaction(new_session) as session:
         session.execute(
             update(Answer).where(Answer.question_id == "worry").values(mentions="alcohol")
@@ -78,8 +80,10 @@ def test_later_steps_ask_from_the_recorded_ids_not_from_the_text(
     monkeypatch.setattr(reflections.StoredAnswer, "value", property(watched))
     reply = service.respond(practitioner_id=PRAC, text="Good attendance at school")
     assert asked(reply) == "confirm_alcohol"
-    # Only the answer the confirming question quotes is read, to quote it.
-    assert set(opened) <= {"worry"}
+    # Only the answer the confirming question quotes is read, to quote it; a choice (today's
+    # "no") is read for the option it stored, never a written answer's words.
+    assert set(opened) <= {"worry", "today"}
+    assert "working_well" not in opened
 
 
 def test_answers_written_before_ids_were_kept_are_scanned_as_before(service, new_session) -> None:

@@ -78,10 +78,13 @@ def test_a_completed_reflection_fills_the_plain_columns(service, new_session) ->
     assert row.question_set == "health_visitor" and not row.is_repeat
     assert row.scale == 4 and row.minutes is not None and row.minutes >= 1
     fired = set((row.rules_fired or "").split(","))
-    assert {"alcohol_mentioned", "alcohol_and_baby_sleep"} <= fired
-    assert "baby_sleep" not in fired  # said once, for today, with the drinking
+    assert "alcohol_and_baby_sleep" in fired
+    # The drinking is said once, for today, with the baby's sleep.
+    assert "alcohol_mentioned" not in fired and "baby_sleep" not in fired
     assert "history" not in (row.themes_skipped or "")  # not in a health visitor's set
-    assert "development" in (row.themes_skipped or "").split(",")
+    skipped = (row.themes_skipped or "").split(",")
+    # The child's day covers development now: one theme, skipped with the child's day.
+    assert "lived_experience" in skipped and "development" not in skipped
     assert row.lead_status == "not_yet" and row.lead_contact_confirmed_at is None
     # Nothing free-text in the plain columns.
     assert "glasses" not in f"{row.rules_fired}{row.themes_skipped}{row.lead_status}"

@@ -47,9 +47,10 @@ def test_every_theme_is_reached_by_a_main_question_in_the_full_set() -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_has_a_shorter_or_equal_set_with_purpose_and_plan(role: str) -> None:
+def test_each_role_has_a_shorter_or_equal_set_with_today_then_the_worry_and_plan(role: str) -> None:
     asked = [q.id for q in QS.main_for(Facts({}, role=role))]
-    assert asked[:2] == ["purpose", "worry"] and "plan" in asked
+    assert asked[:2] == ["today", "worry"] and "plan" in asked
+    assert "purpose" not in QS.questions
     assert len(asked) <= len(QS.main_for(Facts({})))
 
 
@@ -95,7 +96,11 @@ def test_learning_disability_is_a_support_need_not_a_risk() -> None:
     answers = {"identity": chose("parent_need")}
     ids = path_ids(answers)
     assert ids[ids.index("identity") + 1] == "accessible_plan"
-    assert "at_the_time" not in ids and flag_ids(answers) == set()
+    assert "at_the_time" not in ids
+    # Flagged as a need to plan the visit around, never as a risk or as something for today.
+    fired = QS.fired(Facts(answers))
+    assert [(f.rule, f.matters) for f in fired] == [("support_need", "visit")]
+    assert "not a risk" in fired[0].text
     assert all("learning" not in o.label.lower() for o in QS.questions["risks"].options)
 
 

@@ -48,7 +48,7 @@ def say(service: ReflectionService, *answers: str) -> Reply:
 def test_start_creates_case_and_asks_first_question(service, new_session) -> None:
     reply = service.start(practitioner_id=PRAC, case_ref="csc-1001")
     assert templates(reply) == ["welcome", "question"]
-    assert question_id(reply) == "purpose"
+    assert question_id(reply) == "today"
     assert reply.status == "in_progress"
     with new_session() as session:
         case = session.exec(select(Case)).one()
@@ -76,17 +76,18 @@ def test_refuses_case_refs_that_are_not_references(service, new_session, ref, te
 
 def test_answer_is_stored_and_next_question_asked(service, new_session) -> None:
     service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    assert question_id(say(service, "No")) == "worry"
     reply = say(service, "To see where she sleeps and what there is to eat")
-    assert question_id(reply) == "worry"
+    assert question_id(reply) == "working_well"
     with new_session() as session:
-        answer = session.exec(select(Answer)).one()
-    assert answer.question_id == "purpose"
-    assert answer.value.startswith("To see where she sleeps")
+        stored = {a.question_id: a.value for a in session.exec(select(Answer))}
+    assert stored["today"] == "no"
+    assert stored["worry"].startswith("To see where she sleeps")
 
 
 def test_choice_by_number_label_or_alias_and_refusal(service, new_session) -> None:
     walk = answer_by_id(service, PRAC, "CSC-1001", {}, stop_at="child_seen")
-    assert walk.asked == ["purpose", "worry", "working_well", "scale", "child_day"]
+    assert walk.asked == ["today", "worry", "working_well", "scale", "child_day"]
     refused = say(service, "6")  # one past the five options
     assert templates(refused) == ["choice_not_understood"]
     assert reflection_row(new_session).current_question == "child_seen"
@@ -114,26 +115,26 @@ def test_a_scale_is_a_number_from_0_to_10(service, new_session) -> None:
 
 def test_skip_back_and_kept_answer(service, new_session) -> None:
     service.start(practitioner_id=PRAC, case_ref="CSC-1001")
-    say(service, "First answer about the visit with enough words")
+    say(service, "No", "First answer about the visit with enough words")
     skipped = say(service, "skip")
     assert templates(skipped)[0] == "skipped"
-    assert question_id(skipped) == "working_well"
+    assert question_id(skipped) == "scale"
+    back = say(service, "back")
+    assert question_id(back) == "working_well"
     back = say(service, "back")
     assert question_id(back) == "worry"
-    back = say(service, "back")
-    assert question_id(back) == "purpose"
     assert back.messages[-1].data["previous"].startswith("First answer")
     kept = say(service, "skip")
     assert templates(kept)[0] == "kept_answer"
     with new_session() as session:
-        answer = session.exec(select(Answer).where(Answer.question_id == "purpose")).one()
-    assert answer.status == "answered" and answer.value.startswith("First answer")
-    assert question_id(kept) == "working_well"
-    # Answering a revisited question replaces it and returns to the first unanswered one.
-    assert question_id(say(service, "back")) == "worry"
-    assert question_id(say(service, "That nobody sees her hunger")) == "working_well"
-    with new_session() as session:
         answer = session.exec(select(Answer).where(Answer.question_id == "worry")).one()
+    assert answer.status == "answered" and answer.value.startswith("First answer")
+    assert question_id(kept) == "scale"
+    # Answering a revisited question replaces it and returns to the first unanswered one.
+    assert question_id(say(service, "back")) == "working_well"
+    assert question_id(say(service, "That nobody sees her hunger")) == "scale"
+    with new_session() as session:
+        answer = session.exec(select(Answer).where(Answer.question_id == "working_well")).one()
     assert (answer.status, answer.value) == ("answered", "That nobody sees her hunger")
 
 
@@ -141,7 +142,7 @@ def test_an_answer_step_writes_the_answer_and_the_progress_once_each(
     service, new_session, engine, clock
 ) -> None:
     service.start(practitioner_id=PRAC, case_ref="CSC-1001")
-    say(service, "First answer about the visit with enough words", "skip", "back", "back")
+    say(service, "No", "First answer about the visit with enough words", "skip", "back", "back")
     writes: list[str] = []
 
     def record_write(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
@@ -150,18 +151,18 @@ def test_an_answer_step_writes_the_answer_and_the_progress_once_each(
 
     clock.current = clock.current.replace(minute=41)
     event.listen(engine, "before_cursor_execute", record_write)
-    try:  # replacing the answer to the first question, which moves on to the next unanswered one
+    try:  # replacing the answer to the worry, which moves on to the next unanswered question
         reply = say(service, "A better answer about the visit, replacing the first")
     finally:
         event.remove(engine, "before_cursor_execute", record_write)
 
-    assert question_id(reply) == "working_well"
+    assert question_id(reply) == "scale"
     assert sorted(writes) == ["INSERT INTO answer", "UPDATE reflection SET"]
     with new_session() as session:  # what a fresh read sees: the step was stored, not just held
-        answer = session.exec(select(Answer).where(Answer.question_id == "purpose")).one()
+        answer = session.exec(select(Answer).where(Answer.question_id == "worry")).one()
         reflection = session.exec(select(Reflection)).one()
     assert answer.value.startswith("A better answer") and answer.answered_at == clock.current
-    assert (reflection.current_question, reflection.updated_at) == ("working_well", clock.current)
+    assert (reflection.current_question, reflection.updated_at) == ("scale", clock.current)
 
 
 def test_a_step_decrypts_each_answer_at_most_once(service, monkeypatch) -> None:
@@ -172,7 +173,7 @@ def test_a_step_decrypts_each_answer_at_most_once(service, monkeypatch) -> None:
         PRAC,
         "CSC-1001",
         {"child_day": "Breakfast at school, then a long wait at the gate", "child_seen": "4"},
-        stop_at="development",
+        stop_at="household",
     )
     opened: list[str] = []
     decrypt = keyring.decrypt
@@ -182,14 +183,14 @@ def test_a_step_decrypts_each_answer_at_most_once(service, monkeypatch) -> None:
         return opened[-1]
 
     monkeypatch.setattr(keyring, "decrypt", spy)
-    reply = say(service, "Walking and talking as expected for her age")
+    reply = say(service, "Her mum and her two brothers; I have met them all")
 
     assert question_id(reply) is not None
     assert "seen_with_parent" in opened
     assert len(opened) == len(set(opened)), opened  # nothing opened twice in one step
     monkeypatch.undo()
     back = say(service, "back")  # an answer shown again is read when it is needed
-    assert back.messages[-1].data["previous"] == "Walking and talking as expected for her age"
+    assert back.messages[-1].data["previous"] == "Her mum and her two brothers; I have met them all"
 
 
 def test_a_start_on_a_new_case_inserts_the_case_and_the_reflection_once_each(
@@ -210,21 +211,21 @@ def test_a_start_on_a_new_case_inserts_the_case_and_the_reflection_once_each(
     assert writes == ['INSERT INTO "case"', "INSERT INTO reflection"]  # no UPDATE after
     # One look for a reflection in progress elsewhere; none for one on a case created just now.
     assert sum(s.startswith("SELECT reflection.id,") for s in statements) == 1
-    assert question_id(reply) == "purpose" and reply.reflection_id is not None
+    assert question_id(reply) == "today" and reply.reflection_id is not None
     stored = reflection_row(new_session)
-    assert (stored.id, stored.current_question) == (reply.reflection_id, "purpose")
+    assert (stored.id, stored.current_question) == (reply.reflection_id, "today")
 
 
 def test_back_at_first_question_says_so(service) -> None:
     service.start(practitioner_id=PRAC, case_ref="CSC-1001")
     reply = say(service, "back")
     assert templates(reply) == ["nothing_before", "question"]
-    assert question_id(reply) == "purpose"
+    assert question_id(reply) == "today"
 
 
 def test_pause_and_resume_keep_everything(service, new_session) -> None:
     service.start(practitioner_id=PRAC, case_ref="CSC-1001")
-    say(service, "An answer about the visit, enough words here")
+    say(service, "No")
     paused = say(service, "pause")
     assert templates(paused) == ["paused"] and paused.status == "paused"
     assert templates(say(service, "hello")) == ["no_active"]
@@ -259,7 +260,7 @@ def test_empty_and_overlong_answers_change_nothing(service, new_session) -> None
     assert templates(say(service, "x" * (MAX_ANSWER_CHARS + 1))) == ["too_long"]
     with new_session() as session:
         assert session.exec(select(Answer)).all() == []
-    assert reflection_row(new_session).current_question == "purpose"
+    assert reflection_row(new_session).current_question == "today"
 
 
 def test_closed_case_is_not_reflected_on(service, new_session, clock) -> None:
@@ -284,49 +285,102 @@ def walk_to_plan(service: ReflectionService) -> Reply:
 
 def test_plan_captures_actions_with_due_dates_queried_when_unclear(service, new_session) -> None:
     walk_to_plan(service)
-    assert say(service, "Visit school to see the child alone").messages[-1].data["step"] == "owner"
-    # The front end reads the person the practitioner named (a Slack mention, an ID typed at the
-    # terminal) and hands the service their plain ID with the text as typed.
-    named = service.respond(practitioner_id=PRAC, text="<@U0TESTOWNR>", person="U0TESTOWNR")
-    assert named.messages[-1].data["step"] == "due"
+    # A line with no owner is the practitioner's; with no date, the date is asked for.
+    asked = say(service, "Visit school to see the child alone").messages[-1].data
+    assert (asked["step"], asked["draft"]["what"]) == ("due", "Visit school to see the child alone")
     assert templates(say(service, "04/05")) == ["date_ambiguous"]
     assert templates(say(service, "2026-11-01")) == ["date_past"]
     assert templates(say(service, "whenever")) == ["date_not_understood"]
     reply = say(service, "Friday")
-    assert templates(reply) == ["date_understood", "question"]
-    assert reply.messages[-1].data["step"] == "contingency"
-    reply = say(service, "Ask the school DSL to see her instead")
-    # Straight on to the next action, where "done" ends the plan.
+    # Not urgent: noted with its date, and straight on to the next action (no owner step, no
+    # contingency of its own), where "done" ends the plan.
+    assert templates(reply) == ["plan_action_noted", "question"]
     asked = reply.messages[-1].data
     assert (asked["step"], asked["actions_so_far"], asked["draft"]) == ("what", 1, None)
     reply = say(service, "another")  # understood, and adds nothing by itself
     assert (question_id(reply), reply.messages[-1].data["step"]) == ("plan", "what")
-    assert question_id(say(service, "done")) == "lead_contact"
+    # The shared contingency is asked once, after the plan.
+    assert question_id(say(service, "done")) == "plan_contingency"
+    assert question_id(say(service, "Ask the school DSL to see her instead")) == "lead_contact"
     with new_session() as session:
         action = session.exec(select(Action)).one()
     assert action.status == "complete"
-    assert action.owner_person_id == "U0TESTOWNR"
+    assert (action.owner, action.owner_person_id) == ("me", PRAC)
     assert action.due_on == date(2026, 11, 27)
+    assert action.contingency == "Ask the school DSL to see her instead"
 
 
-def test_back_inside_the_plan_steps_back_one_field(service) -> None:
+def test_a_line_names_its_owner_and_date_and_an_urgent_action_asks_its_own_contingency(
+    service, new_session
+) -> None:
     walk_to_plan(service)
-    say(service, "Visit school")
-    say(service, "Me")
-    reply = say(service, "back")
-    assert reply.messages[-1].data["step"] == "owner"
+    reply = say(service, "Strategy meeting tomorrow - team manager")
+    # Owner and date read from the line: nothing asked but the urgent action's contingency.
+    assert templates(reply) == ["question"]
+    asked = reply.messages[-1].data
+    assert (question_id(reply), asked["step"]) == ("plan", "contingency")
+    assert (asked["draft"]["what"], asked["draft"]["owner"]) == (
+        "Strategy meeting tomorrow",
+        "team manager",
+    )
+    reply = say(service, "Ring the duty manager myself")
+    assert templates(reply) == ["plan_action_noted", "question"]
+    assert reply.messages[-1].data["step"] == "what"
+    # Every action has its contingency: none is asked for the plan.
+    assert question_id(say(service, "done")) == "lead_contact"
+    with new_session() as session:
+        action = session.exec(select(Action)).one()
+    assert (action.owner, action.owner_person_id, action.due_on, action.contingency) == (
+        "team manager",
+        None,
+        date(2026, 11, 27),
+        "Ring the duty manager myself",
+    )
+
+
+def test_a_person_named_at_the_owner_step_of_a_reflection_paused_there_is_kept_by_id(
+    service, new_session
+) -> None:
+    # Reflections paused before 2026.12 may sit on the old owner step; the front end reads the
+    # person named (a Slack mention, an ID typed at the terminal) and hands the service the ID.
+    walk_to_plan(service)
+    say(service, "Visit school to see the child alone")
+    with new_session() as session:
+        stored = session.exec(select(Reflection)).one()
+        stored.current_step = "owner"
+        session.add(stored)
+        session.commit()
+    named = service.respond(practitioner_id=PRAC, text="<@U0TESTOWNR>", person="U0TESTOWNR")
+    assert named.messages[-1].data["step"] == "due"
+    say(service, "Friday", "done", "skip")
+    with new_session() as session:
+        action = session.exec(select(Action)).one()
+    assert (action.owner_person_id, action.due_on) == ("U0TESTOWNR", date(2026, 11, 27))
+
+
+def test_back_inside_the_plan_steps_back_one_field(service, new_session) -> None:
+    walk_to_plan(service)
+    assert say(service, "Visit school").messages[-1].data["step"] == "due"
     reply = say(service, "back")
     assert reply.messages[-1].data["step"] == "what"
     assert reply.messages[-1].data["draft"]["what"] == "Visit school"
+    # The line typed again replaces the one being written, not a second action.
+    reply = say(service, "Visit school on Friday")
+    assert templates(reply) == ["plan_action_noted", "question"]
+    with new_session() as session:
+        action = session.exec(select(Action)).one()
+    assert (action.what, action.due_on) == ("Visit school on Friday", date(2026, 11, 27))
 
 
-def test_back_from_the_next_action_reopens_the_last_ones_contingency(service, new_session) -> None:
+def test_back_from_the_next_action_reopens_the_last_one(service, new_session) -> None:
     walk_to_plan(service)
-    say(service, "Visit school", "Me", "Friday", "Ask the DSL to see her instead")
+    say(service, "Strategy meeting Friday - me", "Ask the DSL to see her instead")
     reply = say(service, "back")
     asked = reply.messages[-1].data
-    assert (question_id(reply), asked["step"]) == ("plan", "contingency")
-    assert asked["draft"]["what"] == "Visit school"
+    assert (question_id(reply), asked["step"]) == ("plan", "what")
+    assert asked["draft"]["what"] == "Strategy meeting Friday"
+    reply = say(service, "Strategy meeting Friday - me")
+    assert reply.messages[-1].data["step"] == "contingency"
     reply = say(service, "Ask the team manager to join the visit")
     assert (reply.messages[-1].data["step"], reply.messages[-1].data["actions_so_far"]) == (
         "what",
@@ -347,11 +401,13 @@ def test_back_from_the_next_action_reopens_the_last_ones_contingency(service, ne
 
 def test_skipping_plan_fields_leaves_them_empty(service, new_session) -> None:
     walk_to_plan(service)
-    say(service, "Visit school", "skip", "skip", "skip")
-    assert question_id(say(service, "done")) == "lead_contact"
+    say(service, "Visit school", "skip")
+    assert question_id(say(service, "done")) == "plan_contingency"
+    assert question_id(say(service, "skip")) == "lead_contact"
     with new_session() as session:
         action = session.exec(select(Action)).one()
-    assert (action.owner, action.due_on, action.contingency) == (None, None, None)
+    assert (action.status, action.due_on, action.contingency) == ("complete", None, None)
+    assert (action.owner, action.owner_person_id) == ("me", PRAC)
 
 
 @pytest.mark.parametrize(
@@ -391,7 +447,7 @@ def test_commands_with_no_reflection(service) -> None:
 
 def test_current_prompt_repeats_question(service) -> None:
     service.start(practitioner_id=PRAC, case_ref="CSC-1001")
-    assert question_id(service.current_prompt(practitioner_id=PRAC)) == "purpose"
+    assert question_id(service.current_prompt(practitioner_id=PRAC)) == "today"
 
 
 def test_history_is_newest_first(service, clock) -> None:
@@ -406,20 +462,21 @@ def test_history_is_newest_first(service, clock) -> None:
 def test_a_reply_typed_before_the_next_question_arrived_is_filed_under_the_one_on_screen(
     service, new_session
 ) -> None:
-    started = service.start(practitioner_id=PRAC, case_ref="CSC-1001")
-    on_screen = started.asks
-    assert on_screen is not None and on_screen.question == "purpose"
+    service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    on_screen = say(service, "No").asks
+    assert on_screen is not None and on_screen.question == "worry"
     first = say(service, "To see where she sleeps and what there is to eat")
-    assert first.asks is not None and first.asks.question == "worry"
+    assert first.asks is not None and first.asks.question == "working_well"
 
-    # A second message, typed before "worry" reached them, continues the first.
+    # A second message, typed before "working_well" reached them, continues the first.
     more = service.respond(
         practitioner_id=PRAC, text="And to meet her grandmother", typed_under=on_screen
     )
     assert templates(more) == ["added_to_answer"]
-    assert reflection_row(new_session).current_question == "worry"  # not answered
+    assert reflection_row(new_session).current_question == "working_well"  # not answered
     with new_session() as session:
-        [answer] = session.exec(select(Answer)).all()
+        [answer] = session.exec(select(Answer).where(Answer.question_id == "worry")).all()
+        assert session.exec(select(Answer).where(Answer.question_id == "working_well")).all() == []
     assert answer.value == (
         "To see where she sleeps and what there is to eat\n\nAnd to meet her grandmother"
     )
@@ -427,18 +484,18 @@ def test_a_reply_typed_before_the_next_question_arrived_is_filed_under_the_one_o
     # A "skip" typed under a question already answered skips nothing unseen.
     late = service.respond(practitioner_id=PRAC, text="skip", typed_under=on_screen)
     assert templates(late) == ["moved_on"]
-    assert reflection_row(new_session).current_question == "worry"
+    assert reflection_row(new_session).current_question == "working_well"
 
     # "pause" means the same whenever it was typed; a reply under the current one is an answer.
     current = reflection_row(new_session)
-    under_current = Position(current.id or 0, "worry", None)
+    under_current = Position(current.id or 0, "working_well", None)
     assert (
         question_id(
             service.respond(
-                practitioner_id=PRAC, text="That she goes hungry", typed_under=under_current
+                practitioner_id=PRAC, text="She loves nursery", typed_under=under_current
             )
         )
-        == "working_well"
+        == "scale"
     )
     assert "paused" in templates(
         service.respond(practitioner_id=PRAC, text="pause", typed_under=on_screen)
@@ -446,12 +503,14 @@ def test_a_reply_typed_before_the_next_question_arrived_is_filed_under_the_one_o
 
 
 def test_an_added_reply_is_screened_for_identifiers(service, new_session) -> None:
-    on_screen = service.start(practitioner_id=PRAC, case_ref="CSC-1001").asks
+    service.start(practitioner_id=PRAC, case_ref="CSC-1001")
+    on_screen = say(service, "No").asks
     say(service, "A planned visit after the school's referral")
     late = service.respond(
         practitioner_id=PRAC, text="Her NHS number is 943 476 5919", typed_under=on_screen
     )
     assert "identifiers_withheld" in templates(late)
     with new_session() as session:
-        [answer] = session.exec(select(Answer)).all()
+        [answer] = session.exec(select(Answer).where(Answer.question_id == "worry")).all()
+    assert "added_to_answer" in templates(late)
     assert "943 476 5919" not in (answer.value or "")

@@ -35,35 +35,33 @@ people:
 # Answers by question id; what is not here is skipped. The whole path is checked in
 # test_the_path_asks_follow_ups_and_confirmations_right_after_what_raised_them.
 ANSWERS: dict[str, str | list[str]] = {
-    "purpose": "1",  # a quick answer: "A planned visit"
-    "worry": "skip",  # core: reaches the supervisor as an unknown
+    "today": "3",  # nothing needs action today
+    "worry": "A planned visit; that she is left to look after herself while mum sleeps",
     "working_well": "She loves school and her teacher",
     "scale": "3",
+    # Four words or more: the child's day covers development, which is not asked.
     "child_day": "Gets herself to school, tea is crisps, mum asleep in the mornings",
     "child_seen": "5",  # not seen yet
-    "development": "ok",  # thin
     "household": "Mum and her boyfriend, who I have never met",  # mentions a man not met
     "confirm_unmet_man": "1",  # yes
-    "household_met": "2",  # not all of them
     "identity": "skip",  # the whole theme skipped
     "medical": "no",
     "chronology": "1",  # read
-    "history": "Two neglect referrals from school in 2025",
+    "history": "Two referrals",  # thin
     "sources": "1",  # the parent's account only
-    "risks": "1",  # alcohol -> what happens at the time, and a pregnancy or baby
+    "risks": "1, 3",  # alcohol and domestic abuse -> what happens at the time, a pregnancy or baby
     "at_the_time": "Not known what happens in the evenings",  # mentions something not known
     "confirm_unknown": "2",  # it can wait: no flag
     "pregnancy": "yes",  # -> keeping the baby safe
     "baby_safety": "Will ask the midwife today",
+    "outside_home": "1",  # none of these
     "engagement": "2",  # agreeing, but little changes -> what real change would look like
     "real_change": "Breakfast every day and her uniform washed",
     "explanations": "Mum may be depressed",
-    "network": "1, 2",
-    "agency_response": "1",
-    "plan:what": ["Read the chronology again", "done"],
-    "plan:owner": "me",
+    "network": "skip",  # core: reaches the supervisor as an unknown
+    "plan:what": ["Read the chronology again", "done"],  # no date: the date is asked
     "plan:due": "Friday",
-    "plan:contingency": "skip",
+    "plan_contingency": "skip",  # asked once, after the plan
     "lead_contact": "not yet",
     "supervisor_ask": "4",  # a decision
     "decision_needed": "Whether to step up to child protection, by Monday",
@@ -96,16 +94,14 @@ def test_the_path_asks_follow_ups_and_confirmations_right_after_what_raised_them
     walk: Walk,
 ) -> None:
     assert walk.asked == [
-        "purpose",
+        "today",
         "worry",
         "working_well",
         "scale",
-        "child_day",
+        "child_day",  # written at length: covers development, which is not asked
         "child_seen",
-        "development",
         "household",
-        "confirm_unmet_man",
-        "household_met",
+        "confirm_unmet_man",  # whether they have met them all: "never met" already says
         "identity",
         "medical",
         "chronology",
@@ -116,16 +112,15 @@ def test_the_path_asks_follow_ups_and_confirmations_right_after_what_raised_them
         "confirm_unknown",
         "pregnancy",
         "baby_safety",
+        "outside_home",
         "engagement",
         "real_change",
         "explanations",
-        "network",
-        "agency_response",
+        "network",  # skipped: agency_response is asked only when another agency is involved
         "plan:what",
-        "plan:owner",
-        "plan:due",
-        "plan:contingency",
+        "plan:due",  # no date in the line
         "plan:what",
+        "plan_contingency",  # one contingency for the plan, after "done"
         "lead_contact",
         "supervisor_ask",
         "decision_needed",
@@ -142,36 +137,47 @@ def test_completion_names_supervisor_and_leads(completed: Reply) -> None:
 
 def test_summary_groups_answered_questions_by_theme(summary: dict[str, Any]) -> None:
     titles = [t["title"] for t in summary["themes"]]
-    assert titles[:2] == ["Purpose and worry", "The child's lived experience"]
+    assert titles[:3] == [
+        "Today",
+        "Purpose and worry",
+        "The child's day, development and behaviour",
+    ]
     assert len(titles) == 14
     entries = {
         t["id"]: [(e["question"], e["answer"]) for e in t["entries"]] for t in summary["themes"]
     }
-    assert entries["purpose"] == [  # the skipped worry is an unknown, not an empty answer
-        ("Purpose of the visit", "A planned visit"),
+    assert entries["today"] == [("Anything for today", "No")]
+    assert entries["purpose"] == [
+        (
+            "Purpose and worry",
+            "A planned visit; that she is left to look after herself while mum sleeps",
+        ),
         ("What is working well", "She loves school and her teacher"),
         ("How safe, 0 to 10", "3"),
     ]
     assert entries["lived_experience"] == [
         ("The child's day", "Gets herself to school, tea is crisps, mum asleep in the mornings"),
-        ("Seeing and hearing the child", "Not seen yet"),
+        ("Seeing and hearing the child", "Not seen"),
     ]
+    # The skipped network is an unknown, not an empty answer.
+    assert [q for q, _ in entries["network"]] == ["Something not known, confirmed"]
     assert [q for q, _ in entries["household"]] == [  # the confirmation, under its theme
         "Who lives there or visits",
         "A man not met, confirmed",
-        "Whether you have met them",
     ]
     assert entries["identity"] == []
 
 
 def test_the_first_screen_is_what_to_carry_to_the_door(summary: dict[str, Any]) -> None:
     first = summary["first_screen"]
-    assert first["purpose"] == "A planned visit" and first["worry"] is None
+    # The worry, no longer a separate purpose, comes first.
+    assert (
+        first["worry"] == "A planned visit; that she is left to look after herself while mum sleeps"
+    )
+    assert first["purpose"] is None and first["today"] is None
     assert (first["scale"], first["scale_before"]) == (3, None)
-    assert first["see_alone"] == ["the child, away from their parents"]
-    titles = {f["rule"]: f["title"] for f in summary["flags"]}
-    visit = [f["rule"] for f in summary["flags_by_when"]["visit"]]
-    assert first["look_for"] == [titles[rule] for rule in visit]
+    assert first["see_alone"] == ["the adult who may be being harmed, somewhere safe to talk"]
+    assert first["look_for"] == ["who answers the door, and whether the adult can talk freely"]
     assert summary["working_well"] == "She loves school and her teacher"
     assert (summary["role"], summary["repeat"]) == ("social_worker", False)
 
@@ -180,13 +186,14 @@ def test_gaps_are_skipped_and_thin_themes_and_unknowns_are_skipped_core_question
     summary: dict[str, Any],
 ) -> None:
     gaps = {g["theme"]: g["reason"] for g in summary["gaps"]}
-    assert gaps == {
-        "Identity, diversity and needs": "skipped",
-        "Development, behaviour and relationships": "thin",
-    }
-    worry = default_question_set().questions["worry"]
+    assert gaps == {"Identity, diversity and needs": "skipped", "History": "thin"}
+    network = default_question_set().questions["network"]
     assert summary["unknowns"] == [
-        {"theme": "Purpose and worry", "question": worry.label, "prompt": worry.unknown}
+        {
+            "theme": "The network, thresholds and escalation",
+            "question": network.label,
+            "prompt": network.unknown,
+        }
     ]
     assert summary["skipped_themes"] == ["identity"]
 
@@ -196,7 +203,8 @@ def test_flags_come_from_the_rules_grouped_by_when_they_matter(summary: dict[str
     assert by_when == {
         "today": [],
         "visit": [
-            "child_not_seen_alone",
+            "baby_not_seen",  # a pregnancy or a baby under one: the baby, seen awake
+            "domestic_abuse",
             "only_parent_heard",
             "unmet_man",  # raised once: not also as "someone you haven't met"
             "substances_and_baby",
@@ -271,7 +279,7 @@ def test_confirmation_says_who_will_see_it(new_session, clock, tmp_path: Path) -
     reply = answer_by_id(service, PRAC, "CSC-1001", {}, send=False).last
     assert reply.messages[-1].template == "confirm"
     text = Renderer("slack").message(reply.messages[-1])
-    assert "<@U0TESTSUPV>" in text and "<@U0TESTLEAD>" in text and "Nobody else" in text
+    assert "<@U0TESTSUPV>" in text and "<@U0TESTLEAD>" in text and "nobody else" in text
 
 
 def test_user_text_is_escaped_for_slack(new_session, clock) -> None:
@@ -299,6 +307,6 @@ def test_every_message_template_renders_without_markers_in_plain_mode() -> None:
             question_total=22,
             minutes=9,
         )
-        assert "*" not in text and "type skip, back" in text
+        assert "*" not in text and "Type skip, back or pause" in text
         # The lead is the completion's business now, and only for those who haven't talked.
         assert "safeguarding lead" not in text.lower()

@@ -46,7 +46,7 @@ def test_the_first_screen_comes_first_then_flags_by_when_then_the_plan_then_the_
         text,
         "Summary: CSC-7001",
         "The visit is for: Weigh the baby and see where she sleeps",
-        "The biggest worry: Mum drinks in the evenings",
+        "Purpose and worry: Mum drinks in the evenings",
         "Scale: 4 out of 10 (last time 3)",
         "See alone: Mum",
         "Look for: Where the baby sleeps; Bottles",

@@ -17,7 +17,7 @@ from bot.reflection.service import ReflectionService
 from bot.render import Mode, Renderer, export_markdown
 from bot.terminal.conversation import TerminalConversation
 from storage.db import SessionFactory
-from storage.models import Answer, Reflection
+from storage.models import Action, Answer, Reflection
 from tests.protection.conftest import PRACTITIONER, example_answers
 
 BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
@@ -130,7 +130,9 @@ def test_the_terminal_conversation_asks_again_and_shows_no_control(
     service: ReflectionService, new_session: SessionFactory
 ) -> None:
     answers = example_answers()
-    lines = ["\u200b\u200d", answers[0] + " \u202eesrever", *answers[1:]]
+    # A plan action: the practitioner's summary shows the plan (not the written answers).
+    at = answers.index("See the child on her own at school")
+    lines = ["\u200b\u200d", *answers[:at], answers[at] + " \u202eesrever", *answers[at + 1 :]]
     out = io.StringIO()
     conversation = TerminalConversation(
         service, Renderer("plain"), practitioner_id=PRACTITIONER, out=out
@@ -139,7 +141,8 @@ def test_the_terminal_conversation_asks_again_and_shows_no_control(
     assert conversation.run("CSC-1001", stdin) == 0
     assert out.getvalue().count("I didn't catch an answer there") == 1
     assert not BIDI.search(out.getvalue())
-    assert f"{answers[0]} esrever" in out.getvalue()  # the summary shows the answer
-    stored = stored_answers(new_session)
-    assert f"{answers[0]} esrever" in stored
+    assert f"{answers[at]} esrever" in out.getvalue()  # the summary shows the answer
+    with new_session() as session:
+        stored = [*stored_answers(new_session), *session.exec(select(Action.what)).all()]
+    assert f"{answers[at]} esrever" in stored
     assert not any(BIDI.search(v or "") for v in stored)

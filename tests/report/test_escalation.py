@@ -30,7 +30,9 @@ NO_NEED = "No need to escalate yet, ring the duty desk for their reasons"
 
 def disagreement(plan_what: str) -> dict[str, object]:
     return {
-        "purpose": "Joint visit after the strategy outcome was NFA.",
+        "worry": "Joint visit after the strategy outcome was NFA.",
+        # Another agency is involved, so their response is asked about.
+        "network": ["social_care"],
         "agency_response": "disagree",
         "escalated": "not_yet",
         "plan": [
