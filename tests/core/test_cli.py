@@ -115,7 +115,7 @@ def test_ctrl_c_pauses_and_keeps_answers(cli_env) -> None:
     )
     try:
         assert process.stdin is not None and process.stdout is not None
-        process.stdin.write(b"An answer typed before the interruption, several words\n")
+        process.stdin.write(b"No, nothing for today, typed before the interruption\n")
         process.stdin.flush()
         # The answer to the first question is in once the second is asked.
         second = default_question_set().questions["worry"].text.encode()

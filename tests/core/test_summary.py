@@ -116,6 +116,7 @@ def test_the_path_asks_follow_ups_and_confirmations_right_after_what_raised_them
         "engagement",
         "real_change",
         "explanations",
+        "confirm_care",  # "mum may be depressed": does a parent need care and support?
         "network",  # skipped: agency_response is asked only when another agency is involved
         "plan:what",
         "plan:due",  # no date in the line
@@ -177,7 +178,12 @@ def test_the_first_screen_is_what_to_carry_to_the_door(summary: dict[str, Any]) 
     assert first["purpose"] is None and first["today"] is None
     assert (first["scale"], first["scale_before"]) == (3, None)
     assert first["see_alone"] == ["the adult who may be being harmed, somewhere safe to talk"]
-    assert first["look_for"] == ["who answers the door, and whether the adult can talk freely"]
+    # What to look for, in the words of each flag for the visit, not their titles.
+    assert first["look_for"] == [
+        "the baby awake and undressed, and how they are held",
+        "whether the adult can talk freely, and who answers for them",
+        "who answers the door, and who else is in the home",
+    ]
     assert summary["working_well"] == "She loves school and her teacher"
     assert (summary["role"], summary["repeat"]) == ("social_worker", False)
 

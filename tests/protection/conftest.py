@@ -74,7 +74,8 @@ def service(new_session: SessionFactory, clock: FixedClock) -> ReflectionService
 
 @pytest.fixture
 def run_reflection(service: ReflectionService) -> RunReflection:
-    """Complete a whole reflection; the first answer can be replaced. Returns its id."""
+    """Complete a whole reflection; its first written answer (the purpose and worry, after
+    today's "no") can be replaced. Returns its id."""
 
     def run(
         *,
@@ -84,7 +85,7 @@ def run_reflection(service: ReflectionService) -> RunReflection:
     ) -> int:
         answers = example_answers()
         if first_answer is not None:
-            answers[0] = first_answer
+            answers[1] = first_answer
         reply = service.start(practitioner_id=practitioner_id, case_ref=case_ref)
         for text in answers:
             reply = service.respond(practitioner_id=practitioner_id, text=text)
