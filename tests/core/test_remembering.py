@@ -245,6 +245,7 @@ def test_an_injury_to_a_baby_is_met_at_once_with_the_agencys_procedure(
             people=[Person(person_id=PRAC, agency_id="eh", role="practitioner")],
         )
     service.start(practitioner_id=PRAC, case_ref="EH-3009")
+    service.respond(practitioner_id=PRAC, text="3")  # nothing said to be for today
     service.respond(
         practitioner_id=PRAC, text="Check on Ava, 18 months, after nursery saw a bruise on her ear"
     )

@@ -97,9 +97,13 @@ def test_learning_disability_is_a_support_need_not_a_risk() -> None:
     ids = path_ids(answers)
     assert ids[ids.index("identity") + 1] == "accessible_plan"
     assert "at_the_time" not in ids
-    # Flagged as a need to plan the visit around, never as a risk or as something for today.
-    fired = QS.fired(Facts(answers))
-    assert [(f.rule, f.matters) for f in fired] == [("support_need", "visit")]
+    # Planned for, it raises nothing; left unplanned, it is a need to plan the visit around,
+    # never a risk or something for today.
+    assert (
+        QS.fired(Facts({**answers, "accessible_plan": wrote("Easy-read letters, more time")})) == []
+    )
+    fired = QS.fired(Facts({**answers, "accessible_plan": AnswerState(skipped=True)}))
+    assert [(f.rule, f.matters) for f in fired] == [("support_not_planned", "visit")]
     assert "not a risk" in fired[0].text
     assert all("learning" not in o.label.lower() for o in QS.questions["risks"].options)
 
