@@ -63,7 +63,9 @@ def test_the_next_question_follows_soon_after_the_database_is_back(
                 text("SELECT id FROM reflection WHERE practitioner_id = :p FOR UPDATE"),
                 {"p": PRACTITIONER},
             )
-            assert server.answer(PRACTITIONER, "A planned visit", "Ev0STRANDED")[0] == 200
+            # Today's question, answered in words: nothing is for today.
+            typed = "No, just a planned visit"
+            assert server.answer(PRACTITIONER, typed, "Ev0STRANDED")[0] == 200
             assert wait_until(lambda: waiting_on_a_lock(engine), timeout=5)
             proxy.set_mode(mode)
             assert wait_until(lambda: "could not set back inbox item" in log.read_text(), 10)
@@ -75,8 +77,8 @@ def test_the_next_question_follows_soon_after_the_database_is_back(
         assert fake_slack.wait_for(lambda: len(fake_slack.messages_to(PRACTITIONER)) == 2, 10)
         next_question = time.monotonic() - back
     with new_session() as session:
-        assert [a.question_id for a in session.exec(select(Answer))] == ["purpose"]
+        assert [a.question_id for a in session.exec(select(Answer))] == ["today"]
     logged = log.read_text()
-    assert "Traceback" not in logged and "A planned visit" not in logged
+    assert "Traceback" not in logged and typed not in logged
     assert next_question < 10
     print(f"{mode.value}: the next question {next_question:.2f} s after the database was back")
