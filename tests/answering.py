@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.reflection.messages import Reply
 from bot.reflection.service import CONFIRM, ReflectionService
@@ -23,6 +24,17 @@ class Walk:
     @property
     def last(self) -> Reply:
         return self.replies[-1]
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The summary of the reflection the walk completed."""
+        assert self.last.completion is not None
+        return self.last.completion.summary
+
+    @property
+    def flagged(self) -> set[str]:
+        """The rules whose flags the summary shows."""
+        return {f["rule"] for f in self.summary["flags"]}
 
 
 def answer_by_id(

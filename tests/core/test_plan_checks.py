@@ -6,7 +6,6 @@ after the plan; the answer mends the plan. A good plan is not queried."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -50,15 +49,6 @@ def walk(service: ReflectionService, answers: Answers) -> Walk:
     return walked
 
 
-def summary(walked: Walk) -> dict[str, Any]:
-    assert walked.last.completion is not None
-    return walked.last.completion.summary
-
-
-def flagged(walked: Walk) -> set[str]:
-    return {f["rule"] for f in summary(walked)["flags"]}
-
-
 def asked_text(walked: Walk, question_id: str) -> str:
     for reply in walked.replies:
         for message in reply.messages:
@@ -91,8 +81,8 @@ def test_after_a_disclosure_asking_mum_in_first_is_queried(service, new_session)
     first = stored_actions(new_session)[0]
     assert first.what == "Refer to CSC now, before anyone at home is told"
     assert (first.owner_person_id, first.due_on) == (PRAC, TODAY)
-    assert summary(walked)["actions"][0]["what"] == first.what
-    assert "plan_tells_household" not in flagged(walked)  # mended, so not flagged
+    assert walked.summary["actions"][0]["what"] == first.what
+    assert "plan_tells_household" not in walked.flagged  # mended, so not flagged
 
 
 def test_a_query_left_unanswered_stays_as_a_flag_for_today(service) -> None:
@@ -105,7 +95,7 @@ def test_a_query_left_unanswered_stays_as_a_flag_for_today(service) -> None:
         },
     )
     assert "plan_household" in walked.asked
-    today = [f["rule"] for f in summary(walked)["flags_by_when"]["today"]]
+    today = [f["rule"] for f in walked.summary["flags_by_when"]["today"]]
     assert "plan_tells_household" in today
 
 
@@ -133,8 +123,8 @@ def test_a_today_flag_with_a_referral_next_week_asks_what_happens_today(
     actions = stored_actions(new_session)
     assert [a.what for a in actions] == ["Ring the CSC duty desk now", "Refer to CSC next week"]
     assert (actions[0].due_on, actions[0].owner_person_id) == (TODAY, PRAC)
-    assert summary(walked)["actions"][0]["due_on"] == TODAY.isoformat()
-    assert "plan_not_today" not in flagged(walked)
+    assert walked.summary["actions"][0]["due_on"] == TODAY.isoformat()
+    assert "plan_not_today" not in walked.flagged
 
 
 def test_a_today_flag_with_nothing_today_unmended_is_flagged_for_today(service) -> None:
@@ -146,7 +136,7 @@ def test_a_today_flag_with_nothing_today_unmended_is_flagged_for_today(service) 
         },
     )
     assert "plan_today" in walked.asked
-    assert "plan_not_today" in [f["rule"] for f in summary(walked)["flags_by_when"]["today"]]
+    assert "plan_not_today" in [f["rule"] for f in walked.summary["flags_by_when"]["today"]]
 
 
 # ---------------------------------------------------------------- a contingency a flag warns of
@@ -166,8 +156,8 @@ def test_a_contingency_that_repeats_a_warning_is_queried_and_replaced(service, n
     assert '"use her son to interpret"' in asked_text(walked, "contingency_instead")
     (action,) = stored_actions(new_session)
     assert action.contingency == "Rebook with a telephone interpreter"
-    assert "contingency_repeats_warning" not in flagged(walked)
-    assert "family_interpreting" in flagged(walked)  # the interpreting itself still stands
+    assert "contingency_repeats_warning" not in walked.flagged
+    assert "family_interpreting" in walked.flagged  # the interpreting itself still stands
 
 
 def test_a_contingency_that_repeats_a_warning_left_as_it_is_is_flagged(service) -> None:
@@ -180,7 +170,7 @@ def test_a_contingency_that_repeats_a_warning_left_as_it_is_is_flagged(service) 
         },
     )
     assert "contingency_instead" in walked.asked
-    assert "contingency_repeats_warning" in flagged(walked)
+    assert "contingency_repeats_warning" in walked.flagged
 
 
 # ---------------------------------------------------------------- good plans
@@ -227,5 +217,5 @@ def test_a_contingency_that_repeats_a_warning_left_as_it_is_is_flagged(service) 
 def test_a_good_plan_is_not_queried(service, answers: Answers) -> None:
     walked = walk(service, answers)
     assert PLAN_QUERIES.isdisjoint(walked.asked), walked.asked
-    assert PLAN_FLAGS.isdisjoint(flagged(walked)), flagged(walked)
+    assert PLAN_FLAGS.isdisjoint(walked.flagged), walked.flagged
     assert walked.asked[walked.asked.index("plan:what") :].count("lead_contact") == 1

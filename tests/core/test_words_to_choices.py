@@ -4,8 +4,6 @@ asked when the words already answer it (`answered_by`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from bot.reflection.questions import default_question_set
@@ -28,29 +26,20 @@ def walk(service: ReflectionService, answers: Answers) -> Walk:
     return walked
 
 
-def summary(walked: Walk) -> dict[str, Any]:
-    assert walked.last.completion is not None
-    return walked.last.completion.summary
-
-
-def flagged(walked: Walk) -> set[str]:
-    return {f["rule"] for f in summary(walked)["flags"]}
-
-
 def shown(walked: Walk, label: str) -> str:
-    entries = [e for t in summary(walked)["themes"] for e in t["entries"]]
+    entries = [e for t in walked.summary["themes"] for e in t["entries"]]
     return next(e["answer"] for e in entries if e["question"] == label)
 
 
 def test_only_mum_really_is_the_parents_account_alone(service) -> None:
     walked = walk(service, {"sources": "only mum really"})
-    assert "only_parent_heard" in flagged(walked)
+    assert "only_parent_heard" in walked.flagged
     assert shown(walked, "Whose account you have heard") == "only mum really"  # kept as written
 
 
 def test_mum_and_the_school_is_more_than_the_parents_account(service) -> None:
     walked = walk(service, {"sources": "mum and the school nurse"})
-    assert "only_parent_heard" not in flagged(walked)
+    assert "only_parent_heard" not in walked.flagged
 
 
 def test_none_with_what_was_asked_about_chooses_none_alone(service) -> None:
@@ -61,7 +50,7 @@ def test_none_with_what_was_asked_about_chooses_none_alone(service) -> None:
     # No confirming question about the drink or the abuse, and nothing asked about the time.
     assert not after.startswith("confirm_") and after != "at_the_time"
     assert not {"confirm_alcohol", "confirm_domestic_abuse", "at_the_time"} & set(walked.asked)
-    assert not {"alcohol_mentioned", "domestic_abuse"} & flagged(walked)
+    assert not {"alcohol_mentioned", "domestic_abuse"} & walked.flagged
 
 
 def test_drink_named_without_none_chooses_alcohol(service) -> None:
@@ -75,13 +64,13 @@ def test_drink_named_without_none_chooses_alcohol(service) -> None:
 def test_household_words_that_say_everyone_was_met_skip_whether_they_were_met(service) -> None:
     walked = walk(service, {"household": "Mum and her partner Dave, met both at home"})
     assert "household_met" not in walked.asked
-    assert "adult_not_met" not in flagged(walked)
+    assert "adult_not_met" not in walked.flagged
 
 
 def test_household_words_that_say_nothing_of_meeting_ask_whether_they_were_met(service) -> None:
     walked = walk(service, {"household": "Mum and her partner Dave", "household_met": "2"})
     assert "household_met" in walked.asked
-    assert "adult_not_met" in flagged(walked)
+    assert "adult_not_met" in walked.flagged
 
 
 def test_met_him_3_times_skips_whether_they_were_met(service) -> None:
@@ -98,11 +87,11 @@ def test_met_him_3_times_skips_whether_they_were_met(service) -> None:
 )
 def test_seeing_the_child_in_words(service, words: str, flag: bool) -> None:
     walked = walk(service, {"child_seen": words})
-    assert ("child_not_seen_alone" in flagged(walked)) is flag
+    assert ("child_not_seen_alone" in walked.flagged) is flag
     assert shown(walked, "Seeing and hearing the child") == words
 
 
 def test_no_in_words_moves_on_from_today(service) -> None:
     walked = answer_by_id(service, PRAC, "CSC-1001", {"today": "no, nothing urgent"})
     assert walked.asked[:2] == ["today", "worry"]
-    assert "action_today" not in flagged(walked) and not walked.last.alerts
+    assert "action_today" not in walked.flagged and not walked.last.alerts
