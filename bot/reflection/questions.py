@@ -89,6 +89,9 @@ class QuestionModel(_Strict):
     pause_on: str | None = None
     # Not asked when the practitioner's words to this earlier question already answer it.
     answered_by: str | None = None
+    # Those words answer it only when they choose one of these (a "nothing" said to a wider
+    # question does not answer this narrower one).
+    answered_only_with: tuple[str, ...] = ()
     # The option chosen when the practitioner's words choose none (for safety, "not sure").
     unheard: str | None = None
     # The answer becomes an action due today, put first in the plan.
@@ -290,6 +293,7 @@ class Question:
     becomes_action: str | None = None
     sets_contingency: str | None = None
     answered_by: str | None = None
+    answered_only_with: tuple[str, ...] = ()
     unheard: str | None = None
 
     @property
@@ -524,7 +528,7 @@ class QuestionSet:
         if source is None or source.skipped or not source.text.strip():
             return False
         if question.kind in {"choice", "multi"}:
-            return bool(question.heard(source.text))
+            return bool(_said_choices(question, source.text))
         return len(source.text.split()) >= DETAIL_WORDS
 
     def with_said(self, answers: Mapping[str, AnswerState]) -> dict[str, AnswerState]:
@@ -536,7 +540,10 @@ class QuestionSet:
             if question.answered_by and self.already_said(question, answers):
                 source = answers[question.answered_by]
                 said[question.id] = AnswerState(
-                    skipped=False, text=source.text, choices=question.heard(source.text), said=True
+                    skipped=False,
+                    text=source.text,
+                    choices=_said_choices(question, source.text),
+                    said=True,
                 )
         return said
 
@@ -612,6 +619,14 @@ class QuestionSet:
         if detector is not None and detector.find(what or "") is not None:
             return ESCALATION
         return None
+
+
+def _said_choices(question: Question, text: str) -> tuple[str, ...]:
+    """The options that words written to an earlier question choose for this one."""
+    heard = question.heard(text)
+    if question.answered_only_with:
+        return tuple(c for c in heard if c in question.answered_only_with)
+    return heard
 
 
 def _one_flag_per_quote(fired: list[tuple[str | None, Fired]]) -> list[Fired]:
@@ -811,7 +826,7 @@ def _missing(
 
 
 _FILLER = re.compile(
-    r"\b(?:and|or|then|the|it|things|situation|closely|will|we|i|to|continue|keep|on|going|"
+    r"\b(?:and|or|then|the|it|things|situation|closely|will|ill|ll|we|i|to|continue|keep|on|going|"
     r"ongoing|case|child|family)\b|[^\w\s]",
     re.IGNORECASE,
 )
@@ -938,6 +953,7 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
             pause_on=q.pause_on,
             becomes_action=q.becomes_action,
             answered_by=q.answered_by,
+            answered_only_with=q.answered_only_with,
             unheard=q.unheard,
             sets_contingency=q.sets_contingency,
         )
@@ -949,6 +965,12 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
         ):
             raise refuse(
                 ("questions", index, "answered_by"), f"'{source}' is not a question asked before"
+            )
+        unknown_options = set(q.answered_only_with) - {o.id for o in q.options}
+        if unknown_options:
+            raise refuse(
+                ("questions", index, "answered_only_with"),
+                f"not options: {sorted(unknown_options)}",
             )
     if sum(1 for q in questions.values() if q.kind == "plan") != 1:
         raise QuestionSetError("questions: exactly one plan question is needed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.reflection.questions import AnswerState, Facts, default_question_set
+from bot.reflection.questions import AnswerState, Facts, default_question_set, is_vague_contingency
 from bot.reflection.words import read
 
 QS = default_question_set()
@@ -189,3 +189,127 @@ def test_the_same_words_for_the_same_concern_are_flagged_once() -> None:
     }
     fired = flags(answers)
     assert "alcohol_and_baby_sleep" in fired and "alcohol_mentioned" not in fired
+
+
+# Concepts heard in other words than any case they were found in: each with controls that must
+# stay silent.
+
+
+@pytest.mark.parametrize(
+    ("text", "mention", "question"),
+    [
+        ("been absent 3 wks now, school sent a letter", "education", "child_day"),
+        ("hasn't been back in school since the summer hols", "education", "child_day"),
+        ("stopped going to college in october", "education", "outside_home"),
+        ("only has about 10 words at 2 and a half", "communication", "child_day"),
+        ("hardly any words yet, SALT waiting list", "communication", "child_day"),
+        ("speech is behind, points for what he wants", "communication", "child_day"),
+        ("long red welts across the back of his thighs", "injury", "worry"),
+        ("finger marks round her upper arm", "injury", "worry"),
+        ("says dad smacked her with a wooden spoon", "injury", "worry"),
+        ("dad throws things when hes had a drink", "domestic_abuse", "risks"),
+        ("he put his fist through the kitchen door", "domestic_abuse", "risks"),
+        ("shes frightened of him when he drinks", "domestic_abuse", "risks"),
+        ("I reckon it met threshold for CP but MASH said early help", "disagreement", "history"),
+        ("police NFA'd it and I'm not happy with that", "disagreement", "network"),
+        ("should have gone to a strategy discussion imo", "disagreement", "history"),
+        ("everything we know comes from mum", "parent_account", "sources"),
+        ("dad insists it was a one-off", "parent_account", "risks"),
+        ("I've no reason to doubt her", "parent_account", "explanations"),
+        ("she stays up with her little brother when hes poorly", "care", "outside_home"),
+        ("gets his sister dressed and to school every morning", "care", "child_day"),
+        ("walks the younger ones to school before she goes in", "care", "child_day"),
+        ("older brother has a worker somewhere, no idea who", "unknown", "sources"),
+    ],
+)
+def test_concepts_are_heard_in_other_words(text: str, mention: str, question: str) -> None:
+    assert mention in heard(text, question), heard(text, question)
+
+
+@pytest.mark.parametrize(
+    ("text", "silent", "question"),
+    [
+        ("off sick for a day with a cold, back now", "education", "child_day"),
+        ("back in school full time, attendance good", "education", "child_day"),
+        ("chatty, full sentences, lots of words", "communication", "child_day"),
+        ("not talking to her dad since the row about her phone", "communication", "child_day"),
+        ("marks on the wall from the kids' crayons", "injury", "child_day"),
+        ("throws a ball about with his dad at the park", "domestic_abuse", "child_day"),
+        ("agree with the decision to close, GP and school the same", "disagreement", "network"),
+        ("should have been at school by 9 but the bus was late", "disagreement", "child_day"),
+        ("mum says she feels well and the GP agrees", "parent_account", "sources"),
+        ("I believe in giving her a chance to show it", "parent_account", "explanations"),
+        ("stays up late with friends on the xbox at weekends", "care", "child_day"),
+    ],
+)
+def test_other_words_stay_silent(text: str, silent: str, question: str) -> None:
+    assert silent not in heard(text, question), heard(text, question)
+
+
+def test_agreement_without_change_is_flagged_whether_chosen_or_written() -> None:
+    assert "disguised_compliance" in flags({"engagement": chose("agreeing_no_change")})
+    written = {
+        "explanations": wrote("nods along, nothing changes"),
+        "confirm_compliance": chose("yes"),
+    }
+    assert "disguised_compliance" in flags(written)
+    assert "disguised_compliance" not in flags({"engagement": chose("engaging")})
+
+
+def test_a_disagreement_written_anywhere_asks_about_escalation_once() -> None:
+    answers = {
+        "history": wrote("MASH closed it, I thought it should have gone to a strat"),
+        "confirm_disagreement": chose("yes"),
+        "network": chose("social_care"),
+    }
+    asked = [q.id for q in QS.path(Facts(answers, role="social_worker"))]
+    assert "escalated" in asked and "agency_response" not in asked
+    assert "disagreement_not_escalated" in flags({**answers, "escalated": chose("not_yet")})
+    assert "disagreement_not_escalated" not in flags({**answers, "escalated": chose("yes")})
+    declined = {**answers, "confirm_disagreement": chose("no")}
+    assert "disagreement_not_escalated" not in flags(declined)
+
+
+def test_the_parents_word_alone_confirmed_is_only_the_parents_account() -> None:
+    answers = {
+        "risks": wrote("mum says its all sorted now"),
+        "confirm_parent_account": chose("yes"),
+    }
+    assert "only_parent_heard" in flags(answers)
+    assert "only_parent_heard" not in flags({**answers, "confirm_parent_account": chose("no")})
+
+
+def test_nothing_said_about_identity_does_not_answer_the_medical_question() -> None:
+    def asked(identity: str) -> list[str]:
+        return [q.id for q in QS.path(Facts({"identity": wrote(identity)}, role="gp"))]
+
+    assert "medical" in asked("nothing of note")
+    assert "medical" not in asked("he has epilepsy, on meds")
+
+
+@pytest.mark.parametrize(("role", "question"), [("police", "child_day"), ("early_help", "medical")])
+def test_every_role_is_asked_about_the_childs_day_and_health_where_it_fits(
+    role: str, question: str
+) -> None:
+    assert question in [q.id for q in QS.path(Facts({}, role=role))]
+
+
+@pytest.mark.parametrize(
+    ("contingency", "vague"),
+    [
+        ("if she's not back by March I'll look into it", True),
+        ("the EHE team will follow it up", True),
+        ("see what the hospital say", True),
+        ("keep reminding them every visit", True),
+        ("if it hasn't healed next week GP can decide", True),
+        ("try again", True),
+        ("if CSC don't pick it up by 3, I ring the duty manager", False),
+        ("review at the next core group", False),
+        ("if she misses it, I will refer to social care", False),
+        ("if he's targeted again parents ring 101 and I'll review", False),
+    ],
+)
+def test_a_contingency_that_hands_on_waits_or_repeats_is_none(
+    contingency: str, vague: bool
+) -> None:
+    assert is_vague_contingency(contingency, "ring the school", QS.settings) is vague
