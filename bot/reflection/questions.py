@@ -92,6 +92,8 @@ class QuestionModel(_Strict):
     # Those words answer it only when they choose one of these (a "nothing" said to a wider
     # question does not answer this narrower one).
     answered_only_with: tuple[str, ...] = ()
+    # On a repeat reflection: the carried questions not chosen here keep last time's answers.
+    keeps_carried: bool = False
     # The option chosen when the practitioner's words choose none (for safety, "not sure").
     unheard: str | None = None
     # The answer becomes an action due today, put first in the plan.
@@ -294,6 +296,7 @@ class Question:
     sets_contingency: str | None = None
     answered_by: str | None = None
     answered_only_with: tuple[str, ...] = ()
+    keeps_carried: bool = False
     unheard: str | None = None
 
     @property
@@ -954,6 +957,7 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
             becomes_action=q.becomes_action,
             answered_by=q.answered_by,
             answered_only_with=q.answered_only_with,
+            keeps_carried=q.keeps_carried,
             unheard=q.unheard,
             sets_contingency=q.sets_contingency,
         )
@@ -966,6 +970,11 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
             raise refuse(
                 ("questions", index, "answered_by"), f"'{source}' is not a question asked before"
             )
+        not_carried = [
+            o.id for o in q.options if not o.id.startswith("none") and o.id not in questions
+        ] + [o.id for o in q.options if o.id in questions and not questions[o.id].carry]
+        if q.keeps_carried and not_carried:
+            raise refuse(("questions", index, "options"), f"not carried questions: {not_carried}")
         unknown_options = set(q.answered_only_with) - {o.id for o in q.options}
         if unknown_options:
             raise refuse(

@@ -64,6 +64,7 @@ PLAN_STEPS = ("what", "owner", "due", "meanwhile", "contingency")  # "owner": pa
 CHOSEN = frozenset({"choice", "multi", "review"})
 # The plan's own words, filled into a question that holds the plan against the flags.
 PLAN_WORDS = ("{plan_action}", "{plan_due}", "{household_action}", "{warned_contingency}")
+CARRIED_WORDS = "{carried}"
 
 
 def utcnow() -> datetime:
@@ -509,6 +510,8 @@ class ReflectionService:
         if "{quote}" in text:
             quote = self.questions.quote(self._states(context.answers), question.id) or ""
             text = text.replace("{quote}", quote)
+        if CARRIED_WORDS in text:
+            text = text.replace(CARRIED_WORDS, self._carried_words(context))
         if not any(word in text for word in PLAN_WORDS):
             # Only a question holding the plan against the flags needs them: working them out
             # reads every written answer (a case with a baby is heard in any of them).
@@ -662,6 +665,8 @@ class ReflectionService:
         else:
             value = self._screen(session, context, cleaned, reply)
         self._store(session, context, question.id, "answered", value)
+        if question.keeps_carried:
+            self._keep_carried(session, context, value)
         self._warn_if_immediate(session, context, question.id, reply)
         if question.alerts_supervisor:
             self._alert_supervisor(session, context, question, reply)
@@ -740,6 +745,30 @@ class ReflectionService:
         reflection.status = "paused"
         session.add(reflection)
         reply.say("today_paused", case_ref=context.case.ref)
+
+    def _carried(self, context: _Context) -> list[tuple[Question, StoredAnswer]]:
+        """On a repeat reflection, the questions this one would ask that carry last time's
+        answer, with that answer."""
+        carried = []
+        for question in self._path(context):
+            earlier = context.earlier_answers.get(question.id)
+            if question.carry and earlier is not None and earlier.status == "answered":
+                carried.append((question, earlier))
+        return carried
+
+    def _carried_words(self, context: _Context) -> str:
+        return "\n".join(
+            f"• {question.label}: {display_answer(question, earlier)}"
+            for question, earlier in self._carried(context)
+        )
+
+    def _keep_carried(self, session: Session, context: _Context, changed: str | None) -> None:
+        """Last time's answers kept, in one step, for every carried question not named as
+        changed; those named are asked again, each with its last answer."""
+        named = set((changed or "").split(","))
+        for question, earlier in self._carried(context):
+            if question.id not in named and question.id not in context.answers:
+                self._store(session, context, question.id, "answered", earlier.value)
 
     def _still_right(self, context: _Context, question: Question, text: str) -> str | None:
         """On a repeat reflection, "yes" or "same" to a carried question keeps the last answer."""

@@ -177,6 +177,45 @@ def test_a_repeat_reflection_reviews_the_plan_and_keeps_what_is_still_right(
     assert earlier[0].done_at is not None and earlier[1].done_at is None
 
 
+def test_a_repeat_carries_everything_still_right_in_one_step_and_asks_again_what_changed(
+    service, new_session, clock: FixedClock
+) -> None:
+    organisation(new_session)
+    first = {
+        "worry": "Mum low since the baby came, house chaotic",
+        "working_well": "Nan helps most mornings",
+        "household": "Mum, Ava (3), baby Leo, Nan visits daily",
+        "risks": "4",
+        "scale": "5",
+    }
+    reflect(service, "CSC-3010", first)
+    clock.current += timedelta(days=30)
+    replies = reflect(
+        service, "CSC-3010", {"still_right": "2", "worry": "Mum brighter, GP started meds"}
+    )
+    step = next(r for r in replies if r.asks and r.asks.question == "still_right")
+    shown = Renderer("plain").message(step.messages[-1])
+    assert "Nan helps most mornings" in shown and "Mum, Ava (3), baby Leo" in shown
+    asked = [r.asks.question for r in replies if r.asks]
+    assert "worry" in asked  # named as changed: asked again, with last time's answer
+    assert not {"working_well", "household", "risks"} & set(asked)
+    summary = stored(new_session)[1].summary or {}
+    answers = {e["question"]: e["answer"] for t in summary["themes"] for e in t["entries"]}
+    assert answers["Purpose and worry"] == "Mum brighter, GP started meds"
+    assert answers["What is working well"] == "Nan helps most mornings"
+    assert answers["Who lives there or visits"].startswith("Mum, Ava (3)")
+
+
+def test_skipping_the_still_right_step_asks_each_carried_question_as_before(
+    service, new_session, clock: FixedClock
+) -> None:
+    organisation(new_session)
+    reflect(service, "CSC-3011", {"household": "Mum and Ava (3)", "scale": "6"})
+    clock.current += timedelta(days=30)
+    replies = reflect(service, "CSC-3011", {"household": "yes"})
+    assert "household" in [r.asks.question for r in replies if r.asks]
+
+
 def test_a_safety_action_dated_after_the_next_working_day_asks_what_happens_meanwhile(
     service, new_session
 ) -> None:

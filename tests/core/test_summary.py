@@ -141,7 +141,7 @@ def test_summary_groups_answered_questions_by_theme(summary: dict[str, Any]) -> 
     assert titles[:3] == [
         "Today",
         "Purpose and worry",
-        "The child's day, development and behaviour",
+        "The child's day",
     ]
     assert len(titles) == 14
     entries = {
@@ -192,11 +192,11 @@ def test_gaps_are_skipped_and_thin_themes_and_unknowns_are_skipped_core_question
     summary: dict[str, Any],
 ) -> None:
     gaps = {g["theme"]: g["reason"] for g in summary["gaps"]}
-    assert gaps == {"Identity, diversity and needs": "skipped", "History": "thin"}
+    assert gaps == {"Identity and needs": "skipped", "History": "thin"}
     network = default_question_set().questions["network"]
     assert summary["unknowns"] == [
         {
-            "theme": "The network, thresholds and escalation",
+            "theme": "The network",
             "question": network.label,
             "prompt": network.unknown,
         }
@@ -215,7 +215,8 @@ def test_flags_come_from_the_rules_grouped_by_when_they_matter(summary: dict[str
             "unmet_man",  # raised once: not also as "someone you haven't met"
             "substances_and_baby",
         ],
-        "supervision": ["no_contingency", "lead_not_consulted"],
+        # Agreement without change, chosen, is flagged for supervision.
+        "supervision": ["disguised_compliance", "no_contingency", "lead_not_consulted"],
     }
     assert [f["rule"] for f in summary["flags"]] == [r for rules in by_when.values() for r in rules]
     unmet = next(f for f in summary["flags"] if f["rule"] == "unmet_man")
