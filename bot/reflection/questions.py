@@ -92,6 +92,9 @@ class QuestionModel(_Strict):
     # Those words answer it only when they choose one of these (a "nothing" said to a wider
     # question does not answer this narrower one).
     answered_only_with: tuple[str, ...] = ()
+    # An option chosen for that earlier question that answers this one, and how: a parent's
+    # illness, chosen among identity and needs, says there is a medical condition.
+    answered_by_choices: dict[str, str] = Field(default_factory=dict)
     # On a repeat reflection: the carried questions not chosen here keep last time's answers.
     keeps_carried: bool = False
     # The option chosen when the practitioner's words choose none (for safety, "not sure").
@@ -296,6 +299,7 @@ class Question:
     sets_contingency: str | None = None
     answered_by: str | None = None
     answered_only_with: tuple[str, ...] = ()
+    answered_by_choices: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
     keeps_carried: bool = False
     unheard: str | None = None
 
@@ -528,10 +532,10 @@ class QuestionSet:
         """Whether what was written to the question it is ``answered_by`` already answers it:
         a choice the words choose, or the detail a written answer already gives."""
         source = answers.get(question.answered_by or "")
-        if source is None or source.skipped or not source.text.strip():
+        if source is None or source.skipped:
             return False
         if question.kind in {"choice", "multi"}:
-            return bool(_said_choices(question, source.text))
+            return bool(_said_choices(question, source))
         return len(source.text.split()) >= DETAIL_WORDS
 
     def with_said(self, answers: Mapping[str, AnswerState]) -> dict[str, AnswerState]:
@@ -545,7 +549,7 @@ class QuestionSet:
                 said[question.id] = AnswerState(
                     skipped=False,
                     text=source.text,
-                    choices=_said_choices(question, source.text),
+                    choices=_said_choices(question, source),
                     said=True,
                 )
         return said
@@ -624,12 +628,16 @@ class QuestionSet:
         return None
 
 
-def _said_choices(question: Question, text: str) -> tuple[str, ...]:
-    """The options that words written to an earlier question choose for this one."""
-    heard = question.heard(text)
+def _said_choices(question: Question, source: AnswerState) -> tuple[str, ...]:
+    """The options that what was said to an earlier question chooses for this one: its words,
+    or an option chosen there that answers this one."""
+    chosen = [
+        question.answered_by_choices[c] for c in source.choices if c in question.answered_by_choices
+    ]
+    heard = question.heard(source.text) if source.text.strip() else ()
     if question.answered_only_with:
-        return tuple(c for c in heard if c in question.answered_only_with)
-    return heard
+        heard = tuple(c for c in heard if c in question.answered_only_with)
+    return tuple(dict.fromkeys([*chosen, *heard]))
 
 
 def _one_flag_per_quote(fired: list[tuple[str | None, Fired]]) -> list[Fired]:
@@ -957,6 +965,7 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
             becomes_action=q.becomes_action,
             answered_by=q.answered_by,
             answered_only_with=q.answered_only_with,
+            answered_by_choices=dict(q.answered_by_choices),
             keeps_carried=q.keeps_carried,
             unheard=q.unheard,
             sets_contingency=q.sets_contingency,
@@ -975,6 +984,14 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
         ] + [o.id for o in q.options if o.id in questions and not questions[o.id].carry]
         if q.keeps_carried and not_carried:
             raise refuse(("questions", index, "options"), f"not carried questions: {not_carried}")
+        source_options = {o.id for o in questions[source].options} if source in questions else set()
+        wrong = [
+            f"{mine}: {theirs}"
+            for mine, theirs in q.answered_by_choices.items()
+            if mine not in source_options or theirs not in {o.id for o in q.options}
+        ]
+        if wrong:
+            raise refuse(("questions", index, "answered_by_choices"), f"not options: {wrong}")
         unknown_options = set(q.answered_only_with) - {o.id for o in q.options}
         if unknown_options:
             raise refuse(

@@ -313,3 +313,20 @@ def test_a_contingency_that_hands_on_waits_or_repeats_is_none(
     contingency: str, vague: bool
 ) -> None:
     assert is_vague_contingency(contingency, "ring the school", QS.settings) is vague
+
+
+def test_an_illness_chosen_among_needs_answers_the_medical_question_but_not_its_detail() -> None:
+    def asked(choice: str, role: str) -> list[str]:
+        answers = QS.with_said({"identity": chose(choice)})
+        return [q.id for q in QS.path(Facts(answers, role=role))]
+
+    social_worker = asked("parent_illness", "social_worker")
+    assert "medical" not in social_worker and "medical_detail" in social_worker
+    assert "identity_detail" not in social_worker
+    assert "identity_detail" in asked("parent_illness", "school")  # no medical question there
+    assert {"medical", "identity_detail"} <= set(asked("language", "social_worker"))
+
+
+def test_a_number_is_not_a_count_of_missed_appointments() -> None:
+    assert "not_brought" not in heard("too much caring for mum, missing out on being 11")
+    assert "not_brought" in heard("missed physio 3 times since june")
