@@ -37,7 +37,7 @@ from storage.encryption import generate_key, keyring
 from tests.practice import driver
 
 HERE = Path(__file__).resolve().parent
-SETS = ("blind", "blind2")
+SETS = ("blind", "blind2", "blind3")
 CONCEPTS = yaml.safe_load((HERE / "concepts.yaml").read_text(encoding="utf-8"))
 
 BLIND_KEYS = {

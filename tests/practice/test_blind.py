@@ -13,8 +13,9 @@ from storage.encryption import keyring
 from tests.conftest import TEST_KEY
 from tests.practice import blind
 
-# The share of expected concerns the first blind set must raise.
+# The share of expected concerns the first blind set must raise, and the generalisation set.
 RAISED_AT_LEAST = 0.85
+GENERALISATION_RAISED_AT_LEAST = 0.90
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +50,23 @@ def test_the_today_message_comes_wherever_it_is_due(first_set: list[blind.Score]
 def test_every_reflection_completes(first_set: list[blind.Score]) -> None:
     stuck = [s.vignette.name for s in first_set if s.run.status != 0]
     assert not stuck
+
+
+@pytest.fixture(scope="module")
+def generalisation_set(tmp_path_factory: pytest.TempPathFactory) -> list[blind.Score]:
+    keyring.configure([TEST_KEY])
+    return blind.score_set("blind2", Path(tmp_path_factory.mktemp("blind2")))
+
+
+def test_what_a_supervisor_would_raise_is_raised_in_other_words_too(
+    generalisation_set: list[blind.Score],
+) -> None:
+    totals = blind.totals(generalisation_set)
+    missed = {s.vignette.name: s.missed for s in generalisation_set if s.missed}
+    assert totals.share >= GENERALISATION_RAISED_AT_LEAST, (totals, missed)
+    alarms = {s.vignette.name: s.false_alarms for s in generalisation_set if s.false_alarms}
+    assert not alarms
+    late = [
+        s.vignette.name for s in generalisation_set if s.vignette.today and "today" not in s.raised
+    ]
+    assert not late
