@@ -249,6 +249,8 @@ class Found:
 
 
 _BUT = re.compile(r"\b(but|except|apart from|although)\b", re.IGNORECASE)
+# An answer's opening words, to its first full stop: where "none" has to be said to stand alone.
+_OPENING = re.compile(r"^[^.!?;\n]*")
 
 
 @dataclass(frozen=True)
@@ -317,8 +319,17 @@ class Question:
         """The options the words choose: one for a choice, any for a multi."""
         found = tuple(o.id for o in self.options if o.hears and o.hears.find(text) is not None)
         # "None, asked about drink and drugs" is none: an answer that opens with none stands
-        # alone, unless it goes on with a "but".
-        alone = [o for o in found if o.startswith("none") or o == "nobody"]
+        # alone, unless it goes on with a "but". A "no drink or drugs" after something else
+        # ("he's on licence. no drink or drugs") does not undo what came before it.
+        opening = _OPENING.match(text)
+        first = opening.group(0) if opening else text
+        alone = [
+            o
+            for o in found
+            if (o.startswith("none") or o == "nobody")
+            and (hears := self.option(o).hears) is not None
+            and hears.find(first) is not None
+        ]
         if alone and not _BUT.search(text):
             return (alone[0],)
         if not found and self.unheard is not None:
@@ -326,9 +337,15 @@ class Question:
         return found[:1] if self.kind == "choice" else found
 
     def says_none(self, text: str | None) -> bool:
-        """Words to a choice that choose "none" alone: nothing there to listen for."""
-        heard = self.heard(text or "") if self.hears_words else ()
-        return len(heard) == 1 and (heard[0].startswith("none") or heard[0] == "nobody")
+        """Words to a choice that choose "none" alone, and say nothing more: nothing there to
+        listen for. A sentence after the "none" is listened to ("no drink. he's on licence")."""
+        text = text or ""
+        heard = self.heard(text) if self.hears_words else ()
+        opening = _OPENING.match(text)
+        more = text[opening.end() if opening else 0 :].strip(" .!?;\n")
+        return (
+            len(heard) == 1 and (heard[0].startswith("none") or heard[0] == "nobody") and not more
+        )
 
     def option(self, option_id: str) -> Option:
         return next(o for o in self.options if o.id == option_id)

@@ -330,3 +330,24 @@ def test_an_illness_chosen_among_needs_answers_the_medical_question_but_not_its_
 def test_a_number_is_not_a_count_of_missed_appointments() -> None:
     assert "not_brought" not in heard("too much caring for mum, missing out on being 11")
     assert "not_brought" in heard("missed physio 3 times since june")
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        ("no drink or drugs. her new partner is on licence", "offending"),
+        ("none known. neighbour says he's done time for dealing", "offending"),
+        ("partner was inside till march", "offending"),
+    ],
+)
+def test_a_none_does_not_silence_what_is_said_after_it(text: str, mention: str) -> None:
+    risks = QS.questions["risks"]
+    assert not risks.says_none(text)
+    assert mention in QS.mentions_in("risks", text)
+
+
+def test_a_plain_none_says_nothing_more_to_listen_for() -> None:
+    risks = QS.questions["risks"]
+    assert risks.says_none("none, asked about DV and drink")
+    assert risks.says_none("None known.")
+    assert "offending" not in heard("checked inside the flat, all fine")

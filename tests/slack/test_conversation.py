@@ -50,7 +50,7 @@ def answer_the_opening(slack: SlackDriver, user: str = PRACTITIONER) -> None:
     for answer in OPENING:
         slack.deliver()
         assert slack.message(user, answer).status == 200
-    assert "Picture the child's day" in slack.texts_to(user)[-1]
+    assert "The child's day, waking to bedtime" in slack.texts_to(user)[-1]
 
 
 # A whole first reflection as a social worker might answer it, by the question each answer is
@@ -173,7 +173,7 @@ def test_a_reflection_to_completion_by_typing_and_buttons(slack: SlackDriver) ->
     assert (ticked, picked) == (3, 1)
     assert "development" not in asked and "household_met" not in asked  # answered by words
     confirm = slack.texts_to(PRACTITIONER)[-1]
-    assert "*That's all for CSC-1001.*" in confirm
+    assert "*That's all.*" in confirm
     assert f"your supervisor <@{SUPERVISOR}>" in confirm and "Type *send* to finish" in confirm
     assert slack.press(PRACTITIONER, "reflect_answer_send").status == 200
 
@@ -396,7 +396,7 @@ def test_pressing_the_checkbox_button_with_nothing_ticked_changes_nothing(
         "chronology": "none",
         "history": "One referral from nursery in March",
     }
-    assert "Who have you heard from besides the parent" in slack.texts_to(PRACTITIONER)[-1]
+    assert "Whose account have you heard, besides the parent's?" in slack.texts_to(PRACTITIONER)[-1]
     assert slack.tick_and_send(PRACTITIONER, []).status == 200
     assert "Tick the boxes that apply" in slack.texts_to(PRACTITIONER)[-1]
     assert slack.tick_and_send(PRACTITIONER, ["1", "4"]).status == 200

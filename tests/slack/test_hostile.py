@@ -101,7 +101,7 @@ def at_the_childs_day(slack: SlackDriver, case_ref: str) -> None:
     for answer in OPENING:
         slack.deliver()  # each answer typed once its question has arrived
         assert slack.message(PRACTITIONER, answer).status == 200
-    assert "Picture the child's day" in slack.texts_to(PRACTITIONER)[-1]
+    assert "The child's day, waking to bedtime" in slack.texts_to(PRACTITIONER)[-1]
     assert answers(slack) == OPENED
 
 
