@@ -351,3 +351,19 @@ def test_a_plain_none_says_nothing_more_to_listen_for() -> None:
     assert risks.says_none("none, asked about DV and drink")
     assert risks.says_none("None known.")
     assert "offending" not in heard("checked inside the flat, all fine")
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        ("nobody at the surgery has ever seen the little one", "unseen"),
+        ("seen Kai at school, not seen his sister at all", "unseen"),
+        ("haven't seen the baby since they moved in july", "unseen"),
+    ],
+)
+def test_a_child_nobody_has_seen_is_heard_however_it_is_said(text: str, mention: str) -> None:
+    assert mention in heard(text, "child_seen"), heard(text, "child_seen")
+
+
+def test_a_child_seen_recently_is_not_unseen() -> None:
+    assert "unseen" not in heard("seen both on their own at school this week", "child_seen")
