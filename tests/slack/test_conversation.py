@@ -141,7 +141,8 @@ def test_a_reflection_to_completion_by_typing_and_buttons(slack: SlackDriver) ->
     first = message_text(slack.last_message(PRACTITIONER))
     assert "First: does anything need action today?" in first
     assert "1 Yes · 2 Not sure · 3 No" in first  # the options inline
-    assert "_A child who needs help today can't wait for the visit._" in first  # a first reflection
+    # Why a theme matters waits until it is skipped: the words read are the questions.
+    assert "can't wait for the visit" not in first
 
     script = {key: list(answers) for key, answers in WHOLE_REFLECTION.items()}
     asked: list[str] = []
@@ -174,7 +175,7 @@ def test_a_reflection_to_completion_by_typing_and_buttons(slack: SlackDriver) ->
     assert "development" not in asked and "household_met" not in asked  # answered by words
     confirm = slack.texts_to(PRACTITIONER)[-1]
     assert "*That's all.*" in confirm
-    assert f"your supervisor <@{SUPERVISOR}>" in confirm and "Type *send* to finish" in confirm
+    assert f"your supervisor <@{SUPERVISOR}>" in confirm and "Type *send*, or *back*" in confirm
     assert slack.press(PRACTITIONER, "reflect_answer_send").status == 200
 
     reflection = _reflection(slack)
@@ -215,7 +216,7 @@ def test_a_reflection_to_completion_by_typing_and_buttons(slack: SlackDriver) ->
 def test_pause_then_resume_from_the_command(slack: SlackDriver) -> None:
     slack.command(PRACTITIONER, "CSC-1002")
     answer_the_opening(slack)
-    slack.message(PRACTITIONER, "Up early, gets her brother ready")
+    slack.message(PRACTITIONER, "Up early, breakfast club at school")
     assert slack.press(PRACTITIONER, "reflect_cmd_pause").status == 200
     assert "Paused" in slack.texts_to(PRACTITIONER)[-1]
     assert _reflection(slack).status == "paused"
@@ -234,7 +235,7 @@ def test_pause_then_resume_from_the_command(slack: SlackDriver) -> None:
         stored = {a.question_id: a.value for a in session.exec(select(Answer))}
     assert stored == {
         **OPENED,
-        "child_day": "Up early, gets her brother ready",
+        "child_day": "Up early, breakfast club at school",
         "child_seen": "seen_alone",
     }
 
