@@ -7,15 +7,16 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from bot.cli.arguments import iso_date
+from bot.cli.context import administrator, open_db
+from bot.cli.output import say, write_new_file
 from bot.report import formats
 from bot.report.period import Period, PeriodError
 from bot.report.service import UnknownAgency, make_report, record_run
 from bot.settings import Settings
 
 
-def add_report_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from bot.cli import iso_date
-
+def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     report = commands.add_parser(
         "report",
         help="what reflections found, in aggregate, for the safeguarding partnership",
@@ -37,8 +38,6 @@ def add_report_command(commands: argparse._SubParsersAction) -> None:  # type: i
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     """Exits 2 for a period or agency that cannot be reported on, 1 if --output exists."""
-    from bot.cli import administrator, open_db, say, write_new_file
-
     out: Path | None = args.output
     if out is not None and out.exists():
         say("report_exists", stream=sys.stderr, path=out)
