@@ -17,8 +17,8 @@ from sqlalchemy.sql import Select
 from sqlmodel import Session, col, select
 
 from storage.models import Action, Agency, Case, ClockPrompt, Person, Reflection
+from storage.reflections import OPEN_STATUSES
 
-OPEN_STATUSES = ("in_progress", "paused")
 T = TypeVar("T")
 
 

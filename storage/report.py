@@ -19,8 +19,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from storage.models import Action, Agency, ClockPrompt, Person, Reflection, SafeguardingLead
+from storage.reflections import OPEN_STATUSES
 
-OPEN_STATUSES = ("in_progress", "paused")
 # The agency shown for reflections by someone no longer in the organisation file.
 NO_AGENCY = ""
 NO_TEAM = ""

@@ -16,7 +16,7 @@ from bot.admin.organisation import (
 )
 from bot.bootstrap import open_database
 from bot.cli.context import open_db, service_for
-from bot.cli.output import say
+from bot.cli.output import print_template
 from bot.settings import Settings
 from storage import db
 
@@ -62,7 +62,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     database = open_database(settings, migrate=False)
     db.upgrade(database.engine)
-    say("db_upgraded", revision=db.current_revision(database.engine))
+    print_template("db_upgraded", revision=db.current_revision(database.engine))
     return 0
 
 
@@ -72,12 +72,12 @@ def cmd_org_load(args: argparse.Namespace, settings: Settings) -> int:
     try:
         result = load_organisation(args.file, database.new_session)
     except UnreadableOrganisationFile as exc:
-        say("org_unreadable", stream=sys.stderr, path=args.file, problems=exc.problems)
+        print_template("org_unreadable", stream=sys.stderr, path=args.file, problems=exc.problems)
         return 2
     except OrganisationFileError as exc:
-        say("org_refused", stream=sys.stderr, path=args.file, problems=exc.problems)
+        print_template("org_refused", stream=sys.stderr, path=args.file, problems=exc.problems)
         return 1
-    say("org_loaded", agencies=result.agencies, people=result.people, leads=result.leads)
+    print_template("org_loaded", agencies=result.agencies, people=result.people, leads=result.leads)
     return 0
 
 
@@ -91,10 +91,10 @@ def cmd_cases_import(args: argparse.Namespace, settings: Settings) -> int:
             args.file, database.new_session, today=service.today(), now=service.now
         )
     except CasesFileError as exc:
-        say("cases_refused", stream=sys.stderr, path=args.file, reason=str(exc))
+        print_template("cases_refused", stream=sys.stderr, path=args.file, reason=str(exc))
         return 2
     except ImportInterrupted as stop:
-        say(
+        print_template(
             "cases_interrupted",
             stream=sys.stderr,
             path=args.file,
@@ -106,5 +106,5 @@ def cmd_cases_import(args: argparse.Namespace, settings: Settings) -> int:
             return 130
         log.warning("cases import stopped by a database error: %s", stop.__cause__)
         return 2
-    say("cases_imported", created=result.created, updated=result.updated, bad=result.bad)
+    print_template("cases_imported", created=result.created, updated=result.updated, bad=result.bad)
     return 1 if result.bad else 0

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from bot.cli.context import open_db
-from bot.cli.output import say
+from bot.cli.output import print_template
 from bot.settings import Settings
 
 
@@ -39,17 +39,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.clock import cli as clock_cli  # the scheduler is only imported when it runs
+    from bot.cli import clock_runs  # the scheduler is only imported when it runs
 
     config = settings.clock
     if args.at is not None and not args.once:
-        say("error", stream=sys.stderr, message="--at only works with --once.")
+        print_template("error", stream=sys.stderr, message="--at only works with --once.")
         return 2
     at = None
     if args.at is not None:
-        at = clock_cli.parse_local_time(args.at, settings.zone)
+        at = clock_runs.parse_local_time(args.at, settings.zone)
         if at is None:
-            say(
+            print_template(
                 "error",
                 stream=sys.stderr,
                 message=f"--at {args.at!r} is not a local time like 2026-12-07T09:30.",
@@ -63,7 +63,7 @@ def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
     front_end = front_end_for(settings)
     directory = directory_for(settings)
     if args.once:
-        return clock_cli.run_once(
+        return clock_runs.run_once(
             database,
             settings,
             config,
@@ -72,4 +72,4 @@ def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
             front_end=front_end,
             directory=directory,
         )
-    return clock_cli.run_forever(database, settings, config, front_end, directory)
+    return clock_runs.run_forever(database, settings, config, front_end, directory)

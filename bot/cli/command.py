@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
 from bot.cli import admin, clock, conversation, protection, report, serve, set_aside
-from bot.cli.output import say
+from bot.cli.output import print_template
 from bot.settings import Settings, SettingsError
 from bot.settings import problems as settings_problems
 from storage import health
@@ -44,19 +44,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as refused:
-        say("settings_refused", stream=sys.stderr, problems=settings_problems(refused))
+        print_template("settings_refused", stream=sys.stderr, problems=settings_problems(refused))
         return 2
     try:
         return int(args.handler(args, settings))
     except (SettingsError, EncryptionKeyError) as exc:
-        say("error", stream=sys.stderr, message=str(exc))
+        print_template("error", stream=sys.stderr, message=str(exc))
         return 2
     except OperationalError as exc:
         # What is wrong, in an operator's terms; never the error's text (it can hold values).
         diagnosis = health.diagnose(exc, health.sqlite_file(settings.database_url))
         fault = diagnosis.fault if diagnosis else health.Fault.UNREACHABLE
         detail = diagnosis.detail if diagnosis else health.UNREACHABLE_DETAIL
-        say("database_error", stream=sys.stderr, fault=fault, detail=detail)
+        print_template("database_error", stream=sys.stderr, fault=fault, detail=detail)
         return 2
     except KeyboardInterrupt:
         return 130

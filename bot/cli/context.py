@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from bot import access
 from bot.bootstrap import Database, open_database
-from bot.cli.output import say
+from bot.cli.output import print_template
 from bot.reflection.service import ReflectionService
 from bot.settings import Settings
 
@@ -20,7 +20,7 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 def open_db(settings: Settings) -> Database:
     database = open_database(settings)
     if database.key_file_created:
-        say("key_created", stream=sys.stderr, path=database.key_file)
+        print_template("key_created", stream=sys.stderr, path=database.key_file)
     return database
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.render import renderer
 
 
-def say(template: str, *, stream: object = None, **data: object) -> None:
+def print_template(template: str, *, stream: object = None, **data: object) -> None:
     text = renderer("plain").render(f"cli/{template}.j2", **data)
     print(text, file=stream or sys.stdout)  # type: ignore[arg-type]
 
@@ -20,10 +20,12 @@ def write_new_file(path: Path, text: str, *, exists: str) -> bool:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        say(exists, stream=sys.stderr, path=path)
+        print_template(exists, stream=sys.stderr, path=path)
         return False
     except OSError as exc:
-        say("error", stream=sys.stderr, message=f"Could not write {path}: {exc.strerror}.")
+        print_template(
+            "error", stream=sys.stderr, message=f"Could not write {path}: {exc.strerror}."
+        )
         return False
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)

@@ -11,7 +11,7 @@ from bot import casework
 from bot.bootstrap import key_file_for
 from bot.cli.arguments import iso_date, person_id, positive
 from bot.cli.context import administrator, open_db
-from bot.cli.output import say, write_new_file
+from bot.cli.output import print_template, write_new_file
 from bot.protection.keys import replace_key_file, rotate_keys
 from bot.render import export_markdown, local_time
 from bot.retention import purge_expired
@@ -91,13 +91,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 def cmd_keys_generate(args: argparse.Namespace, settings: Settings) -> int:
     print(generate_key())
-    say("keys_generated", stream=sys.stderr)
+    print_template("keys_generated", stream=sys.stderr)
     return 0
 
 
 def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.encryption_keys:
-        say(
+        print_template(
             "error",
             stream=sys.stderr,
             message="Set REFLECT_ENCRYPTION_KEY to NEWKEY,OLDKEY (the new key first) to rotate. "
@@ -111,7 +111,7 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     if not report.unreadable and key_file is not None and key_file.exists():
         replace_key_file(key_file, settings.encryption_keys[0])
         updated = key_file
-    say("keys_rotated", report=report, key_file=updated)
+    print_template("keys_rotated", report=report, key_file=updated)
     return 1 if report.unreadable else 0
 
 
@@ -136,7 +136,7 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
         }
         for row in rows
     ]
-    say(
+    print_template(
         "audit",
         entries=entries,
         since=args.since.isoformat() if args.since else None,
@@ -152,7 +152,7 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
         f"case {target.strip().upper()}" if kind == "case" else f"person {target.strip().upper()}"
     )
     if not args.yes:
-        say("erase_confirm", stream=sys.stderr, what=what, kind=kind)
+        print_template("erase_confirm", stream=sys.stderr, what=what, kind=kind)
         return 1
     database = open_db(settings)
     now = datetime.now(UTC)
@@ -164,14 +164,14 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
         report = casework.erase_person(
             database.new_session, actor=administrator(), person_id=person_id(target), now=now
         )
-    say("erased", report=report, what=what, kind=kind)
+    print_template("erased", report=report, what=what, kind=kind)
     return 0
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     out: Path | None = args.out
     if out is not None and out.exists():
-        say("export_exists", stream=sys.stderr, path=out)
+        print_template("export_exists", stream=sys.stderr, path=out)
         return 1
     database = open_db(settings)
     export = casework.export_case(
@@ -183,12 +183,14 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if not write_new_file(out, markdown, exists="export_exists"):
         return 1
-    say("exported", stream=sys.stderr, path=out, count=export.summaries, case_ref=export.case_ref)
+    print_template(
+        "exported", stream=sys.stderr, path=out, count=export.summaries, case_ref=export.case_ref
+    )
     return 0
 
 
 def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     database = open_db(settings)
     report = purge_expired(database.new_session, now=datetime.now(UTC), policy=settings.retention)
-    say("purged", report=report)
+    print_template("purged", report=report)
     return 0

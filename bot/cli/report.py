@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.cli.arguments import iso_date
 from bot.cli.context import administrator, open_db
-from bot.cli.output import say, write_new_file
+from bot.cli.output import print_template, write_new_file
 from bot.report import formats
 from bot.report.period import Period, PeriodError
 from bot.report.service import UnknownAgency, make_report, record_run
@@ -40,14 +40,14 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     """Exits 2 for a period or agency that cannot be reported on, 1 if --output exists."""
     out: Path | None = args.output
     if out is not None and out.exists():
-        say("report_exists", stream=sys.stderr, path=out)
+        print_template("report_exists", stream=sys.stderr, path=out)
         return 1
     now = datetime.now(UTC)
     today: date = now.astimezone(settings.zone).date()
     try:
         period = Period.between(args.first, args.last, today=today)
     except PeriodError as exc:
-        say("report_bad_period", stream=sys.stderr, reason=str(exc))
+        print_template("report_bad_period", stream=sys.stderr, reason=str(exc))
         return 2
     database = open_db(settings)
     try:
@@ -60,7 +60,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             agency_id=args.agency,
         )
     except UnknownAgency:
-        say("report_bad_agency", stream=sys.stderr, agency=args.agency)
+        print_template("report_bad_agency", stream=sys.stderr, agency=args.agency)
         return 2
     text = formats.render(report, args.format)
     record_run(
@@ -76,5 +76,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if not write_new_file(out, text, exists="report_exists"):
         return 1
-    say("report_written", stream=sys.stderr, path=out, first=period.first, last=period.last)
+    print_template(
+        "report_written", stream=sys.stderr, path=out, first=period.first, last=period.last
+    )
     return 0

@@ -9,7 +9,7 @@ import sys
 from sqlalchemy.exc import OperationalError
 
 from bot.cli.context import open_db
-from bot.cli.output import say
+from bot.cli.output import print_template
 from bot.settings import Settings
 
 
@@ -40,9 +40,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         open_db(settings.for_requests()).engine.dispose()
     options = server.ServerOptions.from_settings(settings, args.port or settings.port)
     if settings.slack_app_token:
-        say("serving", stream=sys.stderr, mode="socket", port=None)
+        print_template("serving", stream=sys.stderr, mode="socket", port=None)
         server.serve_socket_mode(settings, options)
         return 0
-    say("serving", stream=sys.stderr, mode="http", port=options.port)
+    print_template("serving", stream=sys.stderr, mode="http", port=options.port)
     server.serve_http(settings, options)
     return 0

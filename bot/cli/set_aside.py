@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from bot.cli.arguments import positive
 from bot.cli.context import administrator, open_db
-from bot.cli.output import say
+from bot.cli.output import print_template
 from bot.settings import Settings
 from storage import audit, db, inbox, outbox
 
@@ -50,14 +50,14 @@ def cmd_set_aside_list(args: argparse.Namespace, settings: Settings) -> int:
     database = open_db(settings)
     with database.new_session() as session:
         found = kind.listed(session)
-    say(f"{kind.name}_list", items=found, messages=found, zone=settings.zone)
+    print_template(f"{kind.name}_list", items=found, messages=found, zone=settings.zone)
     return 0
 
 
 def cmd_set_aside_retry(args: argparse.Namespace, settings: Settings) -> int:
     kind = SET_ASIDE[args.command]
     if not args.all and not args.ids:
-        say("error", stream=sys.stderr, message="Name the ones to retry, or say --all.")
+        print_template("error", stream=sys.stderr, message="Name the ones to retry, or say --all.")
         return 2
     database = open_db(settings)
     now = datetime.now(UTC)
@@ -73,7 +73,7 @@ def cmd_set_aside_retry(args: argparse.Namespace, settings: Settings) -> int:
                 detail=kind.detail(entry),
             )
     missing = sorted(set(args.ids or ()) - {entry.id for entry in back})
-    say(f"{kind.name}_retried", count=len(back), missing=missing)
+    print_template(f"{kind.name}_retried", count=len(back), missing=missing)
     return 1 if missing else 0
 
 

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 
 @dataclass(frozen=True)
-class Message:
+class Said:
     """One thing to show a person: the template under prompts/messages/ and its data."""
 
     template: str
@@ -65,7 +65,7 @@ class Position:
 
 @dataclass
 class Reply:
-    messages: list[Message] = field(default_factory=list)
+    messages: list[Said] = field(default_factory=list)
     reflection_id: int | None = None
     status: str | None = None
     completion: Completion | None = None
@@ -76,7 +76,7 @@ class Reply:
     prompted: bool = False
 
     def say(self, template: str, **data: Any) -> None:
-        self.messages.append(Message(template, data))
+        self.messages.append(Said(template, data))
 
 
 class ReplySink(Protocol):

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO, TextIO
 
 from bot.identity import is_person_id
-from bot.reflection.messages import Message, Reply
+from bot.reflection.messages import Reply, Said
 from bot.reflection.service import ReflectionService
 from bot.render import Renderer
 
@@ -33,7 +33,7 @@ class TerminalConversation:
             self.out.write(self.render(message) + "\n\n")
         self.out.flush()
 
-    def render(self, message: Message) -> str:
+    def render(self, message: Said) -> str:
         """A message as the terminal shows it. A summary leaves out the practitioner's own
         answers, as Slack keeps them behind a button: `reflect history` shows them in full."""
         if message.template != "summary":
@@ -45,7 +45,7 @@ class TerminalConversation:
             + self.renderer.render("cli/answers_in_history.j2", case_ref=summary.get("case_ref"))
         )
 
-    def say(self, template: str, **data: object) -> None:
+    def print_template(self, template: str, **data: object) -> None:
         self.out.write(self.renderer.render(f"cli/{template}.j2", **data) + "\n\n")
         self.out.flush()
 
@@ -58,7 +58,7 @@ class TerminalConversation:
                 try:
                     return raw.decode("utf-8")
                 except UnicodeDecodeError:
-                    self.say("not_utf8")
+                    self.print_template("not_utf8")
             return None
 
         return self._talk(case_ref, next_line)
@@ -91,7 +91,7 @@ class TerminalConversation:
     def _stop(self, case_ref: str, why: str) -> None:
         # Every answer was committed as it was given; pausing marks where to resume.
         self.service.command(practitioner_id=self.practitioner_id, word="pause")
-        self.say(why, case_ref=case_ref.strip().upper())
+        self.print_template(why, case_ref=case_ref.strip().upper())
 
 
 def person_typed(line: str) -> str | None:
