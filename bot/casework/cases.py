@@ -17,6 +17,7 @@ from storage import audit
 from storage import cases as case_queries
 from storage import casework as queries
 from storage import reflections as reflection_queries
+from storage.statuses import ReflectionStatus
 
 # The longest reference said back to someone who typed one that is not on record.
 SAID_BACK = 40
@@ -75,7 +76,7 @@ def close_case(
     session.add(case)
     stopped = False
     for reflection in queries.open_reflections_of_case(session=session, case_id=case.id or 0):
-        reflection.status = "cancelled"
+        reflection.status = ReflectionStatus.CANCELLED
         reflection.updated_at = now
         session.add(reflection)
         stopped = True

@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 from sqlmodel import Session
 
+from storage.statuses import ReflectionStatus
+
 
 @dataclass(frozen=True)
 class Said:
@@ -67,7 +69,7 @@ class Position:
 class Reply:
     messages: list[Said] = field(default_factory=list)
     reflection_id: int | None = None
-    status: str | None = None
+    status: ReflectionStatus | None = None
     completion: Completion | None = None
     alerts: list[Alert] = field(default_factory=list)
     # The question this reply asks, if it asks one: front ends note it beside the message,

@@ -10,6 +10,7 @@ from bot.identity import is_person_id
 from bot.reflection.messages import Reply, Said
 from bot.reflection.service import ReflectionService
 from bot.render import Renderer
+from storage.statuses import ReflectionStatus
 
 DEMO_PRACTITIONER = "UDEMO0001"
 
@@ -72,16 +73,20 @@ class TerminalConversation:
     def _talk(self, case_ref: str, next_line: Callable[[Reply], str | None]) -> int:
         reply = self.service.start(practitioner_id=self.practitioner_id, case_ref=case_ref)
         self.show(reply)
-        if reply.status != "in_progress":
-            return 0 if reply.status == "completed" else 1
+        if reply.status != ReflectionStatus.IN_PROGRESS:
+            return 0 if reply.status == ReflectionStatus.COMPLETED else 1
         try:
             while (text := next_line(reply)) is not None:
                 reply = self.service.respond(
                     practitioner_id=self.practitioner_id, text=text, person=person_typed(text)
                 )
                 self.show(reply)
-                if reply.status in {"completed", "cancelled", "paused"}:
-                    return 0 if reply.status == "completed" else 1
+                if reply.status in {
+                    ReflectionStatus.COMPLETED,
+                    ReflectionStatus.CANCELLED,
+                    ReflectionStatus.PAUSED,
+                }:
+                    return 0 if reply.status == ReflectionStatus.COMPLETED else 1
         except KeyboardInterrupt:
             self._stop(case_ref, "interrupted")
             return 130
