@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from bot.reflection.messages import Said, Screened
+from bot.protection.screened import Screened
+from bot.reflection.messages import Said
 from bot.reflection.service import case_ref_problem, normalise_case_ref
 
 NOT_AN_ID = "(not a valid reference)"

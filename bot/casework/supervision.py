@@ -18,8 +18,9 @@ from sqlmodel import Session
 from bot import access
 from bot.casework.results import CaseworkResult, Notice, reflection_subject
 from bot.protection.invisible import as_typed
+from bot.protection.screened import Guard
 from bot.protection.screening import screen_typed
-from bot.reflection.messages import Guard, Said
+from bot.reflection.messages import Said
 from storage import audit
 from storage import casework as queries
 from storage import reflections as reflection_queries

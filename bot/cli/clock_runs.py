@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from bot.bootstrap import Database
 from bot.cli.output import print_template
-from bot.clock.config import ClockConfig
 from bot.clock.lock import clock_lock, wait_for
 from bot.clock.scheduler import ClockProcess, tick
+from bot.config.clock import ClockConfig
 from bot.identity import Directory
 from bot.messaging.frontend import FrontEnd
 from bot.settings import Settings

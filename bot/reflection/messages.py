@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlmodel import Session
 
+# The identifier guard's interface, which the service is given; it belongs to bot/protection/.
+from bot.protection.screened import Guard as Guard
+from bot.protection.screened import NoGuard as NoGuard
+from bot.protection.screened import Screened as Screened
 from storage.statuses import ReflectionStatus
 
 
@@ -85,24 +88,3 @@ class ReplySink(Protocol):
     """Records what must be sent, in the same transaction as the change that caused it."""
 
     def record(self, session: Session, practitioner_id: str, reply: Reply) -> None: ...
-
-
-@dataclass(frozen=True)
-class Screened:
-    """An answer after the identifier guard: the text to keep, and what was found."""
-
-    text: str
-    withheld: tuple[str, ...] = ()
-    warned: tuple[str, ...] = ()
-
-
-class Guard(Protocol):
-    """Screens free text for identifiers under an agency's ``options``, which only ever narrow
-    what is looked for: text left alone under no options is left alone under any."""
-
-    def screen(self, text: str, *, options: Mapping[str, Any]) -> Screened: ...
-
-
-class NoGuard:
-    def screen(self, text: str, *, options: Mapping[str, Any]) -> Screened:
-        return Screened(text)

@@ -11,7 +11,7 @@ import pytest
 
 from bot import casework
 from bot.admin.organisation import parse_organisation
-from bot.reflection.messages import Guard
+from bot.protection.screened import Guard
 from bot.reflection.service import ReflectionService
 from storage import organisation as org_queries
 from storage.db import SessionFactory, transaction

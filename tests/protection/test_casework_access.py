@@ -13,7 +13,7 @@ from sqlmodel import func, select
 
 from bot import access, casework
 from bot.protection.identifiers import IdentifierGuard
-from bot.reflection.messages import Screened
+from bot.protection.screened import Screened
 from storage.db import SessionFactory, transaction
 from storage.models import (
     AuditEntry,
