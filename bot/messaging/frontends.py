@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.messaging.frontend import FrontEnd, Outcome, Stamp
+from bot.messaging.frontend import CannotReach, FrontEnd, Outcome, Stamp
 from bot.messaging.message import Message
 
 
@@ -40,7 +40,7 @@ class FrontEnds:
         front_end = self.by_platform.get(platform)
         if front_end is None:
             # Set aside for an operator, who configures the platform or corrects the person.
-            raise ValueError(f"the recipient is on {platform}, which this deployment does not run")
+            raise CannotReach(f"the recipient is on {platform}, which this deployment does not run")
         return [Routed(platform, post) for post in front_end.render(surface, recipient, message)]
 
     def send(self, post: Routed, *, stamp: Stamp) -> Outcome:
