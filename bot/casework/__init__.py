@@ -29,9 +29,6 @@ from bot.casework.supervision import (
     view_summary,
 )
 
-# The Slack listeners' name for CaseworkResult, until they call the request path.
-Outcome = CaseworkResult
-
 __all__ = [
     "ACTIONS",
     "NOT_AN_ID",
@@ -43,7 +40,6 @@ __all__ = [
     "Home",
     "NotPermitted",
     "Notice",
-    "Outcome",
     "acknowledge",
     "add_note",
     "administrator_history",

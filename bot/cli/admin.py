@@ -15,7 +15,7 @@ from bot.admin.organisation import (
     load_organisation,
 )
 from bot.bootstrap import open_database
-from bot.cli.context import open_db, service_for
+from bot.cli.context import open_db, requests_for
 from bot.cli.output import print_template
 from bot.settings import Settings
 from storage import db
@@ -85,7 +85,7 @@ def cmd_cases_import(args: argparse.Namespace, settings: Settings) -> int:
     """Exits 2 if the file cannot be imported at all or the database failed part-way, 1 if
     rows were left out, 130 if stopped with Ctrl-C (part-way: what was written stays)."""
     database = open_db(settings)
-    service = service_for(settings, database)
+    service = requests_for(settings, database).service
     try:
         result = import_cases(
             args.file, database.new_session, today=service.today(), now=service.now

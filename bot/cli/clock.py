@@ -57,10 +57,10 @@ def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
             return 2
     logging.getLogger("bot").setLevel(logging.INFO)
     database = open_db(settings)
+    from bot.serving.front_ends import sending_front_ends
     from bot.slack.directory import directory_for
-    from bot.slack.frontend import front_end_for
 
-    front_end = front_end_for(settings)
+    front_end = sending_front_ends(settings)
     directory = directory_for(settings)
     if args.once:
         return clock_runs.run_once(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from bot import access
 from bot.bootstrap import Database, open_database
 from bot.cli.output import print_template
-from bot.reflection.service import ReflectionService
+from bot.requests import Requests
 from bot.settings import Settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -24,8 +24,9 @@ def open_db(settings: Settings) -> Database:
     return database
 
 
-def service_for(settings: Settings, database: Database) -> ReflectionService:
-    return ReflectionService(database.new_session, timezone=settings.timezone)
+def requests_for(settings: Settings, database: Database) -> Requests:
+    """The request path for the terminal: replies are shown, not sent."""
+    return Requests(database.new_session, timezone=settings.timezone, records=False)
 
 
 def administrator() -> str:

@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime
 
 from bot import casework
-from bot.cli.context import administrator, open_db, service_for
+from bot.cli.context import administrator, open_db, requests_for
 from bot.render import renderer
 from bot.settings import Settings
 from bot.terminal.conversation import DEMO_PRACTITIONER
@@ -44,7 +44,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     database = open_db(settings)
     return run_demo(
-        service_for(settings, database),
+        requests_for(settings, database),
         renderer("plain"),
         case_ref=args.case,
         practitioner_id=args.user,

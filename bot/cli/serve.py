@@ -30,7 +30,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.slack import server  # gunicorn and Bolt load only for this command
+    from bot.serving import server  # gunicorn and the platforms' SDKs load only for this command
 
     server.check_settings(settings)
     # Check the database (and migrate a fresh SQLite file) before any worker starts, within the

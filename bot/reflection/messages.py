@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from sqlmodel import Session
+from typing import Any
 
 # The identifier guard's interface, which the service is given; it belongs to bot/protection/.
 from bot.protection.screened import Guard as Guard
@@ -82,9 +80,3 @@ class Reply:
 
     def say(self, template: str, **data: Any) -> None:
         self.messages.append(Said(template, data))
-
-
-class ReplySink(Protocol):
-    """Records what must be sent, in the same transaction as the change that caused it."""
-
-    def record(self, session: Session, practitioner_id: str, reply: Reply) -> None: ...
