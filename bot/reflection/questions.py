@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.admin.yaml_lines import LinedDict, load_with_lines
+from bot.yaml_lines import LinedDict, load_with_lines
 from bot.reflection.mentions import Detector, Heard
 
 QUESTION_SET_PATH = Path(__file__).resolve().parents[2] / "prompts" / "questions.yaml"

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from bot import access
-from bot.clock.hours import WorkingHours
+from bot.working_hours import WorkingHours
 from bot.protection.identifiers import IdentifierGuard
 from bot.protection.invisible import as_typed
 from bot.protection.screening import screen_typed
