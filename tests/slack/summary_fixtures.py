@@ -8,8 +8,8 @@ import copy
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bot.messaging.replies import ReplySink, record_completion
-from bot.reflection.messages import Completion, Message, Reply
+from bot.messaging.replies import record_completion, record_reply
+from bot.reflection.messages import Completion, Reply, Said
 from storage.db import transaction
 from storage.models import Case, Reflection
 from tests.slack.conftest import LEAD, PRACTITIONER, SUPERVISOR, SlackDriver
@@ -175,11 +175,13 @@ def completed_reflection(
         session.flush()
         rid = reflection.id or 0
         reply = Reply(
-            messages=[Message("summary", {"summary": summary, "audience": "practitioner"})],
+            messages=[Said("summary", {"summary": summary, "audience": "practitioner"})],
             reflection_id=rid,
             status="completed",
         )
-        ReplySink(key=f"test-done:{rid}", now=slack.clock).record(session, practitioner, reply)
+        record_reply(
+            session, recipient=practitioner, reply=reply, key=f"test-done:{rid}", now=slack.clock()
+        )
         completion = Completion(
             reflection_id=rid,
             case_ref=summary["case_ref"],
