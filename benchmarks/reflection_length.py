@@ -5,7 +5,8 @@
 
 Each vignette in tests/practice/vignettes/ is answered as its practitioner would type it, by the
 same driver the vignette tests use, on a temporary SQLite database; so is each blind vignette
-(tests/practice/blind/ and blind2/, answered topic by topic by tests/practice/blind.py), with
+(tests/practice/blind/, blind2/ and blind3/, answered topic by topic by
+tests/practice/blind.py), with
 its own medians. For each reflection it prints
 the replies typed (and how many of them were written answers), the words read (everything
 Reflect showed, rendered as the terminal shows it, the closing summary included, its share
@@ -56,7 +57,7 @@ from tests.practice import blind, driver
 @dataclass(frozen=True)
 class Row:
     vignette: str
-    collection: str  # vignettes | blind | blind2
+    collection: str  # vignettes | blind | blind2 | blind3
     role: str
     which: str  # first | repeat
     counted: bool  # in the median: an honest reflection, not the probe
@@ -154,6 +155,7 @@ COLLECTIONS = {
     "vignettes": "practice vignettes",
     "blind": "blind set",
     "blind2": "blind generalisation set",
+    "blind3": "blind held-out set",
 }
 
 
