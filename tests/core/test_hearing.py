@@ -367,3 +367,8 @@ def test_a_child_nobody_has_seen_is_heard_however_it_is_said(text: str, mention:
 
 def test_a_child_seen_recently_is_not_unseen() -> None:
     assert "unseen" not in heard("seen both on their own at school this week", "child_seen")
+
+
+def test_how_a_child_communicates_is_not_confirmed_in_answer_to_that_question() -> None:
+    assert "communication" not in heard("babbles, points at the cup she wants", "communication")
+    assert "communication" in heard("babbles, points at the cup she wants", "child_day")
