@@ -11,239 +11,58 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from bot.reflection.conditions import Context, has_baby, holds, named_in
+from bot.reflection.facts import DEFAULT_ROLE, AnswerState, Facts, Found
 from bot.reflection.mentions import Detector, Heard
+from bot.reflection.plan_checks import any_pattern, household_first_action, is_vague_contingency
+from bot.reflection.question_file import (
+    BabyModel,
+    ConditionModel,
+    DocumentModel,
+    QuestionSetError,
+    SettingsModel,
+)
 from bot.yaml_lines import LinedDict, load_with_lines
 
 QUESTION_SET_PATH = Path(__file__).resolve().parents[2] / "prompts" / "questions.yaml"
 ACTION_FIELDS = ("what", "owner", "due_on", "contingency")
 WHEN_IT_MATTERS = ("today", "visit", "supervision")
-DEFAULT_ROLE = "social_worker"
 # The one kind of action the question set recognises (Action.kind): a disagreement escalated.
 ESCALATION = "escalation"
 # A written answer this long already gives the detail a follow-up would ask for.
 DETAIL_WORDS = 4
 
-Kind = Literal["text", "choice", "multi", "scale", "date", "plan", "review"]
-Matters = Literal["today", "visit", "supervision"]
-Trend = Literal["flat", "falling", "rising"]
-
-
-class QuestionSetError(ValueError):
-    """The question set file is malformed; the message names the line and field at fault."""
-
-
-# ---------------------------------------------------------------------- the file's shape
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class OptionModel(_Strict):
-    id: str = Field(min_length=1)
-    label: str = Field(min_length=1)
-    aliases: tuple[str, ...] = ()
-    # Words that choose this option when the answer is typed in the practitioner's own words.
-    hears: tuple[str, ...] = ()
-
-
-class ThemeModel(_Strict):
-    id: str = Field(min_length=1)
-    title: str = Field(min_length=1)
-    why: str = Field(min_length=1)
-    gap: str = Field(min_length=1)
-
-
-class RoleModel(_Strict):
-    id: str = Field(min_length=1)
-    title: str = Field(min_length=1)
-    lead: bool = False
-    leave_out: tuple[str, ...] = ()
-
-
-class QuestionModel(_Strict):
-    id: str = Field(min_length=1, max_length=64)
-    theme: str
-    kind: Kind
-    label: str = Field(min_length=1)
-    text: str = Field(min_length=1)
-    options: tuple[OptionModel, ...] = ()
-    follow_up: bool = False
-    first: bool = False
-    repeat: bool = False
-    carry: bool = False
-    core: bool = False
-    not_for_leads: bool = False
-    thin_below: int = Field(default=0, ge=0)
-    unknown: str | None = None  # for a core question: what the supervisor might ask if skipped
-    # The question's words for a role whose route differs (a social worker's is their manager).
-    text_for: dict[str, str] = Field(default_factory=dict)
-    # Answering it tells the practitioner's supervisor at once, not at the end.
-    alerts_supervisor: bool = False
-    # The option that stops the reflection here for now (saved, to be resumed later).
-    pause_on: str | None = None
-    # Not asked when the practitioner's words to this earlier question already answer it.
-    answered_by: str | None = None
-    # Those words answer it only when they choose one of these (a "nothing" said to a wider
-    # question does not answer this narrower one).
-    answered_only_with: tuple[str, ...] = ()
-    # An option chosen for that earlier question that answers this one, and how: a parent's
-    # illness, chosen among identity and needs, says there is a medical condition.
-    answered_by_choices: dict[str, str] = Field(default_factory=dict)
-    # On a repeat reflection: the carried questions not chosen here keep last time's answers.
-    keeps_carried: bool = False
-    # The option chosen when the practitioner's words choose none (for safety, "not sure").
-    unheard: str | None = None
-    # The answer becomes an action due today, put first in the plan.
-    becomes_action: Literal["first"] | None = None
-    # The answer is the contingency of every action lacking one, or replaces one a flag warns of.
-    sets_contingency: Literal["missing", "warned"] | None = None
-
-
-class MentionModel(_Strict):
-    id: str = Field(min_length=1)
-    confirm: str
-    patterns: tuple[str, ...] = Field(min_length=1)
-    also: tuple[str, ...] = ()
-    negatable: bool = True
-    unless: tuple[str, ...] = ()
-    in_: tuple[str, ...] = Field(default=(), alias="in")
-    not_in: tuple[str, ...] = ()
-    needs: Literal["baby"] | None = None
-
-
-class BabyModel(_Strict):
-    """What makes a case one with a baby: the practitioner's role, or words in any answer."""
-
-    roles: tuple[str, ...] = ()
-    words: tuple[str, ...] = ()
-
-
-# How a plan is held against the flags: it does not act today when something is for today; it
-# involves the household first after a disclosure; a contingency repeats what a flag warns of.
-PlanCheck = Literal[
-    "misses_today", "tells_household", "repeats_warning", "closes_while_flagged", "rests_on_parent"
+# What callers import from here, wherever it is kept: the file's shape (question_file), what the
+# rules see (facts), conditions (conditions) and the plan checks (plan_checks) are modules of
+# their own; the question set's parts and its loading are here.
+__all__ = [
+    "ACTION_FIELDS",
+    "DEFAULT_ROLE",
+    "ESCALATION",
+    "QUESTION_SET_PATH",
+    "WHEN_IT_MATTERS",
+    "AnswerState",
+    "Facts",
+    "Fired",
+    "Found",
+    "Mention",
+    "Option",
+    "Question",
+    "QuestionSet",
+    "QuestionSetError",
+    "Role",
+    "Rule",
+    "Theme",
+    "default_question_set",
+    "is_vague_contingency",
+    "load_question_set",
+    "parse_question_set",
 ]
-
-
-class ConditionModel(_Strict):
-    answer: str | None = None
-    is_: tuple[str, ...] = Field(default=(), alias="is")
-    only: tuple[str, ...] = ()
-    is_not: tuple[str, ...] = ()
-    mentions: tuple[str, ...] = ()
-    skipped: str | None = None
-    skipped_at_least: int | None = Field(default=None, ge=1)
-    meanwhile_vague: bool = False
-    actions_missing: Literal["what", "owner", "due_on", "contingency"] | None = None
-    actions_mention: tuple[str, ...] = ()
-    case_open_days: int | None = Field(default=None, ge=0)
-    earlier_reflections: int | None = Field(default=None, ge=1)
-    earlier: ConditionModel | None = None
-    scale_trend: tuple[Trend, ...] = ()
-    role: tuple[str, ...] = ()
-    plan_check: PlanCheck | None = None
-    baby: bool | None = None
-    all: tuple[ConditionModel, ...] = ()
-    any: tuple[ConditionModel, ...] = ()
-    not_: ConditionModel | None = Field(default=None, alias="not")
-
-
-class RuleModel(_Strict):
-    id: str = Field(min_length=1)
-    when: ConditionModel
-    ask: tuple[str, ...] = ()
-    after: str | None = None
-    flag: str | None = None
-    matters: Matters | None = None
-    title: str | None = None
-    quotes: str | None = None
-    immediate: bool = False
-    see_alone: str | None = None
-    look_for: str | None = None  # what to look for on the visit, in the summary's first screen
-    warns: tuple[str, ...] = ()  # what the flag warns against, should a plan or contingency say it
-
-
-class SettingsModel(_Strict):
-    vague_contingencies: tuple[str, ...] = ()
-    urgent_actions: tuple[str, ...] = ()
-    escalation_actions: tuple[str, ...] = ()
-    scale_flat_over: int = Field(default=3, ge=2)
-    parent_only: tuple[str, ...] = ()
-    acts_today: tuple[str, ...] = ()
-    closing_actions: tuple[str, ...] = ()
-    parent_reliance: tuple[str, ...] = ()
-    today_words: tuple[str, ...] = ()
-    household_first: tuple[str, ...] = ()
-    lead_action: str = "Talk the case through with the safeguarding lead"
-    lead_action_contingency: str = "Talk it through with my supervisor instead"
-
-
-class DocumentModel(_Strict):
-    version: str = "1"
-    settings: SettingsModel = SettingsModel()
-    themes: tuple[ThemeModel, ...] = Field(min_length=1)
-    roles: tuple[RoleModel, ...] = ()
-    questions: tuple[QuestionModel, ...] = Field(min_length=1)
-    shorthand: dict[str, str] = Field(default_factory=dict)
-    baby: BabyModel = field(default_factory=BabyModel)
-    mentions: tuple[MentionModel, ...] = ()
-    rules: tuple[RuleModel, ...] = ()
-
-
-# ---------------------------------------------------------------------- what the rules see
-
-
-@dataclass(frozen=True)
-class AnswerState:
-    """What the rules see of an answer: skipped, free text, or chosen option ids."""
-
-    skipped: bool
-    text: str = ""
-    choices: tuple[str, ...] = ()
-    # The ids of the mentions found in the text when it was written; None: not known, so the
-    # text is scanned.
-    mentions: frozenset[str] | None = None
-    # A choice nobody was asked: the words written to the question it is ``answered_by``
-    # already chose it, so rules read it as answered and the question is not asked.
-    said: bool = False
-
-
-@dataclass(frozen=True)
-class Facts:
-    """Everything a rule may look at: this reflection's answers and plan, and the case."""
-
-    answers: Mapping[str, AnswerState]
-    actions: Sequence[Mapping[str, Any]] = ()
-    role: str = DEFAULT_ROLE
-    is_lead: bool = False
-    repeat: bool = False
-    earlier_actions: int = 0  # actions of the last plan, reviewed in this one
-    case_open_days: int = 0
-    earlier_count: int = 0
-    earlier: Mapping[str, AnswerState] = field(default_factory=dict)
-    scales: Sequence[int] = ()  # the scale in earlier reflections, oldest first
-    today: str = ""  # the practitioner's today, as an ISO date
-    # The rules whose flags hold before the plan is held against them (plan checks read them).
-    flagged: frozenset[str] = frozenset()
-    today_rules: frozenset[str] = frozenset()  # of those, the ones for today
-    concerns: frozenset[str] = frozenset()  # of those, the ones for today or the visit
-    warnings: tuple[tuple[str, ...], ...] = ()  # what those flags warn against
-
-
-@dataclass(frozen=True)
-class Found:
-    """A mention found in an answer: where, and the words to quote."""
-
-    mention: str
-    question: str
-    quote: str
-
 
 # ---------------------------------------------------------------------- the parts
 
@@ -373,10 +192,10 @@ class Condition:
     baby: BabyModel = field(default_factory=BabyModel)
 
     def holds(self, facts: Facts) -> bool:
-        return _holds(self.model, facts, Context(self.settings, self.baby), facts.answers)
+        return holds(self.model, facts, Context(self.settings, self.baby), facts.answers)
 
     def questions(self) -> Iterable[str]:
-        return _named(self.model)
+        return named_in(self.model)
 
 
 @dataclass(frozen=True)
@@ -599,10 +418,10 @@ class QuestionSet:
     def warned(self, facts: Facts, contingency: str) -> bool:
         """Whether a contingency falls back on what a flag that holds warns against."""
         warned = [p for rule in facts.warnings for p in rule]
-        return bool(warned) and bool(_any_pattern(tuple(warned)).search(contingency))
+        return bool(warned) and bool(any_pattern(tuple(warned)).search(contingency))
 
     def household_first(self, facts: Facts) -> Mapping[str, Any] | None:
-        return _household_first([a for a in facts.actions if a.get("what")], self.settings)
+        return household_first_action([a for a in facts.actions if a.get("what")], self.settings)
 
     def holding_plan(self, facts: Facts) -> Facts:
         """The facts with the flags that hold before the plan is checked against them, so
@@ -634,7 +453,7 @@ class QuestionSet:
         return None
 
     def is_urgent_action(self, what: str) -> bool:
-        return bool(_any_pattern(self.settings.urgent_actions).search(what or ""))
+        return bool(any_pattern(self.settings.urgent_actions).search(what or ""))
 
     def action_kind(self, what: str | None) -> str | None:
         """The kind of step an action's wording describes, kept as a plain code beside it:
@@ -690,213 +509,6 @@ def _option_detector(
 @cache
 def _detector(patterns: tuple[str, ...]) -> Detector | None:
     return Detector(patterns) if patterns else None
-
-
-@cache
-def _any_pattern(patterns: tuple[str, ...]) -> re.Pattern[str]:
-    if not patterns:
-        return re.compile(r"(?!x)x")
-    return re.compile("|".join(rf"\b(?:{p})" for p in patterns), re.IGNORECASE)
-
-
-# ---------------------------------------------------------------------- conditions
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a condition is read against besides the facts: the settings, and what makes a case
-    one with a baby."""
-
-    settings: SettingsModel
-    baby: BabyModel = field(default_factory=BabyModel)
-
-
-def has_baby(facts: Facts, baby: BabyModel, answers: Mapping[str, AnswerState]) -> bool:
-    """A case with a baby: the practitioner's role is one that works with babies, or an answer
-    says so (a baby, an age in weeks or months, a pregnancy)."""
-    if facts.role in baby.roles:
-        return True
-    pattern = _any_pattern(baby.words)
-    return bool(baby.words) and any(
-        not a.skipped
-        and (pattern.search(a.text) or any(pattern.search(f"{q}:{c}") for c in a.choices))
-        for q, a in answers.items()
-    )
-
-
-def _holds(
-    model: ConditionModel, facts: Facts, context: Context, answers: Mapping[str, AnswerState]
-) -> bool:
-    settings = context.settings
-    checks = [
-        all(_holds(c, facts, context, answers) for c in model.all),
-        not model.any or any(_holds(c, facts, context, answers) for c in model.any),
-        model.not_ is None or not _holds(model.not_, facts, context, answers),
-        model.skipped is None or _skipped(model.skipped, answers),
-        model.skipped_at_least is None
-        or sum(1 for a in answers.values() if a.skipped) >= model.skipped_at_least,
-        not model.meanwhile_vague or any(_vague_meanwhile(a, settings) for a in facts.actions),
-        model.actions_missing is None
-        or any(_missing(a, model.actions_missing, settings, facts.today) for a in facts.actions),
-        not model.actions_mention
-        or any(
-            _any_pattern(model.actions_mention).search(a.get("what") or "") for a in facts.actions
-        ),
-        model.case_open_days is None or facts.case_open_days >= model.case_open_days,
-        model.earlier_reflections is None or facts.earlier_count >= model.earlier_reflections,
-        model.earlier is None
-        or (bool(facts.earlier) and _holds(model.earlier, facts, context, facts.earlier)),
-        not model.scale_trend or _trend(answers, facts, settings) in model.scale_trend,
-        not model.role or facts.role in model.role,
-        model.plan_check is None or _plan_check(model.plan_check, facts, settings),
-        model.baby is None or has_baby(facts, context.baby, answers) is model.baby,
-    ]
-    if not all(checks):
-        return False
-    if model.answer is None:
-        return True
-    state = answers.get(model.answer)
-    chosen = () if state is None or state.skipped else state.choices
-    if model.is_not:
-        return not set(chosen) & set(model.is_not)
-    if state is None or state.skipped:
-        return False
-    if model.is_ and not set(chosen) & set(model.is_):
-        return False
-    if model.only and not (chosen and set(chosen) <= set(model.only)):
-        return False
-    return not (model.mentions and not _any_pattern(model.mentions).search(state.text))
-
-
-def _plan_check(check: str, facts: Facts, settings: SettingsModel) -> bool:
-    actions = [a for a in facts.actions if a.get("what")]
-    if not actions:
-        return False
-    if check == "misses_today":
-        return bool(facts.flagged & facts.today_rules) and not any(
-            _acts_today(a, facts.today, settings) for a in actions
-        )
-    if check == "tells_household":
-        first = _household_first(actions, settings)
-        return "disclosure" in facts.flagged and first is not None
-    if check == "closes_while_flagged":
-        closing = _any_pattern(settings.closing_actions)
-        return bool(facts.concerns) and any(
-            closing.search(a.get("what") or "") or closing.search(a.get("contingency") or "")
-            for a in actions
-        )
-    if check == "rests_on_parent":
-        parent = _any_pattern(settings.parent_reliance)
-        return bool(facts.concerns) and any(
-            parent.search(a.get("contingency") or "") for a in actions
-        )
-    warned = [p for rule in facts.warnings for p in rule]
-    if not warned:
-        return False
-    pattern = _any_pattern(tuple(warned))
-    return any(pattern.search(a.get("contingency") or "") for a in actions)
-
-
-def _acts_today(action: Mapping[str, Any], today: str, settings: SettingsModel) -> bool:
-    """An action that refers or rings today: urgent in its wording, and dated today (or saying
-    "today", "now"...)."""
-    what = action.get("what") or ""
-    if not _any_pattern(settings.acts_today).search(what):
-        return False
-    due = action.get("due_on")
-    return bool(due and due <= today) or bool(_any_pattern(settings.today_words).search(what))
-
-
-def _household_first(
-    actions: Sequence[Mapping[str, Any]], settings: SettingsModel
-) -> Mapping[str, Any] | None:
-    """The action that involves the household before any referral, after a disclosure. Ringing
-    children's social care, the police or the safeguarding lead ("ring CSC today") comes first
-    as a referral does."""
-    household = _any_pattern(settings.household_first)
-    urgent = _any_pattern((*settings.urgent_actions, *settings.acts_today))
-    for action in actions:
-        what = action.get("what") or ""
-        if urgent.search(what) and not household.search(what):
-            return None
-        if household.search(what):
-            return action
-    return None
-
-
-def _skipped(question_id: str, answers: Mapping[str, AnswerState]) -> bool:
-    state = answers.get(question_id)
-    return state is not None and state.skipped
-
-
-def _vague_meanwhile(action: Mapping[str, Any], settings: SettingsModel) -> bool:
-    """An answer to "what happens to the child until then?" that is hope, or rests on the
-    parent alone."""
-    meanwhile = str(action.get("meanwhile") or "").strip()
-    if not meanwhile:
-        return False
-    if _any_pattern(settings.parent_only).search(meanwhile):
-        return True
-    return is_vague_contingency(meanwhile, str(action.get("what") or ""), settings)
-
-
-def _missing(
-    action: Mapping[str, Any], name: str, settings: SettingsModel, today: str = ""
-) -> bool:
-    if name == "contingency" and today and (action.get("due_on") or "9999") <= today:
-        return False  # done today: if it isn't, that is for the manager today, not a plan B
-    value = action.get(name)
-    if not value:
-        return True
-    if name != "contingency":
-        return False
-    return is_vague_contingency(str(value), str(action.get("what") or ""), settings)
-
-
-_FILLER = re.compile(
-    r"\b(?:and|or|then|the|it|things|situation|closely|will|ill|ll|we|i|to|continue|keep|on|going|"
-    r"ongoing|case|child|family)\b|[^\w\s]",
-    re.IGNORECASE,
-)
-
-
-def is_vague_contingency(contingency: str, what: str, settings: SettingsModel) -> bool:
-    """ "Continue to monitor", "review", "n/a", or the action said again, is no contingency."""
-    text = contingency.strip().lower()
-    if _normal(text) == _normal(what) or (_normal(text) and _normal(text) in _normal(what)):
-        return True
-    rest = _any_pattern(settings.vague_contingencies).sub(" ", text)
-    return not _FILLER.sub(" ", rest).strip()
-
-
-def _normal(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
-
-
-def _trend(answers: Mapping[str, AnswerState], facts: Facts, settings: SettingsModel) -> str | None:
-    state = answers.get("scale")
-    if state is None or state.skipped or not state.text.isdigit() or not facts.scales:
-        return None
-    values = [*facts.scales, int(state.text)]
-    if values[-1] < values[-2]:
-        return "falling"
-    if values[-1] > values[-2]:
-        return "rising"
-    window = values[-settings.scale_flat_over :]
-    if len(window) >= settings.scale_flat_over and len(set(window)) == 1:
-        return "flat"
-    return None
-
-
-def _named(model: ConditionModel) -> Iterable[str]:
-    if model.answer:
-        yield model.answer
-    if model.skipped:
-        yield model.skipped
-    for child in (*model.all, *model.any):
-        yield from _named(child)
-    if model.not_ is not None:
-        yield from _named(model.not_)
 
 
 # ---------------------------------------------------------------------- loading
@@ -1059,12 +671,12 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
         )
     mention_ids = {m.id for m in mentions}
     try:
-        _any_pattern(model.baby.words)
+        any_pattern(model.baby.words)
     except re.error as exc:
         raise refuse(("baby", "words"), f"not a valid pattern ({exc})") from None
     for key in ("vague_contingencies", "urgent_actions", "escalation_actions", "parent_only"):
         try:
-            _any_pattern(getattr(model.settings, key))
+            any_pattern(getattr(model.settings, key))
         except re.error as exc:
             raise refuse(("settings", key), f"not a valid pattern ({exc})") from None
 
@@ -1072,7 +684,7 @@ def _build(model: DocumentModel, document: Mapping[str, Any]) -> QuestionSet:
     rules: list[Rule] = []
     for index, r in enumerate(model.rules):
         loc = ("rules", index)
-        named = list(_named(r.when))
+        named = list(named_in(r.when))
         for qid in named:
             if qid not in questions:
                 raise refuse((*loc, "when"), f"unknown question '{qid}'")
