@@ -21,11 +21,11 @@ THINK_SECONDS_SHORT = 4
 # For the welcome, before anything is typed: what a question and a brief answer usually take.
 # A plan is about two actions: what and the contingency written, who, when and "more" short.
 TYPICAL_WORDS_READ = {"plan": 90}
-TYPICAL_WORDS_READ_DEFAULT = 30
+TYPICAL_WORDS_READ_DEFAULT = 24
 TYPICAL_WORDS_TYPED = {"text": 12, "plan": 40}
 # Beyond the questions themselves: the welcome, the check before sending and the summary to read,
 # and the follow-ups and confirming questions a case usually calls for (two or three).
-OVERHEAD_WORDS_READ = 350
+OVERHEAD_WORDS_READ = 150
 TYPICAL_FOLLOW_UPS = 3
 TYPICAL_THINK_SECONDS = {
     "text": THINK_SECONDS_WRITTEN,
