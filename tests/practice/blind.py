@@ -1,7 +1,8 @@
 """Blind vignettes: cases written by practitioners who never read the question set or its rules,
 typed topic by topic as they would type in Slack, and what a good supervisor would raise.
 
-A blind vignette (``tests/practice/blind/*.yaml``, and the generalisation set in ``blind2/``)
+A blind vignette (``tests/practice/blind/*.yaml``, the generalisation set in ``blind2/`` and
+the held-out set in ``blind3/``)
 says nothing about Reflect's questions: it has a line per topic (``today``, ``purpose``,
 ``household``, ``risks``, ``plan``...) and the concerns expected, from the labels in
 ``concepts.yaml``. This module answers whatever the conversation asks from those topics, the
@@ -10,6 +11,7 @@ vignette expects, "no" otherwise), and scores what was raised:
 
     python -m tests.practice.blind            # the first set, vignette by vignette
     python -m tests.practice.blind --set blind2
+    python -m tests.practice.blind --set blind3
 
 ``concepts.yaml`` is the scorer's, not the product's: which topic answers which question, which
 rules raise which concern, and which confirming question asks about which concern.
