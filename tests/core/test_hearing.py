@@ -372,3 +372,12 @@ def test_a_child_seen_recently_is_not_unseen() -> None:
 def test_how_a_child_communicates_is_not_confirmed_in_answer_to_that_question() -> None:
     assert "communication" not in heard("babbles, points at the cup she wants", "communication")
     assert "communication" in heard("babbles, points at the cup she wants", "child_day")
+
+
+def test_a_learning_disability_is_a_support_need_not_a_medical_condition() -> None:
+    def asked(identity: str) -> list[str]:
+        answers = QS.with_said({"identity": wrote(identity)})
+        return [q.id for q in QS.path(Facts(answers, role="early_help"))]
+
+    assert "medical" in asked("dad has a learning disability, reads a bit")
+    assert "medical" not in asked("dad is disabled after his stroke, uses a wheelchair")
