@@ -381,3 +381,43 @@ def test_a_learning_disability_is_a_support_need_not_a_medical_condition() -> No
 
     assert "medical" in asked("dad has a learning disability, reads a bit")
     assert "medical" not in asked("dad is disabled after his stroke, uses a wheelchair")
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        ("mum back on the gear by the look of her", "drugs"),
+        ("found a bag of white powder in the kitchen", "drugs"),
+        ("he was off his face when I called round", "drugs"),
+        ("she ran away again friday, police found her in town", "missing"),
+        ("mattress on the floor soaked in wee", "neglect"),
+        ("he controls all her money and checks her spending", "domestic_abuse"),
+        ("black eye, says she walked into a door", "domestic_abuse"),
+        ("mum was slurring her words at 11am", "alcohol"),
+        ("dad was steaming when he collected her", "alcohol"),
+        ("cans everywhere in the lounge", "alcohol"),
+        ("living at a mate's house for 2 months, mum moved away", "private_fostering"),
+        ("does all the cooking because mum is poorly", "care"),
+        ("gives his dad his insulin", "care"),
+        ("no one has laid eyes on the baby since the birth", "unseen"),
+        ("door not answered 3 times now", "unseen"),
+    ],
+)
+def test_more_of_what_practitioners_say_is_heard(text: str, mention: str) -> None:
+    assert mention in heard(text), heard(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "silent"),
+    [
+        ("PE gear left in his bag again", "drugs"),
+        ("starts high school in september, excited", "drugs"),
+        ("ran around the park with his cousins", "missing"),
+        ("mum does the cooking, the kids set the table", "care"),
+        ("he controls his temper much better now", "domestic_abuse"),
+        ("staying at a friend's for a sleepover on saturday", "private_fostering"),
+        ("answered the door straight away, all three in", "unseen"),
+    ],
+)
+def test_more_everyday_words_stay_silent(text: str, silent: str) -> None:
+    assert silent not in heard(text), heard(text)
