@@ -36,6 +36,7 @@ from bot.settings import Settings, SettingsError
 from bot.settings import problems as settings_problems
 from bot.terminal.conversation import DEMO_PRACTITIONER
 from bot.terminal.demo import run_demo
+from bot.terminal.dialect import TERMINAL
 from bot.terminal.history import show_history
 from storage import audit, db, health, inbox, outbox
 from storage.encryption import EncryptionKeyError, generate_key
@@ -45,7 +46,7 @@ log = logging.getLogger("reflect")
 
 
 def say(template: str, *, stream: object = None, **data: object) -> None:
-    text = renderer("plain").render(f"cli/{template}.j2", **data)
+    text = renderer(TERMINAL).render(f"cli/{template}.j2", **data)
     print(text, file=stream or sys.stdout)  # type: ignore[arg-type]
 
 
@@ -83,7 +84,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     database = open_db(settings)
     return run_demo(
         service_for(settings, database),
-        renderer("plain"),
+        renderer(TERMINAL),
         case_ref=args.case,
         practitioner_id=args.user,
         database_url=settings.database_url,
@@ -117,7 +118,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
         now=datetime.now(UTC),
     )
     show_history(
-        renderer("plain"),
+        renderer(TERMINAL),
         case_ref=args.case_ref.strip().upper(),
         summaries=summaries,
         out=sys.stdout,

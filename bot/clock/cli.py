@@ -13,7 +13,7 @@ from bot.clock.lock import clock_lock, wait_for
 from bot.clock.scheduler import ClockProcess, tick
 from bot.identity import Directory
 from bot.messaging.frontend import FrontEnd
-from bot.render import renderer
+from bot.render import PLAIN, renderer
 from bot.settings import Settings
 
 
@@ -29,7 +29,7 @@ def parse_local_time(text: str, zone: ZoneInfo) -> datetime | None:
 
 
 def say(template: str, *, stream: object = None, **data: object) -> None:
-    print(renderer("plain").render(f"cli/{template}.j2", **data), file=stream or sys.stdout)  # type: ignore[arg-type]
+    print(renderer(PLAIN).render(f"cli/{template}.j2", **data), file=stream or sys.stdout)  # type: ignore[arg-type]
 
 
 def run_once(

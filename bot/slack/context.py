@@ -19,6 +19,7 @@ from bot.messaging.replies import ReplySink, say
 from bot.reflection.messages import Guard, Reply
 from bot.reflection.service import ReflectionService
 from bot.render import Renderer, renderer
+from bot.slack.dialect import SLACK
 from storage.db import SessionFactory, transaction
 
 
@@ -32,7 +33,7 @@ class SlackContext:
     wake: Callable[[], None] = lambda: None
     # Sends what requests record straight after they commit (`reflect serve`), if given.
     delivery: Delivery | None = None
-    renderer: Renderer = field(default_factory=lambda: renderer("slack"))
+    renderer: Renderer = field(default_factory=lambda: renderer(SLACK))
     # The partnership report's small-number threshold, for /reflect report.
     report_small_number: int = 5
     # Where answers and /reflect wait between Slack's 200 and being handled.

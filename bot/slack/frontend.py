@@ -27,6 +27,7 @@ from bot.render import Renderer, renderer
 from bot.settings import Settings
 from bot.slack import blocks as bk
 from bot.slack.compose import part_blocks
+from bot.slack.dialect import SLACK
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ class SlackFrontEnd:
 
     def __init__(self, client: WebClient, text: Renderer | None = None) -> None:
         self.client = sending_client(client)
-        self.text = text or renderer("slack")
+        self.text = text or renderer(SLACK)
 
     # ----------------------------------------------------------- rendering
 

@@ -32,6 +32,7 @@ from bot.reflection.service import utcnow
 from bot.render import renderer
 from bot.settings import Settings, SettingsError
 from bot.slack.app import build_app, make_client
+from bot.slack.dialect import SLACK
 from bot.slack.frontend import SlackFrontEnd
 from bot.slack.guard import GuardedRequestHandler, RequestGuard
 from bot.slack.pacing import Answered, RequestsInHand
@@ -410,7 +411,7 @@ def warm_up(app: App, database: Database) -> None:
     otherwise, once per request until an answer arrives)."""
     default_question_set()
     IdentifierGuard().screen("Seen at home on 1 December; call 020 7946 0000", options={})
-    renderer("slack").compile_all(("slack/", "messages/", "notices/"))
+    renderer(SLACK).compile_all(("slack/", "messages/", "notices/"))
     database.ping()
     try:
         identity = app.client.auth_test()

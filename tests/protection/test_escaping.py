@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 
 from bot.reflection.messages import Message
 from bot.reflection.service import ReflectionService
-from bot.render import Renderer, escape_slack
+from bot.render import Renderer
+from bot.slack.dialect import SLACK, escape_slack
 from tests.protection.conftest import LEAD, PRACTITIONER, SUPERVISOR, load_org
 
-slack = Renderer("slack")
+slack = Renderer(SLACK)
 CONTROL = re.compile(r"<[^<>]*>")
 LOOSE_AMPERSAND = re.compile(r"&(?!amp;|lt;|gt;)")
 ATTACKS = [
