@@ -26,7 +26,7 @@ from bot.admin.organisation import (
     load_organisation,
 )
 from bot.bootstrap import Database, key_file_for, open_database
-from bot.identity import is_person_id
+from bot.identity import is_person_id, teams_person_id
 from bot.protection.keys import replace_key_file, rotate_keys
 from bot.reflection.service import ReflectionService
 from bot.render import export_markdown, local_time, renderer
@@ -103,10 +103,12 @@ def administrator() -> str:
 
 
 def person_id(typed: str) -> str | None:
-    """A Slack user ID as typed after --person, or None when it could not be one (so nothing
-    typed in error, such as a name, is written to the audit trail)."""
-    person = typed.strip().upper()
-    return person if is_person_id(person) else None
+    """A person's ID (Slack or Teams) as typed after --person, or None when it could not be one
+    (so nothing typed in error, such as a name, is written to the audit trail)."""
+    for person in (typed.strip().upper(), teams_person_id(typed)):
+        if is_person_id(person):
+            return person
+    return None
 
 
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
@@ -598,7 +600,7 @@ def add_protection_commands(commands: argparse._SubParsersAction) -> None:  # ty
     )
     target = erase.add_mutually_exclusive_group(required=True)
     target.add_argument("--case", metavar="REF", help="the case reference")
-    target.add_argument("--person", metavar="SLACKID", help="the person's Slack user ID")
+    target.add_argument("--person", metavar="ID", help="the person's Slack user ID or Teams ID")
     erase.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
     erase.set_defaults(handler=cmd_erase)
 

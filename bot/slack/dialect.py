@@ -4,13 +4,10 @@ and ``&``, ``<`` and ``>`` escaped in everything a person typed, so that no text
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from bot.identity import SLACK_USER_ID
 from bot.render import PlainText
-
-# Slack's user IDs: U or W, then capitals and digits.
-SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 
 
 def escape_slack(text: str) -> str:

@@ -13,10 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# A Microsoft Entra object ID: a GUID.
-ENTRA_OBJECT_ID = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
+from bot.identity import ENTRA_OBJECT_ID, platform_of
+
 _MENTION = re.compile(rf"<at>({ENTRA_OBJECT_ID.pattern})</at>")
 # What can start emphasis, a link, an image, a heading, code, a table or HTML (an entity).
 _SPECIAL = re.compile(r"([\\`*_<>#|\[\]~&])")
@@ -48,8 +46,8 @@ class TeamsDialect:
         return f"_{text}_"
 
     def mention(self, person_id: str) -> str:
-        if ENTRA_OBJECT_ID.fullmatch(person_id):
-            return f"<at>{person_id.lower()}</at>"
+        if platform_of(person_id) == "teams":
+            return f"<at>{person_id}</at>"
         return escape_markdown(person_id)
 
     def link(self, url: str, label: str) -> str:
