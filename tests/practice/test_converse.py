@@ -7,8 +7,8 @@ import io
 from sqlmodel import select
 
 from bot.reflection.messages import Reply
-from bot.reflection.service import ReflectionService
 from bot.render import Renderer
+from bot.requests import Requests
 from bot.terminal.conversation import TerminalConversation
 from bot.terminal.dialect import TERMINAL
 from storage.db import SessionFactory
@@ -19,7 +19,7 @@ PRACTITIONER = "U0CONVERSE"
 
 
 def conversation(new_session: SessionFactory, clock: FixedClock) -> TerminalConversation:
-    service = ReflectionService(new_session, now=clock)
+    service = Requests(new_session, now=clock, records=False)
     return TerminalConversation(
         service, Renderer(TERMINAL), practitioner_id=PRACTITIONER, out=io.StringIO()
     )
