@@ -135,7 +135,11 @@ def test_people_and_handled_keys_keep_their_rows_when_renamed(
 BEFORE_POSTED_AT = "0011_send_fence"
 
 
-def test_messages_sent_to_slack_get_their_post_time_from_their_ts(engine: Engine) -> None:
+def test_messages_sent_to_slack_get_their_post_time_from_their_ts(
+    engine: Engine, new_session: SessionFactory
+) -> None:
+    """A message sent before post times were kept gets its time from its ts, if it has one
+    (new_session clears the rows afterwards)."""
     db.downgrade(engine, BEFORE_POSTED_AT)
     try:
         with engine.begin() as connection:
