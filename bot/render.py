@@ -2,7 +2,8 @@
 dialect.
 
 Templates under prompts/messages, notices, clock and report are neutral: they never write a
-platform's markup themselves, but ask the dialect for it (docs/templates.md):
+platform's markup themselves, but ask the dialect for it (docs/architecture.md, "Neutral
+markup in templates"):
 
 - ``{{ strong("skip") }}``, ``{{ strong("Welcome back to ", case_ref, ".") }}``: emphasis over
   text and values (each value escaped, a mention kept); ``italic`` and ``quote`` (one quoted
