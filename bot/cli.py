@@ -106,10 +106,10 @@ def administrator() -> str:
 def person_id(typed: str) -> str | None:
     """A person's ID (Slack or Teams) as typed after --person, or None when it could not be one
     (so nothing typed in error, such as a name, is written to the audit trail)."""
-    for person in (typed.strip().upper(), teams_person_id(typed)):
-        if is_person_id(person):
-            return person
-    return None
+    if is_person_id(teams_person_id(typed)):
+        return teams_person_id(typed)
+    person = typed.strip().upper()
+    return person if is_person_id(person) else None
 
 
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
@@ -376,10 +376,10 @@ def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
             return 2
     logging.getLogger("bot").setLevel(logging.INFO)
     database = open_db(settings)
+    from bot.serving.front_ends import sending_front_ends
     from bot.slack.directory import directory_for
-    from bot.slack.frontend import front_end_for
 
-    front_end = front_end_for(settings)
+    front_end = sending_front_ends(settings)
     directory = directory_for(settings)
     if args.once:
         return clock_cli.run_once(
@@ -395,7 +395,7 @@ def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.slack import server  # gunicorn and Bolt load only for this command
+    from bot.serving import server  # gunicorn and the platforms' SDKs load only for this command
 
     server.check_settings(settings)
     # Check the database (and migrate a fresh SQLite file) before any worker starts, within the

@@ -22,21 +22,29 @@ PLATFORMS: tuple[Platform, ...] = ("slack", "teams")
 
 # The shapes of a person's ID, unanchored so that a front end's syntax can be built around them.
 SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
-ENTRA_OBJECT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+ENTRA_OBJECT_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 
-def platform_of(person_id: str) -> Platform | None:
-    """The platform a person is reached on, from their ID; None if it is no person's ID."""
-    if SLACK_USER_ID.fullmatch(person_id):
+def id_platform(text: str) -> Platform | None:
+    """The platform whose ID ``text`` is, exactly; None if it is no person's ID."""
+    if SLACK_USER_ID.fullmatch(text):
         return "slack"
-    if ENTRA_OBJECT_ID.fullmatch(person_id):
+    if ENTRA_OBJECT_ID.fullmatch(text):
         return "teams"
     return None
 
 
+def platform_of(person_id: str) -> Platform:
+    """The platform a person is reached on, from their ID: what delivery routes by. An ID of
+    no known shape is taken as Slack's, as every ID was before Teams."""
+    return id_platform(person_id) or "slack"
+
+
 def is_person_id(text: str) -> bool:
     """Is ``text``, exactly, a person's ID on any platform?"""
-    return platform_of(text) is not None
+    return id_platform(text) is not None
 
 
 def teams_person_id(entra_object_id: str) -> str:

@@ -66,6 +66,10 @@ class Dialect(Protocol):
         """A person named with the platform's own mention in an answer is understood."""
         ...
 
+    def __hash__(self) -> int:
+        """A dialect is a value: one compiled template set serves each (``renderer``)."""
+        ...
+
     def escape(self, text: str) -> str:
         """Typed text made inert: it can form no mention, link or markup."""
         ...

@@ -36,7 +36,7 @@ from bot.admin.organisation import (
     read_text_within,
     shown,
 )
-from bot.identity import is_person_id, teams_person_id
+from bot.identity import is_person_id, platform_of, teams_person_id
 from bot.reflection.service import case_ref_problem, normalise_case_ref
 from storage import organisation as org_queries
 from storage.db import SessionFactory, transaction
@@ -222,9 +222,7 @@ def _practitioner(text: str) -> str:
             f"has at most {MAX_PRACTITIONER_CHARS}"
         )
     if is_person_id(text):
-        return text
-    if is_person_id(teams_person_id(text)):
-        return teams_person_id(text)
+        return teams_person_id(text) if platform_of(text) == "teams" else text
     if not EMAIL.match(text):
         raise _refusal(
             "practitioner must be a Slack user ID (U…), a Microsoft Entra object ID or an "

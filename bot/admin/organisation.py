@@ -23,7 +23,7 @@ from yaml.resolver import Resolver
 
 from bot.admin.yaml_lines import line_of, load_with_lines, locate
 from bot.clock.config import LIMITS
-from bot.identity import PLATFORMS, Platform, platform_of, teams_person_id
+from bot.identity import PLATFORMS, Platform, id_platform, teams_person_id
 from bot.protection.identifiers import DETECTORS
 from bot.protection.identifiers import MODES as IDENTIFIER_MODES
 from bot.reflection.questions import default_question_set
@@ -296,14 +296,14 @@ def _agency_id(value: str) -> str:
 
 
 def _slack_id(value: str) -> str:
-    if platform_of(value) != "slack":
+    if id_platform(value) != "slack":
         raise _refusal(f"'{shown(value)}' is not a Slack user ID (like U0123ABCD)")
     return value
 
 
 def _teams_id(value: str) -> str:
     person_id = teams_person_id(value)
-    if platform_of(person_id) != "teams":
+    if id_platform(person_id) != "teams":
         raise _refusal(
             f"'{shown(value)}' is not a Microsoft Entra object ID "
             "(like 3f2504e0-4f89-41d3-9a0c-0305e82c3301)"
@@ -314,7 +314,7 @@ def _teams_id(value: str) -> str:
 def _person_id(value: str) -> str:
     """Anyone's ID, on either platform (a lead, a supervisor)."""
     person_id = teams_person_id(value) if "-" in value else value
-    if platform_of(person_id) is None:
+    if id_platform(person_id) is None:
         raise _refusal(
             f"'{shown(value)}' is not a Slack user ID (like U0123ABCD) or a Microsoft Entra "
             "object ID (like 3f2504e0-4f89-41d3-9a0c-0305e82c3301)"

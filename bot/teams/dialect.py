@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.identity import ENTRA_OBJECT_ID, platform_of
+from bot.identity import ENTRA_OBJECT_ID, id_platform
 
 _MENTION = re.compile(rf"<at>({ENTRA_OBJECT_ID.pattern})</at>")
 # What can start emphasis, a link, an image, a heading, code, a table or HTML (an entity).
@@ -46,7 +46,7 @@ class TeamsDialect:
         return f"_{text}_"
 
     def mention(self, person_id: str) -> str:
-        if platform_of(person_id) == "teams":
+        if id_platform(person_id) == "teams":
             return f"<at>{person_id}</at>"
         return escape_markdown(person_id)
 

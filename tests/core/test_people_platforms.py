@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 
 from bot.admin.organisation import OrganisationFileError, load_organisation
-from bot.identity import platform_of
+from bot.identity import is_person_id, platform_of
 from storage.db import SessionFactory
 from storage.models import Person, SafeguardingLead
 
@@ -86,9 +86,9 @@ def leads(new_session: SessionFactory) -> list[str]:
 def test_each_kind_of_id_says_its_platform() -> None:
     assert platform_of("U0TESTPRAC") == "slack"
     assert platform_of("W0123ABCD") == "slack"
-    assert platform_of(TEAMS_PRAC) == "teams"
-    for not_an_id in ("", "prac@example.org", TEAMS_PRAC.upper(), TEAMS_PRAC[:-1], "u0testprac"):
-        assert platform_of(not_an_id) is None
+    assert platform_of(TEAMS_PRAC) == platform_of(TEAMS_PRAC.upper()) == "teams"
+    for not_an_id in ("", "prac@example.org", TEAMS_PRAC[:-1], "u0testprac"):
+        assert not is_person_id(not_an_id)
 
 
 def test_a_file_of_teams_people_loads(new_session: SessionFactory, tmp_path: Path) -> None:
