@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from storage.models import OutboxMessage
+from storage.statuses import OutboxStatus
 
 # How far back to look: a reply is rarely more than a couple of questions behind.
 LOOK_BACK = 5
@@ -53,17 +54,17 @@ def on_screen_at(
         .limit(LOOK_BACK)
     )
     for message_id, prompt, status, posted_at, uncertain in rows:
-        if status == "failed":
+        if status == OutboxStatus.FAILED:
             continue  # never reached them, and never will unless an operator retries it
-        if status == "sending" and not uncertain:
+        if status == OutboxStatus.SENDING and not uncertain:
             known = sent_not_marked(message_id or 0)
             if known is not None:
-                status, posted_at = "sent", known
-        if status == "sent":
+                status, posted_at = OutboxStatus.SENT, known
+        if status == OutboxStatus.SENT:
             # Sent with no time known (a platform that gives none): taken as seen.
             if posted_at is None or posted_at <= typed_at:
                 return OnScreen(prompt)
-        elif status == "sending" or uncertain:
+        elif status == OutboxStatus.SENDING or uncertain:
             return OnScreen(None, settled=False)
         # pending and never tried, or retrying after a known failure: not seen
     return OnScreen(None)

@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bot.identity import platform_of
 from bot.messaging.frontend import FrontEnd
 from bot.messaging.frontends import FrontEnds
+from bot.render import Dialect
 from bot.settings import Settings
+from bot.slack.dialect import SLACK
+from bot.teams.dialect import TEAMS
 
 if TYPE_CHECKING:
     from slack_bolt import App
 
     from bot.bootstrap import Database
-    from bot.render import Dialect
     from bot.requests import Requests
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -41,6 +43,9 @@ class Platform(Protocol):
     def warm_up(self) -> None:
         """What the first requests would otherwise all do at once."""
         ...
+
+
+DIALECTS: dict[str, Dialect] = {"slack": SLACK, "teams": TEAMS}
 
 
 def configured_platforms(settings: Settings) -> list[str]:
@@ -65,13 +70,7 @@ def platform_for(name: str, settings: Settings) -> Platform:
 
 def dialect_for(name: str) -> Dialect:
     """How the platform ``name`` writes a message (bot/render.py)."""
-    if name == "slack":
-        from bot.slack.dialect import SLACK
-
-        return SLACK
-    from bot.teams.dialect import TEAMS
-
-    return TEAMS
+    return DIALECTS[name]
 
 
 @dataclass
