@@ -454,7 +454,6 @@ class ReflectionService:
             "theme_total": len(order),
             "new_theme": new_theme,
             "text": self._question_text(context, question),
-            "why": theme.why if new_theme and self._meets_themes_first(session, context) else None,
             "follow_up": question.follow_up,
             "options": [
                 {"number": n, "id": o.id, "label": o.label}
@@ -517,16 +516,6 @@ class ReflectionService:
         for placeholder, value in words.items():
             text = text.replace(placeholder, value)
         return text
-
-    def _meets_themes_first(self, session: Session, context: _Context) -> bool:
-        """Whether this is the practitioner's first reflection: why a theme matters is said
-        the first time they meet it (and again when they skip it), not every time."""
-        # Read without flushing: a reflection started in this step is inserted once, by
-        # _finish, with its first question, not inserted here and updated there.
-        with session.no_autoflush:
-            return not queries.has_completed_any(
-                session=session, practitioner_id=context.reflection.practitioner_id
-            )
 
     def _last_time(self, context: _Context, question: Question) -> str | None:
         """On a repeat reflection, the last reflection's answer to a question carried over."""

@@ -196,7 +196,7 @@ def test_a_repeat_carries_everything_still_right_in_one_step_and_asks_again_what
         service, "CSC-3010", {"still_right": "2", "worry": "Mum brighter, GP started meds"}
     )
     step = next(r for r in replies if r.asks and r.asks.question == "still_right")
-    shown = Renderer("plain").message(step.messages[-1])
+    shown = Renderer(TERMINAL).message(step.messages[-1])
     assert "Nan helps most mornings" in shown and "Mum, Ava (3), baby Leo" in shown
     asked = [r.asks.question for r in replies if r.asks]
     assert "worry" in asked  # named as changed: asked again, with last time's answer
