@@ -65,7 +65,6 @@ PLAN_STEPS = ("what", "owner", "due", "meanwhile", "contingency")  # "owner": pa
 CHOSEN = frozenset({"choice", "multi", "review"})
 # The plan's own words, filled into a question that holds the plan against the flags.
 PLAN_WORDS = ("{plan_action}", "{plan_due}", "{household_action}", "{warned_contingency}")
-CARRIED_WORDS = "{carried}"
 
 
 def utcnow() -> datetime:
@@ -454,6 +453,7 @@ class ReflectionService:
             "theme_total": len(order),
             "new_theme": new_theme,
             "text": self._question_text(context, question),
+            "carried": self._carried_shown(context) if question.keeps_carried else [],
             "follow_up": question.follow_up,
             "options": [
                 {"number": n, "id": o.id, "label": o.label}
@@ -485,8 +485,6 @@ class ReflectionService:
         if "{quote}" in text:
             quote = self.questions.quote(self._states(context.answers), question.id) or ""
             text = text.replace("{quote}", quote)
-        if CARRIED_WORDS in text:
-            text = text.replace(CARRIED_WORDS, self._carried_words(context))
         if not any(word in text for word in PLAN_WORDS):
             # Only a question holding the plan against the flags needs them: working them out
             # reads every written answer (a case with a baby is heard in any of them).
@@ -721,11 +719,11 @@ class ReflectionService:
                 carried.append((question, earlier))
         return carried
 
-    def _carried_words(self, context: _Context) -> str:
-        return "\n".join(
-            f"• {question.label}: {display_answer(question, earlier)}"
+    def _carried_shown(self, context: _Context) -> list[dict[str, str | None]]:
+        return [
+            {"label": question.label, "answer": display_answer(question, earlier)}
             for question, earlier in self._carried(context)
-        )
+        ]
 
     def _keep_carried(self, session: Session, context: _Context, changed: str | None) -> None:
         """Last time's answers kept, in one step, for every carried question not named as
