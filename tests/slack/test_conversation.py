@@ -174,7 +174,7 @@ def test_a_reflection_to_completion_by_typing_and_buttons(slack: SlackDriver) ->
     assert (ticked, picked) == (3, 1)
     assert "development" not in asked and "household_met" not in asked  # answered by words
     confirm = slack.texts_to(PRACTITIONER)[-1]
-    assert "*That's all.*" in confirm
+    assert "*That's all for CSC-1001.*" in confirm
     assert f"your supervisor <@{SUPERVISOR}>" in confirm and "Type *send*, or *back*" in confirm
     assert slack.press(PRACTITIONER, "reflect_answer_send").status == 200
 
