@@ -88,6 +88,9 @@ def case_ref_problem(ref: str) -> str | None:
     return None
 
 
+KEPT_FOR_THE_STEP = "reflect.kept_for_the_step"
+
+
 @dataclass(frozen=True)
 class _Context:
     """Everything one call needs about a reflection, loaded once."""
@@ -100,6 +103,8 @@ class _Context:
     earlier: Earlier | None = None
     earlier_answers: dict[str, StoredAnswer] = field(default_factory=dict)
     earlier_actions: list[Action] = field(default_factory=list)
+    # Whether the practitioner has completed a reflection before, when read with the rest.
+    completed_before: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -253,11 +258,20 @@ class ReflectionService:
         """
         reply = Reply()
         text = as_typed(text)
-        found = queries.active_reflection_and_case(session=session, practitioner_id=practitioner_id)
-        if found is None:
+        step = queries.active_step(session=session, practitioner_id=practitioner_id)
+        if step is None:
             reply.say("no_active", has_paused=self._has_paused(session, practitioner_id))
             return reply
-        context = self._load(session, *found)
+        context = self._with_earlier(
+            session,
+            _Context(
+                reflection=step.reflection,
+                case=step.case,
+                answers=step.answers,
+                actions=queries.actions_of(session=session, reflection_id=step.reflection.id or 0),
+                completed_before=step.completed_before,
+            ),
+        )
         word = _command_word(text)
         if (
             typed_under is not None
@@ -324,6 +338,7 @@ class ReflectionService:
             case=context.case,
             answers=context.answers,
             actions=context.actions,
+            completed_before=context.completed_before,
             earlier=earlier,
             earlier_answers=queries.answers_of(session=session, reflection_id=earlier.last_id),
             earlier_actions=[
@@ -518,6 +533,8 @@ class ReflectionService:
     def _meets_themes_first(self, session: Session, context: _Context) -> bool:
         """Whether this is the practitioner's first reflection: why a theme matters is said
         the first time they meet it (and again when they skip it), not every time."""
+        if context.completed_before is not None:  # read with the reflection
+            return not context.completed_before
         # Read without flushing: a reflection started in this step is inserted once, by
         # _finish, with its first question, not inserted here and updated there.
         with session.no_autoflush:
@@ -1192,6 +1209,10 @@ class ReflectionService:
     def _finish(self, session: Session, context: _Context, reply: Reply) -> None:
         context.reflection.updated_at = self.now()
         queries.save_progress(session=session, reflection=context.reflection)
+        # The session's identity map holds rows weakly: kept here until the transaction ends,
+        # the reflection is found there by whatever records the reply (its prompt's stamp),
+        # rather than read again.
+        session.info.setdefault(KEPT_FOR_THE_STEP, []).append(context.reflection)
         if context.reflection.id is None:  # a new reflection: its id names its prompts
             session.flush()
         reply.reflection_id = context.reflection.id
