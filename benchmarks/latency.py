@@ -211,9 +211,17 @@ def message_body(user: str, text: str) -> bytes:
     ).encode()
 
 
+def typed(answers: int) -> list[str]:
+    """What each practitioner types: "No" to the first question (no child is unsafe today, in
+    the question set that asks that first; words for what the visit is for, in the one before),
+    then "1" (the first choice, or words) to each after, so every answer moves the reflection
+    on to its next question in both."""
+    return ["No", *["1"] * (answers - 1)][:answers]
+
+
 def practitioner(port: int, user: str, answers: int, arrivals: Arrivals, samples: Samples) -> None:
     steps = [(command_body(user, f"BEN-{user[-4:]}"), "application/x-www-form-urlencoded")]
-    steps += [(message_body(user, "1"), "application/json") for _ in range(answers)]
+    steps += [(message_body(user, text), "application/json") for text in typed(answers)]
     for body, content_type in steps:
         sent = time.monotonic()
         try:

@@ -38,6 +38,7 @@ from benchmarks.latency import (
     drop_database,
     message_body,
     prepare_database,
+    typed,
 )
 from tools import fake_slack
 
@@ -119,7 +120,7 @@ def practitioner(
     app: Any, user: str, answers: int, arrivals: Arrivals, failed: list[str], acks: list[float]
 ) -> None:
     steps = [(command_body(user, f"BEN-{user[-4:]}"), "application/x-www-form-urlencoded")]
-    steps += [(message_body(user, "1"), "application/json") for _ in range(answers)]
+    steps += [(message_body(user, text), "application/json") for text in typed(answers)]
     for body, content_type in steps:
         sent = time.monotonic()
         status = call(app, body, content_type)

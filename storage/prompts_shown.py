@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from storage.db import execute
 from storage.models import OutboxMessage
 
 # How far back to look: a reply is rarely more than a couple of questions behind.
@@ -21,6 +22,24 @@ LOOK_BACK = 5
 class OnScreen:
     prompt: str | None  # None: no question is known to have reached them
     settled: bool = True  # False: a question's send is in flight or its outcome unknown
+
+
+# Asked on every answer typed in a chat: built once.
+_SHOWN = (
+    sa.select(
+        col(OutboxMessage.id),
+        col(OutboxMessage.prompt),
+        col(OutboxMessage.status),
+        col(OutboxMessage.posted_ref),
+        col(OutboxMessage.uncertain),
+    )
+    .where(
+        col(OutboxMessage.recipient) == sa.bindparam("recipient"),
+        col(OutboxMessage.prompt).is_not(None),
+    )
+    .order_by(col(OutboxMessage.id).desc())
+    .limit(LOOK_BACK)
+)
 
 
 def _not_known(_message_id: int) -> str | None:
@@ -39,18 +58,7 @@ def on_screen_at(
 
     ``sent_not_marked``: Slack's timestamp for a message this process has sent and not yet
     marked sent (it marks them in batches), or None."""
-    rows = session.execute(
-        sa.select(
-            col(OutboxMessage.id),
-            col(OutboxMessage.prompt),
-            col(OutboxMessage.status),
-            col(OutboxMessage.posted_ref),
-            col(OutboxMessage.uncertain),
-        )
-        .where(col(OutboxMessage.recipient) == recipient, col(OutboxMessage.prompt).is_not(None))
-        .order_by(col(OutboxMessage.id).desc())
-        .limit(LOOK_BACK)
-    )
+    rows = execute(session, _SHOWN, {"recipient": recipient})
     posted_at = _slack_time(ts)
     for message_id, prompt, status, posted_ref, uncertain in rows:
         if status == "failed":
