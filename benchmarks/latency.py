@@ -457,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--answers", type=int, default=8, help="answers per practitioner")
     parser.add_argument(
-        "--repeat", type=int, default=3, help="runs per configuration (medians are shown)"
+        "--repeat", type=int, default=2, help="runs per configuration (medians are shown)"
     )
     parser.add_argument(
         "--slack-latency",
