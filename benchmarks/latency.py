@@ -241,7 +241,28 @@ def practitioner(port: int, user: str, answers: int, arrivals: Arrivals, samples
         samples.next_question.append(arrived - sent)
 
 
-def wait_until_serving(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+def start_serving(
+    app: str, env: dict[str, str], workdir: Path, tries: int = 3
+) -> tuple[subprocess.Popen, int]:
+    """The server, serving, and its port. The machine is shared: the free port found may be
+    taken before the server binds it, and the server then exits; it is tried on another."""
+    for attempt in range(tries):
+        port = free_port()
+        server = start_server(app, port, env, workdir)
+        try:
+            wait_until_serving(port, server, 404 if app == "baseline" else 200)
+            return server, port
+        except RuntimeError:
+            server.terminate()
+            server.wait(timeout=15)
+            if attempt == tries - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def wait_until_serving(
+    port: int, process: subprocess.Popen, serving: int = 200, timeout: float = 60
+) -> None:
     """Until the app says it is serving: gunicorn listens before its worker has loaded the app,
     and the worker starts its work in the background; requests sent in that moment would
     measure the worker starting, not the app."""
@@ -255,8 +276,8 @@ def wait_until_serving(port: int, process: subprocess.Popen, timeout: float = 60
             response = connection.getresponse()
             response.read()
             # Reflect answers 503 until its start-up work is done (bot/startup.py); the bare
-            # app has no /healthz and answers 404.
-            if response.status != 503:
+            # app has no /healthz and answers 404. Anything else is not the server started.
+            if response.status == serving:
                 return
             time.sleep(0.1)
         except OSError:
@@ -331,7 +352,6 @@ def run_one(
     fake, fake_port, arrival_queue = fake_slack.start_in_process(slack_latency)
     arrivals = Arrivals(arrival_queue)
     url = prepare_database(database, workdir) if app == "reflect" else ""
-    port = free_port()
     env = {
         # The server's tuning (WEB_CONCURRENCY, REFLECT_THREADS, ...) comes from the caller.
         **{k: v for k, v in os.environ.items() if not k.startswith("SLACK_") and k not in OWN},
@@ -347,10 +367,9 @@ def run_one(
         counts.mkdir()
         env["PYTHONPATH"] = f"{SQL_COUNTING}{os.pathsep}{source}"
         env["REFLECT_BENCH_SQL_COUNTS"] = str(counts)
-    server = start_server(app, port, env, workdir)
     samples = Samples()
+    server, port = start_serving(app, env, workdir)
     try:
-        wait_until_serving(port, server)
         sql_before = sql_counts(counts)
         cpu_before = server_cpu_seconds(server.pid)
         users = [f"U0B{n:05d}" for n in range(concurrency)]
