@@ -27,8 +27,8 @@ from bot.messaging.delivery import Delivery
 from bot.messaging.inbox import Inbox
 from bot.messaging.message import Message, Part
 from bot.messaging.replies import record_reply, record_template
-from bot.reflection.messages import Guard, Position, Reply
-from bot.reflection.messages import Message as Said
+from bot.protection.screened import Guard
+from bot.reflection.messages import Position, Reply, Said
 from bot.reflection.questions import QuestionSet
 from bot.reflection.service import ReflectionService, StartPreview, utcnow
 from bot.report.formats import Short
@@ -272,7 +272,7 @@ class Requests:
             self.wake()
         return reply
 
-    def say(self, *, key: str, recipient: str, message: Message) -> None:
+    def record(self, *, key: str, recipient: str, message: Message) -> None:
         """Record ``message`` for ``recipient`` (a front end's own, such as history that did
         not fit in its reply)."""
         with transaction(self.new_session) as session:
