@@ -501,6 +501,13 @@ def main(argv: list[str] | None = None) -> int:
         help="serve 'before' from this checkout instead of checking out --before",
     )
     parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="NAME=CHECKOUT",
+        help="also serve another checkout, shown as NAME (a change not yet merged, say)",
+    )
+    parser.add_argument(
         "--chart",
         type=Path,
         help="where to write the chart (docs/latency.png, or docs/latency-slack-MSms.png)",
@@ -516,10 +523,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure(args: argparse.Namespace, before: Path | None, before_name: str) -> int:
     configurations = [("baseline", "", REPO)]
+    also = [(name, Path(path).resolve()) for name, _, path in (a.partition("=") for a in args.also)]
     for database in args.databases:
         if before is not None:
             configurations.append(("before", database, before))
         configurations.append(("now", database, REPO))
+        configurations.extend((name, database, path) for name, path in also)
     runs: dict[tuple[str, int], list[Samples]] = defaultdict(list)
     for concurrency in args.concurrency:
         for _ in range(args.repeat):  # interleaved, so a slower spell of the machine hits all
@@ -608,7 +617,7 @@ def _order(name: str) -> tuple[int, str]:
     if name == "baseline":
         return 0, ""
     app, _, database = name.partition("/")
-    return 1, f"{database}/{0 if app == 'before' else 1}"
+    return 1, f"{database}/{ {'before': 0, 'now': 1}.get(app, 2) }"
 
 
 def write_chart(rows: list[tuple[str, int, Summary]], path: Path) -> None:
