@@ -34,6 +34,7 @@ from bot.report.cli import add_report_command
 from bot.retention import purge_expired
 from bot.settings import Settings, SettingsError
 from bot.settings import problems as settings_problems
+from bot.teams.package import add_teams_command
 from bot.terminal.conversation import DEMO_PRACTITIONER
 from bot.terminal.demo import run_demo
 from bot.terminal.history import show_history
@@ -494,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_protection_commands(commands)
     add_set_aside_commands(commands)
     add_report_command(commands)
+    add_teams_command(commands)
 
     clock = commands.add_parser(
         "clock",
