@@ -1,0 +1,135 @@
+"""What Teams posted, in plain terms: the Teams SDK's activity models read the JSON (and refuse
+what is not an activity), and ``Incoming`` keeps what Reflect uses of it."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from microsoft_teams.api import ActivityTypeAdapter, ConversationUpdateActivity
+from microsoft_teams.api.activities.install_update.add import InstalledActivity
+from microsoft_teams.api.activities.install_update.remove import UninstalledActivity
+from microsoft_teams.api.activities.message.message import MessageActivity
+from pydantic import ValidationError
+
+from storage.teams import ConversationReference
+
+PERSONAL = "personal"
+# What Reflect does with each kind of activity; anything else is ignored (and logged).
+INSTALLED = "installed"
+UNINSTALLED = "uninstalled"
+MESSAGE = "message"
+# The longest key kept for a request (storage/handled.py's KEY_LIMIT), with room for a prefix.
+KEY_DIGITS = 40
+
+
+class Unreadable(ValueError):
+    """Not an activity Reflect acts on; the reason is for the operator's log (never its text)."""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One activity from a person."""
+
+    kind: str
+    activity_id: str
+    service_url: str
+    channel_id: str
+    tenant_id: str
+    conversation_id: str
+    conversation_type: str
+    person: str  # the Microsoft Entra object ID: the organisation file's teams_id
+    user_id: str
+    bot_id: str
+    text: str = ""
+    value: Any = None
+    typed_at: datetime | None = None
+    # The post a card's button was pressed on.
+    reply_to_id: str = ""
+
+    @property
+    def personal(self) -> bool:
+        return self.conversation_type == PERSONAL
+
+    @property
+    def key(self) -> str:
+        """A short key naming this activity, the same every time Teams sends it again."""
+        digest = hashlib.sha256(f"{self.conversation_id}|{self.activity_id}".encode()).hexdigest()
+        return f"teams:{digest[:KEY_DIGITS]}"
+
+    def reference(self) -> ConversationReference:
+        return ConversationReference(
+            person_id=self.person,
+            tenant_id=self.tenant_id,
+            service_url=self.service_url,
+            conversation_id=self.conversation_id,
+            user_id=self.user_id,
+            bot_id=self.bot_id,
+        )
+
+
+def envelope(document: Any) -> tuple[str, str]:
+    """The service URL and channel an activity names, read before anything else so its token
+    can be checked against them."""
+    if not isinstance(document, dict):
+        raise Unreadable("not a JSON object")
+    service_url, channel_id = document.get("serviceUrl"), document.get("channelId")
+    if not isinstance(service_url, str) or not isinstance(channel_id, str):
+        raise Unreadable("no serviceUrl or channelId")
+    return service_url, channel_id
+
+
+def parse(document: dict[str, Any]) -> Incoming:
+    """The activity Reflect acts on; raises Unreadable for anything else."""
+    try:
+        activity = ActivityTypeAdapter.validate_python(document)
+    except ValidationError as exc:
+        kind = document.get("type")
+        raise Unreadable(
+            f"not an activity Reflect reads (type {str(kind)[:40]!r}, "
+            f"{exc.error_count()} problem(s))"
+        ) from None
+    if isinstance(activity, MessageActivity):
+        kind = MESSAGE
+    elif isinstance(activity, InstalledActivity):
+        kind = INSTALLED
+    elif isinstance(activity, UninstalledActivity):
+        kind = UNINSTALLED
+    elif isinstance(activity, ConversationUpdateActivity) and any(
+        member.id == activity.recipient.id for member in activity.members_added or ()
+    ):
+        kind = INSTALLED  # the bot was added to a conversation
+    else:
+        raise Unreadable(f"an activity Reflect does not act on ({activity.type})")
+    sender = activity.from_
+    person = sender.aad_object_id if sender is not None else None
+    if not person:
+        raise Unreadable("no sender's Entra object ID")
+    conversation = activity.conversation
+    tenant = conversation.tenant_id or (
+        activity.channel_data.tenant.id
+        if activity.channel_data is not None and activity.channel_data.tenant is not None
+        else None
+    )
+    if not tenant:
+        raise Unreadable("no tenant")
+    text = activity.text if isinstance(activity, MessageActivity) else ""
+    value = activity.value if isinstance(activity, MessageActivity) else None
+    return Incoming(
+        kind=kind,
+        activity_id=activity.id or "",
+        service_url=activity.service_url or "",
+        channel_id=str(activity.channel_id),
+        tenant_id=tenant,
+        conversation_id=conversation.id,
+        conversation_type=conversation.conversation_type or "",
+        person=person,
+        user_id=sender.id if sender is not None else "",
+        bot_id=activity.recipient.id,
+        text=text or "",
+        value=value,
+        typed_at=activity.timestamp,
+        reply_to_id=activity.reply_to_id or "",
+    )
