@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import threading
 import time
 import uuid
@@ -63,6 +64,8 @@ class Call:
     body: Any
     status: int
     at: float = field(default_factory=time.monotonic)
+    # The connection was cut without an answer: "before" keeping the post, or "after".
+    cut: str | None = None
 
 
 @dataclass
@@ -89,6 +92,10 @@ class FakeTeams:
         self.calls: list[Call] = []
         self.failures: list[Failure] = []
         self.delay = 0.0
+        # Cut each post's connection at random (``cut_randomly``).
+        self.cut_probability = 0.0
+        self.cut_after_keeping_share = 0.5
+        self.random = random.Random(0)
         self.tokens: set[str] = set()
         self.lock = threading.Lock()
         self._ids = 0
@@ -162,11 +169,22 @@ class FakeTeams:
             cut = "after" if after_keeping else "before"
             self.failures += [Failure(0, cut=cut) for _ in range(count)]
 
+    def cut_randomly(
+        self, probability: float, *, after_keeping_share: float = 0.5, seed: int = 0
+    ) -> None:
+        """Cut each post's connection with ``probability``; of those, keep the post first with
+        ``after_keeping_share`` (the benchmark of duplicates)."""
+        with self.lock:
+            self.cut_probability = probability
+            self.cut_after_keeping_share = after_keeping_share
+            self.random = random.Random(seed)
+
     def reset(self) -> None:
         with self.lock:
             self.calls.clear()
             self.failures.clear()
             self.delay = 0.0
+            self.cut_probability = 0.0
 
     # ----------------------------------------------------------- what tests read
 
@@ -279,6 +297,9 @@ class FakeTeams:
             time.sleep(self.delay)
         with self.lock:
             failure = self.failures.pop(0) if self.failures else None
+            if failure is None and method == "POST" and self.random.random() < self.cut_probability:
+                kept = self.random.random() < self.cut_after_keeping_share
+                failure = Failure(0, cut="after" if kept else "before")
         body = json.loads(raw or b"{}")
         if failure is not None and failure.cut is None:
             self._record(method, path, body, failure.status)
@@ -286,12 +307,12 @@ class FakeTeams:
             self._answer(request, failure.status, {"error": {"code": "Failed"}}, headers)
             return
         if failure is not None and failure.cut == "before":
-            self._record(method, path, body, 0)
+            self._record(method, path, body, 0, cut="before")
             request.close_connection = True
             request.connection.close()
             return
         status, answer = self._connector(method, path, body, len(raw))
-        self._record(method, path, body, status)
+        self._record(method, path, body, status, cut=failure.cut if failure else None)
         if failure is not None:  # kept, then cut before answering
             request.close_connection = True
             request.connection.close()
@@ -349,9 +370,11 @@ class FakeTeams:
             return 200, {"id": parts[4]}
         return 404, {"error": {"code": "NotFound"}}
 
-    def _record(self, method: str, path: str, body: Any, status: int) -> None:
+    def _record(
+        self, method: str, path: str, body: Any, status: int, cut: str | None = None
+    ) -> None:
         with self.lock:
-            self.calls.append(Call(method, path, body, status))
+            self.calls.append(Call(method, path, body, status, cut=cut))
 
     def _answer(
         self,
