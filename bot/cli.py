@@ -28,9 +28,9 @@ from bot.admin.organisation import (
 from bot.bootstrap import Database, key_file_for, open_database
 from bot.identity import is_person_id
 from bot.protection.keys import replace_key_file, rotate_keys
-from bot.reflection.service import ReflectionService
 from bot.render import export_markdown, local_time, renderer
 from bot.report.cli import add_report_command
+from bot.requests import Requests
 from bot.retention import purge_expired
 from bot.settings import Settings, SettingsError
 from bot.settings import problems as settings_problems
@@ -73,8 +73,9 @@ def open_db(settings: Settings) -> Database:
     return database
 
 
-def service_for(settings: Settings, database: Database) -> ReflectionService:
-    return ReflectionService(database.new_session, timezone=settings.timezone)
+def requests_for(settings: Settings, database: Database) -> Requests:
+    """The request path for the terminal: replies are shown, not sent."""
+    return Requests(database.new_session, timezone=settings.timezone, records=False)
 
 
 # ------------------------------------------------------------------ commands
@@ -83,7 +84,7 @@ def service_for(settings: Settings, database: Database) -> ReflectionService:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     database = open_db(settings)
     return run_demo(
-        service_for(settings, database),
+        requests_for(settings, database),
         renderer("plain"),
         case_ref=args.case,
         practitioner_id=args.user,
@@ -152,7 +153,7 @@ def cmd_cases_import(args: argparse.Namespace, settings: Settings) -> int:
     """Exits 2 if the file cannot be imported at all or the database failed part-way, 1 if
     rows were left out, 130 if stopped with Ctrl-C (part-way: what was written stays)."""
     database = open_db(settings)
-    service = service_for(settings, database)
+    service = requests_for(settings, database).service
     try:
         result = import_cases(
             args.file, database.new_session, today=service.today(), now=service.now

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.reflection.messages import Reply
-from bot.reflection.service import CONFIRM, ReflectionService
+from bot.reflection.service import CONFIRM
+from bot.requests import Requests
 
 Answers = Mapping[str, str | list[str]]
 
@@ -38,7 +39,7 @@ class Walk:
 
 
 def answer_by_id(
-    service: ReflectionService,
+    service: Requests,
     practitioner_id: str,
     case_ref: str,
     answers: Answers,

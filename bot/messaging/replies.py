@@ -1,5 +1,6 @@
-"""Records the reflection service's replies in the outbox, inside the service's own
-transaction, as templates and data with the actions each message offers.
+"""Records what Reflect says in the outbox, in the request's transaction: the reflection
+service's replies, a completed summary's copies and casework's notices, as templates and data
+with the controls each message offers.
 
 Every outgoing message gets a dedupe key derived from what caused it (an event ID, a button's
 prompt stamp, a command's trigger ID, a reflection ID), so a retried event or a second click
@@ -9,18 +10,16 @@ records nothing new and nobody receives anything twice.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
 
-from bot.messaging import handled, outbox
+from bot.messaging import outbox
 from bot.messaging.delivery import Delivery
 from bot.messaging.message import Control, Message, Part
 from bot.reflection.messages import Completion, Reply
 from bot.reflection.messages import Message as Said
-from storage import inbox
 from storage.models import Reflection
 
 
@@ -83,65 +82,48 @@ def _controls(said: Said, *, stamp: str | None, reply: Reply) -> tuple[Control, 
     return ()
 
 
-class ReplySink:
-    """Records one request's reply (a bot/reflection ReplySink). ``key`` names the request;
-    ``handled_key`` (optional) is the handled-once key taken in the same transaction;
-    ``consumes`` (optional) the inbox item being handled, removed in the same transaction;
-    ``preface`` parts go before the reply (a note about a stale button)."""
-
-    def __init__(
-        self,
-        *,
-        key: str,
-        now: Callable[[], datetime],
-        delivery: Delivery | None = None,
-        handled_key: str | None = None,
-        consumes: int | None = None,
-        preface: tuple[Part, ...] = (),
-    ) -> None:
-        self.key = key
-        self.handled_key = handled_key
-        self.consumes = consumes
-        self.now = now
-        self.delivery = delivery
-        self.preface = preface
-        self.recorded = False
-
-    def record(self, session: Session, practitioner_id: str, reply: Reply) -> None:
-        now = self.now()
-        if self.handled_key:
-            handled.take(session=session, key=self.handled_key, now=now)
-        if self.consumes is not None and not inbox.take(session=session, item_id=self.consumes):
-            raise handled.AlreadyHandled(f"inbox:{self.consumes}")
-        stamp = None
-        if reply.reflection_id is not None and reply.status == "in_progress":
-            reflection = session.get(Reflection, reply.reflection_id)
-            if reflection is not None:
-                stamp = prompt_stamp(reflection)
-        parts = (*self.preface, *reply_parts(reply, stamp=stamp))
-        if parts:
-            outbox.record(
-                session,
-                key=self.key,
-                recipient=practitioner_id,
-                message=Message(parts),
-                now=now,
-                delivery=self.delivery,
-                asks=None if reply.asks is None else reply.asks.key(),
-            )
-        for number, alert in enumerate(reply.alerts):
-            # The key names the request, so a retried event alerts nobody twice.
-            outbox.record(
-                session,
-                key=f"{self.key}:alert:{number}",
-                recipient=alert.supervisor_id,
-                message=Message.of(f"messages/{alert.template}", **alert.data),
-                now=now,
-                delivery=self.delivery,
-            )
-        if reply.completion is not None:
-            record_completion(session, reply.completion, now=now, delivery=self.delivery)
-        self.recorded = True
+def record_reply(
+    session: Session,
+    *,
+    recipient: str,
+    reply: Reply,
+    key: str,
+    now: datetime,
+    delivery: Delivery | None = None,
+    preface: tuple[Part, ...] = (),
+) -> None:
+    """Record what a reply says, in the caller's transaction: its messages for ``recipient``
+    (after any ``preface``, such as a note about a stale button), each alert for the supervisor,
+    and a completed summary's copies. ``key`` names the request, so a retried one records
+    nothing new."""
+    stamp = None
+    if reply.reflection_id is not None and reply.status == "in_progress":
+        reflection = session.get(Reflection, reply.reflection_id)
+        if reflection is not None:
+            stamp = prompt_stamp(reflection)
+    parts = (*preface, *reply_parts(reply, stamp=stamp))
+    if parts:
+        outbox.record(
+            session,
+            key=key,
+            recipient=recipient,
+            message=Message(parts),
+            now=now,
+            delivery=delivery,
+            asks=None if reply.asks is None else reply.asks.key(),
+        )
+    for number, alert in enumerate(reply.alerts):
+        # The key names the request, so a retried event alerts nobody twice.
+        outbox.record(
+            session,
+            key=f"{key}:alert:{number}",
+            recipient=alert.supervisor_id,
+            message=Message.of(f"messages/{alert.template}", **alert.data),
+            now=now,
+            delivery=delivery,
+        )
+    if reply.completion is not None:
+        record_completion(session, reply.completion, now=now, delivery=delivery)
 
 
 def record_completion(
@@ -196,7 +178,7 @@ def record_completion(
             )
 
 
-def say(
+def record_template(
     template: str,
     *,
     session: Session,

@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlmodel import Session
-
 
 @dataclass(frozen=True)
 class Message:
@@ -77,12 +75,6 @@ class Reply:
 
     def say(self, template: str, **data: Any) -> None:
         self.messages.append(Message(template, data))
-
-
-class ReplySink(Protocol):
-    """Records what must be sent, in the same transaction as the change that caused it."""
-
-    def record(self, session: Session, practitioner_id: str, reply: Reply) -> None: ...
 
 
 @dataclass(frozen=True)

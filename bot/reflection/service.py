@@ -1,7 +1,9 @@
-"""The reflection service: one state machine shared by Slack, the terminal and the clock.
+"""The reflection service: one state machine shared by every front end, through the request
+path (bot/requests/).
 
-It keeps no conversation state in memory: every call loads the reflection, changes it and commits
-before returning, so any process can take the next message.
+It keeps no conversation state in memory: every call loads the reflection and changes it in the
+caller's session (the request's one transaction), so any process can take the next message. What
+it says comes back as a ``Reply``; the caller records it in the same transaction.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from bot.protection.invisible import as_typed
 from bot.protection.screening import screen_typed
 from bot.reflection import dates, plan_line
 from bot.reflection.length import estimated_minutes
-from bot.reflection.messages import Alert, Completion, Guard, Position, Reply, ReplySink
+from bot.reflection.messages import Alert, Completion, Guard, Position, Reply
 from bot.reflection.questions import (
     ESCALATION,
     AnswerState,
@@ -44,7 +46,6 @@ from bot.reflection.summary import (
 from storage import cases as case_queries
 from storage import organisation as org_queries
 from storage import reflections as queries
-from storage.db import SessionFactory, transaction
 from storage.models import Action, Case, Reflection
 from storage.reflections import Earlier, StoredAnswer
 
@@ -111,24 +112,20 @@ class StartPreview:
 class ReflectionService:
     def __init__(
         self,
-        new_session: SessionFactory,
         *,
         questions: QuestionSet | None = None,
         guard: Guard | None = None,
-        sink: ReplySink | None = None,
         timezone: str = "Europe/London",
         now: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.new_session = new_session
         self.questions = questions or default_question_set()
         self.guard = guard or IdentifierGuard()
-        self.sink = sink
         self.zone = ZoneInfo(timezone)
         self.now = now
 
     # ----------------------------------------------------------------- entry points
 
-    def start(self, *, practitioner_id: str, case_ref: str) -> Reply:
+    def start(self, session: Session, *, practitioner_id: str, case_ref: str) -> Reply:
         """Start a reflection on a case, or resume the one already open."""
         ref = normalise_case_ref(case_ref)
         reply = Reply()
@@ -136,83 +133,80 @@ class ReflectionService:
         if problem:
             reply.say(problem, case_ref=case_ref.strip()[:60])
             return reply
-        with transaction(self.new_session) as session:
-            now = self.now()
-            case = case_queries.get_case(session=session, ref=ref)
-            if case is not None and case.closed_on is not None:
-                reply.say("case_closed", case_ref=ref, closed_on=case.closed_on)
-                return reply
-            new_case = case is None
-            if case is None:
-                case = case_queries.create_case(
-                    session=session,
-                    ref=ref,
-                    practitioner_id=practitioner_id,
-                    opened_on=self.today(),
-                    now=now,
-                )
-            current = queries.active_reflection(session=session, practitioner_id=practitioner_id)
-            if current is not None and current.case_id != case.id:
-                current.status = "paused"
-                current.updated_at = now
-                session.add(current)
-                other = session.get(Case, current.case_id)
-                reply.say("switched", from_case=other.ref if other else "")
-            reflection = (
-                None  # a case created just now has no reflection yet
-                if new_case
-                else queries.open_reflection_for_case(
-                    session=session, case_id=case.id or 0, practitioner_id=practitioner_id
-                )
+        now = self.now()
+        case = case_queries.get_case(session=session, ref=ref)
+        if case is not None and case.closed_on is not None:
+            reply.say("case_closed", case_ref=ref, closed_on=case.closed_on)
+            return reply
+        new_case = case is None
+        if case is None:
+            case = case_queries.create_case(
+                session=session,
+                ref=ref,
+                practitioner_id=practitioner_id,
+                opened_on=self.today(),
+                now=now,
             )
-            if reflection is None:
-                org = self._organisation(session, practitioner_id)
-                repeat = not new_case and queries.has_completed_reflection(
-                    session=session, case_id=case.id or 0
-                )
-                reflection = Reflection(
-                    case_id=case.id or 0,
-                    practitioner_id=practitioner_id,
-                    status="in_progress",
-                    question_set_version=self.questions.version,
-                    question_set=self.questions.role(org["role"]).id,
-                    is_repeat=repeat,
-                    lead_status=(
-                        "is_lead"
-                        if org["is_lead"] or self.questions.role(org["role"]).lead
-                        else None
-                    ),
-                    started_at=now,
-                    updated_at=now,
-                )
-                session.add(reflection)  # inserted by _finish, once it has its first question
-                context = self._with_earlier(session, _Context(reflection, case, {}, []))
-                facts = self._facts(context)
-                asked = self.questions.main_for(facts)
-                reply.say(
-                    "welcome",
-                    case_ref=ref,
-                    repeat=repeat,
-                    last_on=context.earlier.last_completed_at if context.earlier else None,
-                    role_title=self.questions.role(reflection.question_set).title,
-                    theme_total=len({q.theme for q in asked}),
-                    question_total=len(asked),
-                    minutes=estimated_minutes(asked, repeat=repeat),
-                )
-                self._advance(session, context, reply)
-            else:
-                reflection.status = "in_progress"
-                reflection.updated_at = now
-                session.add(reflection)
-                context = self._load(session, reflection, case)
-                answered = sum(1 for a in context.answers.values() if a.question_id)
-                reply.say("resumed", case_ref=ref, answered=answered)
-                self._prompt(session, context, reply)
-            self._finish(session, context, reply)
+        current = queries.active_reflection(session=session, practitioner_id=practitioner_id)
+        if current is not None and current.case_id != case.id:
+            current.status = "paused"
+            current.updated_at = now
+            session.add(current)
+            other = session.get(Case, current.case_id)
+            reply.say("switched", from_case=other.ref if other else "")
+        reflection = (
+            None  # a case created just now has no reflection yet
+            if new_case
+            else queries.open_reflection_for_case(
+                session=session, case_id=case.id or 0, practitioner_id=practitioner_id
+            )
+        )
+        if reflection is None:
+            org = self._organisation(session, practitioner_id)
+            repeat = not new_case and queries.has_completed_reflection(
+                session=session, case_id=case.id or 0
+            )
+            reflection = Reflection(
+                case_id=case.id or 0,
+                practitioner_id=practitioner_id,
+                status="in_progress",
+                question_set_version=self.questions.version,
+                question_set=self.questions.role(org["role"]).id,
+                is_repeat=repeat,
+                lead_status=(
+                    "is_lead" if org["is_lead"] or self.questions.role(org["role"]).lead else None
+                ),
+                started_at=now,
+                updated_at=now,
+            )
+            session.add(reflection)  # inserted by _finish, once it has its first question
+            context = self._with_earlier(session, _Context(reflection, case, {}, []))
+            facts = self._facts(context)
+            asked = self.questions.main_for(facts)
+            reply.say(
+                "welcome",
+                case_ref=ref,
+                repeat=repeat,
+                last_on=context.earlier.last_completed_at if context.earlier else None,
+                role_title=self.questions.role(reflection.question_set).title,
+                theme_total=len({q.theme for q in asked}),
+                question_total=len(asked),
+                minutes=estimated_minutes(asked, repeat=repeat),
+            )
+            self._advance(session, context, reply)
+        else:
+            reflection.status = "in_progress"
+            reflection.updated_at = now
+            session.add(reflection)
+            context = self._load(session, reflection, case)
+            answered = sum(1 for a in context.answers.values() if a.question_id)
+            reply.say("resumed", case_ref=ref, answered=answered)
+            self._prompt(session, context, reply)
+        self._finish(session, context, reply)
         return reply
 
     def preview_start(
-        self, *, practitioner_id: str, case_ref: str, session: Session
+        self, session: Session, *, practitioner_id: str, case_ref: str
     ) -> StartPreview:
         """What start() will do, read in the caller's ``session`` without changing anything: a
         refusal (a malformed reference, a closed case) to show at once, or whether an open
@@ -237,6 +231,7 @@ class ReflectionService:
 
     def respond(
         self,
+        session: Session,
         *,
         practitioner_id: str,
         text: str,
@@ -258,68 +253,49 @@ class ReflectionService:
         """
         reply = Reply()
         text = as_typed(text)
-        with transaction(self.new_session) as session:
-            found = queries.active_reflection_and_case(
-                session=session, practitioner_id=practitioner_id
-            )
-            if found is None:
-                reply.say("no_active", has_paused=self._has_paused(session, practitioner_id))
-                self._record(session, practitioner_id, reply)
-                return reply
-            context = self._load(session, *found)
-            word = _command_word(text)
-            if (
-                typed_under is not None
-                and typed_under != self._position(context)
-                and word not in {"pause", "cancel"}
-            ):
-                self._late(session, context, typed_under, text, reply)
-            elif word == "skip":
-                self._skip(session, context, reply)
-            elif word == "back":
-                self._back(session, context, reply)
-            elif word == "pause":
-                self._pause(session, context, reply)
-            elif word == "cancel":
-                self._cancel(session, context, reply)
-            else:
-                self._answer(session, context, text, reply, person)
-            self._finish(session, context, reply)
+        found = queries.active_reflection_and_case(session=session, practitioner_id=practitioner_id)
+        if found is None:
+            reply.say("no_active", has_paused=self._has_paused(session, practitioner_id))
+            return reply
+        context = self._load(session, *found)
+        word = _command_word(text)
+        if (
+            typed_under is not None
+            and typed_under != self._position(context)
+            and word not in {"pause", "cancel"}
+        ):
+            self._late(session, context, typed_under, text, reply)
+        elif word == "skip":
+            self._skip(session, context, reply)
+        elif word == "back":
+            self._back(session, context, reply)
+        elif word == "pause":
+            self._pause(session, context, reply)
+        elif word == "cancel":
+            self._cancel(session, context, reply)
+        else:
+            self._answer(session, context, text, reply, person)
+        self._finish(session, context, reply)
         return reply
 
-    def command(self, *, practitioner_id: str, word: str) -> Reply:
+    def command(self, session: Session, *, practitioner_id: str, word: str) -> Reply:
         """A button press (skip, back, pause, cancel) arrives here as the same typed word."""
         if word not in COMMAND_WORDS:
             raise ValueError(f"unknown command {word!r}")
-        return self.respond(practitioner_id=practitioner_id, text=word)
+        return self.respond(session, practitioner_id=practitioner_id, text=word)
 
-    def current_prompt(self, *, practitioner_id: str) -> Reply:
+    def current_prompt(self, session: Session, *, practitioner_id: str) -> Reply:
         """Ask the current question again (e.g. after the front end lost its place)."""
         reply = Reply()
-        with self.new_session() as session:
-            reflection = queries.active_reflection(session=session, practitioner_id=practitioner_id)
-            if reflection is None:
-                reply.say("no_active", has_paused=self._has_paused(session, practitioner_id))
-                return reply
-            context = self._load(session, reflection)
-            self._prompt(session, context, reply)
-            reply.reflection_id, reply.status = reflection.id, reflection.status
-            reply.asks = self._position(context)
+        reflection = queries.active_reflection(session=session, practitioner_id=practitioner_id)
+        if reflection is None:
+            reply.say("no_active", has_paused=self._has_paused(session, practitioner_id))
+            return reply
+        context = self._load(session, reflection)
+        self._prompt(session, context, reply)
+        reply.reflection_id, reply.status = reflection.id, reflection.status
+        reply.asks = self._position(context)
         return reply
-
-    def history(self, *, case_ref: str) -> list[dict[str, Any]]:
-        """The stored summaries of a case, newest first. Access is the caller's to check."""
-        with self.new_session() as session:
-            case = case_queries.get_case(session=session, ref=normalise_case_ref(case_ref))
-            if case is None:
-                return []
-            return [
-                r.summary
-                for r in queries.completed_reflections_for_case(
-                    session=session, case_id=case.id or 0
-                )
-                if r.summary
-            ]
 
     def today(self) -> date:
         return self.now().astimezone(self.zone).date()
@@ -1222,11 +1198,6 @@ class ReflectionService:
         reply.status = context.reflection.status
         if reply.prompted and reply.status == "in_progress":
             reply.asks = self._position(context)
-        self._record(session, context.reflection.practitioner_id, reply)
-
-    def _record(self, session: Session, practitioner_id: str, reply: Reply) -> None:
-        if self.sink is not None:
-            self.sink.record(session, practitioner_id, reply)
 
     def _has_paused(self, session: Session, practitioner_id: str) -> bool:
         return any(

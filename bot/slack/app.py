@@ -15,6 +15,7 @@ from bot.messaging.delivery import Delivery
 from bot.messaging.inbox import Inbox
 from bot.reflection.messages import Guard
 from bot.reflection.service import utcnow
+from bot.requests import Requests
 from bot.settings import Settings
 from bot.slack.context import SlackContext
 from bot.slack.listeners import register_listeners
@@ -52,6 +53,7 @@ def build_app(
     wake: Callable[[], None] = lambda: None,
     delivery: Delivery | None = None,
     inbox: Inbox | None = None,
+    requests: Requests | None = None,
 ) -> App:
     """The Bolt app with every listener registered.
 
@@ -66,6 +68,8 @@ def build_app(
             (`reflect serve`); without it, what is recorded waits for a delivery pass.
         inbox: handles answers and /reflect after Slack's 200 on its own threads (`reflect
             serve`); by default each is handled in its request, before the 200.
+        requests: the request path shared with the deployment's other front ends; by default
+            one is built from the above.
     """
     app = App(
         signing_secret=settings.slack_signing_secret or "",
@@ -77,18 +81,18 @@ def build_app(
         request_verification_enabled=settings.slack_signing_secret is not None,
         logger=bolt_log,
     )
-    context = SlackContext(
-        new_session=database.new_session,
-        now=now,
-        timezone=settings.timezone,
-        guard=guard,
-        wake=delivery.wake if delivery else wake,
-        delivery=delivery,
-        report_small_number=settings.report_small_number,
-    )
-    if inbox is not None:
-        context.inbox = inbox
-    register_listeners(app, context)
+    if requests is None:
+        requests = Requests(
+            database.new_session,
+            now=now,
+            timezone=settings.timezone,
+            guard=guard,
+            wake=delivery.wake if delivery else wake,
+            delivery=delivery,
+            report_small_number=settings.report_small_number,
+            inbox=inbox,
+        )
+    register_listeners(app, SlackContext(requests))
     app.error(_log_error)
     return app
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.messaging.message import Control, Part
 from bot.render import Renderer, renderer
+from bot.requests.casework import DECISION_LIMIT, NOTE_LIMIT
 from bot.slack import blocks as bk
 
 Payload = dict[str, Any]
@@ -30,11 +31,9 @@ ACTION_SHOW_ANSWERS = "summary_show_answers"
 NOTE_MODAL = "summary_note_modal"
 NOTE_INPUT_BLOCK = "note"
 NOTE_INPUT_ACTION = "note_text"
-NOTE_LIMIT = 2900
 DECISION_MODAL = "summary_decision_modal"
 DECISION_INPUT_BLOCK = "decision"
 DECISION_INPUT_ACTION = "decision_text"
-DECISION_LIMIT = 2900
 
 
 def stamp_of(block_id: str) -> str | None:

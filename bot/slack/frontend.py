@@ -137,6 +137,9 @@ MOVED_TEMPLATES = {
         )
     },
     "slack/supervisor_intro": "messages/supervisor_intro",
+    "slack/answer_not_handled": "messages/answer_not_handled",
+    "slack/stale_button": "messages/stale_button",
+
     "slack/lead_copy_intro": "messages/lead_copy_intro",
 }
 # The metadata event type that stamps a post with its outbox id and part.
@@ -234,9 +237,14 @@ class SlackFrontEnd:
         return None if ts is None else Outcome(ok=True, ref=ts)
 
 
+# Recorded under a neutral name, shown in Slack's own way: the home page is Slack's App Home.
+SLACK_OWN_TEMPLATES = {"home": "slack/home"}
+
+
 def moved(part: Part) -> Part:
-    """The part as it is rendered now, if its template has moved since it was recorded."""
-    template = MOVED_TEMPLATES.get(part.template)
+    """The part as it is rendered now: a template that moved since it was recorded is found
+    where it is now, and one Slack shows its own way from its Slack template."""
+    template = MOVED_TEMPLATES.get(part.template) or SLACK_OWN_TEMPLATES.get(part.template)
     return part if template is None else replace(part, template=template)
 
 

@@ -8,8 +8,8 @@ from typing import BinaryIO, TextIO
 
 from bot.identity import is_person_id
 from bot.reflection.messages import Message, Reply
-from bot.reflection.service import ReflectionService
 from bot.render import Renderer
+from bot.requests import Requests
 
 DEMO_PRACTITIONER = "UDEMO0001"
 
@@ -17,13 +17,13 @@ DEMO_PRACTITIONER = "UDEMO0001"
 class TerminalConversation:
     def __init__(
         self,
-        service: ReflectionService,
+        requests: Requests,
         renderer: Renderer,
         *,
         practitioner_id: str = DEMO_PRACTITIONER,
         out: TextIO = sys.stdout,
     ) -> None:
-        self.service = service
+        self.requests = requests
         self.renderer = renderer
         self.practitioner_id = practitioner_id
         self.out = out
@@ -70,14 +70,14 @@ class TerminalConversation:
         return self._talk(case_ref, answerer)
 
     def _talk(self, case_ref: str, next_line: Callable[[Reply], str | None]) -> int:
-        reply = self.service.start(practitioner_id=self.practitioner_id, case_ref=case_ref)
+        reply = self.requests.start(practitioner_id=self.practitioner_id, case_ref=case_ref)
         self.show(reply)
         if reply.status != "in_progress":
             return 0 if reply.status == "completed" else 1
         try:
             while (text := next_line(reply)) is not None:
-                reply = self.service.respond(
-                    practitioner_id=self.practitioner_id, text=text, person=person_typed(text)
+                reply = self.requests.respond(
+                    practitioner_id=self.practitioner_id, text=text, named=person_typed(text)
                 )
                 self.show(reply)
                 if reply.status in {"completed", "cancelled", "paused"}:
@@ -90,7 +90,7 @@ class TerminalConversation:
 
     def _stop(self, case_ref: str, why: str) -> None:
         # Every answer was committed as it was given; pausing marks where to resume.
-        self.service.command(practitioner_id=self.practitioner_id, word="pause")
+        self.requests.respond(practitioner_id=self.practitioner_id, text="pause")
         self.say(why, case_ref=case_ref.strip().upper())
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import BinaryIO, TextIO
 
-from bot.reflection.service import ReflectionService
 from bot.render import Renderer
+from bot.requests import Requests
 from bot.terminal.conversation import TerminalConversation
 
 
 def run_demo(
-    service: ReflectionService,
+    requests: Requests,
     renderer: Renderer,
     *,
     case_ref: str,
@@ -24,5 +24,7 @@ def run_demo(
     conversation alone), then run the reflection. Returns TerminalConversation.run's code."""
     notes.write(renderer.render("cli/demo_intro.j2", database=database_url) + "\n")
     notes.flush()
-    conversation = TerminalConversation(service, renderer, practitioner_id=practitioner_id, out=out)
+    conversation = TerminalConversation(
+        requests, renderer, practitioner_id=practitioner_id, out=out
+    )
     return conversation.run(case_ref, lines)

@@ -6,13 +6,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlmodel import func, select
 
-from bot.reflection.service import ReflectionService
+from bot.requests import Requests
 from storage.models import Answer
 from tests.answering import answer_by_id
 
 
 def test_parallel_reflections_lose_nothing(new_session, clock) -> None:
-    service = ReflectionService(new_session, now=clock)
+    service = Requests(new_session, now=clock, records=False)
     people = [f"U0TESTP{n:03d}" for n in range(12)]
 
     def reflect(person: str) -> str | None:
@@ -30,7 +30,7 @@ def test_parallel_reflections_lose_nothing(new_session, clock) -> None:
 
 
 def test_one_practitioner_sending_twice_at_once_keeps_both_answers(new_session, clock) -> None:
-    service = ReflectionService(new_session, now=clock)
+    service = Requests(new_session, now=clock, records=False)
     answer_by_id(service, "U0TESTPRAC", "CSC-1001", {"child_seen": "1"}, stop_at="development")
     # The next two questions (development, household) both take free text.
     texts = ["Quiet and watchful at nursery", "Mum, her sister and the two children"]

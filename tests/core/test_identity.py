@@ -11,8 +11,8 @@ import pytest
 from sqlmodel import select
 
 from bot.identity import is_person_id
-from bot.reflection.service import ReflectionService
 from bot.render import renderer
+from bot.requests import Requests
 from bot.slack.mentions import mentioned_person
 from bot.terminal.conversation import TerminalConversation, person_typed
 from storage.db import SessionFactory
@@ -84,13 +84,13 @@ def test_only_identity_writes_the_shape_of_an_id_and_only_slack_reads_its_mentio
 
 
 @pytest.fixture
-def service(new_session: SessionFactory, clock: FixedClock) -> ReflectionService:
-    return ReflectionService(new_session, now=clock)
+def service(new_session: SessionFactory, clock: FixedClock) -> Requests:
+    return Requests(new_session, now=clock, records=False)
 
 
 @pytest.mark.parametrize(("typed", "owner_id"), [("@U0TESTOWNR", "U0TESTOWNR"), ("me", None)])
 def test_an_owner_typed_at_the_terminal_reaches_the_service_as_an_id(
-    service: ReflectionService, new_session: SessionFactory, typed: str, owner_id: str | None
+    service: Requests, new_session: SessionFactory, typed: str, owner_id: str | None
 ) -> None:
     # A plan action's owner is now read from its line; the owner step remains only for a
     # reflection paused on it before 2026.12, and there a person typed is handed over as an ID.

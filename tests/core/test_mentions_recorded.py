@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from bot.reflection.messages import Reply
-from bot.reflection.service import ReflectionService
+from bot.requests import Requests
 from storage import reflections
 from storage.db import transaction
 from storage.models import Answer
@@ -20,8 +20,8 @@ OPENING_ANSWER = "3"  # "No": nothing needs action today, a choice
 
 
 @pytest.fixture
-def service(new_session, clock: FixedClock) -> ReflectionService:
-    return ReflectionService(new_session, now=clock)
+def service(new_session, clock: FixedClock) -> Requests:
+    return Requests(new_session, now=clock, records=False)
 
 
 def asked(reply: Reply) -> str | None:
@@ -34,7 +34,7 @@ def stored(new_session, question_id: str) -> Answer:
         return session.exec(select(Answer).where(Answer.question_id == question_id)).one()
 
 
-def to_the_worry(service: ReflectionService) -> None:
+def to_the_worry(service: Requests) -> None:
     service.start(practitioner_id=PRAC, case_ref="MEN-1001")
     assert asked(service.respond(practitioner_id=PRAC, text=OPENING_ANSWER)) == "worry"
 

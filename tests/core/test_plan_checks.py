@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 from sqlmodel import select
 
-from bot.reflection.service import ReflectionService
+from bot.requests import Requests
 from storage.models import Action
 from tests.answering import Answers, Walk, answer_by_id
 from tests.conftest import FixedClock
@@ -39,11 +39,11 @@ INTERPRETING: Answers = {
 
 
 @pytest.fixture
-def service(new_session, clock: FixedClock) -> ReflectionService:
-    return ReflectionService(new_session, now=clock)
+def service(new_session, clock: FixedClock) -> Requests:
+    return Requests(new_session, now=clock, records=False)
 
 
-def walk(service: ReflectionService, answers: Answers) -> Walk:
+def walk(service: Requests, answers: Answers) -> Walk:
     walked = answer_by_id(service, PRAC, "CSC-1001", answers)
     assert walked.last.status == "completed"
     return walked

@@ -9,8 +9,9 @@ import pytest
 from sqlmodel import select
 
 from bot.reflection.messages import Reply
-from bot.reflection.service import CONFIRM, ReflectionService
+from bot.reflection.service import CONFIRM
 from bot.render import Renderer
+from bot.requests import Requests
 from storage import organisation as org_queries
 from storage.db import transaction
 from storage.models import Action, Agency, Person, Reflection, SafeguardingLead
@@ -21,8 +22,8 @@ LEAD = "U0TESTLEAD"
 
 
 @pytest.fixture
-def service(new_session, clock: FixedClock) -> ReflectionService:
-    return ReflectionService(new_session, now=clock)
+def service(new_session, clock: FixedClock) -> Requests:
+    return Requests(new_session, now=clock, records=False)
 
 
 def organisation(new_session, *, profession: str | None = None, lead: bool = False) -> None:
@@ -37,7 +38,7 @@ def organisation(new_session, *, profession: str | None = None, lead: bool = Fal
         )
 
 
-def reflect(service: ReflectionService, case_ref: str, answers: dict[str, object]) -> list[Reply]:
+def reflect(service: Requests, case_ref: str, answers: dict[str, object]) -> list[Reply]:
     """Answer what is asked by question id (a list answers successive steps); skip the rest."""
     replies = [service.start(practitioner_id=PRAC, case_ref=case_ref)]
     queues = {k: list(v) if isinstance(v, list) else [v] for k, v in answers.items()}
@@ -117,7 +118,7 @@ def test_an_arranged_talk_with_the_lead_becomes_an_action_with_its_date(
     (row,) = stored(new_session)
     with new_session() as session:
         (action,) = session.exec(select(Action).where(Action.reflection_id == row.id)).all()
-    assert action.due_on == service.today() + timedelta(days=3)
+    assert action.due_on == service.service.today() + timedelta(days=3)
     assert action.owner_person_id == PRAC and action.status == "complete"
     assert row.lead_status == "planned" and row.lead_contact_confirmed_at is not None
 

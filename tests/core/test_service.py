@@ -10,7 +10,8 @@ from sqlmodel import select
 
 from bot.reflection.messages import Position, Reply
 from bot.reflection.questions import default_question_set
-from bot.reflection.service import CONFIRM, MAX_ANSWER_CHARS, ReflectionService
+from bot.reflection.service import CONFIRM, MAX_ANSWER_CHARS
+from bot.requests import Requests
 from storage.encryption import keyring
 from storage.models import Action, Answer, Case, Reflection
 from tests.answering import answer_by_id
@@ -20,8 +21,8 @@ PRAC = "U0TESTPRAC"
 
 
 @pytest.fixture
-def service(new_session, clock: FixedClock) -> ReflectionService:
-    return ReflectionService(new_session, now=clock)
+def service(new_session, clock: FixedClock) -> Requests:
+    return Requests(new_session, now=clock, records=False)
 
 
 def templates(reply: Reply) -> list[str]:
@@ -38,7 +39,7 @@ def reflection_row(new_session) -> Reflection:
         return session.exec(select(Reflection)).one()
 
 
-def say(service: ReflectionService, *answers: str) -> Reply:
+def say(service: Requests, *answers: str) -> Reply:
     reply = Reply()
     for text in answers:
         reply = service.respond(practitioner_id=PRAC, text=text)
@@ -279,7 +280,7 @@ def test_closed_case_is_not_reflected_on(service, new_session, clock) -> None:
     assert templates(reply) == ["case_closed"]
 
 
-def walk_to_plan(service: ReflectionService) -> Reply:
+def walk_to_plan(service: Requests) -> Reply:
     return answer_by_id(service, PRAC, "CSC-1001", {}, stop_at="plan").last
 
 
@@ -350,7 +351,7 @@ def test_a_person_named_at_the_owner_step_of_a_reflection_paused_there_is_kept_b
         stored.current_step = "owner"
         session.add(stored)
         session.commit()
-    named = service.respond(practitioner_id=PRAC, text="<@U0TESTOWNR>", person="U0TESTOWNR")
+    named = service.respond(practitioner_id=PRAC, text="<@U0TESTOWNR>", named="U0TESTOWNR")
     assert named.messages[-1].data["step"] == "due"
     say(service, "Friday", "done", "skip")
     with new_session() as session:
@@ -454,8 +455,9 @@ def test_history_is_newest_first(service, clock) -> None:
     for _ in range(2):
         assert answer_by_id(service, PRAC, "CSC-1001", {}).last.status == "completed"
         clock.current = clock.current.replace(hour=clock.current.hour + 1)
-    summaries = service.history(case_ref="csc-1001")
-    assert len(summaries) == 2
+    history = service.history(person=PRAC, case_ref="csc-1001", via="test")
+    summaries = history.summaries
+    assert history.allowed and len(summaries) == 2
     assert summaries[0]["completed_at"] > summaries[1]["completed_at"]
 
 

@@ -12,8 +12,8 @@ import pytest
 from bot.admin.organisation import load_organisation
 from bot.reflection.messages import Reply
 from bot.reflection.questions import default_question_set
-from bot.reflection.service import ReflectionService
 from bot.render import Renderer
+from bot.requests import Requests
 from tests.answering import Walk, answer_by_id
 
 PRAC = "U0TESTPRAC"
@@ -73,7 +73,7 @@ def walk(new_session, clock, tmp_path: Path) -> Walk:
     org = tmp_path / "org.yaml"
     org.write_text(ORG)
     load_organisation(org, new_session)
-    service = ReflectionService(new_session, now=clock)
+    service = Requests(new_session, now=clock, records=False)
     walked = answer_by_id(service, PRAC, "CSC-1001", ANSWERS)
     assert walked.last.status == "completed"
     return walked
@@ -281,7 +281,7 @@ def test_confirmation_says_who_will_see_it(new_session, clock, tmp_path: Path) -
         )
     )
     load_organisation(org, new_session)
-    service = ReflectionService(new_session, now=clock)
+    service = Requests(new_session, now=clock, records=False)
     reply = answer_by_id(service, PRAC, "CSC-1001", {}, send=False).last
     assert reply.messages[-1].template == "confirm"
     text = Renderer("slack").message(reply.messages[-1])
@@ -289,7 +289,7 @@ def test_confirmation_says_who_will_see_it(new_session, clock, tmp_path: Path) -
 
 
 def test_user_text_is_escaped_for_slack(new_session, clock) -> None:
-    service = ReflectionService(new_session, now=clock)
+    service = Requests(new_session, now=clock, records=False)
     service.start(practitioner_id=PRAC, case_ref="CSC-1001")
     service.respond(practitioner_id=PRAC, text="<!channel> & <@U0OTHER> said hi")
     reply = service.respond(practitioner_id=PRAC, text="back")

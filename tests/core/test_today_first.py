@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from bot.admin.organisation import load_organisation
 from bot.reflection.messages import Reply
-from bot.reflection.service import ReflectionService
+from bot.requests import Requests
 from storage.models import Answer, Reflection
 from tests.conftest import FixedClock
 
@@ -34,11 +34,11 @@ people:
 
 
 @pytest.fixture
-def service(new_session, clock: FixedClock, tmp_path: Path) -> ReflectionService:
+def service(new_session, clock: FixedClock, tmp_path: Path) -> Requests:
     org = tmp_path / "org.yaml"
     org.write_text(ORG)
     load_organisation(org, new_session)
-    return ReflectionService(new_session, now=clock)
+    return Requests(new_session, now=clock, records=False)
 
 
 def templates(reply: Reply) -> list[str]:
@@ -50,7 +50,7 @@ def asked(reply: Reply) -> str | None:
     return questions[-1].data["question_id"] if questions else None
 
 
-def say(service: ReflectionService, text: str) -> Reply:
+def say(service: Requests, text: str) -> Reply:
     return service.respond(practitioner_id=PRAC, text=text)
 
 
@@ -127,7 +127,7 @@ def test_no_moves_on_with_no_message_and_no_alert(service) -> None:
 def test_with_no_supervisor_the_practitioner_is_told_to_tell_their_manager(
     new_session, clock
 ) -> None:
-    service = ReflectionService(new_session, now=clock)  # nobody set up in an organisation
+    service = Requests(new_session, now=clock, records=False)  # nobody set up in an organisation
     service.start(practitioner_id=PRAC, case_ref="CSC-1001")
     say(service, "yes")
     reply = say(service, "Ring the front door now")

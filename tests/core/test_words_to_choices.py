@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bot.reflection.questions import default_question_set
-from bot.reflection.service import ReflectionService
+from bot.requests import Requests
 from tests.answering import Answers, Walk, answer_by_id
 from tests.conftest import FixedClock
 
@@ -16,11 +16,11 @@ QS = default_question_set()
 
 
 @pytest.fixture
-def service(new_session, clock: FixedClock) -> ReflectionService:
-    return ReflectionService(new_session, now=clock)
+def service(new_session, clock: FixedClock) -> Requests:
+    return Requests(new_session, now=clock, records=False)
 
 
-def walk(service: ReflectionService, answers: Answers) -> Walk:
+def walk(service: Requests, answers: Answers) -> Walk:
     walked = answer_by_id(service, PRAC, "CSC-1001", {"today": "3", **answers})
     assert walked.last.status == "completed"
     return walked

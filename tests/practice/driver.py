@@ -56,8 +56,9 @@ from bot.admin.organisation import load_organisation
 from bot.reflection import length
 from bot.reflection.messages import Reply
 from bot.reflection.questions import default_question_set
-from bot.reflection.service import CONFIRM, ReflectionService
+from bot.reflection.service import CONFIRM
 from bot.render import Renderer
+from bot.requests import Requests
 from bot.terminal.conversation import TerminalConversation
 from storage import cases as case_queries
 from storage.db import SessionFactory, transaction
@@ -506,7 +507,7 @@ def drive(
     renderer = renderer or Renderer("plain")
     earlier_at = starts_at - timedelta(days=vignette.earlier.days_later if vignette.earlier else 0)
     clock = Clock(earlier_at)
-    service = ReflectionService(new_session, now=clock)
+    service = Requests(new_session, now=clock, records=False)
     if vignette.opened_days_ago is not None:
         with transaction(new_session) as session:
             case_queries.create_case(
@@ -527,7 +528,7 @@ def drive(
 def _one(
     vignette: Vignette,
     answers: Mapping[str, Any],
-    service: ReflectionService,
+    service: Requests,
     renderer: Renderer,
     clock: Clock,
     new_session: SessionFactory,

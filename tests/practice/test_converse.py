@@ -7,8 +7,8 @@ import io
 from sqlmodel import select
 
 from bot.reflection.messages import Reply
-from bot.reflection.service import ReflectionService
 from bot.render import Renderer
+from bot.requests import Requests
 from bot.terminal.conversation import TerminalConversation
 from storage.db import SessionFactory
 from storage.models import Reflection
@@ -18,7 +18,7 @@ PRACTITIONER = "U0CONVERSE"
 
 
 def conversation(new_session: SessionFactory, clock: FixedClock) -> TerminalConversation:
-    service = ReflectionService(new_session, now=clock)
+    service = Requests(new_session, now=clock, records=False)
     return TerminalConversation(
         service, Renderer("plain"), practitioner_id=PRACTITIONER, out=io.StringIO()
     )

@@ -12,7 +12,7 @@ import pytest
 from bot import casework
 from bot.admin.organisation import parse_organisation
 from bot.reflection.messages import Guard
-from bot.reflection.service import ReflectionService
+from bot.requests import Requests
 from storage import organisation as org_queries
 from storage.db import SessionFactory, transaction
 from tests.conftest import FixedClock
@@ -68,12 +68,12 @@ RunReflection = Callable[..., int]
 
 
 @pytest.fixture
-def service(new_session: SessionFactory, clock: FixedClock) -> ReflectionService:
-    return ReflectionService(new_session, now=clock)
+def service(new_session: SessionFactory, clock: FixedClock) -> Requests:
+    return Requests(new_session, now=clock, records=False)
 
 
 @pytest.fixture
-def run_reflection(service: ReflectionService) -> RunReflection:
+def run_reflection(service: Requests) -> RunReflection:
     """Complete a whole reflection; its first written answer (the purpose and worry, after
     today's "no") can be replaced. Returns its id."""
 

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.reflection.messages import Message
-from bot.reflection.service import ReflectionService
 from bot.render import Renderer, escape_slack
+from bot.requests import Requests
 from tests.protection.conftest import LEAD, PRACTITIONER, SUPERVISOR, load_org
 
 slack = Renderer("slack")
@@ -236,7 +236,7 @@ def test_a_mention_id_that_is_not_a_person_id_is_escaped_not_trusted() -> None:
 
 
 def test_hostile_answers_through_the_service_render_inert(
-    service: ReflectionService, new_session: Any
+    service: Requests, new_session: Any
 ) -> None:
     """End to end: answers typed into a real reflection, every reply rendered for Slack."""
     load_org(new_session, leads_see=True)

@@ -10,8 +10,9 @@ import sys
 import pytest
 from sqlmodel import select
 
-from bot.reflection.service import MAX_ANSWER_CHARS, ReflectionService
+from bot.reflection.service import MAX_ANSWER_CHARS
 from bot.render import Renderer, escape_slack
+from bot.requests import Requests
 from bot.terminal.conversation import TerminalConversation
 from storage.db import SessionFactory
 from storage.models import Answer, Reflection
@@ -40,7 +41,7 @@ def current_question(new_session: SessionFactory) -> str | None:
 
 @pytest.mark.parametrize("length", [40_000, 40_001, 250_000])
 def test_a_too_long_answer_is_refused_and_nothing_is_lost(
-    service: ReflectionService, new_session: SessionFactory, length: int
+    service: Requests, new_session: SessionFactory, length: int
 ) -> None:
     service.start(practitioner_id=PRACTITIONER, case_ref="CSC-1001")
     service.respond(practitioner_id=PRACTITIONER, text="A first answer that must survive")
@@ -57,7 +58,7 @@ def test_a_too_long_answer_is_refused_and_nothing_is_lost(
 
 
 def test_an_answer_at_the_limit_is_kept_whole(
-    service: ReflectionService, new_session: SessionFactory
+    service: Requests, new_session: SessionFactory
 ) -> None:
     service.start(practitioner_id=PRACTITIONER, case_ref="CSC-1001")
     text = ("She walks to school alone most days. " * 600)[:MAX_ANSWER_CHARS].strip()
@@ -68,7 +69,7 @@ def test_an_answer_at_the_limit_is_kept_whole(
 
 @pytest.mark.parametrize("empty", ["", "   ", "\n\t ", "\u00a0"])
 def test_empty_answers_are_asked_again(
-    service: ReflectionService, new_session: SessionFactory, empty: str
+    service: Requests, new_session: SessionFactory, empty: str
 ) -> None:
     service.start(practitioner_id=PRACTITIONER, case_ref="CSC-1001")
     where = current_question(new_session)
@@ -80,7 +81,7 @@ def test_empty_answers_are_asked_again(
 
 @pytest.mark.parametrize("text", INTACT)
 def test_any_script_is_stored_and_shown_intact(
-    service: ReflectionService, new_session: SessionFactory, text: str
+    service: Requests, new_session: SessionFactory, text: str
 ) -> None:
     service.start(practitioner_id=PRACTITIONER, case_ref="CSC-1001")
     service.respond(practitioner_id=PRACTITIONER, text=text)
@@ -93,7 +94,7 @@ def test_any_script_is_stored_and_shown_intact(
 
 
 def test_bytes_that_are_not_utf8_are_refused_and_the_reflection_carries_on(
-    service: ReflectionService, new_session: SessionFactory
+    service: Requests, new_session: SessionFactory
 ) -> None:
     lines = [line.encode("utf-8") for line in example_answers()]
     lines.insert(0, b"caf\xe9 au lait \xff\xfe")  # Latin-1, not UTF-8
@@ -124,7 +125,7 @@ def test_the_demo_reads_bad_bytes_from_stdin_without_a_traceback(cli_env: dict[s
 
 
 def test_a_practitioner_not_in_the_organisation_can_reflect(
-    service: ReflectionService, new_session: SessionFactory
+    service: Requests, new_session: SessionFactory
 ) -> None:
     reply = service.start(practitioner_id="U0TESTNEWB", case_ref="CSC-1001")
     for text in example_answers():
@@ -137,13 +138,13 @@ def test_a_practitioner_not_in_the_organisation_can_reflect(
     assert "not set up in an organisation" in completed
 
 
-def test_typing_with_no_reflection_open_gets_a_reply(service: ReflectionService) -> None:
+def test_typing_with_no_reflection_open_gets_a_reply(service: Requests) -> None:
     reply = service.respond(practitioner_id=PRACTITIONER, text="hello? <!channel>")
     assert [m.template for m in reply.messages] == ["no_active"]
 
 
 @pytest.mark.parametrize("ref", ["", " ", "<!channel>", "A" * 500, "Jane Smith", "\ud800-1"])
-def test_odd_case_references_get_a_clear_reply(service: ReflectionService, ref: str) -> None:
+def test_odd_case_references_get_a_clear_reply(service: Requests, ref: str) -> None:
     reply = service.start(practitioner_id=PRACTITIONER, case_ref=ref)
     assert reply.messages[0].template in {"case_ref_invalid", "case_ref_no_digits"}
     assert reply.status is None

@@ -16,7 +16,7 @@ from bot.protection.identifiers import (
     nhs_check_digit_ok,
     wording,
 )
-from bot.reflection.service import ReflectionService
+from bot.requests import Requests
 from storage.db import SessionFactory
 from storage.models import Answer
 from tests.protection.conftest import PRACTITIONER, load_org
@@ -364,7 +364,7 @@ def test_only_chosen_detectors_run() -> None:
 
 
 def test_the_service_withholds_by_default_and_stores_only_the_marked_text(
-    service: ReflectionService, new_session: SessionFactory
+    service: Requests, new_session: SessionFactory
 ) -> None:
     service.start(practitioner_id=PRACTITIONER, case_ref="CSC-1001")
     reply = service.respond(
@@ -387,7 +387,7 @@ def test_the_service_withholds_by_default_and_stores_only_the_marked_text(
 
 
 def test_an_agency_on_warn_keeps_the_answer_and_tells_the_practitioner(
-    service: ReflectionService, new_session: SessionFactory
+    service: Requests, new_session: SessionFactory
 ) -> None:
     load_org(new_session, extra="    identifiers: {mode: warn, detectors: [postcode]}\n")
     service.start(practitioner_id=PRACTITIONER, case_ref="CSC-1001")

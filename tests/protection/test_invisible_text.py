@@ -13,8 +13,8 @@ from sqlmodel import select
 
 from bot.casework.records import CaseExport, ExportedReflection
 from bot.protection.invisible import as_typed, without_bidi
-from bot.reflection.service import ReflectionService
 from bot.render import Mode, Renderer, export_markdown
+from bot.requests import Requests
 from bot.terminal.conversation import TerminalConversation
 from storage.db import SessionFactory
 from storage.models import Action, Answer, Reflection
@@ -71,7 +71,7 @@ def stored_answers(new_session: SessionFactory) -> list[str | None]:
 
 @pytest.mark.parametrize("text", INVISIBLE)
 def test_an_invisible_answer_is_asked_again_and_not_stored(
-    service: ReflectionService, new_session: SessionFactory, text: str
+    service: Requests, new_session: SessionFactory, text: str
 ) -> None:
     service.start(practitioner_id=PRACTITIONER, case_ref="CSC-1001")
     with new_session() as session:
@@ -84,7 +84,7 @@ def test_an_invisible_answer_is_asked_again_and_not_stored(
 
 
 def test_an_answer_is_stored_and_shown_without_bidirectional_controls(
-    service: ReflectionService, new_session: SessionFactory
+    service: Requests, new_session: SessionFactory
 ) -> None:
     service.start(practitioner_id=PRACTITIONER, case_ref="CSC-1001")
     service.respond(practitioner_id=PRACTITIONER, text=REVERSING)
@@ -127,7 +127,7 @@ def test_the_export_shows_no_bidirectional_control() -> None:
 
 
 def test_the_terminal_conversation_asks_again_and_shows_no_control(
-    service: ReflectionService, new_session: SessionFactory
+    service: Requests, new_session: SessionFactory
 ) -> None:
     answers = example_answers()
     # A plan action: the practitioner's summary shows the plan (not the written answers).

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, func, insert, text
 from sqlmodel import select
 
-from bot.reflection.service import ReflectionService
+from bot.requests import Requests
 from bot.retention import RetentionPolicy, purge_expired
 from bot.settings import Settings
 from storage import audit, outbox
@@ -52,7 +52,7 @@ def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_purge_keeps_what_is_in_date_and_deletes_what_is_not(
-    new_session: SessionFactory, run_reflection: RunReflection, service: ReflectionService, clock
+    new_session: SessionFactory, run_reflection: RunReflection, service: Requests, clock
 ) -> None:
     load_org(new_session)
     start = clock.current

@@ -8,7 +8,7 @@ import copy
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bot.messaging.replies import ReplySink, record_completion
+from bot.messaging.replies import record_completion, record_reply
 from bot.reflection.messages import Completion, Message, Reply
 from storage.db import transaction
 from storage.models import Case, Reflection
@@ -179,7 +179,9 @@ def completed_reflection(
             reflection_id=rid,
             status="completed",
         )
-        ReplySink(key=f"test-done:{rid}", now=slack.clock).record(session, practitioner, reply)
+        record_reply(
+            session, recipient=practitioner, reply=reply, key=f"test-done:{rid}", now=slack.clock()
+        )
         completion = Completion(
             reflection_id=rid,
             case_ref=summary["case_ref"],

@@ -9,7 +9,7 @@ import time
 from sqlalchemy import Engine, event
 from sqlmodel import col, select
 
-from bot.reflection.service import CONFIRM, ReflectionService
+from bot.reflection.service import CONFIRM
 from storage.models import Action, Answer, HandledKey, OutboxMessage, Reflection
 from tests.slack.conftest import (
     LEAD,
@@ -349,7 +349,6 @@ def test_the_confirmation_shows_who_will_see_the_summary(slack: SlackDriver) -> 
     assert f"your supervisor <@{SUPERVISOR}>" in slack.texts_to(PRACTITIONER)[-1]
     slack.press(PRACTITIONER, "reflect_cmd_back")
     assert "Going back" in slack.texts_to(PRACTITIONER)[-1]
-    assert ReflectionService  # the same service the terminal uses
 
 
 def test_buttons_stay_good_until_their_question_is_answered(slack: SlackDriver) -> None:

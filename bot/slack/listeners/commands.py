@@ -9,18 +9,11 @@ from typing import Any
 from slack_bolt import Ack, App
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import casework
-from bot.messaging import handled, outbox
-from bot.messaging.inbox import Received
 from bot.messaging.message import Message, Part
 from bot.slack import blocks as bk
-from bot.slack.context import SlackContext
-from bot.slack.listeners.events import tell_not_handled
+from bot.slack.context import VIA, SlackContext
 from bot.slack.report import report_reply
-from storage.db import transaction
 
-HISTORY_LIMIT = 5
-START = "start"
 log = logging.getLogger(__name__)
 
 
@@ -29,11 +22,6 @@ def register(app: App, context: SlackContext) -> None:
         reflect_command(context, ack=ack, body=body)
 
     app.command("/reflect")(reflect)
-    context.inbox.on(
-        START,
-        lambda item: handle_start(context, item),
-        set_aside=lambda item: tell_not_handled(context, item),
-    )
 
 
 def reflect_command(context: SlackContext, *, ack: Ack, body: dict[str, Any]) -> None:
@@ -73,14 +61,10 @@ def _answer(context: SlackContext, body: dict[str, Any]) -> list[dict[str, Any]]
 
 
 def _start(context: SlackContext, user: str, text: str, trigger_id: str) -> list[dict[str, Any]]:
-    """Refuse at once what start() would refuse; otherwise store the request and say so."""
-    with transaction(context.new_session) as session:  # one connection for both
-        preview = context.service().preview_start(
-            practitioner_id=user, case_ref=text, session=session
-        )
-        if preview.refusal is None:
-            payload = {"case_ref": preview.case_ref, "key": f"cmd:{trigger_id}"}
-            context.inbox.receive(session, kind=START, user_id=user, payload=payload)
+    """Refuse at once what starting would refuse; otherwise store the request and say so."""
+    preview = context.requests.request_start(
+        practitioner_id=user, case_ref=text, key=f"cmd:{trigger_id}"
+    )
     if preview.refusal is not None:
         return [
             block
@@ -92,26 +76,8 @@ def _start(context: SlackContext, user: str, text: str, trigger_id: str) -> list
     )
 
 
-def handle_start(context: SlackContext, item: Received) -> None:
-    """Start or resume in the DM; a refusal that arose since (the case was closed in the
-    meantime) is said in the DM instead."""
-    key = item.payload["key"]
-    sink = context.sink(key, consumes=item.id)
-    try:
-        reply = context.service(sink).start(
-            practitioner_id=item.user_id, case_ref=item.payload["case_ref"]
-        )
-        if not sink.recorded:
-            context.send_reply(context.sink(key, consumes=item.id), item.user_id, reply)
-    except handled.AlreadyHandled:
-        return
-
-
 def _list(context: SlackContext, user: str) -> list[dict[str, Any]]:
-    with context.new_session() as session:
-        cases = casework.open_cases(
-            session=session, practitioner_id=user, now=context.now(), zone=context.zone
-        )
+    cases = context.requests.open_cases(person=user)
     return bk.sections(context.text("slack/list", cases=cases))
 
 
@@ -119,15 +85,7 @@ def _history(context: SlackContext, user: str, case_ref: str) -> list[dict[str, 
     """The newest summaries of a case, in the ephemeral reply when they fit in one message;
     otherwise in the DM, in as many messages as they need (an ephemeral reply is one message,
     and half a summary would mislead), with the reply saying so."""
-    with transaction(context.new_session) as session:
-        history = casework.case_history(
-            session=session,
-            case_ref=case_ref,
-            viewer=user,
-            now=context.now(),
-            limit=HISTORY_LIMIT,
-            via="slack",
-        )
+    history = context.requests.history(person=user, case_ref=case_ref, via=VIA)
     if not history.allowed:
         return bk.sections(context.text("slack/history_refused", case_ref=history.case_ref))
     header_data = {
@@ -152,16 +110,9 @@ def _history(context: SlackContext, user: str, case_ref: str) -> list[dict[str, 
             ),
         )
     )
-    with transaction(context.new_session) as session:
-        outbox.record(
-            session,
-            key=f"history:{user}:{history.case_ref}:{now.isoformat()}",
-            recipient=user,
-            message=said,
-            now=now,
-            delivery=context.delivery,
-        )
-    context.wake()
+    context.requests.say(
+        key=f"history:{user}:{history.case_ref}:{now.isoformat()}", recipient=user, message=said
+    )
     parts = bk.pack(blocks)
     return bk.sections(
         context.text(
@@ -174,8 +125,5 @@ def _history(context: SlackContext, user: str, case_ref: str) -> list[dict[str, 
 
 
 def _close(context: SlackContext, user: str, case_ref: str) -> list[dict[str, Any]]:
-    with transaction(context.new_session) as session:
-        said = casework.close_case(
-            session=session, case_ref=case_ref, actor=user, now=context.now(), zone=context.zone
-        )
+    said = context.requests.close(person=user, case_ref=case_ref)
     return bk.sections(context.text(said.template, **said.data))
