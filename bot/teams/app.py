@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.requests import Requests
 from bot.settings import Settings
 from bot.teams.activity import Unreadable, envelope, parse
 from bot.teams.auth import ActivityTokens, Refused
@@ -108,13 +109,12 @@ def _respond(start_response: StartResponse, status: int, body: bytes) -> list[by
 
 def teams_app_for(
     settings: Settings,
-    requests: Any,
+    requests: Requests,
     new_session: SessionFactory,
     *,
     now: Callable[[], datetime] = _utcnow,
 ) -> TeamsApp | None:
-    """The Teams endpoint the settings describe (``requests``: bot.requests.Requests); None
-    when Teams is not configured."""
+    """The Teams endpoint the settings describe; None when Teams is not configured."""
     if settings.teams_app_id is None or settings.teams_tenant_id is None:
         return None
     tokens = ActivityTokens(

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.messaging.message import Message, Part
+from bot.requests import Requests
 from bot.teams.activity import INSTALLED, UNINSTALLED, Incoming
 from bot.teams.commands import CLOSE, HELP, HISTORY, LIST, START, Command, command, typed_text
 from storage import organisation
@@ -34,7 +35,7 @@ ANSWERING = {"answer", "ticked", "date"}
 class Listeners:
     """Everything a Teams activity may need: the request path, the database, a clock."""
 
-    requests: Any  # bot.requests.Requests
+    requests: Requests
     new_session: SessionFactory
     now: Callable[[], datetime]
 
