@@ -10,6 +10,7 @@ the reflection service reads them.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 
@@ -23,8 +24,10 @@ _ON_CASE = re.compile(rf"(?i)(history|close)(?:\s+({_CASE}))?")
 # After ``reflect`` there is no doubt it is a command: the case is whatever follows.
 _REFLECT_ON_CASE = re.compile(r"(?i)(history|close)(?:\s+(\S+))?")
 _REFLECT = re.compile(r"(?i)reflect(?:\s+(.*))?")
-# Teams wraps some typed messages in HTML (a paragraph, a line break).
-_MARKUP = re.compile(r"<[^>]{0,200}>")
+# Teams wraps some typed messages in HTML (a paragraph, a line break), and writes a mention of
+# the bot as <at>Name</at>.
+_AT_MENTION = re.compile(r"(?is)<at>.{0,200}?</at>")
+_MARKUP = re.compile(r"<[^<>]{0,200}>")
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,8 @@ class Command:
 
 def typed_text(text: str) -> str:
     """What the person typed, without Teams' markup around it."""
-    return _MARKUP.sub(" ", text).replace("&nbsp;", " ").strip()
+    without = _MARKUP.sub(" ", _AT_MENTION.sub(" ", text))
+    return html.unescape(without).replace("\xa0", " ").strip()
 
 
 def command(text: str) -> Command | None:
