@@ -151,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             "SLACK_API_URL": f"http://127.0.0.1:{fake_port}/api/",
         }
     )
+    from bot.serving.server import ServerOptions, load_wsgi
     from bot.settings import Settings
-    from bot.slack.server import ServerOptions, load_wsgi
     from storage import db
 
     settings = Settings()

@@ -36,7 +36,7 @@ class Database:
         """Why the database cannot be written now (unreachable, read-only, disk full, locked),
         or None when it can. Probed apart from the pool, within HEALTH_LIMITS; only opening a
         PostgreSQL connection can take longer (libpq's minimum is 2 s), so a caller that must
-        answer sooner bounds its wait (see HealthChecks in bot/slack/server.py)."""
+        answer sooner bounds its wait (see HealthChecks in bot/serving/background.py)."""
         problem = self._probe()
         return None if problem is None else problem.reason
 

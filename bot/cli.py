@@ -374,10 +374,10 @@ def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
             return 2
     logging.getLogger("bot").setLevel(logging.INFO)
     database = open_db(settings)
+    from bot.serving.front_ends import sending_front_ends
     from bot.slack.directory import directory_for
-    from bot.slack.frontend import front_end_for
 
-    front_end = front_end_for(settings)
+    front_end = sending_front_ends(settings)
     directory = directory_for(settings)
     if args.once:
         return clock_cli.run_once(
@@ -393,7 +393,7 @@ def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.slack import server  # gunicorn and Bolt load only for this command
+    from bot.serving import server  # gunicorn and the platforms' SDKs load only for this command
 
     server.check_settings(settings)
     # Check the database (and migrate a fresh SQLite file) before any worker starts, within the

@@ -18,6 +18,15 @@ from typing import Protocol
 PERSON_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 
 
+def platform_of(person_id: str) -> str:
+    """The platform a person is reached on: Microsoft Teams for an Entra object ID (a GUID),
+    Slack otherwise."""
+    return "teams" if _ENTRA_OBJECT_ID.fullmatch(person_id) else "slack"
+
+
+_ENTRA_OBJECT_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+
+
 def is_person_id(text: str) -> bool:
     """Is ``text``, exactly, a person's ID?"""
     return PERSON_ID.fullmatch(text) is not None

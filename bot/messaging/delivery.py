@@ -33,7 +33,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.messaging.frontend import FrontEnd, Outcome, Stamp
+from bot.messaging.frontend import CannotReach, FrontEnd, Outcome, Stamp
 from bot.messaging.inorder import InOrder
 from bot.messaging.lease import LEASE
 from bot.messaging.message import CONVERSATION, Message
@@ -224,6 +224,8 @@ class Delivery:
         an unknown outcome; the outcome of the last post tried. None: the claim ran out."""
         try:
             posts = self._posts(message)
+        except CannotReach as exc:
+            return Outcome(ok=False, error=f"cannot reach: {exc}", permanent=True)
         except (ValueError, LookupError) as exc:
             return Outcome(ok=False, error=f"unrenderable: {type(exc).__name__}", permanent=True)
         outcome = Outcome(ok=True)

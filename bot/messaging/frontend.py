@@ -50,6 +50,11 @@ class Outcome:
 SENT = Outcome(ok=True)
 
 
+class CannotReach(ValueError):
+    """The recipient cannot be reached by this deployment (their platform is not configured
+    here); the message says why in plain words, with no content, for the operator's line."""
+
+
 class FrontEnd(Protocol):
     """A platform Reflect talks to people on."""
 

@@ -31,6 +31,8 @@ from bot.reflection.messages import Guard, Position, Reply
 from bot.reflection.messages import Message as Said
 from bot.reflection.questions import QuestionSet
 from bot.reflection.service import ReflectionService, StartPreview, utcnow
+from bot.report.formats import Short
+from bot.report.service import last_month_for
 from bot.requests import casework as casework_requests
 from bot.requests import conversation
 from bot.requests.casework import Written
@@ -208,6 +210,19 @@ class Requests:
             return casework.close_case(
                 session=session, case_ref=case_ref, actor=person, now=self.now(), zone=self.zone
             )
+
+    def last_month_report(self, *, person: str, via: str) -> Short | None:
+        """The short version of last month's partnership report, for an administrator (every
+        agency) or a safeguarding lead (their own); None for anyone else. Audited, with the
+        front end it was asked on (``via``)."""
+        return last_month_for(
+            self.new_session,
+            viewer=person,
+            zone=self.zone,
+            now=self.now(),
+            threshold=self.report_small_number,
+            form=via,
+        )
 
     # ------------------------------------------------------------ saying
 

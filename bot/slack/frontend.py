@@ -139,7 +139,6 @@ MOVED_TEMPLATES = {
     "slack/supervisor_intro": "messages/supervisor_intro",
     "slack/answer_not_handled": "messages/answer_not_handled",
     "slack/stale_button": "messages/stale_button",
-
     "slack/lead_copy_intro": "messages/lead_copy_intro",
 }
 # The metadata event type that stamps a post with its outbox id and part.

@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.socket_mode.internals import run_bolt_app
@@ -48,8 +48,8 @@ from bot.slack.frontend import SlackFrontEnd
 from storage.db import SessionFactory
 
 if TYPE_CHECKING:
+    from bot.bootstrap import Database
     from bot.settings import Settings
-    from bot.slack.server import ServerOptions
 
 log = logging.getLogger(__name__)
 
@@ -399,17 +399,29 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(kind, handler)
 
 
-def serve(settings: Settings, options: ServerOptions) -> None:
-    """`reflect serve` with SLACK_APP_TOKEN: until SIGTERM or SIGINT, then a clean stop."""
-    from bot.slack.server import build  # server.py calls into this module
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
 
+
+@dataclass(frozen=True)
+class Running:
+    """What `reflect serve` built: the Bolt app, the process's background work, its database."""
+
+    app: App
+    background: Stoppable
+    database: Database
+
+
+def serve(settings: Settings, *, threads: int, build: Callable[[], Running]) -> None:
+    """`reflect serve` with SLACK_APP_TOKEN: until SIGTERM or SIGINT, then a clean stop."""
     if log.level == logging.NOTSET:
         log.setLevel(logging.INFO)  # connections and reconnections are for the operator's log
     stop = threading.Event()
     with stop_on_signals(stop):
-        app, background, database = build(settings.for_requests(), options)
+        running = build()
+        app, background, database = running.app, running.background, running.database
         assert settings.slack_app_token is not None  # Socket Mode is chosen only when it is set
-        connection = SocketModeConnection(app, settings.slack_app_token, threads=options.threads)
+        connection = SocketModeConnection(app, settings.slack_app_token, threads=threads)
         connection.start()
         try:
             while not stop.wait(1.0):

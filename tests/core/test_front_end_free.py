@@ -1,5 +1,6 @@
-"""Below the front ends nothing imports Slack's libraries: a second front end is a new package
-beside bot/slack/, and these packages need no change for it."""
+"""Below the front ends nothing imports a platform's libraries or a front end: Slack and Teams
+are packages beside each other (bot/slack/, bot/teams/), and these packages need no change for
+either."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FRONT_END_FREE = (
+    "bot/requests",
     "bot/clock",
     "bot/reflection",
     "bot/messaging",
@@ -18,7 +20,8 @@ FRONT_END_FREE = (
     "bot/admin",
     "storage",
 )
-FRONT_END_LIBRARIES = ("slack_sdk", "slack_bolt")
+FRONT_END_LIBRARIES = ("slack_sdk", "slack_bolt", "microsoft_teams", "microsoft_agents")
+FRONT_ENDS = ("bot.slack", "bot.teams", "bot.terminal", "bot.serving")
 
 
 def imported_modules(source: str) -> list[tuple[int, str]]:
@@ -37,6 +40,7 @@ def slack_imports(source: str) -> list[tuple[int, str]]:
         (line, module)
         for line, module in imported_modules(source)
         if module.split(".")[0] in FRONT_END_LIBRARIES
+        or any(module == front or module.startswith(f"{front}.") for front in FRONT_ENDS)
     ]
 
 

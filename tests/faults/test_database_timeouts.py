@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from bot.bootstrap import Database
-from bot.slack.server import ReflectWSGI
+from bot.serving.server import ReflectWSGI
 from storage import db, health
 from storage.db import transaction
 from storage.models import Agency
@@ -134,7 +134,7 @@ def healthy_again(wsgi: ReflectWSGI, within: float = 6.0) -> float:
 def test_healthz_is_503_within_a_second_while_cut_off_and_200_after(
     proxied: Engine, proxy: FaultProxy, mode: Mode
 ) -> None:
-    wsgi = ReflectWSGI(handler=None, database=Database(proxied, db.session_factory(proxied)))  # type: ignore[arg-type]
+    wsgi = ReflectWSGI(endpoints={}, database=Database(proxied, db.session_factory(proxied)))
     assert healthz(wsgi)[:2] == ("200 OK", "ok\n")
     proxy.set_mode(mode)
     for _ in range(3):  # the first, and those that find a probe still waiting

@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.backlog import Backlog
 from bot.bootstrap import Database
+from bot.serving.server import ReflectWSGI
 from bot.settings import Settings
-from bot.slack.server import ReflectWSGI
 from storage import db, health
 from storage.db import transaction
 from storage.models import InboxItem
@@ -37,7 +37,11 @@ def call(wsgi: ReflectWSGI, path: str, method: str = "GET") -> tuple[str, str, f
 
 
 def app_on(engine: Any, handler: Any = None, checks: Iterable[Any] = ()) -> ReflectWSGI:
-    return ReflectWSGI(handler, Database(engine, db.session_factory(engine)), checks=list(checks))
+    return ReflectWSGI(
+        {"/slack/events": handler} if handler else {},
+        Database(engine, db.session_factory(engine)),
+        checks=list(checks),
+    )
 
 
 def test_an_answer_waiting_too_long_trips_the_backlog_alarm_and_healthz_stays_200(
@@ -46,7 +50,7 @@ def test_an_answer_waiting_too_long_trips_the_backlog_alarm_and_healthz_stays_20
     backlog = Backlog(
         new_session, answer_seconds=120, message_seconds=120, owner="me", now=lambda: NOW
     )
-    wsgi = ReflectWSGI(None, Database(engine, new_session), backlog=backlog)  # type: ignore[arg-type]
+    wsgi = ReflectWSGI({}, Database(engine, new_session), backlog=backlog)
     assert call(wsgi, "/healthz")[:2] == ("200 OK", "ok\n")
     status, body, _ = call(wsgi, "/healthz/backlog")
     assert status == "200 OK" and json.loads(body)["ok"] is True

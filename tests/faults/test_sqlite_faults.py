@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import text
 
 from bot.bootstrap import Database
+from bot.serving.server import ReflectWSGI
 from bot.settings import Settings
 from bot.slack.app import build_app
 from bot.slack.guard import GuardedRequestHandler, RequestGuard
-from bot.slack.server import ReflectWSGI
 from storage import db, health
 from tests.faults.conftest import (
     BOT_TOKEN,
@@ -46,7 +46,7 @@ PRACTITIONER = "U0TESTPRAC"
 def healthz(database_url: str) -> tuple[str, str, float]:
     """GET /healthz of an app on ``database_url``, in this process: status, body, seconds."""
     engine = db.make_engine(database_url)
-    wsgi = ReflectWSGI(handler=None, database=Database(engine, db.session_factory(engine)))  # type: ignore[arg-type]
+    wsgi = ReflectWSGI(endpoints={}, database=Database(engine, db.session_factory(engine)))
     statuses: list[str] = []
 
     def get() -> bytes:
@@ -148,7 +148,7 @@ def slack_app(database_url: str, fake: FakeSlack) -> ReflectWSGI:
     )
     app = build_app(settings, database)
     handler = GuardedRequestHandler(app, RequestGuard(app, SIGNING_SECRET), path="/slack/events")
-    return ReflectWSGI(handler, database)
+    return ReflectWSGI({"/slack/events": handler}, database)
 
 
 def post_answer(wsgi: ReflectWSGI, text: str) -> tuple[str, str]:

@@ -26,11 +26,12 @@ from bot.messaging.inorder import InOrder
 from bot.messaging.message import Message
 from bot.reflection.service import utcnow
 from bot.retention import purge_expired
+from bot.serving.background import Background
+from bot.serving.pacing import Answered, RequestsInHand
 from bot.settings import Settings
 from bot.slack.app import build_app
+from bot.slack.deployment import ask_who_the_bot_is
 from bot.slack.frontend import SlackFrontEnd
-from bot.slack.pacing import Answered, RequestsInHand
-from bot.slack.server import Background, warm_up
 from storage import db, inbox
 from storage.db import transaction
 from storage.models import Answer, Case, InboxItem, OutboxMessage
@@ -58,7 +59,9 @@ class Served:
 
     def __init__(self, settings: Settings, database: Database, fake: FakeSlack) -> None:
         client = WebClient(token=BOT_TOKEN, base_url=fake.url)
-        self.background = Background.make(database.new_session, client, retry_interval=0.2)
+        self.background = Background.make(
+            database.new_session, SlackFrontEnd(client), retry_interval=0.2
+        )
         self.delivery, self.inbox = self.background.delivery, self.background.inbox
         app = build_app(settings, database, client=client, delivery=self.delivery, inbox=self.inbox)
         self.slack = SlackDriver(app, fake, database.new_session, TickingClock(utcnow()))
@@ -413,7 +416,7 @@ def test_a_request_counts_as_answered_once_the_server_closes_its_body() -> None:
 def test_warm_up_asks_slack_once_before_the_first_burst(
     slack: SlackDriver, database: Database, fake_slack: FakeSlack
 ) -> None:
-    warm_up(slack.app, database)
+    ask_who_the_bot_is(slack.app)
     authorization = [
         m for m in slack.app._middleware_list if isinstance(m, SingleTeamAuthorization)
     ]
@@ -433,7 +436,7 @@ def test_warm_up_carries_on_when_slack_cannot_be_reached(
 ) -> None:
     fake_slack.fail_next(1, status=503, method="auth.test")
     with caplog.at_level(logging.WARNING):
-        warm_up(slack.app, database)
+        ask_who_the_bot_is(slack.app)
     assert "could not reach Slack at start" in caplog.text
     response = slack.command(PRACTITIONER, "help")  # Bolt asks at the first request instead
     assert response.status == 200 and json.loads(response.body)["response_type"] == "ephemeral"

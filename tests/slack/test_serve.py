@@ -23,8 +23,8 @@ from sqlmodel import select
 
 from bot.bootstrap import Database
 from bot.cli import main
+from bot.serving.server import ReflectWSGI, ServerOptions, check_settings
 from bot.settings import Settings, SettingsError
-from bot.slack.server import ReflectWSGI, ServerOptions, check_settings
 from storage import db
 from storage.models import Answer, InboxItem, OutboxMessage
 from tests.slack.conftest import (
@@ -207,7 +207,7 @@ def test_serve_refuses_to_start_without_slack_credentials(
 
 def test_healthz_is_503_when_the_database_does_not_answer(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path}/missing/dir/reflect.db")
-    wsgi = ReflectWSGI(handler=None, database=Database(engine, db.session_factory(engine)))  # type: ignore[arg-type]
+    wsgi = ReflectWSGI(endpoints={}, database=Database(engine, db.session_factory(engine)))
     statuses: list[str] = []
     body = wsgi({"PATH_INFO": "/healthz", "REQUEST_METHOD": "GET"}, lambda s, h: statuses.append(s))
     assert statuses == ["503 Service Unavailable"] and b"unavailable" in b"".join(body)

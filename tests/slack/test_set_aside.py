@@ -11,7 +11,8 @@ from sqlmodel import select
 
 from bot.bootstrap import Database
 from bot.messaging.inbox import MAX_TRIES, Inbox, retry_after
-from bot.slack.server import ReflectWSGI, handling_stuck_check
+from bot.serving.background import handling_stuck_check
+from bot.serving.server import ReflectWSGI
 from storage import db, inbox
 from storage.db import transaction
 from storage.models import AuditEntry, InboxItem
@@ -101,7 +102,7 @@ def test_healthz_is_503_while_an_answer_is_stuck_in_hand(
     box = Inbox(database.new_session, threads=1, now=ticking_clock)
     release = threading.Event()
     box.on("slow", lambda item: release.wait(10) and None)
-    wsgi = ReflectWSGI(None, database, checks=[handling_stuck_check(box, stuck_after=0.3)])  # type: ignore[arg-type]
+    wsgi = ReflectWSGI({}, database, checks=[handling_stuck_check(box, stuck_after=0.3)])
     statuses: list[str] = []
 
     def healthz() -> tuple[str, bytes]:

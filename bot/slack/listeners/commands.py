@@ -100,7 +100,7 @@ def _history(context: SlackContext, user: str, case_ref: str) -> list[dict[str, 
         blocks += [{"type": "divider"}, *bk.sections(text)]
     if bk.fits_one_message(blocks):
         return blocks
-    now = context.now()
+    now = context.requests.now()
     said = Message(
         (
             Part("slack/history_header", header_data),
