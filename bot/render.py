@@ -54,6 +54,9 @@ class _PlainLoader(BaseLoader):
         source, filename, uptodate = self.inner.get_source(environment, template)
         return _ITALIC.sub(r"\1", _BOLD.sub(r"\1", source)), filename, uptodate
 
+    def list_templates(self) -> list[str]:
+        return self.inner.list_templates()
+
 
 def format_date(value: date | str | None, style: str = "long") -> str:
     if value is None:

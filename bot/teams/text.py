@@ -48,6 +48,9 @@ class _TeamsLoader(BaseLoader):
         source, filename, uptodate = self.inner.get_source(environment, template)
         return teams_markup(source), filename, uptodate
 
+    def list_templates(self) -> list[str]:
+        return self.inner.list_templates()
+
 
 class TeamsRenderer(Renderer):
     """bot/render.py's Renderer, in Teams' dialect."""

@@ -24,8 +24,10 @@ from bot.teams.frontend import TeamsFrontEnd, front_end_for
 from storage import db
 from storage.db import transaction
 from storage.models import Agency, Person, Reflection, SafeguardingLead
-from tests.slack.conftest import TickingClock
+from tests.slack.conftest import TickingClock, fake_slack, fake_slack_server
 from tools.fake_teams import FakeTeams, fake_teams, personal_chat
+
+__all__ = ["fake_slack", "fake_slack_server"]  # for the tests of Slack and Teams together
 
 PRACTITIONER = "aaaaaaaa-0000-4000-8000-000000000001"
 OTHER_PRACTITIONER = "aaaaaaaa-0000-4000-8000-000000000002"

@@ -334,3 +334,9 @@ def test_once_the_person_adds_the_app_the_waiting_message_goes(
 
 def test_a_post_object_names_its_recipient() -> None:
     assert TeamsPost(PERSON, {}).recipient == PERSON
+
+
+def test_every_template_compiles_in_teams_dialect() -> None:
+    from bot.teams.text import teams_renderer
+
+    assert teams_renderer().compile_all(("teams/", "messages/", "notices/", "clock/")) > 50
