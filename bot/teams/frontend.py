@@ -248,8 +248,14 @@ def _shortened(elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return elements
     controls = [e for e in elements if e.get("type") in TRAILING]
     text = "\n".join(e["text"] for e in elements if e.get("type") == "TextBlock")
-    room = POST_LIMIT - _size(controls) - 1000
-    return text_blocks(text[: max(room, 0)].rstrip() + "…") + controls
+    keep = POST_LIMIT - _size(controls)
+    while True:  # each line is a block of its own, so cut until the blocks fit
+        keep = max(keep, 0)
+        body = text_blocks(text[:keep].rstrip() + "…") + controls
+        over = _size(body) - POST_LIMIT
+        if over <= 0 or keep == 0:
+            return body
+        keep -= over + 100
 
 
 def _activity(body: list[dict[str, Any]]) -> dict[str, Any]:

@@ -74,7 +74,12 @@ class TeamsDriver:
     """Posts activities to Reflect as Teams does, and delivers what Reflect records."""
 
     def __init__(
-        self, fake: FakeTeams, new_session: db.SessionFactory, clock: TickingClock
+        self,
+        fake: FakeTeams,
+        new_session: db.SessionFactory,
+        clock: TickingClock,
+        *,
+        requests: Requests | None = None,
     ) -> None:
         self.fake = fake
         self.new_session = new_session
@@ -83,8 +88,11 @@ class TeamsDriver:
         front_end = front_end_for(self.settings, new_session)
         assert front_end is not None
         self.front_end: TeamsFrontEnd = front_end
-        self.delivery = Delivery(new_session, front_end, now=clock)
-        self.requests = Requests(new_session, now=clock, timezone=self.settings.timezone)
+        # Replaced by one sending to every platform in the tests of Slack and Teams together.
+        self.delivery: Delivery = Delivery(new_session, front_end, now=clock)
+        self.requests = requests or Requests(
+            new_session, now=clock, timezone=self.settings.timezone
+        )
         app = teams_app_for(self.settings, self.requests, new_session, now=clock)
         assert app is not None
         self.app: TeamsApp = app
