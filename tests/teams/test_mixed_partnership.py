@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine
 from slack_sdk.web import WebClient
+from sqlalchemy import Engine
 
 from bot.bootstrap import Database
 from bot.identity import platform_of
