@@ -179,6 +179,11 @@ class FakeTeams:
             self.cut_after_keeping_share = after_keeping_share
             self.random = random.Random(seed)
 
+    def slow_down(self, seconds: float) -> None:
+        """Take ``seconds`` over each connector call (a far-away or struggling Teams)."""
+        with self.lock:
+            self.delay = seconds
+
     def reset(self) -> None:
         with self.lock:
             self.calls.clear()

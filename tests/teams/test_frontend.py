@@ -340,3 +340,24 @@ def test_every_template_compiles_in_teams_dialect() -> None:
     from bot.teams.text import teams_renderer
 
     assert teams_renderer().compile_all(("teams/", "messages/", "notices/", "clock/")) > 50
+
+
+def test_a_send_teams_is_too_slow_to_answer_may_have_arrived(
+    teams: FakeTeams, new_session: SessionFactory
+) -> None:
+    import httpx
+
+    from bot.teams.auth import AppTokens
+
+    _installed(new_session, teams)
+    client = httpx.Client(timeout=httpx.Timeout(0.3, connect=5))
+    tokens = AppTokens(
+        app_id=teams.app_id, secret=teams.secret, token_url=teams.token_url, client=client
+    )
+    hasty = TeamsFrontEnd(new_session, client=client, tokens=tokens)
+    tokens.token()  # the token endpoint is not slowed, only the connector
+    teams.slow_down(1.0)
+    [post] = hasty.render(CONVERSATION, PERSON, QUESTION)
+    outcome = hasty.send(post, stamp=Stamp(11))
+    assert (outcome.ok, outcome.uncertain, outcome.error) == (False, True, "ReadTimeout")
+    assert teams.wait_for(lambda: len(teams.posted_to(personal_chat(PERSON))) == 1)
