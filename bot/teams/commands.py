@@ -2,7 +2,8 @@
 
 In Slack a command has a channel of its own (``/reflect``); in Teams everything is typed in the
 same chat, so a command is only a message that is nothing else: ``help``, ``list``,
-``history CASE``, ``close CASE``, ``reflect`` alone or with one of those, or ``reflect CASE``.
+``history CASE``, ``close CASE``, ``reflect`` alone or with one of those, ``reflect report``
+(last month's partnership report, for leads and administrators), or ``reflect CASE``.
 Anything longer is an answer, so that an answer such as "close family friend" is never taken as
 closing a case (a case reference holds a digit). ``skip``, ``back`` and ``pause`` are answers:
 the reflection service reads them.
@@ -18,6 +19,7 @@ HELP = "help"
 LIST = "list"
 HISTORY = "history"
 CLOSE = "close"
+REPORT = "report"
 START = "start"
 _CASE = r"\S*\d\S*"
 _ON_CASE = re.compile(rf"(?i)(history|close)(?:\s+({_CASE}))?")
@@ -49,7 +51,7 @@ def command(text: str) -> Command | None:
     rest = reflect.group(1) or "" if reflect else words
     if reflect and not rest:
         return Command(HELP)
-    if rest.lower() in {HELP, LIST}:
+    if rest.lower() in {HELP, LIST} or (reflect and rest.lower() == REPORT):
         return Command(rest.lower())
     on_case = (_REFLECT_ON_CASE if reflect else _ON_CASE).fullmatch(rest)
     if on_case and (reflect or on_case.group(2)):

@@ -17,7 +17,17 @@ from typing import Any
 from bot.messaging.message import Message, Part
 from bot.requests import Requests
 from bot.teams.activity import INSTALLED, UNINSTALLED, Incoming
-from bot.teams.commands import CLOSE, HELP, HISTORY, LIST, START, Command, command, typed_text
+from bot.teams.commands import (
+    CLOSE,
+    HELP,
+    HISTORY,
+    LIST,
+    REPORT,
+    START,
+    Command,
+    command,
+    typed_text,
+)
 from storage import organisation
 from storage import teams as references
 from storage.db import SessionFactory, transaction
@@ -81,8 +91,12 @@ class Listeners:
             self.on_command(incoming, said)
 
     def _listed(self, person: str) -> bool:
+        """Named in the organisation file: one of its people, or an agency's safeguarding
+        lead."""
         with self.new_session() as session:
-            return organisation.get_person(session=session, person_id=person) is not None
+            if organisation.get_person(session=session, person_id=person) is not None:
+                return True
+            return bool(organisation.agencies_led_by(session=session, person_id=person))
 
     def _tell(self, incoming: Incoming, template: str, **data: Any) -> None:
         self.requests.tell(template, key=incoming.key, recipient=incoming.person, **data)
@@ -95,6 +109,12 @@ class Listeners:
             self._tell(incoming, "teams/help")
         elif said.word == LIST:
             self._tell(incoming, "teams/list", cases=self.requests.open_cases(person=person))
+        elif said.word == REPORT:
+            short = self.requests.last_month_report(person=person, via=VIA)
+            if short is None:
+                self._tell(incoming, "report/refused")
+            else:
+                self._tell(incoming, "report/short", short=short)
         elif said.word in {HISTORY, CLOSE} and not said.case_ref:
             self._tell(incoming, "teams/usage", word=said.word)
         elif said.word == HISTORY:

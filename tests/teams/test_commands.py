@@ -20,6 +20,7 @@ from bot.teams.commands import Command, command, typed_text
         ("close CSC-1234", Command("close", "CSC-1234")),
         ("reflect close", Command("close")),
         ("reflect history ABC", Command("history", "ABC")),
+        ("reflect report", Command("report")),
     ],
 )
 def test_commands(typed: str, meant: Command) -> None:
@@ -39,6 +40,7 @@ def test_commands(typed: str, meant: Command) -> None:
         "list of agencies involved",
         "history",
         "close",
+        "report",
     ],
 )
 def test_answers(typed: str) -> None:

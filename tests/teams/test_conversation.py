@@ -128,3 +128,17 @@ def test_commands_typed_in_the_chat(driver: TeamsDriver) -> None:
     assert "close CSC-1234" in driver.texts_to(PRACTITIONER)[-1]
     assert driver.say(PRACTITIONER, "reflect CSC-7001").status_code == 200
     assert texts(driver.cards_to(PRACTITIONER)[-1]["activity"])
+
+
+def test_last_months_report_for_a_lead_and_a_polite_no_for_anyone_else(
+    driver: TeamsDriver,
+) -> None:
+    from tests.teams.conftest import LEAD
+
+    assert driver.install(PRACTITIONER).status_code == 200
+    assert driver.say(PRACTITIONER, "reflect report").status_code == 200
+    refused = driver.texts_to(PRACTITIONER)[-1]
+    assert driver.install(LEAD).status_code == 200
+    assert driver.say(LEAD, "reflect report").status_code == 200
+    short = driver.texts_to(LEAD)[-1]
+    assert "Reflections completed" in short and "Reflections completed" not in refused
