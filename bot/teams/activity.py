@@ -40,7 +40,9 @@ class Incoming:
     tenant_id: str
     conversation_id: str
     conversation_type: str
-    person: str  # the Microsoft Entra object ID: the organisation file's teams_id
+    # The Microsoft Entra object ID, in lower case as Reflect keeps it: the organisation
+    # file's teams_id, whichever case Teams wrote it in.
+    person: str
     user_id: str
     bot_id: str
     text: str = ""
@@ -104,7 +106,7 @@ def parse(document: dict[str, Any]) -> Incoming:
     else:
         raise Unreadable(f"an activity Reflect does not act on ({activity.type})")
     sender = activity.from_
-    person = sender.aad_object_id if sender is not None else None
+    person = (sender.aad_object_id or "").strip().lower() if sender is not None else ""
     if not person:
         raise Unreadable("no sender's Entra object ID")
     conversation = activity.conversation

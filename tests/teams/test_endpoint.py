@@ -188,3 +188,11 @@ def test_the_same_activity_sent_twice_is_handled_once(driver: TeamsDriver) -> No
         assert len(session.exec(select(Reflection)).all()) == 1
     questions = [t for t in driver.texts_to(PRACTITIONER) if "action today" in t]
     assert len(questions) == 1
+
+
+def test_an_entra_object_id_in_capitals_is_the_same_person(driver: TeamsDriver) -> None:
+    assert driver.install(PRACTITIONER).status_code == 200
+    activity = driver.fake.message(PRACTITIONER, "list")
+    activity["from"]["aadObjectId"] = PRACTITIONER.upper()
+    assert driver.post(activity).status_code == 200
+    assert "no open cases" in driver.texts_to(PRACTITIONER)[-1]
