@@ -72,15 +72,36 @@ class Incoming:
         )
 
 
-def envelope(document: Any) -> tuple[str, str]:
-    """The service URL and channel an activity names, read before anything else so its token
-    can be checked against them."""
+@dataclass(frozen=True)
+class Envelope:
+    """What an activity says about where it comes from, read before anything else so that its
+    token and tenant can be checked first."""
+
+    service_url: str
+    channel_id: str
+    tenant_id: str | None
+
+
+def envelope(document: Any) -> Envelope:
     if not isinstance(document, dict):
         raise Unreadable("not a JSON object")
     service_url, channel_id = document.get("serviceUrl"), document.get("channelId")
     if not isinstance(service_url, str) or not isinstance(channel_id, str):
         raise Unreadable("no serviceUrl or channelId")
-    return service_url, channel_id
+    return Envelope(service_url, channel_id, _tenant_of(document))
+
+
+def _tenant_of(document: dict[str, Any]) -> str | None:
+    conversation = document.get("conversation")
+    channel_data = document.get("channelData")
+    tenant = channel_data.get("tenant") if isinstance(channel_data, dict) else None
+    for found in (
+        conversation.get("tenantId") if isinstance(conversation, dict) else None,
+        tenant.get("id") if isinstance(tenant, dict) else None,
+    ):
+        if isinstance(found, str) and found:
+            return found
+    return None
 
 
 def parse(document: dict[str, Any]) -> Incoming:
@@ -110,11 +131,7 @@ def parse(document: dict[str, Any]) -> Incoming:
     if not person:
         raise Unreadable("no sender's Entra object ID")
     conversation = activity.conversation
-    tenant = conversation.tenant_id or (
-        activity.channel_data.tenant.id
-        if activity.channel_data is not None and activity.channel_data.tenant is not None
-        else None
-    )
+    tenant = _tenant_of(document)
     if not tenant:
         raise Unreadable("no tenant")
     text = activity.text if isinstance(activity, MessageActivity) else ""

@@ -56,24 +56,26 @@ class TeamsApp:
         """The status and body to answer a POST to /api/messages with."""
         try:
             document = json.loads(body)
-            service_url, channel_id = envelope(document)
+            sent = envelope(document)
         except (ValueError, Unreadable):
             log.warning("teams: refused a request that is not an activity")
             return 401, b""
         authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
         try:
-            self.tokens.check(authorization, service_url=service_url, channel_id=channel_id)
+            self.tokens.check(
+                authorization, service_url=sent.service_url, channel_id=sent.channel_id
+            )
         except Refused as refused:
             log.warning("teams: refused a request: %s", refused)
+            return 401, b""
+        if sent.tenant_id != self.tenant_id:
+            log.warning("teams: refused an activity from another tenant")
             return 401, b""
         try:
             incoming = parse(document)
         except Unreadable as unreadable:
             log.info("teams: ignored an activity: %s", unreadable)
             return 200, b""
-        if incoming.tenant_id != self.tenant_id:
-            log.warning("teams: refused an activity from another tenant")
-            return 401, b""
         try:
             self.listeners.on_activity(incoming)
         except SQLAlchemyError as exc:  # the database is away: Teams may send it again

@@ -196,3 +196,11 @@ def test_an_entra_object_id_in_capitals_is_the_same_person(driver: TeamsDriver) 
     activity["from"]["aadObjectId"] = PRACTITIONER.upper()
     assert driver.post(activity).status_code == 200
     assert "no open cases" in driver.texts_to(PRACTITIONER)[-1]
+
+
+def test_an_activity_of_another_kind_from_another_tenant_is_refused_too(
+    driver: TeamsDriver,
+) -> None:
+    other = "99999999-9999-4999-8999-999999999999"
+    response = driver.post(driver.fake.activity("somethingNew", PRACTITIONER, tenant=other))
+    _refused_and_nothing_changed(driver, response)
