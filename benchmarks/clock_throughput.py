@@ -82,7 +82,7 @@ def worker() -> None:
 
 
 def explain(url: str) -> list[str]:
-    from bot.clock.config import Thresholds
+    from bot.config.clock import Thresholds
     from storage.clock import long_open_cases
 
     thresholds = Thresholds()

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from storage import organisation as org_queries
 from storage import reflections as reflection_queries
 from storage.models import Case, Person, Reflection
+from storage.statuses import ReflectionStatus
 
 # Who runs `reflect` on the server is the administrator: the CLI names them "cli:<login>".
 ADMINISTRATOR_PREFIX = "cli:"
@@ -69,7 +70,7 @@ def can_see_answers(*, session: Session, viewer_id: str, reflection: Reflection)
 def can_supervise(*, session: Session, actor: str, reflection: Reflection) -> bool:
     """Acknowledge, promise a call, add a note, record a decision: the reflection's supervisor,
     once it is completed."""
-    if reflection.status != "completed":
+    if reflection.status != ReflectionStatus.COMPLETED:
         return False
     practitioner = org_queries.get_person(session=session, person_id=reflection.practitioner_id)
     return actor in _supervisors(reflection, practitioner)

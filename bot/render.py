@@ -20,7 +20,7 @@ from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, T
 
 from bot.identity import is_person_id
 from bot.protection.invisible import without_bidi
-from bot.reflection.messages import Message
+from bot.reflection.messages import Said
 
 if TYPE_CHECKING:
     from bot.casework.records import CaseExport
@@ -127,7 +127,7 @@ class Renderer:
             self.env.get_template(name)
         return len(names)
 
-    def message(self, message: Message, **extra: Any) -> str:
+    def message(self, message: Said, **extra: Any) -> str:
         return self.render(f"messages/{message.template}.j2", **message.data, **extra)
 
 

@@ -15,7 +15,8 @@ from typing import Protocol
 
 from sqlmodel import Session
 
-from bot.clock.config import LIMITS
+from bot.config.clock import LIMITS
+from bot.config.retention import RetentionPolicy
 from storage import audit
 from storage import retention as queries
 from storage.db import SessionFactory, transaction
@@ -25,17 +26,6 @@ BATCH_SIZE = 500
 # can be set to. Older prompts about cases, and old digests, no longer decide anything.
 CLOCK_LOOK_BACK_DAYS = LIMITS["long_open_repeat_days"][1] + 1
 RETENTION_ACTOR = "reflect:retention"
-
-
-@dataclass(frozen=True)
-class RetentionPolicy:
-    """Days each kind of record is kept (REFLECT_RETENTION_DAYS and friends, in bot/settings.py)."""
-
-    completed_days: int = 365
-    unfinished_days: int = 90
-    outbox_days: int = 30
-    handled_key_days: int = 7
-    audit_days: int = 6 * 365
 
 
 @dataclass

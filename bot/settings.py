@@ -33,9 +33,9 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from bot.clock.config import LIMITS as THRESHOLD_LIMITS
-from bot.clock.config import ClockConfig, Thresholds
-from bot.retention import RetentionPolicy
+from bot.config.clock import LIMITS as THRESHOLD_LIMITS
+from bot.config.clock import ClockConfig, Thresholds
+from bot.config.retention import RetentionPolicy
 from storage.db import (
     BATCH_LIMITS,
     DEFAULT_DATABASE_URL,

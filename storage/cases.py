@@ -8,6 +8,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from storage.models import Case, Reflection
+from storage.statuses import ReflectionStatus
 
 _CASE_BY_REF = select(Case).where(Case.ref == bindparam("ref"))
 
@@ -67,6 +68,6 @@ def open_cases_of(*, session: Session, practitioner_id: str) -> list[Case]:
 def last_completed_at(*, session: Session, case_id: int) -> datetime | None:
     return session.exec(
         select(Reflection.completed_at)
-        .where(Reflection.case_id == case_id, Reflection.status == "completed")
+        .where(Reflection.case_id == case_id, Reflection.status == ReflectionStatus.COMPLETED)
         .order_by(col(Reflection.completed_at).desc())
     ).first()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from storage.models import Action, Case, Reflection, SupervisorDecision, SupervisorNote
-from storage.reflections import OPEN_STATUSES
+from storage.statuses import OPEN_STATUSES, ActionStatus, ReflectionStatus
 
 HOME_ROWS = 20
 
@@ -68,8 +68,8 @@ def actions_due_of(*, session: Session, practitioner_id: str) -> list[tuple[Acti
             .join(Case, col(Case.id) == Reflection.case_id)
             .where(
                 Reflection.practitioner_id == practitioner_id,
-                Reflection.status == "completed",
-                Action.status == "complete",
+                Reflection.status == ReflectionStatus.COMPLETED,
+                Action.status == ActionStatus.COMPLETE,
                 col(Action.done_at).is_(None),
                 col(Action.due_on).is_not(None),
                 col(Case.closed_on).is_(None),
@@ -90,7 +90,7 @@ def awaiting_acknowledgement(
             .join(Case, col(Case.id) == Reflection.case_id)
             .where(
                 Reflection.supervisor_id == supervisor_id,
-                Reflection.status == "completed",
+                Reflection.status == ReflectionStatus.COMPLETED,
                 col(Reflection.acknowledged_at).is_(None),
             )
             .order_by(col(Reflection.completed_at).desc())

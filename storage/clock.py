@@ -17,8 +17,8 @@ from sqlalchemy.sql import Select
 from sqlmodel import Session, col, select
 
 from storage.models import Action, Agency, Case, ClockPrompt, Person, Reflection
+from storage.statuses import OPEN_STATUSES, ActionStatus, ReflectionStatus
 
-OPEN_STATUSES = ("in_progress", "paused")
 T = TypeVar("T")
 
 
@@ -84,7 +84,7 @@ def _no_recent_reflection(since: datetime) -> ColumnElement[bool]:
     return ~exists().where(
         and_(
             col(Reflection.case_id) == col(Case.id),
-            col(Reflection.status) == "completed",
+            col(Reflection.status) == ReflectionStatus.COMPLETED,
             col(Reflection.completed_at) >= since,
         )
     )
@@ -192,7 +192,7 @@ def unconfirmed_lead_contacts(
         )
         .join(Case, col(Case.id) == col(Reflection.case_id))
         .where(
-            col(Reflection.status) == "completed",
+            col(Reflection.status) == ReflectionStatus.COMPLETED,
             col(Reflection.lead_contact_confirmed_at).is_(None),
             col(Reflection.completed_at) <= completed_before,
             col(Case.closed_on).is_(None),
@@ -218,9 +218,9 @@ class ActionDue:
 
 def _live_action() -> tuple[ColumnElement[bool], ...]:
     return (
-        col(Action.status) == "complete",
+        col(Action.status) == ActionStatus.COMPLETE,
         col(Action.done_at).is_(None),
-        col(Reflection.status) == "completed",
+        col(Reflection.status) == ReflectionStatus.COMPLETED,
         col(Case.closed_on).is_(None),
     )
 
@@ -284,7 +284,7 @@ def supervisors_without_digest(*, session: Session, week: str) -> list[str]:
         ),
         select(col(Reflection.supervisor_id).label("sid")).where(
             col(Reflection.supervisor_id).is_not(None),
-            Reflection.status == "completed",
+            Reflection.status == ReflectionStatus.COMPLETED,
             col(Reflection.acknowledged_at).is_(None),
         ),
     ).subquery()
@@ -302,7 +302,7 @@ def awaiting_acknowledgement(
 ) -> tuple[int, list[tuple[str, datetime]]]:
     where = (
         Reflection.supervisor_id == supervisor_id,
-        Reflection.status == "completed",
+        Reflection.status == ReflectionStatus.COMPLETED,
         col(Reflection.acknowledged_at).is_(None),
     )
     total = session.exec(select(func.count()).select_from(Reflection).where(*where)).one()
@@ -340,7 +340,7 @@ def flagged_cases(
         .join(Case, col(Case.id) == col(Reflection.case_id))
         .where(
             Reflection.supervisor_id == supervisor_id,
-            Reflection.status == "completed",
+            Reflection.status == ReflectionStatus.COMPLETED,
             col(Reflection.completed_at) >= since,
             or_(
                 col(Reflection.rules_fired).contains("drift"),

@@ -25,6 +25,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlmodel import Session, col
 
 from storage.models import InboxItem, OutboxMessage
+from storage.statuses import UNSENT, InboxStatus
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +33,6 @@ logger = logging.getLogger(__name__)
 LOG_EVERY_SECONDS = 30.0
 # Less free space than this beside a SQLite database and the next writes may fail.
 MIN_FREE_BYTES = 256 * 1024
-# InboxItem.status of an item still to be handled (not set aside for an operator).
-WAITING = "waiting"
-# OutboxMessage.status of a message still to be sent.
-UNSENT = ("pending", "sending")
 
 
 class Fault(StrEnum):
@@ -369,7 +366,7 @@ def oldest_waiting_answer(session: Session) -> Oldest | None:
             col(InboxItem.attempts),
             col(InboxItem.last_error),
         )
-        .where(col(InboxItem.status) == WAITING)
+        .where(col(InboxItem.status) == InboxStatus.WAITING)
         .order_by(col(InboxItem.received_at), col(InboxItem.id))
         .limit(1)
     ).first()

@@ -17,16 +17,14 @@ from sqlmodel import Session, col, select
 
 from storage.db import execute
 from storage.models import InboxItem
+from storage.statuses import InboxStatus
 from storage.types import UTCDateTime
-
-WAITING = "waiting"
-FAILED = "failed"
 
 _ADD = insert(InboxItem).returning(col(InboxItem.id))
 _TAKE = delete(InboxItem).where(col(InboxItem.id) == bindparam("item_id"))
 _HAS_WAITING = (
     select(InboxItem.id)
-    .where(InboxItem.user_id == bindparam("user_id"), InboxItem.status == WAITING)
+    .where(InboxItem.user_id == bindparam("user_id"), InboxItem.status == InboxStatus.WAITING)
     .limit(1)
 )
 # PostgreSQL: a head whose row another session holds (one cut off mid-transaction) is not
@@ -42,7 +40,7 @@ _CLAIM = (
     update(InboxItem)
     .where(
         col(InboxItem.id) == _UNLOCKED,
-        col(InboxItem.status) == WAITING,
+        col(InboxItem.status) == InboxStatus.WAITING,
         or_(
             col(InboxItem.claimed_until) <= bindparam("now", type_=UTCDateTime),
             col(InboxItem.owner) == bindparam("owner"),
@@ -77,7 +75,7 @@ def add(
         "claimed_until": claimed_until,
         "attempts": attempts,
         "owner": owner,
-        "status": WAITING,
+        "status": InboxStatus.WAITING,
     }
     return int(execute(session, _ADD, values).scalar_one())
 
@@ -94,7 +92,7 @@ def claim_head(
     run out, or ``owner`` holds it already. None when there is none, or another holds it."""
     item = session.exec(
         select(InboxItem)
-        .where(InboxItem.user_id == user_id, InboxItem.status == WAITING)
+        .where(InboxItem.user_id == user_id, InboxItem.status == InboxStatus.WAITING)
         .order_by(col(InboxItem.id))
         .limit(1)
     ).first()
@@ -114,7 +112,7 @@ def users_due(*, session: Session, now: datetime, limit: int) -> list[str]:
     died), those waiting longest first."""
     heads = (
         select(func.min(InboxItem.id).label("head_id"))
-        .where(InboxItem.status == WAITING)
+        .where(InboxItem.status == InboxStatus.WAITING)
         .group_by(col(InboxItem.user_id))
         .subquery()
     )
@@ -164,14 +162,16 @@ def set_aside(*, session: Session, item_id: int, error: str) -> None:
     session.execute(
         update(InboxItem)
         .where(col(InboxItem.id) == item_id)
-        .values(status=FAILED, owner=None, last_error=error[:200])
+        .values(status=InboxStatus.FAILED, owner=None, last_error=error[:200])
     )
 
 
 def set_aside_items(*, session: Session) -> list[InboxItem]:
     return list(
         session.exec(
-            select(InboxItem).where(InboxItem.status == FAILED).order_by(col(InboxItem.id))
+            select(InboxItem)
+            .where(InboxItem.status == InboxStatus.FAILED)
+            .order_by(col(InboxItem.id))
         )
     )
 
@@ -179,7 +179,7 @@ def set_aside_items(*, session: Session) -> list[InboxItem]:
 def retry(*, session: Session, item_ids: Sequence[int] | None, now: datetime) -> list[InboxItem]:
     """Put set-aside items back to be handled (all of them when ``item_ids`` is None), as
     if newly received; returns those put back."""
-    query = select(InboxItem).where(InboxItem.status == FAILED)
+    query = select(InboxItem).where(InboxItem.status == InboxStatus.FAILED)
     if item_ids is not None:
         query = query.where(col(InboxItem.id).in_(list(item_ids)))
     items = list(session.exec(query))
@@ -187,7 +187,13 @@ def retry(*, session: Session, item_ids: Sequence[int] | None, now: datetime) ->
         session.execute(
             update(InboxItem)
             .where(col(InboxItem.id).in_([i.id for i in items]))
-            .values(status=WAITING, owner=None, claimed_until=now, attempts=0, last_error=None)
+            .values(
+                status=InboxStatus.WAITING,
+                owner=None,
+                claimed_until=now,
+                attempts=0,
+                last_error=None,
+            )
         )
     return items
 

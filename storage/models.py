@@ -8,7 +8,16 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from storage.types import EncryptedJSON, EncryptedText, UTCDateTime
+from storage.statuses import (
+    ActionStatus,
+    AnswerStatus,
+    InboxStatus,
+    LeadStatus,
+    OutboxStatus,
+    ReflectionStatus,
+    ReviewStatus,
+)
+from storage.types import EncryptedJSON, EncryptedText, Status, UTCDateTime
 
 
 class Agency(SQLModel, table=True):
@@ -57,8 +66,7 @@ class Reflection(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)
     practitioner_id: str = Field(max_length=64)
-    # in_progress | paused | completed | cancelled
-    status: str = Field(max_length=16)
+    status: ReflectionStatus = Field(sa_type=Status(ReflectionStatus, 16))
     current_question: str | None = Field(default=None, max_length=64)
     # Within the plan question: what | who | due | contingency | more
     current_step: str | None = Field(default=None, max_length=16)
@@ -82,8 +90,7 @@ class Reflection(SQLModel, table=True):
     # The practitioner's 0-10 scale, and the estimated active minutes the reflection took.
     scale: int | None = None
     minutes: int | None = None
-    # recently | planned | not_yet | is_lead | skipped
-    lead_status: str | None = Field(default=None, max_length=16)
+    lead_status: LeadStatus | None = Field(default=None, sa_type=Status(LeadStatus, 16))
     # nothing | call_before_visit | joint_visit | decision
     supervisor_ask: str | None = Field(default=None, max_length=24)
     # When the supervisor pressed "I'll call you before the visit" (set once).
@@ -96,8 +103,7 @@ class Answer(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     reflection_id: int = Field(foreign_key="reflection.id", index=True)
     question_id: str = Field(max_length=64)
-    # answered | skipped
-    status: str = Field(max_length=16)
+    status: AnswerStatus = Field(sa_type=Status(AnswerStatus, 16))
     # Free text, or the chosen option ids joined by commas.
     value: str | None = Field(default=None, sa_type=EncryptedText)
     answered_at: datetime = Field(sa_type=UTCDateTime)
@@ -116,15 +122,13 @@ class Action(SQLModel, table=True):
     owner_person_id: str | None = Field(default=None, max_length=64)
     due_on: date | None = Field(default=None, index=True)
     contingency: str | None = Field(default=None, sa_type=EncryptedText)
-    # draft | complete
-    status: str = Field(max_length=16)
+    status: ActionStatus = Field(sa_type=Status(ActionStatus, 16))
     done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # For a safety or escalation action dated beyond the next working day: what happens to
     # the child until then.
     meanwhile: str | None = Field(default=None, sa_type=EncryptedText)
-    # Set when a later reflection reviews this action: done | partly | not_done |
-    # no_longer_needed.
-    review_status: str | None = Field(default=None, max_length=24)
+    # Set when a later reflection reviews this action.
+    review_status: ReviewStatus | None = Field(default=None, sa_type=Status(ReviewStatus, 24))
     # What kind of step the action is, from the question set's wording (never free text):
     # escalation, or None for any other.
     kind: str | None = Field(default=None, max_length=16)
@@ -171,8 +175,7 @@ class OutboxMessage(SQLModel, table=True):
     recipient: str = Field(max_length=64, index=True)
     # What is to be said: templates, their data (which may quote answers), controls.
     payload: dict[str, Any] = Field(sa_type=EncryptedJSON)
-    # pending | sending (claimed until next_attempt_at) | sent | failed
-    status: str = Field(max_length=16)
+    status: OutboxStatus = Field(sa_type=Status(OutboxStatus, 16))
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, max_length=200)
@@ -219,9 +222,10 @@ class InboxItem(SQLModel, table=True):
     # The process (see Process) handling it; when that process is found dead, the item is
     # taken over at once.
     owner: str | None = Field(default=None, max_length=32)
-    # waiting | failed (could not be handled after every try: kept for an operator)
-    status: str = Field(
-        default="waiting", max_length=16, sa_column_kwargs={"server_default": "waiting"}
+    status: InboxStatus = Field(
+        default=InboxStatus.WAITING,
+        sa_type=Status(InboxStatus, 16),
+        sa_column_kwargs={"server_default": InboxStatus.WAITING.value},
     )
     last_error: str | None = Field(default=None, max_length=200)
 

@@ -15,13 +15,8 @@ from sqlmodel import Session, col, select
 
 from storage.db import execute, insert_if_new
 from storage.models import OutboxMessage
+from storage.statuses import UNSENT, OutboxStatus
 from storage.types import UTCDateTime
-
-ACTIVE = ("pending", "sending")
-# Set aside for an operator: refused for good, or failing alone for too long
-# (bot/messaging/delivery.py).
-FAILED = "failed"
-
 
 _ENQUEUE = insert_if_new(OutboxMessage, returning=OutboxMessage.id)
 
@@ -49,7 +44,7 @@ def enqueue(
         "surface": surface,
         "recipient": recipient,
         "payload": payload,
-        "status": "sending" if claimed else "pending",
+        "status": OutboxStatus.SENDING if claimed else OutboxStatus.PENDING,
         "attempts": 1 if claimed else 0,
         "next_attempt_at": claimed_until or not_before or now,
         "created_at": now,
@@ -83,7 +78,7 @@ def enqueue_many(
                 "surface": surface,
                 "recipient": recipient,
                 "payload": payload,
-                "status": "pending",
+                "status": OutboxStatus.PENDING,
                 "attempts": 0,
                 "next_attempt_at": not_before or now,
                 "created_at": now,
@@ -99,7 +94,7 @@ def _holds_up_later(message: Any, now: datetime) -> Any:
     later and not yet tried (a clock prompt held for working hours) does not hold up the
     conversation behind it; one being sent or retried does."""
     return and_(
-        col(message.status).in_(ACTIVE),
+        col(message.status).in_(UNSENT),
         or_(col(message.attempts) > 0, col(message.next_attempt_at) <= now),
     )
 
@@ -115,7 +110,7 @@ def due_ids(*, session: Session, now: datetime, limit: int) -> list[int]:
     rows = session.exec(
         select(OutboxMessage.id)
         .where(
-            col(OutboxMessage.status).in_(ACTIVE),
+            col(OutboxMessage.status).in_(UNSENT),
             col(OutboxMessage.next_attempt_at) <= now,
             ~blocked,
         )
@@ -129,7 +124,7 @@ _WAITING_FOR = (
     select(OutboxMessage.id)
     .where(
         OutboxMessage.recipient == bindparam("recipient"),
-        OutboxMessage.status == "pending",
+        OutboxMessage.status == OutboxStatus.PENDING,
         or_(
             col(OutboxMessage.attempts) > 0,
             col(OutboxMessage.next_attempt_at) <= bindparam("now", type_=UTCDateTime),
@@ -175,17 +170,19 @@ def claim(
         update(OutboxMessage)
         .where(
             col(OutboxMessage.id) == unlocked,
-            col(OutboxMessage.status).in_(ACTIVE),
+            col(OutboxMessage.status).in_(UNSENT),
             col(OutboxMessage.next_attempt_at) <= now,
         )
         .values(
-            status="sending",
+            status=OutboxStatus.SENDING,
             next_attempt_at=now + lease,
             attempts=OutboxMessage.attempts + 1,
             owner=owner,
             claim_epoch=OutboxMessage.claim_epoch + 1,
             # SET reads the row as it was: "sending" here is the claim that ran out.
-            uncertain=or_(col(OutboxMessage.uncertain), col(OutboxMessage.status) == "sending"),
+            uncertain=or_(
+                col(OutboxMessage.uncertain), col(OutboxMessage.status) == OutboxStatus.SENDING
+            ),
         )
         .returning(OutboxMessage)
     ).scalar_one_or_none()
@@ -197,7 +194,7 @@ def _held(message_id: int, epoch: int) -> tuple[sa.ColumnElement[bool], ...]:
     return (
         col(OutboxMessage.id) == message_id,
         col(OutboxMessage.claim_epoch) == epoch,
-        col(OutboxMessage.status) == "sending",
+        col(OutboxMessage.status) == OutboxStatus.SENDING,
     )
 
 
@@ -218,7 +215,7 @@ def defer(*, session: Session, message_id: int, epoch: int, until: datetime) -> 
         update(OutboxMessage)
         .where(col(OutboxMessage.id) == message_id, col(OutboxMessage.claim_epoch) == epoch)
         .values(
-            status="pending",
+            status=OutboxStatus.PENDING,
             next_attempt_at=until,
             owner=None,
             attempts=sa.case(
@@ -257,7 +254,7 @@ _MARK_SENT = (
     update(OutboxMessage)
     .where(col(OutboxMessage.id) == bindparam("message_id"))
     .values(
-        status="sent",
+        status=OutboxStatus.SENT,
         sent_at=bindparam("now", type_=UTCDateTime),
         posted_ref=bindparam("ref"),
         last_error=None,
@@ -283,10 +280,10 @@ def release(*, session: Session, message_ids: Sequence[int], now: datetime) -> N
         update(OutboxMessage)
         .where(
             col(OutboxMessage.id).in_(message_ids),
-            col(OutboxMessage.status) == "sending",
+            col(OutboxMessage.status) == OutboxStatus.SENDING,
             col(OutboxMessage.next_attempt_at) > now,
         )
-        .values(status="pending", attempts=0, next_attempt_at=now)
+        .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now)
     )
 
 
@@ -302,7 +299,11 @@ def mark_retry(
     """Due again at ``at``. ``uncertain``: the send may have arrived, so look before sending
     again; a message once uncertain stays so until it is sent. ``epoch``: only while that
     claim is still the latest (one taken over meanwhile is its new holder's to settle)."""
-    values: dict[str, Any] = {"status": "pending", "next_attempt_at": at, "last_error": error[:200]}
+    values: dict[str, Any] = {
+        "status": OutboxStatus.PENDING,
+        "next_attempt_at": at,
+        "last_error": error[:200],
+    }
     # The send has ended (the platform answered, or the client gave up): only a send that a
     # stalled or dead process left in flight is waited for before looking.
     values["send_started_at"] = None
@@ -335,7 +336,7 @@ def sent_to_others_since(*, session: Session, recipient: str, since: datetime) -
     found = session.exec(
         select(OutboxMessage.id)
         .where(
-            OutboxMessage.status == "sent",
+            OutboxMessage.status == OutboxStatus.SENT,
             OutboxMessage.recipient != recipient,
             col(OutboxMessage.sent_at) >= since,
         )
@@ -356,7 +357,7 @@ def set_aside(
     for before it is sent again if an operator retries it (see ``retry``). ``epoch``: only
     while that claim is still the latest."""
     values: dict[str, Any] = {
-        "status": FAILED,
+        "status": OutboxStatus.FAILED,
         "last_error": error[:200],
         "uncertain": False,
         "owner": None,
@@ -399,7 +400,7 @@ def set_aside_messages(
     *, session: Session, message_ids: Sequence[int] | None = None
 ) -> list[SetAside]:
     """Messages set aside, oldest first (all of them when ``message_ids`` is None)."""
-    query = sa.select(*_SET_ASIDE_COLUMNS).where(col(OutboxMessage.status) == FAILED)
+    query = sa.select(*_SET_ASIDE_COLUMNS).where(col(OutboxMessage.status) == OutboxStatus.FAILED)
     if message_ids is not None:
         query = query.where(col(OutboxMessage.id).in_(list(message_ids)))
     return [SetAside(*row) for row in session.execute(query.order_by(col(OutboxMessage.id)))]
@@ -417,7 +418,7 @@ def retry(*, session: Session, message_ids: Sequence[int] | None) -> list[SetAsi
             update(OutboxMessage)
             .where(col(OutboxMessage.id).in_([m.id for m in messages]))
             .values(
-                status="pending",
+                status=OutboxStatus.PENDING,
                 attempts=0,
                 next_attempt_at=OutboxMessage.created_at,
                 owner=None,
@@ -430,5 +431,5 @@ def retry(*, session: Session, message_ids: Sequence[int] | None) -> list[SetAsi
 
 def pending_count(*, session: Session) -> int:
     return session.exec(
-        select(func.count()).select_from(OutboxMessage).where(col(OutboxMessage.status).in_(ACTIVE))
+        select(func.count()).select_from(OutboxMessage).where(col(OutboxMessage.status).in_(UNSENT))
     ).one()

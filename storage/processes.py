@@ -10,6 +10,7 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from storage.models import InboxItem, OutboxMessage, Process
+from storage.statuses import OutboxStatus
 
 
 def register(*, session: Session, process: Process) -> None:
@@ -39,6 +40,6 @@ def forget(*, session: Session, process_ids: Sequence[str], now: datetime) -> No
     )
     session.execute(
         update(OutboxMessage)
-        .where(col(OutboxMessage.owner).in_(ids), col(OutboxMessage.status) == "sending")
-        .values(owner=None, status="pending", next_attempt_at=now, uncertain=True)
+        .where(col(OutboxMessage.owner).in_(ids), col(OutboxMessage.status) == OutboxStatus.SENDING)
+        .values(owner=None, status=OutboxStatus.PENDING, next_attempt_at=now, uncertain=True)
     )

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from storage.models import OutboxMessage
+from storage.statuses import OutboxStatus
 
 # How far back to look: a reply is rarely more than a couple of questions behind.
 LOOK_BACK = 5
@@ -53,17 +54,17 @@ def on_screen_at(
     )
     posted_at = _slack_time(ts)
     for message_id, prompt, status, posted_ref, uncertain in rows:
-        if status == "failed":
+        if status == OutboxStatus.FAILED:
             continue  # never reached them, and never will unless an operator retries it
-        if status == "sending" and not uncertain:
+        if status == OutboxStatus.SENDING and not uncertain:
             known_ts = sent_not_marked(message_id or 0)
             if known_ts is not None:
-                status, posted_ref = "sent", known_ts
-        if status == "sent":
+                status, posted_ref = OutboxStatus.SENT, known_ts
+        if status == OutboxStatus.SENT:
             sent_at = _slack_time(posted_ref)
             if sent_at is None or posted_at is None or sent_at <= posted_at:
                 return OnScreen(prompt)
-        elif status == "sending" or uncertain:
+        elif status == OutboxStatus.SENDING or uncertain:
             return OnScreen(None, settled=False)
         # pending and never tried, or retrying after a known failure: not seen
     return OnScreen(None)

@@ -16,9 +16,7 @@ from sqlmodel import Session, col, select
 from storage.db import PerDialect, execute
 from storage.encryption import keyring
 from storage.models import Action, Answer, Case, Reflection
-
-OPEN_STATUSES = ("in_progress", "paused")
-
+from storage.statuses import OPEN_STATUSES, ReflectionStatus
 
 # The statements asked on every answer are built once: building one costs more than running it.
 _ACTIVE = (
@@ -26,7 +24,7 @@ _ACTIVE = (
     .join(Case, col(Case.id) == Reflection.case_id)
     .where(
         Reflection.practitioner_id == bindparam("practitioner_id"),
-        Reflection.status == "in_progress",
+        Reflection.status == ReflectionStatus.IN_PROGRESS,
     )
     .order_by(col(Reflection.updated_at).desc())
     .limit(1)
@@ -221,7 +219,7 @@ def completed_reflections_for_case(*, session: Session, case_id: int) -> list[Re
     return list(
         session.exec(
             select(Reflection)
-            .where(Reflection.case_id == case_id, Reflection.status == "completed")
+            .where(Reflection.case_id == case_id, Reflection.status == ReflectionStatus.COMPLETED)
             .order_by(col(Reflection.completed_at).desc(), col(Reflection.id).desc())
         )
     )
@@ -244,7 +242,7 @@ class Earlier:
 def earlier_of_case(*, session: Session, case_id: int) -> Earlier:
     rows = session.execute(
         select(col(Reflection.id), col(Reflection.scale), col(Reflection.completed_at))
-        .where(Reflection.case_id == case_id, Reflection.status == "completed")
+        .where(Reflection.case_id == case_id, Reflection.status == ReflectionStatus.COMPLETED)
         .order_by(col(Reflection.completed_at), col(Reflection.id))
     ).all()
     if not rows:
@@ -265,6 +263,8 @@ def has_completed_any(*, session: Session, practitioner_id: str) -> bool:
 
 def _any_completed(session: Session, whose: sa.ColumnElement[bool]) -> bool:
     found = session.execute(
-        select(col(Reflection.id)).where(whose, Reflection.status == "completed").limit(1)
+        select(col(Reflection.id))
+        .where(whose, Reflection.status == ReflectionStatus.COMPLETED)
+        .limit(1)
     ).first()
     return found is not None

@@ -19,8 +19,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from storage.models import Action, Agency, ClockPrompt, Person, Reflection, SafeguardingLead
+from storage.statuses import OPEN_STATUSES, ActionStatus, ReflectionStatus
 
-OPEN_STATUSES = ("in_progress", "paused")
 # The agency shown for reflections by someone no longer in the organisation file.
 NO_AGENCY = ""
 NO_TEAM = ""
@@ -68,12 +68,12 @@ def _from(*columns: Any) -> Any:
 
 
 def _completed() -> ColumnElement[bool]:
-    return col(Reflection.status) == "completed"
+    return col(Reflection.status) == ReflectionStatus.COMPLETED
 
 
 def _abandoned(window: Window) -> ColumnElement[bool]:
     return or_(
-        col(Reflection.status) == "cancelled",
+        col(Reflection.status) == ReflectionStatus.CANCELLED,
         and_(
             col(Reflection.status).in_(OPEN_STATUSES),
             col(Reflection.updated_at) < window.quiet_before,
@@ -83,9 +83,9 @@ def _abandoned(window: Window) -> ColumnElement[bool]:
 
 def _outcome(window: Window) -> ColumnElement[str]:
     return case(
-        (_completed(), literal("completed")),
+        (_completed(), literal(ReflectionStatus.COMPLETED.value)),
         (_abandoned(window), literal("abandoned")),
-        else_=literal("in_progress"),
+        else_=literal(ReflectionStatus.IN_PROGRESS.value),
     )
 
 
@@ -238,13 +238,13 @@ def flag_followed_by_action(
     later = aliased(Reflection)
     followed = exists().where(
         col(later.case_id) == col(Reflection.case_id),
-        col(later.status) == "completed",
+        col(later.status) == ReflectionStatus.COMPLETED,
         or_(
             col(later.id) == col(Reflection.id),
             col(later.started_at) > col(Reflection.started_at),
         ),
         col(Action.reflection_id) == col(later.id),
-        col(Action.status) == "complete",
+        col(Action.status) == ActionStatus.COMPLETE,
         col(Action.kind) == kind,
     )
     query = (

@@ -27,9 +27,10 @@ from storage.models import (
     SupervisorDecision,
     SupervisorNote,
 )
+from storage.statuses import OPEN_STATUSES, OutboxStatus, ReflectionStatus
 
-FINISHED_OUTBOX = ("sent", "failed")
-UNFINISHED = ("in_progress", "paused", "cancelled")
+FINISHED_OUTBOX = (OutboxStatus.SENT, OutboxStatus.FAILED)
+UNFINISHED = (*OPEN_STATUSES, ReflectionStatus.CANCELLED)
 # The clock's prompts (storage/clock.py) by what they are about. Those about a reflection, or
 # one of its actions, are only asked about while it exists, so they go with it; the others are
 # only looked back at for a bounded time (a case's quiet period, the week of a digest, the
@@ -56,7 +57,7 @@ def expired_reflection_ids(
         .where(
             or_(
                 and_(
-                    col(Reflection.status) == "completed",
+                    col(Reflection.status) == ReflectionStatus.COMPLETED,
                     col(Reflection.completed_at) < completed_before,
                 ),
                 and_(

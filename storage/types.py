@@ -1,12 +1,13 @@
-"""Column types: UTC timestamps on every database, and encrypted free text."""
+"""Column types: UTC timestamps on every database, statuses, and encrypted free text."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Text
+from sqlalchemy import DateTime, String, Text
 from sqlalchemy.types import TypeDecorator
 
 from storage.encryption import keyring
@@ -29,6 +30,29 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+class Status(TypeDecorator[str]):
+    """A StrEnum stored as its value in a plain string column, returned as the enum member. A
+    value the enum does not name (written by a newer release) is returned as it was stored."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, statuses: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.statuses = statuses
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        try:
+            return self.statuses(value)
+        except ValueError:
+            return value
 
 
 class EncryptedText(TypeDecorator[str]):

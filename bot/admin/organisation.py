@@ -14,12 +14,12 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
-from bot.admin.yaml_lines import line_of, load_with_lines, locate
-from bot.clock.config import LIMITS
+from bot.config.clock import LIMITS
 from bot.identity import is_person_id
 from bot.protection.identifiers import DETECTORS
 from bot.protection.identifiers import MODES as IDENTIFIER_MODES
 from bot.reflection.questions import default_question_set
+from bot.yaml_lines import line_of, load_with_lines, locate
 from storage import organisation as org_queries
 from storage.db import SessionFactory, transaction
 from storage.models import Agency, Person, SafeguardingLead

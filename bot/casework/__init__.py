@@ -6,7 +6,7 @@ identifier guard (bot/protection/screening.py); every view, export, note and del
 
 Requests from a person (closing a case, a supervisor's buttons, notes and decisions, answers
 shown, lead contact, history, the home screen) run in the caller's transaction and return plain
-results: a Message to tell whoever asked, and Notices for the front end to record in that same
+results: what to tell whoever asked (a `Said`), and Notices for the front end to record in that same
 transaction. The administrator's work at the terminal (history, export, erasure) opens its own
 transactions and raises NotPermitted for anyone else.
 """
@@ -15,7 +15,7 @@ from bot.casework.cases import CaseLine, History, case_history, close_case, open
 from bot.casework.erasure import ErasureReport, erase_case, erase_person
 from bot.casework.home import Home, home
 from bot.casework.records import CaseExport, administrator_history, export_case
-from bot.casework.results import NOT_AN_ID, Notice, NotPermitted, Outcome, valid_case_ref
+from bot.casework.results import NOT_AN_ID, CaseworkResult, Notice, NotPermitted, valid_case_ref
 from bot.casework.supervision import (
     ACTIONS,
     acknowledge,
@@ -34,12 +34,12 @@ __all__ = [
     "NOT_AN_ID",
     "CaseExport",
     "CaseLine",
+    "CaseworkResult",
     "ErasureReport",
     "History",
     "Home",
     "NotPermitted",
     "Notice",
-    "Outcome",
     "acknowledge",
     "add_note",
     "administrator_history",

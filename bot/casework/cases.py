@@ -11,12 +11,13 @@ from sqlmodel import Session
 
 from bot import access
 from bot.casework.results import case_subject, local_day, valid_case_ref
-from bot.reflection.messages import Message
+from bot.reflection.messages import Said
 from bot.reflection.service import normalise_case_ref
 from storage import audit
 from storage import cases as case_queries
 from storage import casework as queries
 from storage import reflections as reflection_queries
+from storage.statuses import ReflectionStatus
 
 # The longest reference said back to someone who typed one that is not on record.
 SAID_BACK = 40
@@ -60,27 +61,27 @@ def open_cases(
 
 def close_case(
     *, session: Session, case_ref: str, actor: str, now: datetime, zone: ZoneInfo
-) -> Message:
+) -> Said:
     """Close a case, if the access rule lets ``actor``; open reflections on it are cancelled,
     so nobody is prompted about a closed case. Returns what to tell them."""
     ref = normalise_case_ref(case_ref)[:SAID_BACK]
     case = case_queries.get_case(session=session, ref=ref)
     if case is None:
-        return Message("notices/close_refused", {"case_ref": ref, "found": False})
+        return Said("notices/close_refused", {"case_ref": ref, "found": False})
     if not access.can_close_case(session=session, actor=actor, case=case):
-        return Message("notices/close_refused", {"case_ref": ref, "found": True, "already": False})
+        return Said("notices/close_refused", {"case_ref": ref, "found": True, "already": False})
     if case.closed_on is not None:
-        return Message("notices/close_refused", {"case_ref": ref, "found": True, "already": True})
+        return Said("notices/close_refused", {"case_ref": ref, "found": True, "already": True})
     case.closed_on = local_day(now, zone)
     session.add(case)
     stopped = False
     for reflection in queries.open_reflections_of_case(session=session, case_id=case.id or 0):
-        reflection.status = "cancelled"
+        reflection.status = ReflectionStatus.CANCELLED
         reflection.updated_at = now
         session.add(reflection)
         stopped = True
     audit.record(session=session, actor=actor, action="close", subject=f"case:{ref}", now=now)
-    return Message("notices/case_closed_done", {"case_ref": ref, "paused": stopped})
+    return Said("notices/case_closed_done", {"case_ref": ref, "paused": stopped})
 
 
 @dataclass

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from bot.reflection.messages import Message, Screened
+from bot.protection.screened import Screened
+from bot.reflection.messages import Said
 from bot.reflection.service import case_ref_problem, normalise_case_ref
 
 NOT_AN_ID = "(not a valid reference)"
@@ -23,15 +24,15 @@ class Notice:
 
     recipient: str
     key: str
-    message: Message
+    message: Said
 
 
 @dataclass
-class Outcome:
+class CaseworkResult:
     """What came of a request about a reflection: a refusal to tell whoever asked (None when it
     was done), and the messages to record for others."""
 
-    refusal: Message | None = None
+    refusal: Said | None = None
     notices: list[Notice] = field(default_factory=list)
     # A note or decision as kept, after the identifier guard.
     screened: Screened | None = None

@@ -2,7 +2,7 @@
 and decision; its answers shown to whoever may read them; the practitioner's confirmation that
 they spoke to the safeguarding lead.
 
-Each function works in the caller's transaction and returns an Outcome: the refusal to tell
+Each function works in the caller's transaction and returns an CaseworkResult: the refusal to tell
 whoever asked, or the notices to record. Every refusal is audited; a value that was not a
 reflection id is never written as given.
 """
@@ -16,30 +16,31 @@ from typing import Any
 from sqlmodel import Session
 
 from bot import access
-from bot.casework.results import Notice, Outcome, reflection_subject
+from bot.casework.results import CaseworkResult, Notice, reflection_subject
 from bot.protection.invisible import as_typed
+from bot.protection.screened import Guard
 from bot.protection.screening import screen_typed
-from bot.reflection.messages import Guard, Message
+from bot.reflection.messages import Said
 from storage import audit
 from storage import casework as queries
 from storage import reflections as reflection_queries
 from storage.models import Reflection, SupervisorDecision, SupervisorNote
 
 # What a refusal says, by the audit action refused.
-_REFUSALS: dict[str, Message] = {
-    "acknowledge": Message("notices/not_supervisor", {"action": "acknowledge"}),
-    "note": Message("notices/not_supervisor", {"action": "note"}),
-    "call_promised": Message("notices/not_supervisor", {"action": "call_promised"}),
-    "decision": Message("notices/not_supervisor", {"action": "decision"}),
-    "lead_contact": Message("notices/lead_not_yours"),
-    "answers": Message("notices/answers_refused"),
+_REFUSALS: dict[str, Said] = {
+    "acknowledge": Said("notices/not_supervisor", {"action": "acknowledge"}),
+    "note": Said("notices/not_supervisor", {"action": "note"}),
+    "call_promised": Said("notices/not_supervisor", {"action": "call_promised"}),
+    "decision": Said("notices/not_supervisor", {"action": "decision"}),
+    "lead_contact": Said("notices/lead_not_yours"),
+    "answers": Said("notices/answers_refused"),
 }
 ACTIONS = tuple(_REFUSALS)
 
 
 def refuse(
     *, session: Session, action: str, actor: str, reflection_id: int | None, now: datetime
-) -> Outcome:
+) -> CaseworkResult:
     """Audit a refused ``action`` (one of ACTIONS: a forged button, or one pressed by the wrong
     person) and say how to refuse it."""
     audit.record(
@@ -49,7 +50,7 @@ def refuse(
         subject=reflection_subject(reflection_id),
         now=now,
     )
-    return Outcome(refusal=_REFUSALS[action])
+    return CaseworkResult(refusal=_REFUSALS[action])
 
 
 def _facts(session: Session, reflection: Reflection, actor: str) -> dict[str, Any]:
@@ -88,14 +89,18 @@ _CALL_PROMISED = _Mark(
 )
 
 
-def acknowledge(*, session: Session, reflection_id: int, actor: str, now: datetime) -> Outcome:
+def acknowledge(
+    *, session: Session, reflection_id: int, actor: str, now: datetime
+) -> CaseworkResult:
     """The supervisor's Acknowledge: recorded and audited once, the practitioner told once."""
     return _supervisor_marks(
         session, _ACKNOWLEDGE, reflection_id=reflection_id, actor=actor, now=now
     )
 
 
-def promise_call(*, session: Session, reflection_id: int, actor: str, now: datetime) -> Outcome:
+def promise_call(
+    *, session: Session, reflection_id: int, actor: str, now: datetime
+) -> CaseworkResult:
     """The supervisor's "I'll call you before the visit": recorded and audited once, and the
     practitioner told once; a second press only reminds the supervisor when they promised."""
     return _supervisor_marks(
@@ -105,7 +110,7 @@ def promise_call(*, session: Session, reflection_id: int, actor: str, now: datet
 
 def _supervisor_marks(
     session: Session, mark: _Mark, *, reflection_id: int, actor: str, now: datetime
-) -> Outcome:
+) -> CaseworkResult:
     reflection = queries.reflection_locked(session=session, reflection_id=reflection_id)
     if reflection is None or not access.can_supervise(
         session=session, actor=actor, reflection=reflection
@@ -118,13 +123,13 @@ def _supervisor_marks(
         session, reflection, mark.stamp, action=mark.action, actor=actor, now=now
     )
     to_practitioner, to_supervisor = mark.templates
-    outcome = Outcome()
+    outcome = CaseworkResult()
     if not already:
         outcome.notices.append(
             Notice(
                 reflection.practitioner_id,
                 f"{mark.key}:{reflection_id}:practitioner",
-                Message(to_practitioner, facts),
+                Said(to_practitioner, facts),
             )
         )
     outcome.notices.append(
@@ -132,7 +137,7 @@ def _supervisor_marks(
             actor,
             f"{mark.key}:{reflection_id}:"
             + (f"again:{int(now.timestamp())}" if already else "supervisor"),
-            Message(
+            Said(
                 to_supervisor,
                 {"already": already, mark.shown_as: getattr(reflection, mark.stamp), **facts},
             ),
@@ -177,7 +182,7 @@ def add_note(
     text: str,
     now: datetime,
     guard: Guard | None = None,
-) -> Outcome:
+) -> CaseworkResult:
     """Keep the supervisor's note, screened for identifiers like every answer, and tell the
     practitioner."""
     return _write_to_practitioner(
@@ -199,7 +204,7 @@ def record_decision(
     text: str,
     now: datetime,
     guard: Guard | None = None,
-) -> Outcome:
+) -> CaseworkResult:
     """Keep a decision the supervisor made on this reflection, screened for identifiers the
     same way as a note, and show it to the practitioner."""
     return _write_to_practitioner(
@@ -228,7 +233,7 @@ def _write_to_practitioner(
     text: str,
     now: datetime,
     guard: Guard | None,
-) -> Outcome:
+) -> CaseworkResult:
     """A note or a decision: checked, screened, stored and audited, with the practitioner told
     (``<kind>_practitioner``) and word to its author (``<kind>_supervisor``)."""
     reflection = reflection_queries.get_reflection(session=session, reflection_id=reflection_id)
@@ -243,9 +248,7 @@ def _write_to_practitioner(
         refused = refuse(
             session=session, action=kind, actor=actor, reflection_id=reflection_id, now=now
         )
-        refused.refusal = Message(
-            f"notices/{kind}_invalid", {"empty": True, "length": 0, "limit": 0}
-        )
+        refused.refusal = Said(f"notices/{kind}_invalid", {"empty": True, "length": 0, "limit": 0})
         return refused
     screened = screen_typed(session, author_id=actor, text=text.strip(), guard=guard)
     written_id = queries.add_note(
@@ -263,18 +266,18 @@ def _write_to_practitioner(
         detail={f"{kind}_id": written_id},
     )
     facts = _facts(session, reflection, actor)
-    return Outcome(
+    return CaseworkResult(
         screened=screened,
         notices=[
             Notice(
                 reflection.practitioner_id,
                 f"{kind}:{written_id}:practitioner",
-                Message(f"notices/{kind}_practitioner", {kind: screened.text, **facts}),
+                Said(f"notices/{kind}_practitioner", {kind: screened.text, **facts}),
             ),
             Notice(
                 actor,
                 f"{kind}:{written_id}:supervisor",
-                Message(
+                Said(
                     f"notices/{kind}_supervisor",
                     {"withheld": list(screened.withheld), "warned": list(screened.warned), **facts},
                 ),
@@ -304,19 +307,19 @@ def view_summary(
 
 def show_answers(
     *, session: Session, reflection_id: int, actor: str, shown_under: str, now: datetime
-) -> Outcome:
+) -> CaseworkResult:
     """The answers of a summary, for whoever asked, if the access rule lets them see the
     reflection (the view is audited either way). Shown once per summary message (``shown_under``
     names it), so a double click shows them once."""
     summary = view_summary(session=session, viewer_id=actor, reflection_id=reflection_id, now=now)
     if summary is None:
-        return Outcome(refusal=_REFUSALS["answers"])
-    return Outcome(
+        return CaseworkResult(refusal=_REFUSALS["answers"])
+    return CaseworkResult(
         notices=[
             Notice(
                 actor,
                 f"answers:{reflection_id}:{actor}:{shown_under}",
-                Message("notices/answers", {"summary": summary, "viewer": actor}),
+                Said("notices/answers", {"summary": summary, "viewer": actor}),
             )
         ]
     )
@@ -324,7 +327,7 @@ def show_answers(
 
 def confirm_lead_contact(
     *, session: Session, reflection_id: int, actor: str, now: datetime
-) -> Outcome:
+) -> CaseworkResult:
     """The practitioner's "I've spoken to the lead": recorded and audited once."""
     reflection = queries.reflection_locked(session=session, reflection_id=reflection_id)
     if reflection is None or not access.can_confirm_lead_contact(
@@ -346,13 +349,13 @@ def confirm_lead_contact(
         now=now,
     )
     case = queries.case_of(session=session, reflection=reflection)
-    return Outcome(
+    return CaseworkResult(
         notices=[
             Notice(
                 actor,
                 f"lead:{reflection_id}:"
                 + (f"again:{int(now.timestamp())}" if already else "first"),
-                Message(
+                Said(
                     "notices/lead_confirmed",
                     {
                         "already": already,

@@ -11,84 +11,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot.clock import messages
-from bot.clock.config import ClockConfig, Thresholds
-from bot.clock.hours import WorkingHours
-from bot.identity import Directory, DirectoryUnavailable, is_person_id
-from bot.messaging import outbox
-from bot.messaging.message import Message
-from bot.retention import RetentionPolicy, purge_expired
+from bot.clock import messages, monthly
+from bot.clock.context import ClockContext, Prompt, TickReport, record
+from bot.config.clock import Thresholds
+from bot.identity import DirectoryUnavailable, is_person_id
+from bot.retention import purge_expired
 from storage import clock as queries
 from storage import organisation as org_queries
-from storage.db import SessionFactory, transaction
+from storage.db import transaction
 
 log = logging.getLogger(__name__)
 
 # An action due this many days ahead may need its reminder today (a weekend or bank holidays
 # before it move the reminder to the last working day).
 ACTION_LOOKAHEAD_DAYS = 10
-
-
-@dataclass
-class ClockContext:
-    new_session: SessionFactory
-    config: ClockConfig
-    hours: WorkingHours
-    now: datetime
-    # Where a case's practitioner given by e-mail address is looked up; None without one
-    # (those cases wait until one is configured).
-    directory: Directory | None = None
-    # Set when the directory asks to be left alone: the rest wait for the next run.
-    directory_resting: bool = False
-    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
-    # The partnership report's small-number threshold, for the monthly send.
-    report_small_number: int = 5
-    _emails: dict[str, str | None] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Prompt:
-    job: str
-    key: str
-    subject_id: int | None
-    recipient: str
-    # None records the decision without sending anything (e.g. an empty digest).
-    message: Message | None
-
-
-@dataclass
-class TickReport:
-    decided: dict[str, int] = field(default_factory=dict)
-    failed_jobs: list[str] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return sum(self.decided.values())
-
-
-# ------------------------------------------------------------------ recording
-
-
-def record(context: ClockContext, session: Session, prompts: list[Prompt]) -> None:
-    """Record the decisions and queue their messages, in the caller's transaction."""
-    queries.record_prompts(
-        session=session,
-        prompts=[(p.job, p.key, p.subject_id, p.recipient) for p in prompts],
-        now=context.now,
-    )
-    outbox.record_batch(
-        session,
-        messages=[(p.key, p.recipient, p.message) for p in prompts if p.message is not None],
-        now=context.now,
-        not_before=context.hours.next_slot(context.now),
-    )
 
 
 def _decide_pages(
@@ -411,8 +353,6 @@ def retention(context: ClockContext) -> int:
 
 def monthly_report(context: ClockContext) -> int:
     """The partnership report's short version to each agency's leads, monthly."""
-    from bot.report import monthly  # it builds on this module's Prompt and record
-
     return monthly.monthly_reports(context)
 
 

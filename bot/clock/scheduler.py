@@ -23,15 +23,16 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.bootstrap import Database
-from bot.clock.config import ClockConfig
-from bot.clock.hours import WorkingHours
-from bot.clock.jobs import ClockContext, TickReport, run_jobs
+from bot.clock.context import ClockContext, TickReport
+from bot.clock.jobs import run_jobs
 from bot.clock.lock import ClockLock, clock_lock, wait_for
+from bot.config.clock import ClockConfig
 from bot.identity import Directory
 from bot.liveness import Liveness
 from bot.messaging.delivery import Delivery, DeliveryReport
 from bot.messaging.frontend import FrontEnd
 from bot.settings import Settings
+from bot.working_hours import WorkingHours
 from storage import outbox
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,7 @@ from sqlmodel import Session
 from bot.messaging import outbox
 from bot.messaging.delivery import Delivery
 from bot.messaging.message import Control, Message, Part
-from bot.reflection.messages import Completion, Reply
-from bot.reflection.messages import Message as Said
+from bot.reflection.messages import Completion, Reply, Said
 from storage.models import Reflection
 
 

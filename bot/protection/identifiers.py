@@ -21,7 +21,7 @@ from typing import Any
 import phonenumbers
 import yaml
 
-from bot.reflection.messages import Screened
+from bot.protection.screened import Screened
 
 WORDING_FILE = Path(__file__).resolve().parents[2] / "prompts" / "protection" / "identifiers.yaml"
 MODES = ("withhold", "warn")

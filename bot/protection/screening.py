@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from bot.protection.identifiers import IdentifierGuard
-from bot.reflection.messages import Guard, Screened
+from bot.protection.screened import Guard, Screened
 from storage import organisation as org_queries
 
 _DEFAULT_GUARD = IdentifierGuard()

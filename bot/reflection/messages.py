@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
+
+# The identifier guard's interface, which the service is given; it belongs to bot/protection/.
+from bot.protection.screened import Guard as Guard
+from bot.protection.screened import NoGuard as NoGuard
+from bot.protection.screened import Screened as Screened
+from storage.statuses import ReflectionStatus
 
 
 @dataclass(frozen=True)
-class Message:
+class Said:
     """One thing to show a person: the template under prompts/messages/ and its data."""
 
     template: str
@@ -63,9 +68,9 @@ class Position:
 
 @dataclass
 class Reply:
-    messages: list[Message] = field(default_factory=list)
+    messages: list[Said] = field(default_factory=list)
     reflection_id: int | None = None
-    status: str | None = None
+    status: ReflectionStatus | None = None
     completion: Completion | None = None
     alerts: list[Alert] = field(default_factory=list)
     # The question this reply asks, if it asks one: front ends note it beside the message,
@@ -74,25 +79,4 @@ class Reply:
     prompted: bool = False
 
     def say(self, template: str, **data: Any) -> None:
-        self.messages.append(Message(template, data))
-
-
-@dataclass(frozen=True)
-class Screened:
-    """An answer after the identifier guard: the text to keep, and what was found."""
-
-    text: str
-    withheld: tuple[str, ...] = ()
-    warned: tuple[str, ...] = ()
-
-
-class Guard(Protocol):
-    """Screens free text for identifiers under an agency's ``options``, which only ever narrow
-    what is looked for: text left alone under no options is left alone under any."""
-
-    def screen(self, text: str, *, options: Mapping[str, Any]) -> Screened: ...
-
-
-class NoGuard:
-    def screen(self, text: str, *, options: Mapping[str, Any]) -> Screened:
-        return Screened(text)
+        self.messages.append(Said(template, data))

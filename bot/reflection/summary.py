@@ -13,6 +13,7 @@ from typing import Any
 from bot.reflection.questions import AnswerState, Facts, Fired, Question, QuestionSet
 from storage.models import Action
 from storage.reflections import StoredAnswer
+from storage.statuses import CLOSED_REVIEWS, ActionStatus, AnswerStatus
 
 # Gaps longer than this between answers are a pause, not time spent reflecting.
 ACTIVE_GAP = timedelta(minutes=5)
@@ -20,7 +21,7 @@ NONE_WORDS = {"none", "no", "nothing", "n/a", "na", "nil", "not applicable", "no
 
 
 def answer_state(question: Question, answer: StoredAnswer) -> AnswerState:
-    if answer.status == "skipped":
+    if answer.status == AnswerStatus.SKIPPED:
         return AnswerState(skipped=True)
     if question.kind in {"choice", "multi", "review"} and (
         question.kind == "review" or question.is_chosen(answer.value)
@@ -56,7 +57,7 @@ class _Sealed(AnswerState):
 
 def display_answer(question: Question, answer: StoredAnswer | None) -> str | None:
     """An answer as a person reads it: option labels for choices, the text otherwise."""
-    if answer is None or answer.status == "skipped":
+    if answer is None or answer.status == AnswerStatus.SKIPPED:
         return None
     if question.kind in {"choice", "multi", "review"} and (
         question.kind == "review" or question.is_chosen(answer.value)
@@ -135,7 +136,7 @@ def build_summary(
     lead: Mapping[str, Any],
 ) -> dict[str, Any]:
     """A JSON-able snapshot; templates render it for each reader and front end."""
-    plan = [action_dict(a) for a in actions if a.status == "complete"]
+    plan = [action_dict(a) for a in actions if a.status == ActionStatus.COMPLETE]
     plan_theme = next((q.theme for q in path if q.kind == "plan"), None)
 
     def text_of(question_id: str) -> str | None:
@@ -162,7 +163,8 @@ def build_summary(
             if shown is not None and is_thin(question, shown):
                 thin = True
         skipped = all(
-            answers.get(q.id) is None or answers[q.id].status == "skipped" for q in in_theme
+            answers.get(q.id) is None or answers[q.id].status == AnswerStatus.SKIPPED
+            for q in in_theme
         )
         if theme.id == plan_theme and not plan:
             skipped = True
@@ -201,7 +203,7 @@ def build_summary(
             (q.kind == "plan" and not plan)
             or (
                 q.kind != "plan"
-                and (answers.get(q.id) is None or answers[q.id].status == "skipped")
+                and (answers.get(q.id) is None or answers[q.id].status == AnswerStatus.SKIPPED)
             )
         )
     ]
@@ -214,7 +216,7 @@ def build_summary(
         }
         for i, a in enumerate(case.earlier_actions)
     ]
-    done = sum(1 for a in earlier_actions if a["status"] in {"done", "no_longer_needed"})
+    done = sum(1 for a in earlier_actions if a["status"] in CLOSED_REVIEWS)
     role = questions.role(facts.role)
     return {
         "case_ref": case_ref,
@@ -271,19 +273,23 @@ def _unanswered(
     if question.kind == "plan":
         return not plan
     answer = answers.get(question.id)
-    return answer is None or answer.status == "skipped"
+    return answer is None or answer.status == AnswerStatus.SKIPPED
 
 
 def _scale(answers: Mapping[str, StoredAnswer]) -> int | None:
     answer = answers.get("scale")
-    if answer is None or answer.status != "answered" or not (answer.value or "").isdigit():
+    if (
+        answer is None
+        or answer.status != AnswerStatus.ANSWERED
+        or not (answer.value or "").isdigit()
+    ):
         return None
     return int(answer.value or 0)
 
 
 def _choice(answers: Mapping[str, StoredAnswer], question_id: str) -> str | None:
     answer = answers.get(question_id)
-    return answer.value if answer is not None and answer.status == "answered" else None
+    return answer.value if answer is not None and answer.status == AnswerStatus.ANSWERED else None
 
 
 def _look_for(fired: Sequence[Fired]) -> list[str]:

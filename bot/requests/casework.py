@@ -13,7 +13,7 @@ from bot import casework
 from bot.messaging import handled, outbox
 from bot.messaging.message import HOME, Control, Message, Part
 from bot.messaging.replies import record_template
-from bot.reflection.messages import Message as Said
+from bot.reflection.messages import Said
 from bot.requests.conversation import record_id
 from storage.db import transaction
 
@@ -25,7 +25,7 @@ NOTE_LIMIT = 2900
 DECISION_LIMIT = 2900
 WRITING_LIMITS = {"note": NOTE_LIMIT, "decision": DECISION_LIMIT}
 
-Act = Callable[..., casework.Outcome]
+Act = Callable[..., casework.CaseworkResult]
 
 # A control under a summary: the casework it does, and the action its refusal is audited as.
 CONTROLS: dict[str, tuple[str, Act]] = {
@@ -49,7 +49,9 @@ class Written:
         return self.refusal is None
 
 
-def act(requests: Requests, act: Act, claim: str | None = None, **request: Any) -> casework.Outcome:
+def act(
+    requests: Requests, act: Act, claim: str | None = None, **request: Any
+) -> casework.CaseworkResult:
     """Run casework in one transaction with the messages it records (and, if it was done,
     the handled-once ``claim``)."""
     now = requests.now()
@@ -107,7 +109,7 @@ def control(
 def _shown_under(key: str) -> Act:
     shown_under = "".join(c for c in key if c.isalnum() or c in ".-_:")[:64]
 
-    def show(**request: Any) -> casework.Outcome:
+    def show(**request: Any) -> casework.CaseworkResult:
         return casework.show_answers(shown_under=shown_under, **request)
 
     return show

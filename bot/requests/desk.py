@@ -27,8 +27,8 @@ from bot.messaging.delivery import Delivery
 from bot.messaging.inbox import Inbox
 from bot.messaging.message import Message, Part
 from bot.messaging.replies import record_reply, record_template
-from bot.reflection.messages import Guard, Position, Reply
-from bot.reflection.messages import Message as Said
+from bot.protection.screened import Guard
+from bot.reflection.messages import Position, Reply, Said
 from bot.reflection.questions import QuestionSet
 from bot.reflection.service import ReflectionService, StartPreview, utcnow
 from bot.report.formats import Short

@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO, TextIO
 
 from bot.identity import is_person_id
-from bot.reflection.messages import Message, Reply
+from bot.reflection.messages import Reply, Said
 from bot.render import Renderer
 from bot.requests import Requests
+from storage.statuses import ReflectionStatus
 
 DEMO_PRACTITIONER = "UDEMO0001"
 
@@ -33,7 +34,7 @@ class TerminalConversation:
             self.out.write(self.render(message) + "\n\n")
         self.out.flush()
 
-    def render(self, message: Message) -> str:
+    def render(self, message: Said) -> str:
         """A message as the terminal shows it. A summary leaves out the practitioner's own
         answers, as Slack keeps them behind a button: `reflect history` shows them in full."""
         if message.template != "summary":
@@ -45,7 +46,7 @@ class TerminalConversation:
             + self.renderer.render("cli/answers_in_history.j2", case_ref=summary.get("case_ref"))
         )
 
-    def say(self, template: str, **data: object) -> None:
+    def print_template(self, template: str, **data: object) -> None:
         self.out.write(self.renderer.render(f"cli/{template}.j2", **data) + "\n\n")
         self.out.flush()
 
@@ -58,7 +59,7 @@ class TerminalConversation:
                 try:
                     return raw.decode("utf-8")
                 except UnicodeDecodeError:
-                    self.say("not_utf8")
+                    self.print_template("not_utf8")
             return None
 
         return self._talk(case_ref, next_line)
@@ -72,16 +73,20 @@ class TerminalConversation:
     def _talk(self, case_ref: str, next_line: Callable[[Reply], str | None]) -> int:
         reply = self.requests.start(practitioner_id=self.practitioner_id, case_ref=case_ref)
         self.show(reply)
-        if reply.status != "in_progress":
-            return 0 if reply.status == "completed" else 1
+        if reply.status != ReflectionStatus.IN_PROGRESS:
+            return 0 if reply.status == ReflectionStatus.COMPLETED else 1
         try:
             while (text := next_line(reply)) is not None:
                 reply = self.requests.respond(
                     practitioner_id=self.practitioner_id, text=text, named=person_typed(text)
                 )
                 self.show(reply)
-                if reply.status in {"completed", "cancelled", "paused"}:
-                    return 0 if reply.status == "completed" else 1
+                if reply.status in {
+                    ReflectionStatus.COMPLETED,
+                    ReflectionStatus.CANCELLED,
+                    ReflectionStatus.PAUSED,
+                }:
+                    return 0 if reply.status == ReflectionStatus.COMPLETED else 1
         except KeyboardInterrupt:
             self._stop(case_ref, "interrupted")
             return 130
@@ -91,7 +96,7 @@ class TerminalConversation:
     def _stop(self, case_ref: str, why: str) -> None:
         # Every answer was committed as it was given; pausing marks where to resume.
         self.requests.respond(practitioner_id=self.practitioner_id, text="pause")
-        self.say(why, case_ref=case_ref.strip().upper())
+        self.print_template(why, case_ref=case_ref.strip().upper())
 
 
 def person_typed(line: str) -> str | None:

@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.web import WebClient
 
-from bot.clock.config import ClockConfig
-from bot.clock.hours import WorkingHours
-from bot.clock.jobs import ClockContext
+from bot.clock.context import ClockContext
+from bot.config.clock import ClockConfig
 from bot.identity import Directory
 from bot.messaging.delivery import Delivery, DeliveryReport
 from bot.messaging.message import Message
 from bot.slack.frontend import SlackFrontEnd
+from bot.working_hours import WorkingHours
 from storage import organisation as org_queries
 from storage.db import SessionFactory, transaction
 from storage.models import Action, Agency, Case, OutboxMessage, Person, Reflection

@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 
 from bot.bootstrap import Database
 from bot.clock import jobs
-from bot.clock.config import ClockConfig
 from bot.clock.scheduler import tick
+from bot.config.clock import ClockConfig
 from bot.messaging.message import CONVERSATION, Message
 from bot.settings import Settings
 from bot.slack.directory import directory_for

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from bot.clock.hours import WorkingHours
+from bot.working_hours import WorkingHours
 from tests.clock.helpers import LONDON, local
 
 HOURS = WorkingHours(LONDON)

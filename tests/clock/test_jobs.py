@@ -10,7 +10,7 @@ from slack_sdk.web import WebClient
 from sqlmodel import col, select
 
 from bot.clock import jobs
-from bot.clock.config import Thresholds
+from bot.config.clock import Thresholds
 from bot.settings import Settings
 from bot.slack.directory import SlackDirectory
 from storage.db import SessionFactory, transaction

@@ -525,7 +525,7 @@ def test_an_import_stopped_by_the_database_is_explained(
         failure = OperationalError("COMMIT", {}, Exception("the database went away"))
         raise ImportInterrupted(done, 9000) from failure
 
-    monkeypatch.setattr("bot.cli.import_cases", stopped)
+    monkeypatch.setattr("bot.cli.admin.import_cases", stopped)
     path = tmp_path / "cases.csv"
     path.write_text(CASES_HEADER)
     code, _, err = in_process(monkeypatch, capsys, cli_env, "cases", "import", str(path))

@@ -11,7 +11,7 @@ import pytest
 
 from bot import casework
 from bot.admin.organisation import parse_organisation
-from bot.reflection.messages import Guard
+from bot.protection.screened import Guard
 from bot.requests import Requests
 from storage import organisation as org_queries
 from storage.db import SessionFactory, transaction
@@ -104,7 +104,7 @@ def add_note(
     text: str,
     now: datetime,
     guard: Guard | None = None,
-) -> casework.Outcome:
+) -> casework.CaseworkResult:
     """A supervisor's note through casework, in a transaction of its own."""
     with transaction(new_session) as session:
         return casework.add_note(

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from bot import casework
 from bot.access import can_view_reflection
-from bot.cli import person_id
+from bot.cli.arguments import person_id
 from storage import audit
 from storage.db import SessionFactory
 from storage.models import AuditEntry, Reflection, SupervisorNote

@@ -13,7 +13,7 @@ from sqlmodel import func, select
 
 from bot import access, casework
 from bot.protection.identifiers import IdentifierGuard
-from bot.reflection.messages import Screened
+from bot.protection.screened import Screened
 from storage.db import SessionFactory, transaction
 from storage.models import (
     AuditEntry,
@@ -33,7 +33,7 @@ from tests.protection.conftest import (
     load_org,
 )
 
-Request = Callable[..., casework.Outcome]
+Request = Callable[..., casework.CaseworkResult]
 LONDON = ZoneInfo("Europe/London")
 
 
@@ -59,15 +59,15 @@ def _written(new_session: SessionFactory) -> int:
     return notes + decisions
 
 
-def _note(**request: Any) -> casework.Outcome:
+def _note(**request: Any) -> casework.CaseworkResult:
     return casework.add_note(text="Agreed: joint visit.", **request)
 
 
-def _decision(**request: Any) -> casework.Outcome:
+def _decision(**request: Any) -> casework.CaseworkResult:
     return casework.record_decision(text="Strategy discussion today.", **request)
 
 
-def _answers(**request: Any) -> casework.Outcome:
+def _answers(**request: Any) -> casework.CaseworkResult:
     return casework.show_answers(shown_under="1.1", **request)
 
 

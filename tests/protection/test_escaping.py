@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.reflection.messages import Message
+from bot.reflection.messages import Said
 from bot.render import Renderer, escape_slack
 from bot.requests import Requests
 from tests.protection.conftest import LEAD, PRACTITIONER, SUPERVISOR, load_org
@@ -171,11 +171,9 @@ def test_question_messages_are_inert(
     previous: str, what: str, step_kind: tuple, last_time: str | None
 ) -> None:
     step, kind = step_kind
-    rendered = slack.message(
-        Message("question", question_data(previous, what, step, kind, last_time))
-    )
+    rendered = slack.message(Said("question", question_data(previous, what, step, kind, last_time)))
     benign = slack.message(
-        Message("question", question_data("x", "y", step, kind, "z" if last_time else None))
+        Said("question", question_data("x", "y", step, kind, "z" if last_time else None))
     )
     typed = [previous] if kind != "review" else []  # a review shows the action, not an answer
     typed += [what] if kind == "review" else []  # the plan's steps need not repeat the action
@@ -187,10 +185,10 @@ def test_question_messages_are_inert(
 @given(hostile, hostile, hostile, st.sampled_from(["supervisor", "lead", "practitioner", "record"]))
 def test_summary_messages_are_inert(answer: str, action: str, owner: str, audience: str) -> None:
     rendered = slack.message(
-        Message("summary", {"summary": summary_data(answer, action, owner), "audience": audience})
+        Said("summary", {"summary": summary_data(answer, action, owner), "audience": audience})
     )
     benign = slack.message(
-        Message("summary", {"summary": summary_data("a", "b", "c"), "audience": audience})
+        Said("summary", {"summary": summary_data("a", "b", "c"), "audience": audience})
     )
     if audience in {"supervisor", "lead"}:
         assert f"<@{PRACTITIONER}>" in rendered
@@ -212,8 +210,8 @@ def test_other_messages_that_echo_typed_text_are_inert(typed: str) -> None:
         ("confirm", {"case_ref": typed, "supervisor_id": SUPERVISOR, "lead_ids": [LEAD],
                      "in_organisation": True}, True),
     ):  # fmt: skip
-        rendered = slack.message(Message(template, data))
-        benign = slack.message(Message(template, {k: _benign(v, typed) for k, v in data.items()}))
+        rendered = slack.message(Said(template, data))
+        benign = slack.message(Said(template, {k: _benign(v, typed) for k, v in data.items()}))
         if template == "lead_reminder" and data["lead_ids"]:
             assert f"<@{LEAD}>" in rendered
         if typed in data.get("lead_ids", []) and re.fullmatch(r"[UW][A-Z0-9]+", typed):
@@ -230,7 +228,7 @@ def _benign(value: Any, typed: str) -> Any:
 def test_a_mention_id_that_is_not_a_person_id_is_escaped_not_trusted() -> None:
     data = summary_data("a", "b", "c")
     data["practitioner_id"] = "U1><!channel"
-    rendered = slack.message(Message("summary", {"summary": data, "audience": "supervisor"}))
+    rendered = slack.message(Said("summary", {"summary": data, "audience": "supervisor"}))
     assert "<!channel" not in rendered
     assert "U1&gt;&lt;!channel" in rendered
 

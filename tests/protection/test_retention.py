@@ -11,8 +11,9 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, func, insert, text
 from sqlmodel import select
 
+from bot.config.retention import RetentionPolicy
 from bot.requests import Requests
-from bot.retention import RetentionPolicy, purge_expired
+from bot.retention import purge_expired
 from bot.settings import Settings
 from storage import audit, outbox
 from storage import retention as retention_queries

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from bot.messaging.replies import record_completion, record_reply
-from bot.reflection.messages import Completion, Message, Reply
+from bot.reflection.messages import Completion, Reply, Said
 from storage.db import transaction
 from storage.models import Case, Reflection
 from tests.slack.conftest import LEAD, PRACTITIONER, SUPERVISOR, SlackDriver
@@ -175,7 +175,7 @@ def completed_reflection(
         session.flush()
         rid = reflection.id or 0
         reply = Reply(
-            messages=[Message("summary", {"summary": summary, "audience": "practitioner"})],
+            messages=[Said("summary", {"summary": summary, "audience": "practitioner"})],
             reflection_id=rid,
             status="completed",
         )

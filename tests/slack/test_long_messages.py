@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from bot.clock import jobs
-from bot.clock.config import ClockConfig
-from bot.clock.hours import WorkingHours
+from bot.config.clock import ClockConfig
 from bot.messaging.message import CONVERSATION, Message
 from bot.slack import blocks as bk
 from bot.slack.frontend import SlackFrontEnd
+from bot.working_hours import WorkingHours
 from storage.models import OutboxMessage, Reflection
 from tests.slack.conftest import (
     PRACTITIONER,

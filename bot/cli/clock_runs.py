@@ -1,4 +1,5 @@
-"""`reflect clock` and `reflect clock --once`: thin wrappers the CLI calls."""
+"""Running the clock for `reflect clock`: for good, or every job once. Imported only when the
+clock runs, as it brings the scheduler."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.bootstrap import Database
-from bot.clock.config import ClockConfig
+from bot.cli.output import print_template
 from bot.clock.lock import clock_lock, wait_for
 from bot.clock.scheduler import ClockProcess, tick
+from bot.config.clock import ClockConfig
 from bot.identity import Directory
 from bot.messaging.frontend import FrontEnd
-from bot.render import renderer
 from bot.settings import Settings
 
 
@@ -26,10 +27,6 @@ def parse_local_time(text: str, zone: ZoneInfo) -> datetime | None:
     if local.tzinfo is not None:
         return None
     return local.replace(tzinfo=zone).astimezone(UTC)
-
-
-def say(template: str, *, stream: object = None, **data: object) -> None:
-    print(renderer("plain").render(f"cli/{template}.j2", **data), file=stream or sys.stdout)  # type: ignore[arg-type]
 
 
 def run_once(
@@ -46,7 +43,7 @@ def run_once(
     if not wait_for(
         lock, retry_seconds=min(config.lock_retry_seconds, max(wait, 0.01)), timeout=wait
     ):
-        say("clock_busy", stream=sys.stderr, seconds=int(wait))
+        print_template("clock_busy", stream=sys.stderr, seconds=int(wait))
         return 3
     try:
         base = at or datetime.now(UTC)
@@ -61,7 +58,7 @@ def run_once(
         )
     finally:
         lock.release()
-    say(
+    print_template(
         "clock_once",
         at=base.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M"),
         zone=settings.timezone,

@@ -7,15 +7,16 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from bot.cli.arguments import iso_date
+from bot.cli.context import administrator, open_db
+from bot.cli.output import print_template, write_new_file
 from bot.report import formats
 from bot.report.period import Period, PeriodError
 from bot.report.service import UnknownAgency, make_report, record_run
 from bot.settings import Settings
 
 
-def add_report_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from bot.cli import iso_date
-
+def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     report = commands.add_parser(
         "report",
         help="what reflections found, in aggregate, for the safeguarding partnership",
@@ -37,18 +38,16 @@ def add_report_command(commands: argparse._SubParsersAction) -> None:  # type: i
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     """Exits 2 for a period or agency that cannot be reported on, 1 if --output exists."""
-    from bot.cli import administrator, open_db, say, write_new_file
-
     out: Path | None = args.output
     if out is not None and out.exists():
-        say("report_exists", stream=sys.stderr, path=out)
+        print_template("report_exists", stream=sys.stderr, path=out)
         return 1
     now = datetime.now(UTC)
     today: date = now.astimezone(settings.zone).date()
     try:
         period = Period.between(args.first, args.last, today=today)
     except PeriodError as exc:
-        say("report_bad_period", stream=sys.stderr, reason=str(exc))
+        print_template("report_bad_period", stream=sys.stderr, reason=str(exc))
         return 2
     database = open_db(settings)
     try:
@@ -61,7 +60,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             agency_id=args.agency,
         )
     except UnknownAgency:
-        say("report_bad_agency", stream=sys.stderr, agency=args.agency)
+        print_template("report_bad_agency", stream=sys.stderr, agency=args.agency)
         return 2
     text = formats.render(report, args.format)
     record_run(
@@ -77,5 +76,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if not write_new_file(out, text, exists="report_exists"):
         return 1
-    say("report_written", stream=sys.stderr, path=out, first=period.first, last=period.last)
+    print_template(
+        "report_written", stream=sys.stderr, path=out, first=period.first, last=period.last
+    )
     return 0

@@ -13,7 +13,7 @@ from datetime import date
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.clock import jobs
+from bot.clock.context import ClockContext, Prompt, record
 from bot.identity import is_person_id
 from bot.messaging.message import Message, Part
 from bot.report.formats import short
@@ -27,11 +27,11 @@ ACTOR = "clock"
 log = logging.getLogger(__name__)
 
 
-def first_working_day(context: jobs.ClockContext, day: date) -> date:
+def first_working_day(context: ClockContext, day: date) -> date:
     return context.hours.next_working_day(day.replace(day=1))
 
 
-def monthly_reports(context: jobs.ClockContext) -> int:
+def monthly_reports(context: ClockContext) -> int:
     today = context.hours.today(context.now)
     if today != first_working_day(context, today) or not context.hours.is_working_time(context.now):
         return 0
@@ -57,7 +57,7 @@ def monthly_reports(context: jobs.ClockContext) -> int:
         )
         message = Message((Part("report/short", {"short": short(report)}),))
         prompts = [
-            jobs.Prompt(
+            Prompt(
                 JOB,
                 _key(agency_id, month, lead),
                 None,
@@ -70,7 +70,7 @@ def monthly_reports(context: jobs.ClockContext) -> int:
             # The send and its audit row together: a send is never unaudited, nor an audit
             # row left for a send another run recorded first.
             with transaction(context.new_session) as session:
-                jobs.record(context, session, prompts)
+                record(context, session, prompts)
                 audit_run(
                     session,
                     actor=ACTOR,
