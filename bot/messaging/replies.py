@@ -20,6 +20,7 @@ from bot.messaging.delivery import Delivery
 from bot.messaging.message import Control, Message, Part
 from bot.reflection.messages import Completion, Reply, Said
 from storage.models import Reflection
+from storage.statuses import ReflectionStatus
 
 
 def prompt_stamp(reflection: Reflection) -> str:
@@ -35,7 +36,7 @@ def stamp_is_current(stamp: str, reflection: Reflection) -> bool:
     return (
         len(parts) == 3
         and parts[0] == str(reflection.id)
-        and reflection.status == "in_progress"
+        and reflection.status == ReflectionStatus.IN_PROGRESS
         and parts[2] == _position(reflection)
     )
 
@@ -96,7 +97,7 @@ def record_reply(
     and a completed summary's copies. ``key`` names the request, so a retried one records
     nothing new."""
     stamp = None
-    if reply.reflection_id is not None and reply.status == "in_progress":
+    if reply.reflection_id is not None and reply.status == ReflectionStatus.IN_PROGRESS:
         reflection = session.get(Reflection, reply.reflection_id)
         if reflection is not None:
             stamp = prompt_stamp(reflection)

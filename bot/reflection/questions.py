@@ -16,8 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.admin.yaml_lines import LinedDict, load_with_lines
 from bot.reflection.mentions import Detector, Heard
+from bot.yaml_lines import LinedDict, load_with_lines
 
 QUESTION_SET_PATH = Path(__file__).resolve().parents[2] / "prompts" / "questions.yaml"
 ACTION_FIELDS = ("what", "owner", "due_on", "contingency")

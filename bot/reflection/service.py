@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from bot import access
-from bot.clock.hours import WorkingHours
 from bot.protection.identifiers import IdentifierGuard
 from bot.protection.invisible import as_typed
 from bot.protection.screening import screen_typed
@@ -43,6 +42,7 @@ from bot.reflection.summary import (
     display_answer,
     is_none_answer,
 )
+from bot.working_hours import WorkingHours
 from storage import cases as case_queries
 from storage import organisation as org_queries
 from storage import reflections as queries

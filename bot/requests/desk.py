@@ -269,7 +269,7 @@ class Requests:
             self.wake()
         return reply
 
-    def say(self, *, key: str, recipient: str, message: Message) -> None:
+    def record(self, *, key: str, recipient: str, message: Message) -> None:
         """Record ``message`` for ``recipient`` (a front end's own, such as history that did
         not fit in its reply)."""
         with transaction(self.new_session) as session:

@@ -110,7 +110,7 @@ def _history(context: SlackContext, user: str, case_ref: str) -> list[dict[str, 
             ),
         )
     )
-    context.requests.say(
+    context.requests.record(
         key=f"history:{user}:{history.case_ref}:{now.isoformat()}", recipient=user, message=said
     )
     parts = bk.pack(blocks)
