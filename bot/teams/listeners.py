@@ -130,7 +130,7 @@ class Listeners:
                 parts = tuple(
                     Part(f"messages/{m.template}", dict(m.data)) for m in preview.refusal.messages
                 )
-                self.requests.say(key=incoming.key, recipient=person, message=Message(parts))
+                self.requests.record(key=incoming.key, recipient=person, message=Message(parts))
 
     def _history(self, incoming: Incoming, case_ref: str) -> None:
         history = self.requests.history(person=incoming.person, case_ref=case_ref, via=VIA)
@@ -147,7 +147,7 @@ class Listeners:
             for summary in history.summaries
         )
         message = Message((Part("teams/history_header", header), *summaries))
-        self.requests.say(key=incoming.key, recipient=incoming.person, message=message)
+        self.requests.record(key=incoming.key, recipient=incoming.person, message=message)
 
     # ----------------------------------------------------------- card submissions
 
