@@ -26,7 +26,13 @@ KEY_DIGITS = 40
 
 
 class Unreadable(ValueError):
-    """Not an activity Reflect acts on; the reason is for the operator's log (never its text)."""
+    """Not an activity Reflect acts on; the reason is for the operator's log (never its text).
+    ``routine``: a kind Teams sends in the ordinary way of things (a typing indicator, a
+    reaction), not worth an operator's notice."""
+
+    def __init__(self, reason: str, *, routine: bool = False) -> None:
+        super().__init__(reason)
+        self.routine = routine
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,7 @@ def parse(document: dict[str, Any]) -> Incoming:
     ):
         kind = INSTALLED  # the bot was added to a conversation
     else:
-        raise Unreadable(f"an activity Reflect does not act on ({activity.type})")
+        raise Unreadable(f"an activity Reflect does not act on ({activity.type})", routine=True)
     sender = activity.from_
     person = (sender.aad_object_id or "").strip().lower() if sender is not None else ""
     if not person:

@@ -74,7 +74,9 @@ class TeamsApp:
         try:
             incoming = parse(document)
         except Unreadable as unreadable:
-            log.info("teams: ignored an activity: %s", unreadable)
+            (log.debug if unreadable.routine else log.info)(
+                "teams: ignored an activity: %s", unreadable
+            )
             return 200, b""
         try:
             self.listeners.on_activity(incoming)
