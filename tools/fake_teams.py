@@ -12,9 +12,11 @@ over Teams' size limit (413). It records every call, and can be told to answer t
 with a status (a 429 with Retry-After, a 5xx), to cut the connection before or after keeping a
 post, or to take a while over each call.
 
-By hand (then point TEAMS_OPENID_URL, TEAMS_TOKEN_URL and TEAMS_CONNECTOR_URL at it)::
+By hand (it prints the TEAMS_* settings that point Reflect at it; with ``--bot`` it lets you
+chat with Reflect as a Teams person, printing what Reflect posts)::
 
     python -m tools.fake_teams --port 8091
+    python -m tools.fake_teams --port 8091 --bot http://127.0.0.1:3000/api/messages
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ CHANNEL = "msteams"
 # Teams refuses an activity larger than about 28 KB.
 ACTIVITY_LIMIT = 28 * 1024
 TOKEN_LIFETIME = 3600
+# When piped input ends, how long the chat waits for Reflect's last replies.
+REPLIES_AFTER_INPUT_ENDS = 3.0
 
 
 def test_key() -> RSAPrivateKey:
@@ -417,15 +421,81 @@ def fake_teams(**options: Any) -> Iterator[FakeTeams]:
         fake.stop()
 
 
+def card_texts(activity: Any) -> list[str]:
+    """The text blocks of the cards in ``activity``, in order."""
+    found: list[str] = []
+    if isinstance(activity, dict):
+        if activity.get("type") == "TextBlock":
+            found.append(str(activity.get("text", "")))
+        for value in activity.values():
+            found += card_texts(value)
+    elif isinstance(activity, list):
+        for value in activity:
+            found += card_texts(value)
+    return found
+
+
+def chat(fake: FakeTeams, bot_url: str, person: str) -> None:
+    """Be ``person`` in their personal chat with the bot: add the app, then send each line
+    typed, printing what the bot posts to the chat as it arrives."""
+    shown = 0
+
+    def show_new() -> None:
+        nonlocal shown
+        posted = fake.posted_to(personal_chat(person))
+        for activity in posted[shown:]:
+            print("\n".join(card_texts(activity)), end="\n\n", flush=True)
+        shown = len(posted)
+
+    def watch() -> None:
+        while True:
+            show_new()
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, daemon=True).start()
+    print(f"Adding the app for {person}; type messages, Ctrl+D to stop.", flush=True)
+    print(f"bot answered {fake.post_activity(bot_url, fake.install(person)).status_code}")
+    while True:
+        try:
+            line = input()
+        except EOFError:
+            time.sleep(REPLIES_AFTER_INPUT_ENDS)  # what was typed last is still being answered
+            show_new()
+            return
+        if line.strip():
+            status = fake.post_activity(bot_url, fake.message(person, line.strip())).status_code
+            if status != 200:
+                print(f"(the bot answered {status})", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="A fake Microsoft Teams for trying Reflect.")
     parser.add_argument("--port", type=int, default=8091)
+    parser.add_argument(
+        "--bot",
+        metavar="URL",
+        help="chat with Reflect at URL (e.g. http://127.0.0.1:3000/api/messages)",
+    )
+    parser.add_argument(
+        "--person",
+        default="aaaaaaaa-0000-4000-8000-000000000001",
+        help="the Entra object ID to chat as (list it with teams_id in the organisation file)",
+    )
     args = parser.parse_args(argv)
     fake = FakeTeams(args.port)
     print("Fake Teams; point Reflect at it with:")
     for name, value in fake.environment().items():
         print(f"  export {name}={value}")
-    fake.server.serve_forever()
+    if args.bot is None:
+        fake.server.serve_forever()
+        return
+    fake.start()
+    try:
+        chat(fake, args.bot, args.person)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
 
 
 if __name__ == "__main__":
