@@ -48,6 +48,7 @@ from sqlmodel import SQLModel
 
 from bot.reflection import length
 from bot.render import Renderer
+from bot.terminal.dialect import TERMINAL
 from storage import db
 from storage.encryption import generate_key, keyring
 from tests.practice import blind, driver
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _interleaved(run: driver.Run) -> str:
     """What was shown, each typed line after the reply it answered."""
-    renderer = Renderer("plain")
+    renderer = Renderer(TERMINAL)
     parts = []
     for index, reply in enumerate(run.replies):
         parts.extend(renderer.message(m) for m in reply.messages)

@@ -1,8 +1,11 @@
-"""Who a person is to Reflect: the shape of a person's ID, in one place for every layer.
+"""Who a person is to Reflect: the shape of a person's ID, and the platform it reaches them on,
+in one place for every layer.
 
-A person is known by the ID their workspace gives them; today that is Slack's user ID (``U`` or
-``W``, then capitals and digits). The organisation file, the cases import, the clock, erasure and
-rendering check an ID only through ``is_person_id``.
+A person is known by the ID the organisation file gives them, and reached on that ID's
+platform: ``slack_id:`` is Slack's user ID (``U`` or ``W``, then capitals and digits),
+``teams_id:`` is their Microsoft Entra object ID (a GUID, kept in lower case). The two shapes
+never overlap, so an ID says its own platform (``platform_of``). The organisation file, the
+cases import, the clock, erasure and delivery check an ID only through this module.
 
 How a person is *written* in a message belongs to each front end, and reaches the reflection
 service as a plain ID (``ReflectionService.respond(person=...)``): a Slack mention ``<@U…>`` is
@@ -12,24 +15,42 @@ read in bot/slack/mentions.py, a person typed at the terminal in bot/terminal/co
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import Literal, Protocol
 
-# The shape of a person's ID, unanchored so that a front end's syntax can be built around it.
-PERSON_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
+Platform = Literal["slack", "teams"]
+PLATFORMS: tuple[Platform, ...] = ("slack", "teams")
+
+# The shapes of a person's ID, unanchored so that a front end's syntax can be built around them.
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
+ENTRA_OBJECT_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 
-def platform_of(person_id: str) -> str:
-    """The platform a person is reached on: Microsoft Teams for an Entra object ID (a GUID),
-    Slack otherwise."""
-    return "teams" if _ENTRA_OBJECT_ID.fullmatch(person_id) else "slack"
+def id_platform(text: str) -> Platform | None:
+    """The platform whose ID ``text`` is, exactly; None if it is no person's ID."""
+    if SLACK_USER_ID.fullmatch(text):
+        return "slack"
+    if ENTRA_OBJECT_ID.fullmatch(text):
+        return "teams"
+    return None
 
 
-_ENTRA_OBJECT_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+def platform_of(person_id: str) -> Platform:
+    """The platform a person is reached on, from their ID: what delivery routes by. An ID of
+    no known shape is taken as Slack's, as every ID was before Teams."""
+    return id_platform(person_id) or "slack"
 
 
 def is_person_id(text: str) -> bool:
-    """Is ``text``, exactly, a person's ID?"""
-    return PERSON_ID.fullmatch(text) is not None
+    """Is ``text``, exactly, a person's ID on any platform?"""
+    return id_platform(text) is not None
+
+
+def teams_person_id(entra_object_id: str) -> str:
+    """A Microsoft Entra object ID as Reflect keeps it (lower case): what the Teams front end
+    calls with, whichever case Teams or the organisation file wrote it in."""
+    return entra_object_id.strip().lower()
 
 
 class DirectoryUnavailable(Exception):

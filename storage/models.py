@@ -192,6 +192,8 @@ class OutboxMessage(SQLModel, table=True):
     # typed under.
     prompt: str | None = Field(default=None, max_length=80)
     posted_ref: str | None = Field(default=None, max_length=32)
+    # When that last post was made, as the platform says: compared with when a reply was typed.
+    posted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # A message may become several posts when it is sent: how many of them have gone.
     parts_sent: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     # Raised by every claim: a send starts only if the claim it was made under is still the

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import and_, bindparam, exists, func, insert, or_, update
@@ -236,8 +236,16 @@ def renew(*, session: Session, message_id: int, epoch: int, now: datetime, until
     return bool(result.rowcount)
 
 
-def mark_sent(*, session: Session, message_id: int, posted_ref: str | None, now: datetime) -> None:
-    mark_all_sent(session=session, sent=[(message_id, posted_ref)], now=now)
+class Posted(NamedTuple):
+    """A message sent: the front end's reference for its last post, and when it was made."""
+
+    message_id: int
+    ref: str | None = None
+    at: datetime | None = None
+
+
+def mark_sent(*, session: Session, posted: Posted, now: datetime) -> None:
+    mark_all_sent(session=session, sent=[posted], now=now)
 
 
 def mark_part_sent(*, session: Session, message_id: int, parts_sent: int) -> None:
@@ -257,19 +265,18 @@ _MARK_SENT = (
         status=OutboxStatus.SENT,
         sent_at=bindparam("now", type_=UTCDateTime),
         posted_ref=bindparam("ref"),
+        posted_at=bindparam("posted_at", type_=UTCDateTime),
         last_error=None,
     )
 )
 
 
-def mark_all_sent(
-    *, session: Session, sent: Sequence[tuple[int, str | None]], now: datetime
-) -> None:
-    """Mark messages sent, each with the front end's reference for its last post, given as
-    (id, ref): one statement, its parameters sent together (executemany)."""
+def mark_all_sent(*, session: Session, sent: Sequence[Posted], now: datetime) -> None:
+    """Mark messages sent, each with its last post's reference and time: one statement, its
+    parameters sent together (executemany)."""
     if not sent:
         return
-    rows = [{"message_id": message_id, "ref": ref, "now": now} for message_id, ref in sent]
+    rows = [{"message_id": p.message_id, "ref": p.ref, "posted_at": p.at, "now": now} for p in sent]
     execute(session, _MARK_SENT, rows)
 
 

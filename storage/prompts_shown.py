@@ -1,12 +1,12 @@
 """Which question was on a person's screen: each sent message that asks a question carries the
-question's position (``prompt``) and, once sent, the front end's reference for its last post
-(``posted_ref``; for Slack, its ts)."""
+question's position (``prompt``) and, once sent, when its last post was made (``posted_at``,
+as the front end's platform said)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
@@ -24,7 +24,7 @@ class OnScreen:
     settled: bool = True  # False: a question's send is in flight or its outcome unknown
 
 
-def _not_known(_message_id: int) -> str | None:
+def _not_known(_message_id: int) -> datetime | None:
     return None
 
 
@@ -32,46 +32,39 @@ def on_screen_at(
     *,
     session: Session,
     recipient: str,
-    ts: str,
-    sent_not_marked: Callable[[int], str | None] = _not_known,
+    typed_at: datetime,
+    sent_not_marked: Callable[[int], datetime | None] = _not_known,
 ) -> OnScreen:
-    """The newest question that had reached ``recipient`` when they posted at Slack time
-    ``ts``; not settled while a newer question's send is still in flight.
+    """The newest question that had reached ``recipient`` when they typed at ``typed_at`` (the
+    platform's time for their message); not settled while a newer question's send is still in
+    flight.
 
-    ``sent_not_marked``: Slack's timestamp for a message this process has sent and not yet
-    marked sent (it marks them in batches), or None."""
+    ``sent_not_marked``: when a message this process has sent and not yet marked sent (it
+    marks them in batches) was posted, or None."""
     rows = session.execute(
         sa.select(
             col(OutboxMessage.id),
             col(OutboxMessage.prompt),
             col(OutboxMessage.status),
-            col(OutboxMessage.posted_ref),
+            col(OutboxMessage.posted_at),
             col(OutboxMessage.uncertain),
         )
         .where(col(OutboxMessage.recipient) == recipient, col(OutboxMessage.prompt).is_not(None))
         .order_by(col(OutboxMessage.id).desc())
         .limit(LOOK_BACK)
     )
-    posted_at = _slack_time(ts)
-    for message_id, prompt, status, posted_ref, uncertain in rows:
+    for message_id, prompt, status, posted_at, uncertain in rows:
         if status == OutboxStatus.FAILED:
             continue  # never reached them, and never will unless an operator retries it
         if status == OutboxStatus.SENDING and not uncertain:
-            known_ts = sent_not_marked(message_id or 0)
-            if known_ts is not None:
-                status, posted_ref = OutboxStatus.SENT, known_ts
+            known = sent_not_marked(message_id or 0)
+            if known is not None:
+                status, posted_at = OutboxStatus.SENT, known
         if status == OutboxStatus.SENT:
-            sent_at = _slack_time(posted_ref)
-            if sent_at is None or posted_at is None or sent_at <= posted_at:
+            # Sent with no time known (a platform that gives none): taken as seen.
+            if posted_at is None or posted_at <= typed_at:
                 return OnScreen(prompt)
         elif status == OutboxStatus.SENDING or uncertain:
             return OnScreen(None, settled=False)
         # pending and never tried, or retrying after a known failure: not seen
     return OnScreen(None)
-
-
-def _slack_time(ts: str | None) -> Decimal | None:
-    try:
-        return Decimal(ts) if ts else None
-    except InvalidOperation:
-        return None

@@ -85,7 +85,9 @@ def _empty(engine: Engine) -> None:
 
 @pytest.fixture
 def cli_env(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[dict[str, str]]:
-    """Environment for running `reflect` in a subprocess against this run's database."""
+    """Environment for running `reflect` in a subprocess against this run's database, empty
+    when the test starts (a test that counts rows must not see another's)."""
+    _empty(engine)
     env = {k: v for k, v in os.environ.items() if k not in SLACK_VARIABLES}
     env.update(DATABASE_URL=database_url, REFLECT_ENCRYPTION_KEY=TEST_KEY, HOME=str(tmp_path))
     yield env

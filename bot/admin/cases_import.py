@@ -36,7 +36,7 @@ from bot.admin.organisation import (
     read_text_within,
     shown,
 )
-from bot.identity import is_person_id
+from bot.identity import is_person_id, platform_of, teams_person_id
 from bot.reflection.service import case_ref_problem, normalise_case_ref
 from storage import organisation as org_queries
 from storage.db import SessionFactory, transaction
@@ -125,7 +125,7 @@ def import_cases(
 
 
 def _practitioner_lookup(session: Session) -> Callable[[str], str | None]:
-    """The Slack ID of the person with this e-mail address, asked once per address."""
+    """The ID of the person with this e-mail address, asked once per address."""
 
     @cache
     def person_id_of(email: str) -> str | None:
@@ -191,7 +191,7 @@ def _csv_problem(exc: csv.Error, line: int) -> str:
     if "field larger than field limit" in str(exc):
         return (
             f"line {line}: a value longer than {csv.field_size_limit():,} characters, where a "
-            "cases file has only case references, Slack IDs or e-mail addresses and dates; "
+            "cases file has only case references, people's IDs or e-mail addresses and dates; "
             "is it the right file?"
         )
     return f"line {line}: not valid CSV ({exc})"
@@ -215,16 +215,19 @@ def _case_ref(text: str) -> str:
 
 
 def _practitioner(text: str) -> str:
-    """A Slack user ID as written, or an e-mail address in lower case."""
+    """A person's ID (a Teams one in lower case), or an e-mail address in lower case."""
     if len(text) > MAX_PRACTITIONER_CHARS:
         raise _refusal(
-            f"practitioner is {len(text):,} characters long; a Slack user ID or e-mail address "
+            f"practitioner is {len(text):,} characters long; a person's ID or e-mail address "
             f"has at most {MAX_PRACTITIONER_CHARS}"
         )
     if is_person_id(text):
-        return text
+        return teams_person_id(text) if platform_of(text) == "teams" else text
     if not EMAIL.match(text):
-        raise _refusal("practitioner must be a Slack user ID (U…) or an e-mail address")
+        raise _refusal(
+            "practitioner must be a Slack user ID (U…), a Microsoft Entra object ID or an "
+            "e-mail address"
+        )
     return text.lower()
 
 
@@ -294,7 +297,7 @@ def _check_row(
 
 
 def _practitioner_id(text: str, person_id_of: Callable[[str], str | None]) -> str | _Refused:
-    """The Slack ID (or e-mail address) to store for a checked practitioner column, or why it
+    """The person's ID (or e-mail address) to store for a checked practitioner column, or why it
     is refused: an e-mail address not in the organisation is stored as it is, if it fits."""
     if is_person_id(text):
         return text

@@ -9,13 +9,20 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import ErrorDetails, PydanticCustomError
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
 from bot.config.clock import LIMITS
-from bot.identity import is_person_id
+from bot.identity import PLATFORMS, Platform, id_platform, teams_person_id
 from bot.protection.identifiers import DETECTORS
 from bot.protection.identifiers import MODES as IDENTIFIER_MODES
 from bot.reflection.questions import default_question_set
@@ -288,9 +295,36 @@ def _agency_id(value: str) -> str:
     return value
 
 
-def _person_id(value: str) -> str:
-    if not is_person_id(value):
+def _slack_id(value: str) -> str:
+    if id_platform(value) != "slack":
         raise _refusal(f"'{shown(value)}' is not a Slack user ID (like U0123ABCD)")
+    return value
+
+
+def _teams_id(value: str) -> str:
+    person_id = teams_person_id(value)
+    if id_platform(person_id) != "teams":
+        raise _refusal(
+            f"'{shown(value)}' is not a Microsoft Entra object ID "
+            "(like 3f2504e0-4f89-41d3-9a0c-0305e82c3301)"
+        )
+    return person_id
+
+
+def _person_id(value: str) -> str:
+    """Anyone's ID, on either platform (a lead, a supervisor)."""
+    person_id = teams_person_id(value) if "-" in value else value
+    if id_platform(person_id) is None:
+        raise _refusal(
+            f"'{shown(value)}' is not a Slack user ID (like U0123ABCD) or a Microsoft Entra "
+            "object ID (like 3f2504e0-4f89-41d3-9a0c-0305e82c3301)"
+        )
+    return person_id
+
+
+def _platform(value: Any) -> Any:
+    if value not in PLATFORMS:
+        raise _refusal(f"must be one of {', '.join(PLATFORMS)}")
     return value
 
 
@@ -375,6 +409,8 @@ def _mode(value: Any) -> Any:
 Text = Annotated[str, BeforeValidator(_text)]
 AgencyId = Annotated[Text, AfterValidator(_agency_id)]
 PersonId = Annotated[Text, AfterValidator(_person_id)]
+SlackId = Annotated[Text, AfterValidator(_slack_id)]
+TeamsId = Annotated[Text, AfterValidator(_teams_id)]
 QuestionSetName = Annotated[str | None, BeforeValidator(_question_set)]
 
 
@@ -413,7 +449,8 @@ class AgencyEntry(BaseModel):
     id: AgencyId
     name: Annotated[Text, AfterValidator(_within(MAX_NAME_CHARS))]
     safeguarding_leads: Annotated[
-        list[PersonId], BeforeValidator(_list("must be a list of Slack user IDs"))
+        list[PersonId],
+        BeforeValidator(_list("must be a list of Slack user IDs or Entra object IDs")),
     ] = []
     leads_see_summaries: Annotated[bool, BeforeValidator(_true_or_false)] = False
     identifiers: Annotated[
@@ -441,14 +478,30 @@ class AgencyEntry(BaseModel):
 class PersonEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # The organisation file's key for a person's ID (a fixed contract: files already written
-    # say slack_id); it is stored as Person.person_id.
-    slack_id: PersonId
+    # A person's ID on each platform they use (files already written say slack_id); the one
+    # they are reached on is stored as Person.person_id (``person_id``).
+    slack_id: SlackId | None = None
+    teams_id: TeamsId | None = None
     agency: Text
     role: Annotated[Text, AfterValidator(_role)]
     supervisor: Annotated[str | None, BeforeValidator(str)] = None
     email: Annotated[str | None, BeforeValidator(_email)] = None
     profession: QuestionSetName = None
+
+    @model_validator(mode="after")
+    def _named(self) -> PersonEntry:
+        if self.slack_id is None and self.teams_id is None:
+            raise _refusal("give slack_id or teams_id")
+        return self
+
+    def person_id(self, platform: Platform) -> str:
+        """The ID they are reached on: ``platform`` (the file's) when both are named."""
+        if self.slack_id is not None and self.teams_id is not None:
+            return self.teams_id if platform == "teams" else self.slack_id
+        return self.slack_id or self.teams_id or ""
+
+    def ids(self) -> set[str]:
+        return {i for i in (self.slack_id, self.teams_id) if i is not None}
 
 
 def _reason(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
@@ -494,6 +547,8 @@ class _Sections(BaseModel):
 
     agencies: list[Any]
     people: list[Any]
+    # Where someone named with both slack_id and teams_id is reached: Slack unless it says.
+    platform: Annotated[Platform, BeforeValidator(_platform)] = "slack"
 
 
 def _entries(
@@ -513,13 +568,25 @@ def _entries(
 def _check_entries(
     document: dict[str, Any], problems: _Problems
 ) -> tuple[list[Agency], list[SafeguardingLead], list[Person]]:
+    platform: Platform = "slack"
     try:
-        _Sections.model_validate(document)
+        platform = _Sections.model_validate(document).platform
     except ValidationError as error:
         problems.add_errors((), error)
     agencies = _entries(AgencyEntry, "agencies", document, problems)
     people = _entries(PersonEntry, "people", document, problems)
-    return _agencies(agencies, problems), _leads(agencies), _people(people, document, problems)
+    reached = _reached_on(people, platform)
+    return (
+        _agencies(agencies, problems),
+        _leads(agencies, reached),
+        _people(people, reached, platform, document, problems),
+    )
+
+
+def _reached_on(people: list[tuple[int, PersonEntry]], platform: Platform) -> dict[str, str]:
+    """Each ID the file gives a person, to the one they are reached on: a supervisor or a lead
+    may be named by either of their IDs."""
+    return {i: p.person_id(platform) for _, p in people for i in p.ids()}
 
 
 def _agencies(entries: list[tuple[int, AgencyEntry]], problems: _Problems) -> list[Agency]:
@@ -531,12 +598,15 @@ def _agencies(entries: list[tuple[int, AgencyEntry]], problems: _Problems) -> li
     return [Agency(id=e.id, name=e.name, options=e.options()) for _, e in entries]
 
 
-def _leads(entries: list[tuple[int, AgencyEntry]]) -> list[SafeguardingLead]:
-    return [
-        SafeguardingLead(agency_id=entry.id, person_id=lead)
+def _leads(
+    entries: list[tuple[int, AgencyEntry]], reached: dict[str, str]
+) -> list[SafeguardingLead]:
+    named = {
+        (entry.id, reached.get(lead, lead)): None
         for _, entry in entries
         for lead in entry.safeguarding_leads
-    ]
+    }
+    return [SafeguardingLead(agency_id=agency, person_id=lead) for agency, lead in named]
 
 
 def _raw(document: dict[str, Any], section: str, key: str) -> set[str]:
@@ -549,24 +619,36 @@ def _raw(document: dict[str, Any], section: str, key: str) -> set[str]:
 
 
 def _people(
-    entries: list[tuple[int, PersonEntry]], document: dict[str, Any], problems: _Problems
+    entries: list[tuple[int, PersonEntry]],
+    reached: dict[str, str],
+    platform: Platform,
+    document: dict[str, Any],
+    problems: _Problems,
 ) -> list[Person]:
     agency_ids = _raw(document, "agencies", "id")
-    listed = _raw(document, "people", "slack_id")
+    listed = _raw(document, "people", "slack_id") | {
+        teams_person_id(i) for i in _raw(document, "people", "teams_id")
+    }
     seen: set[str] = set()
     emails: set[str] = set()
     for index, person in entries:
         where = ("people", index)
-        if person.slack_id in seen:
-            problems.add((*where, "slack_id"), f"duplicate person '{person.slack_id}'")
-        seen.add(person.slack_id)
+        for key, value in (("slack_id", person.slack_id), ("teams_id", person.teams_id)):
+            if value is not None and value in seen:
+                problems.add((*where, key), f"duplicate person '{value}'")
+        seen |= person.ids()
+        supervisor = (
+            teams_person_id(person.supervisor)
+            if person.supervisor is not None and "-" in person.supervisor
+            else person.supervisor
+        )
         if person.agency not in agency_ids:
             problems.add((*where, "agency"), f"unknown agency '{shown(person.agency)}'")
-        if person.supervisor is not None and person.supervisor not in listed:
+        if supervisor is not None and supervisor not in listed:
             problems.add(
                 (*where, "supervisor"), f"'{shown(person.supervisor)}' is not listed under people"
             )
-        elif person.supervisor == person.slack_id:
+        elif supervisor in person.ids():
             problems.add((*where, "supervisor"), "a person cannot supervise themselves")
         if person.email is not None and person.email in emails:
             problems.add((*where, "email"), "duplicate e-mail address")
@@ -574,15 +656,21 @@ def _people(
             emails.add(person.email)
     return [
         Person(
-            person_id=p.slack_id,
+            person_id=p.person_id(platform),
             agency_id=p.agency,
             role=p.role,
-            supervisor_id=p.supervisor,
+            supervisor_id=_supervisor_id(p.supervisor, reached),
             email=p.email,
             profession=p.profession,
         )
         for _, p in entries
     ]
+
+
+def _supervisor_id(named: str | None, reached: dict[str, str]) -> str | None:
+    if named is None:
+        return None
+    return reached.get(teams_person_id(named) if "-" in named else named, named)
 
 
 def _check_counts(document: dict[str, Any]) -> None:

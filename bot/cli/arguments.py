@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from datetime import date
 
-from bot.identity import is_person_id
+from bot.identity import is_person_id, teams_person_id
 
 
 def person_id(typed: str) -> str | None:
-    """A Slack user ID as typed after --person, or None when it could not be one (so nothing
-    typed in error, such as a name, is written to the audit trail)."""
+    """A person's ID (Slack or Teams) as typed after --person, or None when it could not be one
+    (so nothing typed in error, such as a name, is written to the audit trail)."""
+    if is_person_id(teams_person_id(typed)):
+        return teams_person_id(typed)
     person = typed.strip().upper()
     return person if is_person_id(person) else None
 

@@ -12,6 +12,7 @@ from bot.render import renderer
 from bot.settings import Settings
 from bot.terminal.conversation import DEMO_PRACTITIONER
 from bot.terminal.demo import run_demo
+from bot.terminal.dialect import TERMINAL
 from bot.terminal.history import show_history
 
 
@@ -45,7 +46,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     database = open_db(settings)
     return run_demo(
         requests_for(settings, database),
-        renderer("plain"),
+        renderer(TERMINAL),
         case_ref=args.case,
         practitioner_id=args.user,
         database_url=settings.database_url,
@@ -64,7 +65,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
         now=datetime.now(UTC),
     )
     show_history(
-        renderer("plain"),
+        renderer(TERMINAL),
         case_ref=args.case_ref.strip().upper(),
         summaries=summaries,
         out=sys.stdout,

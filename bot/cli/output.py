@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 from bot.render import renderer
+from bot.terminal.dialect import TERMINAL
 
 
 def print_template(template: str, *, stream: object = None, **data: object) -> None:
-    text = renderer("plain").render(f"cli/{template}.j2", **data)
+    text = renderer(TERMINAL).render(f"cli/{template}.j2", **data)
     print(text, file=stream or sys.stdout)  # type: ignore[arg-type]
 
 

@@ -55,12 +55,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         "erase",
         help="permanently erase a case, or everything about a person",
         description="Permanently erase a case (--case) or what Reflect holds about a person "
-        "(--person SLACKID): reflections, answers, plans, notes and messages. The audit trail "
+        "(--person ID): reflections, answers, plans, notes and messages. The audit trail "
         "keeps a row with counts only. Needs --yes.",
     )
     target = erase.add_mutually_exclusive_group(required=True)
     target.add_argument("--case", metavar="REF", help="the case reference")
-    target.add_argument("--person", metavar="SLACKID", help="the person's Slack user ID")
+    target.add_argument("--person", metavar="ID", help="the person's Slack user ID or Teams ID")
     erase.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
     erase.set_defaults(handler=cmd_erase)
 

@@ -147,10 +147,6 @@ def known_practitioner(context: ClockContext, practitioner: str) -> str | None:
     return context._emails.get(practitioner)
 
 
-def _person(user_id: str) -> bool:
-    return is_person_id(user_id)
-
-
 # ------------------------------------------------------------------ jobs
 
 
@@ -201,7 +197,7 @@ def unfinished_reflections(context: ClockContext) -> int:
         def decide(session: Session, row: queries.ReflectionDue) -> list[Prompt]:
             message = (
                 messages.unfinished(case_ref=row.case_ref, status=row.status)
-                if _person(row.practitioner_id)
+                if is_person_id(row.practitioner_id)
                 else None
             )
             key = f"unfinished:{row.reflection_id}"
@@ -226,7 +222,7 @@ def lead_followups(context: ClockContext) -> int:
             if context.hours.add_working_days(row.at, days) > context.now:
                 return []
             message = None
-            if _person(row.practitioner_id):
+            if is_person_id(row.practitioner_id):
                 message = messages.lead_followup(
                     case_ref=row.case_ref,
                     completed_at=context.hours.local(row.at),
@@ -265,7 +261,7 @@ def action_reminders(context: ClockContext) -> int:
         prompts = []
         for recipient in recipients:
             message = None
-            if _person(recipient):
+            if is_person_id(recipient):
                 message = messages.action_due(
                     case_ref=action.case_ref,
                     due_on=action.due_on,
@@ -326,7 +322,9 @@ def weekly_digests(context: ClockContext) -> int:
             since=context.now - timedelta(days=DIGEST_LOOKBACK_DAYS),
         )
         message = None
-        if (awaiting[0] or long_open[0] or overdue[0] or flagged[0]) and _person(supervisor_id):
+        if (awaiting[0] or long_open[0] or overdue[0] or flagged[0]) and is_person_id(
+            supervisor_id
+        ):
             message = messages.digest(
                 week_of=today - timedelta(days=today.weekday()),
                 awaiting=(awaiting[0], [(r, context.hours.local(c)) for r, c in awaiting[1]]),

@@ -151,10 +151,10 @@ class Delivery:
         self._thread: threading.Thread | None = None
         self._senders: InOrder[Claimed] | None = None
         self._marker: threading.Thread | None = None
-        # (outbox id, ref) of each message sent straight after commit, to be marked; None: stop.
-        self._sent: queue.SimpleQueue[tuple[int, str | None] | None] = queue.SimpleQueue()
-        # The ref of each message sent and not yet marked, for sent_not_marked().
-        self._unmarked: dict[int, str] = {}
+        # Each message sent straight after commit, to be marked; None: stop.
+        self._sent: queue.SimpleQueue[outbox.Posted | None] = queue.SimpleQueue()
+        # When each message sent and not yet marked was posted, for sent_not_marked().
+        self._unmarked: dict[int, datetime] = {}
         self._unmarked_lock = threading.Lock()
         if senders:
             self._senders = InOrder(
@@ -352,9 +352,8 @@ class Delivery:
         aside for an operator: it no longer holds up its recipient's later messages)."""
         now = self.now()
         if outcome.ok:
-            outbox.mark_sent(
-                session=session, message_id=message.id, posted_ref=outcome.ref, now=now
-            )
+            posted = outbox.Posted(message.id, outcome.ref, outcome.posted_at)
+            outbox.mark_sent(session=session, posted=posted, now=now)
             return "sent"
         attempts = message.attempts
         reason = _set_aside_because(session, message.id, attempts, outcome, now)
@@ -443,10 +442,10 @@ class Delivery:
             return False
         outcome = self._send_posts(message)
         if outcome is not None and outcome.ok:
-            if outcome.ref:
+            if outcome.posted_at is not None:
                 with self._unmarked_lock:
-                    self._unmarked[message.id] = outcome.ref
-            self._sent.put((message.id, outcome.ref))
+                    self._unmarked[message.id] = outcome.posted_at
+            self._sent.put(outbox.Posted(message.id, outcome.ref, outcome.posted_at))
             return True
         # What is queued behind a failed message waits for its retry: it is given back to
         # the passes, which keep each person's messages in order.
@@ -492,21 +491,21 @@ class Delivery:
             if batch:
                 self._write_sent(batch)
 
-    def sent_not_marked(self, message_id: int) -> str | None:
-        """The front end's ref for a message this process has sent and not yet marked sent: an
-        answer typed straight after it can be filed without waiting for the mark."""
+    def sent_not_marked(self, message_id: int) -> datetime | None:
+        """When a message this process has sent and not yet marked sent was posted: an answer
+        typed straight after it can be filed without waiting for the mark."""
         with self._unmarked_lock:
             return self._unmarked.get(message_id)
 
-    def _write_sent(self, sent: list[tuple[int, str | None]]) -> None:
+    def _write_sent(self, sent: list[outbox.Posted]) -> None:
         try:
             self._write_sent_now(sent)
         finally:
             with self._unmarked_lock:
-                for message_id, _ref in sent:
-                    self._unmarked.pop(message_id, None)
+                for posted in sent:
+                    self._unmarked.pop(posted.message_id, None)
 
-    def _write_sent_now(self, sent: list[tuple[int, str | None]]) -> None:
+    def _write_sent_now(self, sent: list[outbox.Posted]) -> None:
         """Mark sent, trying again while the database is away: a message still unmarked when
         its claim runs out is looked for before it is sent again."""
         give_up = time.monotonic() + LEASE.total_seconds() - 5

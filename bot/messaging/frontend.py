@@ -33,6 +33,9 @@ class Outcome:
     ok: bool
     # The platform's reference for the post (Slack: its ts), kept as ``posted_ref``.
     ref: str | None = None
+    # When the platform says the post was made (kept as ``posted_at``): a reply typed after
+    # it was typed under it (storage/prompts_shown.py).
+    posted_at: datetime | None = None
     error: str = ""
     # No retry will make the platform take it: set aside for an operator at once.
     permanent: bool = False

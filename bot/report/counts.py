@@ -57,7 +57,7 @@ class Report:
     shown: dict[Key, Shown]
     sums: list[Sum]
     months: list[str]
-    teams: dict[str, list[str]]  # agency -> team ids (supervisors' Slack IDs; "" no supervisor)
+    teams: dict[str, list[str]]  # agency -> team ids (supervisors' IDs; "" no supervisor)
     medians: dict[tuple[str, str], float | None] = field(default_factory=dict)
 
     def value(self, key: Key) -> int | None:

@@ -125,7 +125,7 @@ def handle_answer(requests: Requests, item: Received) -> None:
             shown = on_screen_at(
                 session=session,
                 recipient=item.user_id,
-                ts=f"{typed_at.timestamp():.6f}",
+                typed_at=typed_at,
                 sent_not_marked=requests.sent_not_marked,
             )
         if not shown.settled:

@@ -297,7 +297,7 @@ class Requests:
             )
         self.wake()
 
-    def sent_not_marked(self, message_id: int) -> str | None:
-        """The platform's reference for a message this process sent and has not yet marked
-        sent (the delivery loop marks them in batches)."""
+    def sent_not_marked(self, message_id: int) -> datetime | None:
+        """When a message this process sent and has not yet marked sent was posted (the
+        delivery loop marks them in batches)."""
         return self.delivery.sent_not_marked(message_id) if self.delivery else None

@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bot.identity import platform_of
 from bot.messaging.frontend import FrontEnd
 from bot.messaging.frontends import FrontEnds
+from bot.render import Dialect
 from bot.settings import Settings
+from bot.slack.dialect import SLACK
+from bot.teams.dialect import TEAMS
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -42,6 +45,9 @@ class Platform(Protocol):
         ...
 
 
+DIALECTS: dict[str, Dialect] = {"slack": SLACK, "teams": TEAMS}
+
+
 def configured_platforms(settings: Settings) -> list[str]:
     platforms = []
     if settings.slack_bot_token:
@@ -60,6 +66,11 @@ def platform_for(name: str, settings: Settings) -> Platform:
 
     platform: Platform = TeamsPlatform(settings)
     return platform
+
+
+def dialect_for(name: str) -> Dialect:
+    """How the platform ``name`` writes a message (bot/render.py)."""
+    return DIALECTS[name]
 
 
 @dataclass

@@ -33,7 +33,12 @@ from bot.serving.background import (
     HealthChecks,
     handling_stuck_check,
 )
-from bot.serving.front_ends import FrontEndsBuilt, build_front_ends, configured_platforms
+from bot.serving.front_ends import (
+    FrontEndsBuilt,
+    build_front_ends,
+    configured_platforms,
+    dialect_for,
+)
 from bot.serving.pacing import Answered, RequestsInHand
 from bot.settings import Settings, SettingsError
 from storage import health
@@ -268,7 +273,7 @@ def warm_up(front_ends: FrontEndsBuilt, database: Database) -> None:
     default_question_set()
     IdentifierGuard().screen("Seen at home on 1 December; call 020 7946 0000", options={})
     for platform in front_ends.platforms:
-        renderer(platform).compile_all((f"{platform}/", "messages/", "notices/"))
+        renderer(dialect_for(platform)).compile_all((f"{platform}/", "messages/", "notices/"))
     database.ping()
     front_ends.warm_up()
 

@@ -13,6 +13,7 @@ from bot.messaging.message import Control, Part
 from bot.render import Renderer, renderer
 from bot.requests.casework import DECISION_LIMIT, NOTE_LIMIT
 from bot.slack import blocks as bk
+from bot.slack.dialect import SLACK_PLAIN
 
 Payload = dict[str, Any]
 
@@ -102,7 +103,7 @@ ACTION_IDS = {
 def _lone_button(control: Control) -> Payload:
     """A control with words of its own: one primary button under the text (the clock's)."""
     assert control.label is not None
-    text = renderer("plain").render(f"{control.label}.j2", **control.label_data)
+    text = renderer(SLACK_PLAIN).render(f"{control.label}.j2", **control.label_data)
     return {
         "type": "actions",
         "elements": [

@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.render import Renderer, renderer
 from bot.requests import Requests
+from bot.slack.dialect import SLACK
 
 VIA = "slack"
 
@@ -18,7 +19,7 @@ VIA = "slack"
 @dataclass
 class SlackContext:
     requests: Requests
-    renderer: Renderer = field(default_factory=lambda: renderer("slack"))
+    renderer: Renderer = field(default_factory=lambda: renderer(SLACK))
 
     def text(self, template: str, **data: Any) -> str:
         return self.renderer.render(f"{template}.j2", **data)

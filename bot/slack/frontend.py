@@ -27,6 +27,8 @@ from bot.render import Renderer, renderer
 from bot.settings import Settings
 from bot.slack import blocks as bk
 from bot.slack.compose import part_blocks
+from bot.slack.dialect import SLACK
+from bot.slack.timestamps import slack_time
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +178,7 @@ class SlackFrontEnd:
 
     def __init__(self, client: WebClient, text: Renderer | None = None) -> None:
         self.client = sending_client(client)
-        self.text = text or renderer("slack")
+        self.text = text or renderer(SLACK)
 
     # ----------------------------------------------------------- rendering
 
@@ -204,7 +206,7 @@ class SlackFrontEnd:
         except Exception as exc:
             return failure(exc)
         ts = response.get("ts")
-        return Outcome(ok=True, ref=str(ts) if ts else None)
+        return Outcome(ok=True, ref=str(ts) if ts else None, posted_at=slack_time(ts))
 
     def longest_send(self) -> timedelta:
         """Its timeout, twice (a connection that failed is tried once more), and a margin."""
@@ -233,7 +235,7 @@ class SlackFrontEnd:
                 )
                 return None
             return failure(exc)
-        return None if ts is None else Outcome(ok=True, ref=ts)
+        return None if ts is None else Outcome(ok=True, ref=ts, posted_at=slack_time(ts))
 
 
 # Recorded under a neutral name, shown in Slack's own way: the home page is Slack's App Home.

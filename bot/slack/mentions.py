@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from bot.identity import PERSON_ID
+from bot.identity import SLACK_USER_ID
 
-MENTION = re.compile(rf"<@({PERSON_ID.pattern})(?:\|[^>]*)?>")
+MENTION = re.compile(rf"<@({SLACK_USER_ID.pattern})(?:\|[^>]*)?>")
 # A plan line's owner named by a mention at its end: "ring CSC today - <@U…>", "(<@U…>)".
 OWNER_AT_END = re.compile(rf"(?:\s[-–—:]\s*|\(\s*){MENTION.pattern}\s*\)?$")
 

@@ -210,8 +210,8 @@ def test_a_row_with_several_problems_names_them_all() -> None:
     assert [(row.line, row.reason) for row in bad] == [
         (
             2,
-            "case_ref is empty; practitioner must be a Slack user ID (U…) or an e-mail "
-            "address; opened_on must be a date like 2026-09-01",
+            "case_ref is empty; practitioner must be a Slack user ID (U…), a Microsoft Entra "
+            "object ID or an e-mail address; opened_on must be a date like 2026-09-01",
         ),
         (3, "closed_on is before opened_on"),
     ]

@@ -467,9 +467,12 @@ def test_a_stopped_import_says_how_far_it_got_and_a_rerun_finishes_it(
     path = many_cases(tmp_path / "cases.csv", rows)
     importer = start_import(cli_env, path)
     running.append(importer)
-    deadline = time.monotonic() + 30
+    # Reading and checking 12,000 rows comes before the first batch is written, and takes far
+    # longer on a loaded machine: the bound is generous, and the test needs a batch written.
+    deadline = time.monotonic() + 180
     while case_count(engine) == 0 and importer.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert case_count(engine) > 0 and importer.poll() is None, "no batch written yet"
     importer.send_signal(signal.SIGINT)
     _, err = importer.communicate(timeout=30)
     assert importer.returncode == 130, err

@@ -15,6 +15,7 @@ from bot.render import renderer
 from bot.requests import Requests
 from bot.slack.mentions import mentioned_person
 from bot.terminal.conversation import TerminalConversation, person_typed
+from bot.terminal.dialect import TERMINAL
 from storage.db import SessionFactory
 from storage.models import Action, Reflection
 from tests.answering import answer_by_id
@@ -103,7 +104,7 @@ def test_an_owner_typed_at_the_terminal_reaches_the_service_as_an_id(
         session.commit()
     lines = iter([typed])
     conversation = TerminalConversation(
-        service, renderer("plain"), practitioner_id="U0TESTPRAC", out=io.StringIO()
+        service, renderer(TERMINAL), practitioner_id="U0TESTPRAC", out=io.StringIO()
     )
     conversation.converse("CSC-1001", lambda _reply: next(lines, None))
     with new_session() as session:

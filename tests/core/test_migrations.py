@@ -130,3 +130,36 @@ def test_people_and_handled_keys_keep_their_rows_when_renamed(
     if engine.dialect.name == "postgresql":  # SQLite's primary keys have no name
         assert inspect(engine).get_pk_constraint("handled_key")["name"] == "handled_key_pkey"
         assert inspect(engine).get_pk_constraint("person")["constrained_columns"] == ["person_id"]
+
+
+BEFORE_POSTED_AT = "0011_send_fence"
+
+
+def test_messages_sent_to_slack_get_their_post_time_from_their_ts(
+    engine: Engine, new_session: SessionFactory
+) -> None:
+    """A message sent before post times were kept gets its time from its ts, if it has one
+    (new_session clears the rows afterwards)."""
+    db.downgrade(engine, BEFORE_POSTED_AT)
+    try:
+        with engine.begin() as connection:
+            for key, ref in (("q1", "1765432100.000200"), ("q2", "not-a-ts"), ("q3", None)):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO outbox (dedupe_key, surface, recipient, payload, status, "
+                        "attempts, next_attempt_at, created_at, posted_ref) VALUES (:key, "
+                        "'conversation', 'U0TESTPRAC', '{}', 'sent', 1, :at, :at, :ref)"
+                    ),
+                    {"key": key, "ref": ref, "at": datetime(2025, 12, 11, 5, 48)},
+                )
+    finally:
+        db.upgrade(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT dedupe_key, posted_at FROM outbox ORDER BY dedupe_key")
+        ).all()
+    posted = {
+        key: at if at is None or isinstance(at, datetime) else datetime.fromisoformat(at)
+        for key, at in rows
+    }
+    assert posted == {"q1": datetime(2025, 12, 11, 5, 48, 20, 200), "q2": None, "q3": None}

@@ -12,6 +12,7 @@ from bot.reflection.messages import Reply
 from bot.reflection.service import CONFIRM
 from bot.render import Renderer
 from bot.requests import Requests
+from bot.terminal.dialect import TERMINAL
 from storage import organisation as org_queries
 from storage.db import transaction
 from storage.models import Action, Agency, Person, Reflection, SafeguardingLead
@@ -256,7 +257,7 @@ def test_an_injury_to_a_baby_is_met_at_once_with_the_agencys_procedure(
     assert warning.data["front_door"] == "0300 000 0000"
     assert "bruise on her ear" in warning.data["concerns"][0]["quote"]
     assert reply.status == "in_progress"  # offered a pause, not forced
-    shown = Renderer("plain").message(warning).splitlines()
+    shown = Renderer(TERMINAL).message(warning).splitlines()
     assert shown[0] == "This is for today, not only for the visit."
     assert shown[1].endswith('saw a bruise on her ear"')
     assert "0300 000 0000" in shown[2] and "999" in shown[2]

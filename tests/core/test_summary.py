@@ -14,6 +14,8 @@ from bot.reflection.messages import Reply
 from bot.reflection.questions import default_question_set
 from bot.render import Renderer
 from bot.requests import Requests
+from bot.slack.dialect import SLACK
+from bot.terminal.dialect import TERMINAL
 from tests.answering import Walk, answer_by_id
 
 PRAC = "U0TESTPRAC"
@@ -251,7 +253,7 @@ def test_plan_lead_and_the_ask_of_the_supervisor(summary: dict[str, Any]) -> Non
 def test_the_supervisors_copy_is_the_practitioners_with_the_context_added(
     summary: dict[str, Any],
 ) -> None:
-    renderer = Renderer("slack")
+    renderer = Renderer(SLACK)
     mine = renderer.render("messages/summary.j2", summary=summary, audience="practitioner")
     theirs = renderer.render("messages/summary.j2", summary=summary, audience="supervisor")
     assert "<@U0TESTPRAC>" in theirs.splitlines()[0]
@@ -268,8 +270,8 @@ def test_the_supervisors_copy_is_the_practitioners_with_the_context_added(
 
 def test_lead_reminder_names_the_lead(completed: Reply) -> None:
     reminder = next(m for m in completed.messages if m.template == "lead_reminder")
-    assert "<@U0TESTLEAD>" in Renderer("slack").message(reminder)
-    assert "U0TESTLEAD" in Renderer("plain").message(reminder)
+    assert "<@U0TESTLEAD>" in Renderer(SLACK).message(reminder)
+    assert "U0TESTLEAD" in Renderer(TERMINAL).message(reminder)
 
 
 def test_confirmation_says_who_will_see_it(new_session, clock, tmp_path: Path) -> None:
@@ -284,7 +286,7 @@ def test_confirmation_says_who_will_see_it(new_session, clock, tmp_path: Path) -
     service = Requests(new_session, now=clock, records=False)
     reply = answer_by_id(service, PRAC, "CSC-1001", {}, send=False).last
     assert reply.messages[-1].template == "confirm"
-    text = Renderer("slack").message(reply.messages[-1])
+    text = Renderer(SLACK).message(reply.messages[-1])
     assert "<@U0TESTSUPV>" in text and "<@U0TESTLEAD>" in text and "nobody else" in text
 
 
@@ -293,15 +295,15 @@ def test_user_text_is_escaped_for_slack(new_session, clock) -> None:
     service.start(practitioner_id=PRAC, case_ref="CSC-1001")
     service.respond(practitioner_id=PRAC, text="<!channel> & <@U0OTHER> said hi")
     reply = service.respond(practitioner_id=PRAC, text="back")
-    text = Renderer("slack").message(reply.messages[-1])
+    text = Renderer(SLACK).message(reply.messages[-1])
     assert "&lt;!channel&gt; &amp; &lt;@U0OTHER&gt;" in text
     assert "<!channel>" not in text and "<@U0OTHER>" not in text
 
 
 def test_every_message_template_renders_without_markers_in_plain_mode() -> None:
-    plain = Renderer("plain")
+    plain = Renderer(TERMINAL)
     source = (Path(__file__).parents[2] / "prompts" / "messages" / "welcome.j2").read_text()
-    assert "*skip*" in source
+    assert '{{ strong("skip") }}' in source
     for repeat in (False, True):
         text = plain.render(
             "messages/welcome.j2",

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from bot.render import Renderer
+from bot.render import Dialect, Renderer
+from bot.slack.dialect import SLACK
+from bot.terminal.dialect import TERMINAL
 from tests.slack.summary_fixtures import NEW_SUMMARY, OLD_SUMMARY, summary_like
 
 NEW_KEYS = (
@@ -30,8 +32,8 @@ NEW_KEYS = (
 AUDIENCES = ("practitioner", "supervisor", "lead", "record")
 
 
-def render(summary: dict[str, Any], mode: str = "plain", **data: Any) -> str:
-    return Renderer(mode).render("messages/summary.j2", summary=summary, **data)  # type: ignore[arg-type]
+def render(summary: dict[str, Any], mode: Dialect = TERMINAL, **data: Any) -> str:
+    return Renderer(mode).render("messages/summary.j2", summary=summary, **data)
 
 
 def positions(text: str, *parts: str) -> list[int]:
@@ -77,7 +79,7 @@ def test_flags_for_today_lead_the_flags() -> None:
     ungrouped = summary_like(NEW_SUMMARY, flags=flags)
     del ungrouped["flags_by_when"]  # grouped here from each flag's "matters"
     for summary in (ungrouped, summary_like(NEW_SUMMARY, flags=flags, flags_by_when=by_when)):
-        text = render(summary, "slack", audience="supervisor")
+        text = render(summary, SLACK, audience="supervisor")
         order = positions(
             text,
             "*Today*\n  • A bruise on a baby: act today",
@@ -92,7 +94,7 @@ def test_the_supervisors_copy_adds_the_context_and_what_is_asked_of_them() -> No
     summary = summary_like(
         NEW_SUMMARY, supervisor_ask="decision", decision_needed="Whether to hold a strategy"
     )
-    text = render(summary, "slack", audience="supervisor")
+    text = render(summary, SLACK, audience="supervisor")
     assert text.startswith("*<@U0TESTPRAC> reflected on CSC-7001* (Thursday 26 November 2026;")
     assert (
         "_Case open 240 days · reflection 3 · scale 3 → 4 → 4 · last plan: 2 of 3 actions done_"
@@ -100,7 +102,7 @@ def test_the_supervisors_copy_adds_the_context_and_what_is_asked_of_them() -> No
     )
     assert "*They ask of you:* a decision: Whether to hold a strategy" in text
     assert "_Safeguarding lead: talked the case through recently._" in text
-    mine = render(summary, "slack", audience="practitioner")
+    mine = render(summary, SLACK, audience="practitioner")
     assert "reflection 3" not in mine and "ask of" not in mine and "Safeguarding lead" not in mine
 
 
@@ -145,7 +147,7 @@ def test_without_answers_the_summary_stops_at_the_plan() -> None:
 
 def test_an_old_summary_renders_as_before_for_every_reader() -> None:
     for audience in AUDIENCES:
-        for mode in ("plain", "slack"):
+        for mode in (TERMINAL, SLACK):
             text = render(copy.deepcopy(OLD_SUMMARY), mode, audience=audience)
             assert "CSC-7002" in text
             assert "The child was not seen on their own." in text
@@ -161,7 +163,7 @@ def test_a_summary_missing_any_one_new_key_still_renders(missing: str) -> None:
     summary = summary_like(NEW_SUMMARY)
     del summary[missing]
     for audience in AUDIENCES:
-        assert "CSC-7001" in render(summary, "slack", audience=audience)
+        assert "CSC-7001" in render(summary, SLACK, audience=audience)
 
 
 def test_empty_and_partial_values_render_without_gaps_or_errors() -> None:

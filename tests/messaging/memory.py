@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from bot.messaging.frontend import Outcome, Stamp
 from bot.messaging.message import CONVERSATION, HOME, Message
-from bot.render import Renderer, renderer
+from bot.render import PLAIN, Renderer, renderer
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class MemoryPlatform:
 class MemoryFrontEnd:
     def __init__(self, platform: MemoryPlatform, text: Renderer | None = None) -> None:
         self.platform = platform
-        self.text = text or renderer("slack")
+        self.text = text or renderer(PLAIN)
 
     def render(self, surface: str, recipient: str, message: Message) -> Sequence[MemoryPost]:
         if surface not in {CONVERSATION, HOME}:

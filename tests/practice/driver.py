@@ -60,6 +60,7 @@ from bot.reflection.service import CONFIRM
 from bot.render import Renderer
 from bot.requests import Requests
 from bot.terminal.conversation import TerminalConversation
+from bot.terminal.dialect import TERMINAL
 from storage import cases as case_queries
 from storage.db import SessionFactory, transaction
 from storage.models import Case, Reflection
@@ -504,7 +505,7 @@ def drive(
     org = workdir / f"{vignette.name}-organisation.yaml"
     org.write_text(organisation_file(vignette), encoding="utf-8")
     load_organisation(org, new_session)
-    renderer = renderer or Renderer("plain")
+    renderer = renderer or Renderer(TERMINAL)
     earlier_at = starts_at - timedelta(days=vignette.earlier.days_later if vignette.earlier else 0)
     clock = Clock(earlier_at)
     service = Requests(new_session, now=clock, records=False)

@@ -10,6 +10,7 @@ from bot.reflection.messages import Reply
 from bot.render import Renderer
 from bot.requests import Requests
 from bot.terminal.conversation import TerminalConversation
+from bot.terminal.dialect import TERMINAL
 from storage.db import SessionFactory
 from storage.models import Reflection
 from tests.conftest import FixedClock
@@ -20,7 +21,7 @@ PRACTITIONER = "U0CONVERSE"
 def conversation(new_session: SessionFactory, clock: FixedClock) -> TerminalConversation:
     service = Requests(new_session, now=clock, records=False)
     return TerminalConversation(
-        service, Renderer("plain"), practitioner_id=PRACTITIONER, out=io.StringIO()
+        service, Renderer(TERMINAL), practitioner_id=PRACTITIONER, out=io.StringIO()
     )
 
 

@@ -11,11 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.reflection.messages import Said
-from bot.render import Renderer, escape_slack
+from bot.render import Renderer
 from bot.requests import Requests
+from bot.slack.dialect import SLACK, escape_slack
 from tests.protection.conftest import LEAD, PRACTITIONER, SUPERVISOR, load_org
 
-slack = Renderer("slack")
+slack = Renderer(SLACK)
 CONTROL = re.compile(r"<[^<>]*>")
 LOOSE_AMPERSAND = re.compile(r"&(?!amp;|lt;|gt;)")
 ATTACKS = [

@@ -11,9 +11,11 @@ import pytest
 from sqlmodel import select
 
 from bot.reflection.service import MAX_ANSWER_CHARS
-from bot.render import Renderer, escape_slack
+from bot.render import Renderer
 from bot.requests import Requests
+from bot.slack.dialect import SLACK, escape_slack
 from bot.terminal.conversation import TerminalConversation
+from bot.terminal.dialect import TERMINAL
 from storage.db import SessionFactory
 from storage.models import Answer, Reflection
 from tests.protection.conftest import PRACTITIONER, example_answers
@@ -53,7 +55,7 @@ def test_a_too_long_answer_is_refused_and_nothing_is_lost(
     assert reply.status == "in_progress"
     assert stored_answers(new_session) == before
     assert current_question(new_session) == where
-    rendered = Renderer("plain").message(reply.messages[0])
+    rendered = Renderer(TERMINAL).message(reply.messages[0])
     assert "Nothing has been saved from it" in rendered and "earlier answers are safe" in rendered
 
 
@@ -89,8 +91,8 @@ def test_any_script_is_stored_and_shown_intact(
     reply = service.respond(practitioner_id=PRACTITIONER, text="back")
     question = next(m for m in reply.messages if m.template == "question")
     assert question.data["previous"] == text
-    assert escape_slack(text) in Renderer("slack").message(question)
-    assert text in Renderer("plain").message(question)
+    assert escape_slack(text) in Renderer(SLACK).message(question)
+    assert text in Renderer(TERMINAL).message(question)
 
 
 def test_bytes_that_are_not_utf8_are_refused_and_the_reflection_carries_on(
@@ -101,7 +103,7 @@ def test_bytes_that_are_not_utf8_are_refused_and_the_reflection_carries_on(
     lines.insert(3, b"\xc3")  # a truncated UTF-8 sequence
     out = io.StringIO()
     conversation = TerminalConversation(
-        service, Renderer("plain"), practitioner_id=PRACTITIONER, out=out
+        service, Renderer(TERMINAL), practitioner_id=PRACTITIONER, out=out
     )
     assert conversation.run("CSC-1001", io.BytesIO(b"\n".join(lines) + b"\n")) == 0
     assert out.getvalue().count("isn't UTF-8 text") == 2
@@ -132,7 +134,7 @@ def test_a_practitioner_not_in_the_organisation_can_reflect(
         reply = service.respond(practitioner_id="U0TESTNEWB", text=text)
     assert reply.status == "completed" and reply.completion is not None
     assert reply.completion.supervisor_id is None and reply.completion.lead_ids == ()
-    completed = Renderer("plain").message(
+    completed = Renderer(TERMINAL).message(
         next(m for m in reply.messages if m.template == "completed")
     )
     assert "not set up in an organisation" in completed
@@ -148,4 +150,4 @@ def test_odd_case_references_get_a_clear_reply(service: Requests, ref: str) -> N
     reply = service.start(practitioner_id=PRACTITIONER, case_ref=ref)
     assert reply.messages[0].template in {"case_ref_invalid", "case_ref_no_digits"}
     assert reply.status is None
-    assert "<!channel>" not in Renderer("slack").message(reply.messages[0])
+    assert "<!channel>" not in Renderer(SLACK).message(reply.messages[0])

@@ -13,9 +13,11 @@ from sqlmodel import select
 
 from bot.casework.records import CaseExport, ExportedReflection
 from bot.protection.invisible import as_typed, without_bidi
-from bot.render import Mode, Renderer, export_markdown
+from bot.render import MARKDOWN_FILE, Dialect, Renderer, export_markdown
 from bot.requests import Requests
+from bot.slack.dialect import SLACK
 from bot.terminal.conversation import TerminalConversation
+from bot.terminal.dialect import TERMINAL
 from storage.db import SessionFactory
 from storage.models import Action, Answer, Reflection
 from tests.protection.conftest import PRACTITIONER, example_answers
@@ -91,12 +93,12 @@ def test_an_answer_is_stored_and_shown_without_bidirectional_controls(
     assert stored_answers(new_session) == [as_typed(REVERSING)]
     reply = service.respond(practitioner_id=PRACTITIONER, text="back")
     question = next(m for m in reply.messages if m.template == "question")
-    for mode in ("plain", "slack", "markdown"):
+    for mode in (TERMINAL, SLACK, MARKDOWN_FILE):
         assert "enif lla saw ti" in Renderer(mode).message(question)
 
 
-@pytest.mark.parametrize("mode", ["plain", "slack", "markdown"])
-def test_text_stored_before_is_shown_without_bidirectional_controls(mode: Mode) -> None:
+@pytest.mark.parametrize("mode", [TERMINAL, SLACK, MARKDOWN_FILE])
+def test_text_stored_before_is_shown_without_bidirectional_controls(mode: Dialect) -> None:
     render = Renderer(mode)
     shown = render.render("messages/added_to_answer.j2", label=OPEN_ISOLATE) + render.render(
         "messages/moved_on.j2", label=REVERSING, command=None
@@ -135,7 +137,7 @@ def test_the_terminal_conversation_asks_again_and_shows_no_control(
     lines = ["\u200b\u200d", *answers[:at], answers[at] + " \u202eesrever", *answers[at + 1 :]]
     out = io.StringIO()
     conversation = TerminalConversation(
-        service, Renderer("plain"), practitioner_id=PRACTITIONER, out=out
+        service, Renderer(TERMINAL), practitioner_id=PRACTITIONER, out=out
     )
     stdin = io.BytesIO("\n".join(lines).encode("utf-8") + b"\n")
     assert conversation.run("CSC-1001", stdin) == 0

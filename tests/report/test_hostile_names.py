@@ -23,6 +23,7 @@ from bot.report import formats
 from bot.report.counts import Report
 from bot.report.period import Period
 from bot.report.service import make_report
+from bot.slack.dialect import SLACK
 from storage.db import SessionFactory, transaction
 from storage.models import Agency, OutboxMessage, Person
 from tests.clock.helpers import context_at, rendered
@@ -159,13 +160,13 @@ def test_a_csv_cell_that_could_run_is_text(cell: str, written: str) -> None:
 
 
 def test_the_slack_short_version_is_inert(report: Report) -> None:
-    text = Renderer("slack").render("report/short.j2", short=formats.short(report))
+    text = Renderer(SLACK).render("report/short.j2", short=formats.short(report))
     assert "<" not in text and ">" not in text
     assert "&lt;script&gt;" not in text  # the partnership's short version names no agency
     one = replace(formats.short(report), scope=SCRIPT)
-    assert '&lt;script&gt;alert("x")&lt;/script&gt; Children\'s Services' in Renderer(
-        "slack"
-    ).render("report/short.j2", short=one)
+    assert '&lt;script&gt;alert("x")&lt;/script&gt; Children\'s Services' in Renderer(SLACK).render(
+        "report/short.j2", short=one
+    )
 
 
 def test_the_monthly_message_to_a_lead_is_inert(new_session: SessionFactory) -> None:

@@ -24,6 +24,7 @@ from bot.messaging.delivery import Delivery, DeliveryReport
 from bot.messaging.frontend import Stamp
 from bot.messaging.message import CONVERSATION, Message
 from bot.slack.frontend import POST, STAMP, SlackCall, SlackFrontEnd
+from bot.slack.timestamps import slack_time
 from storage import db, outbox, processes
 from storage.db import transaction
 from storage.models import OutboxMessage, Person, Process
@@ -149,6 +150,7 @@ def test_a_send_that_goes_well_makes_no_extra_call_and_records_slacks_ts(
     assert stamps(fake_slack, PRACTITIONER) == [first, rows[1].id]
     sent = [row(new_session, r.id or 0) for r in rows]
     assert [m.posted_ref for m in sent] == [m["ts"] for m in held]
+    assert [m.posted_at for m in sent] == [slack_time(m["ts"]) for m in held]
     assert [m.owner for m in sent] == ["deliverer", "web-process"]
     assert [m.uncertain for m in sent] == [False, False]
 
@@ -199,6 +201,7 @@ def test_a_post_slack_took_but_answered_late_or_with_a_500_arrives_once(
     assert methods_called(fake_slack)[calls_before:] == LOOKING  # looked, did not post
     sent = row(new_session, message_id)
     assert (sent.status, sent.posted_ref) == ("sent", fake_slack.held(PRACTITIONER)[0]["ts"])
+    assert sent.posted_at == slack_time(sent.posted_ref)
 
 
 # ---------------------------------------------------------------- the sending process died

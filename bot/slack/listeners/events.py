@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -13,6 +12,7 @@ from slack_bolt import App, BoltResponse
 from bot.slack.context import SlackContext
 from bot.slack.listeners.common import unescape
 from bot.slack.mentions import named_person
+from bot.slack.timestamps import slack_time
 
 # A plain message, one with a file attached (the text is the answer; the file is not kept), a
 # reply in a thread also sent to the conversation, and a /me message.
@@ -76,14 +76,6 @@ def direct_message(context: SlackContext, *, event: dict[str, Any], body: dict[s
         key=key,
         named=named_person(text),
     )
-
-
-def slack_time(ts: object) -> datetime | None:
-    """When a Slack message was posted, from its ts ("1765432100.000200")."""
-    try:
-        return datetime.fromtimestamp(float(str(ts)), UTC) if ts else None
-    except ValueError:
-        return None
 
 
 def edited(context: SlackContext, *, event: dict[str, Any], key: str) -> None:
