@@ -163,9 +163,6 @@ class MarkdownFile:
 
 MARKDOWN_FILE = MarkdownFile()
 
-    def list_templates(self) -> list[str]:
-        return self.inner.list_templates()
-
 
 def format_date(value: date | str | None, style: str = "long") -> str:
     if value is None:

@@ -14,6 +14,7 @@ from microsoft_teams.api.activities.install_update.remove import UninstalledActi
 from microsoft_teams.api.activities.message.message import MessageActivity
 from pydantic import ValidationError
 
+from bot.identity import teams_person_id
 from storage.teams import ConversationReference
 
 PERSONAL = "personal"
@@ -133,7 +134,7 @@ def parse(document: dict[str, Any]) -> Incoming:
     else:
         raise Unreadable(f"an activity Reflect does not act on ({activity.type})", routine=True)
     sender = activity.from_
-    person = (sender.aad_object_id or "").strip().lower() if sender is not None else ""
+    person = teams_person_id(sender.aad_object_id or "") if sender is not None else ""
     if not person:
         raise Unreadable("no sender's Entra object ID")
     conversation = activity.conversation

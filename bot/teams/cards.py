@@ -33,7 +33,9 @@ from microsoft_teams.cards import (
 from microsoft_teams.cards.core import Choice
 
 from bot.messaging.message import Control, Part
-from bot.render import PROMPTS_DIR, Renderer, renderer
+from bot.render import PROMPTS_DIR, Renderer
+from bot.teams.dialect import mentioned_ids
+from bot.teams.text import plain_renderer
 
 Payload = dict[str, Any]
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -54,13 +56,25 @@ def labels(directory: Path = PROMPTS_DIR) -> dict[str, str]:
 
 
 def card(body: list[Any]) -> Payload:
-    """An Adaptive Card holding ``body`` (SDK elements or plain mappings)."""
+    """An Adaptive Card holding ``body`` (SDK elements or plain mappings), with a mention
+    entity for each person Reflect's own words name (bot/teams/dialect.py's ``<at>ID</at>``;
+    typed text can write no such tag)."""
+    elements = [_plain(element) for element in body]
+    texts = "\n".join(str(e.get("text", "")) for e in elements if e.get("type") == "TextBlock")
+    entities = [
+        {
+            "type": "mention",
+            "text": f"<at>{person}</at>",
+            "mentioned": {"id": person, "name": person},
+        }
+        for person in mentioned_ids(texts)
+    ]
     return {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": "1.5",
-        "body": [_plain(element) for element in body],
-        "msteams": {"width": "Full"},
+        "body": elements,
+        "msteams": {"width": "Full", **({"entities": entities} if entities else {})},
     }
 
 
@@ -216,7 +230,7 @@ def _date_picker(stamp: str) -> list[Payload]:
 def _lone_button(control: Control) -> SubmitAction:
     """A control with words of its own: one button under the text (the clock's)."""
     assert control.label is not None
-    words = renderer("plain").render(f"{control.label}.j2", **control.label_data)
+    words = plain_renderer().render(f"{control.label}.j2", **control.label_data)
     if control.action == "start":
         return _submit(words, "start", case=control.subject)
     if control.action == "confirm_lead_contact":

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from bot.render import PROMPTS_DIR, renderer
+from bot.render import PLAIN, PROMPTS_DIR, renderer
 from bot.settings import Settings
 
 APP_DIR = Path(__file__).resolve().parents[2] / "teams"
@@ -71,9 +71,9 @@ def cmd_package(args: argparse.Namespace, settings: Settings) -> int:
     except FileExistsError:
         _say("package_refused", reason="exists", path=out)
         return 1
-    print(renderer("plain").render("teams/packaged.j2", path=out, app_id=settings.teams_app_id))
+    print(renderer(PLAIN).render("teams/packaged.j2", path=out, app_id=settings.teams_app_id))
     return 0
 
 
 def _say(template: str, **data: object) -> None:
-    print(renderer("plain").render(f"teams/{template}.j2", **data), file=sys.stderr)
+    print(renderer(PLAIN).render(f"teams/{template}.j2", **data), file=sys.stderr)

@@ -34,7 +34,7 @@ def test_a_long_open_case_prompt_reaches_a_teams_user_and_its_button_starts_the_
     driver.clock.current = datetime(2026, 11, 26, 10, 5, tzinfo=UTC)
     card = driver.cards_to(PRACTITIONER)[-1]["activity"]
     text = "\n".join(t for t in driver.texts_to(PRACTITIONER)[-1:])
-    assert "**CSC-7201** has been open since" in text and "`reflect CSC-7201`" in text
+    assert "**CSC-7201** has been open since" in text and "**reflect CSC-7201**" in text
     assert {"reflect": "start", "case": "CSC-7201"} in submits(card)
     assert driver.press(PRACTITIONER, reflect="start", case="CSC-7201").status_code == 200
     with driver.new_session() as session:

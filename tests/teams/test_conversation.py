@@ -97,7 +97,12 @@ def test_the_supervisor_acknowledges_and_writes_a_note_in_the_box_under_the_summ
     assert kept.author_id == SUPERVISOR
     assert "acknowledge" in actions
     told = driver.texts_to(PRACTITIONER)[-1]
-    assert "baby" in told and "https://example" not in told and "<at>" not in told
+    assert "baby" in told and "https://example" not in told
+    # Reflect names the supervisor, as a mention of theirs; what they typed mentions no one.
+    assert "\\<at\\>everyone" in told
+    card = driver.cards_to(PRACTITIONER)[-1]["activity"]["attachments"][0]["content"]
+    mentioned = [e["mentioned"]["id"] for e in card["msteams"]["entities"]]
+    assert mentioned == [SUPERVISOR]
 
 
 def test_someone_elses_reflection_cannot_be_acknowledged_from_a_card(driver: TeamsDriver) -> None:

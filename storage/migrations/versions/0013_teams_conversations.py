@@ -2,7 +2,7 @@
 that it can start a message to them
 
 Revision ID: 0013_teams_conversations
-Revises: 0011_send_fence
+Revises: 0012_posted_at
 Create Date: 2026-12-08
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_teams_conversations"
-down_revision = "0011_send_fence"
+down_revision = "0012_posted_at"
 branch_labels = None
 depends_on = None
 
