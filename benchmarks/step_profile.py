@@ -17,6 +17,7 @@ import argparse
 import io
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -37,6 +38,7 @@ from benchmarks.latency import (
     drop_database,
     message_body,
     prepare_database,
+    typed,
 )
 from tools import fake_slack
 
@@ -114,12 +116,15 @@ def call(app: Any, body: bytes, content_type: str) -> str:
     return status[0] if status else "?"
 
 
-def practitioner(app: Any, user: str, answers: int, arrivals: Arrivals, failed: list[str]) -> None:
+def practitioner(
+    app: Any, user: str, answers: int, arrivals: Arrivals, failed: list[str], acks: list[float]
+) -> None:
     steps = [(command_body(user, f"BEN-{user[-4:]}"), "application/x-www-form-urlencoded")]
-    steps += [(message_body(user, "1"), "application/json") for _ in range(answers)]
+    steps += [(message_body(user, text), "application/json") for text in typed(answers)]
     for body, content_type in steps:
         sent = time.monotonic()
         status = call(app, body, content_type)
+        acks.append(time.monotonic() - sent)
         if not status.startswith("200"):
             failed.append(status)
             return
@@ -159,9 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     db.upgrade(db.make_engine(settings.database_url, settings.batch_limits))
     statements = Statements()
     app, background = load_wsgi(settings, ServerOptions.from_settings(settings, 3000))
+    if background.startup is not None and not background.startup.wait(60):
+        raise RuntimeError(f"the app did not start: {background.starting()}")
     try:
         users = [f"U0P{n:05d}" for n in range(args.people)]
         failed: list[str] = []
+        acks: list[float] = []
         if args.profile:
             import yappi
 
@@ -170,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         statements.counting = True
         cpu = time.process_time()
         threads = [
-            threading.Thread(target=practitioner, args=(app, u, args.answers, arrivals, failed))
+            threading.Thread(
+                target=practitioner, args=(app, u, args.answers, arrivals, failed, acks)
+            )
             for u in users
         ]
         for thread in threads:
@@ -189,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
             f"statements per step {statements.total / steps:.1f}, commits per step"
             f" {statements.kinds['COMMIT'] / steps:.1f}, CPU per step {cpu / steps * 1000:.2f} ms"
             " (this process, with the driver)"
+        )
+        cuts = statistics.quantiles(acks, n=100, method="inclusive")
+        print(
+            f"acknowledgement (the WSGI call, in-process) p50 {cuts[49] * 1000:.1f} ms,"
+            f" p99 {cuts[98] * 1000:.1f} ms"
         )
         for kind, count in statements.kinds.most_common():
             print(f"  {count / steps:6.2f}  {kind}")

@@ -51,6 +51,9 @@ def enqueue(
         "owner": owner if claimed else None,
         "prompt": None if prompt is None else prompt[:80],
         "claim_epoch": 1 if claimed else 0,
+        # A message claimed as it is recorded is sent straight after commit, unfenced
+        # (bot/messaging/delivery.py, Delivery._fenced_send): its send is taken to start now.
+        "send_started_at": now if claimed else None,
     }
     return execute(session, _ENQUEUE, values).scalar_one_or_none()
 
@@ -89,7 +92,7 @@ def enqueue_many(
     return len(messages)
 
 
-def _holds_up_later(message: Any, now: datetime) -> Any:
+def _holds_up_later(message: Any, now: datetime | sa.BindParameter[datetime]) -> Any:
     """An unsent message that later ones to its recipient must wait for. One scheduled for
     later and not yet tried (a clock prompt held for working hours) does not hold up the
     conversation behind it; one being sent or retried does."""
@@ -99,25 +102,34 @@ def _holds_up_later(message: Any, now: datetime) -> Any:
     )
 
 
-def due_ids(*, session: Session, now: datetime, limit: int) -> list[int]:
-    """Messages ready to send, oldest first, none behind an earlier unsent one to its recipient."""
+def _due() -> sa.Select[Any]:
+    now = bindparam("now", type_=UTCDateTime)
     earlier = aliased(OutboxMessage)
     blocked = exists().where(
         col(earlier.recipient) == col(OutboxMessage.recipient),
         col(earlier.id) < col(OutboxMessage.id),
         _holds_up_later(earlier, now),
     )
-    rows = session.exec(
-        select(OutboxMessage.id)
+    return (
+        sa.select(col(OutboxMessage.id))
         .where(
             col(OutboxMessage.status).in_(UNSENT),
             col(OutboxMessage.next_attempt_at) <= now,
             ~blocked,
         )
         .order_by(col(OutboxMessage.id))
-        .limit(limit)
+        .limit(bindparam("limit"))
     )
-    return [r for r in rows if r is not None]
+
+
+# The delivery loop looks after every request that records a message: built once.
+_DUE = _due()
+
+
+def due_ids(*, session: Session, now: datetime, limit: int) -> list[int]:
+    """Messages ready to send, oldest first, none behind an earlier unsent one to its recipient."""
+    rows = execute(session, _DUE, {"now": now, "limit": limit})
+    return [r for (r,) in rows if r is not None]
 
 
 _WAITING_FOR = (

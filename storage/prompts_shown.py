@@ -11,6 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from storage.db import execute
 from storage.models import OutboxMessage
 from storage.statuses import OutboxStatus
 
@@ -22,6 +23,24 @@ LOOK_BACK = 5
 class OnScreen:
     prompt: str | None  # None: no question is known to have reached them
     settled: bool = True  # False: a question's send is in flight or its outcome unknown
+
+
+# Asked on every answer typed in a chat: built once.
+_SHOWN = (
+    sa.select(
+        col(OutboxMessage.id),
+        col(OutboxMessage.prompt),
+        col(OutboxMessage.status),
+        col(OutboxMessage.posted_at),
+        col(OutboxMessage.uncertain),
+    )
+    .where(
+        col(OutboxMessage.recipient) == sa.bindparam("recipient"),
+        col(OutboxMessage.prompt).is_not(None),
+    )
+    .order_by(col(OutboxMessage.id).desc())
+    .limit(LOOK_BACK)
+)
 
 
 def _not_known(_message_id: int) -> datetime | None:
@@ -41,18 +60,7 @@ def on_screen_at(
 
     ``sent_not_marked``: when a message this process has sent and not yet marked sent (it
     marks them in batches) was posted, or None."""
-    rows = session.execute(
-        sa.select(
-            col(OutboxMessage.id),
-            col(OutboxMessage.prompt),
-            col(OutboxMessage.status),
-            col(OutboxMessage.posted_at),
-            col(OutboxMessage.uncertain),
-        )
-        .where(col(OutboxMessage.recipient) == recipient, col(OutboxMessage.prompt).is_not(None))
-        .order_by(col(OutboxMessage.id).desc())
-        .limit(LOOK_BACK)
-    )
+    rows = execute(session, _SHOWN, {"recipient": recipient})
     for message_id, prompt, status, posted_at, uncertain in rows:
         if status == OutboxStatus.FAILED:
             continue  # never reached them, and never will unless an operator retries it

@@ -46,6 +46,58 @@ _ACTIONS = (
 )
 
 
+# An answer's step reads its reflection, case and answers, and whether the practitioner has
+# completed one before, in one round trip: the reflection (locked) picked by the subquery, its
+# answers joined one a row.
+_ACTIVE_ID = (
+    sa.select(col(Reflection.id))
+    .where(
+        col(Reflection.practitioner_id) == bindparam("practitioner_id"),
+        col(Reflection.status) == "in_progress",
+    )
+    .order_by(col(Reflection.updated_at).desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_COMPLETED_BEFORE = (
+    sa.select(col(Reflection.id))
+    .where(
+        col(Reflection.practitioner_id) == bindparam("practitioner_id"),
+        col(Reflection.status) == "completed",
+    )
+    .exists()
+)
+_STEP = (
+    sa.select(Reflection, Case, *_ANSWERS.selected_columns, _COMPLETED_BEFORE)
+    .join(Case, col(Case.id) == Reflection.case_id)
+    .outerjoin(Answer, col(Answer.reflection_id) == Reflection.id)
+    .where(col(Reflection.id) == _ACTIVE_ID, col(Reflection.status) == "in_progress")
+    .with_for_update(of=Reflection)
+)
+
+
+@dataclass(frozen=True)
+class ActiveStep:
+    """What an answer's step reads before it answers: the reflection being answered (locked
+    for the transaction), its case and answers, and whether its practitioner has completed a
+    reflection before."""
+
+    reflection: Reflection
+    case: Case
+    answers: dict[str, StoredAnswer]
+    completed_before: bool
+
+
+def active_step(*, session: Session, practitioner_id: str) -> ActiveStep | None:
+    """The reflection a practitioner is answering now, with its case and answers, in one
+    statement; None when none is in progress."""
+    rows = session.execute(_STEP, {"practitioner_id": practitioner_id}).all()
+    if not rows:
+        return None
+    answers = {row[3]: StoredAnswer(*row[2:8]) for row in rows if row[2] is not None}
+    return ActiveStep(rows[0][0], rows[0][1], answers, bool(rows[0][8]))
+
+
 def active_reflection(*, session: Session, practitioner_id: str) -> Reflection | None:
     """The reflection a practitioner is answering now, locked for this transaction."""
     found = active_reflection_and_case(session=session, practitioner_id=practitioner_id)

@@ -48,6 +48,14 @@ from storage import organisation as org_queries
 from storage import reflections as queries
 from storage.models import Action, Case, Reflection
 from storage.reflections import Earlier, StoredAnswer
+from storage.statuses import (
+    CLOSED_REVIEWS,
+    ActionStatus,
+    AnswerStatus,
+    LeadStatus,
+    ReflectionStatus,
+    ReviewStatus,
+)
 
 CONFIRM = "__confirm__"
 MAX_ANSWER_CHARS = 20_000
@@ -88,6 +96,9 @@ def case_ref_problem(ref: str) -> str | None:
     return None
 
 
+KEPT_FOR_THE_STEP = "reflect.kept_for_the_step"
+
+
 @dataclass(frozen=True)
 class _Context:
     """Everything one call needs about a reflection, loaded once."""
@@ -100,6 +111,8 @@ class _Context:
     earlier: Earlier | None = None
     earlier_answers: dict[str, StoredAnswer] = field(default_factory=dict)
     earlier_actions: list[Action] = field(default_factory=list)
+    # Whether the practitioner has completed a reflection before, when read with the rest.
+    completed_before: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -149,7 +162,7 @@ class ReflectionService:
             )
         current = queries.active_reflection(session=session, practitioner_id=practitioner_id)
         if current is not None and current.case_id != case.id:
-            current.status = "paused"
+            current.status = ReflectionStatus.PAUSED
             current.updated_at = now
             session.add(current)
             other = session.get(Case, current.case_id)
@@ -169,12 +182,14 @@ class ReflectionService:
             reflection = Reflection(
                 case_id=case.id or 0,
                 practitioner_id=practitioner_id,
-                status="in_progress",
+                status=ReflectionStatus.IN_PROGRESS,
                 question_set_version=self.questions.version,
                 question_set=self.questions.role(org["role"]).id,
                 is_repeat=repeat,
                 lead_status=(
-                    "is_lead" if org["is_lead"] or self.questions.role(org["role"]).lead else None
+                    LeadStatus.IS_LEAD
+                    if org["is_lead"] or self.questions.role(org["role"]).lead
+                    else None
                 ),
                 started_at=now,
                 updated_at=now,
@@ -195,7 +210,7 @@ class ReflectionService:
             )
             self._advance(session, context, reply)
         else:
-            reflection.status = "in_progress"
+            reflection.status = ReflectionStatus.IN_PROGRESS
             reflection.updated_at = now
             session.add(reflection)
             context = self._load(session, reflection, case)
@@ -253,11 +268,20 @@ class ReflectionService:
         """
         reply = Reply()
         text = as_typed(text)
-        found = queries.active_reflection_and_case(session=session, practitioner_id=practitioner_id)
-        if found is None:
+        step = queries.active_step(session=session, practitioner_id=practitioner_id)
+        if step is None:
             reply.say("no_active", has_paused=self._has_paused(session, practitioner_id))
             return reply
-        context = self._load(session, *found)
+        context = self._with_earlier(
+            session,
+            _Context(
+                reflection=step.reflection,
+                case=step.case,
+                answers=step.answers,
+                actions=queries.actions_of(session=session, reflection_id=step.reflection.id or 0),
+                completed_before=step.completed_before,
+            ),
+        )
         word = _command_word(text)
         if (
             typed_under is not None
@@ -324,12 +348,13 @@ class ReflectionService:
             case=context.case,
             answers=context.answers,
             actions=context.actions,
+            completed_before=context.completed_before,
             earlier=earlier,
             earlier_answers=queries.answers_of(session=session, reflection_id=earlier.last_id),
             earlier_actions=[
                 a
                 for a in queries.actions_of(session=session, reflection_id=earlier.last_id)
-                if a.status == "complete"
+                if a.status == ActionStatus.COMPLETE
             ],
         )
 
@@ -347,7 +372,7 @@ class ReflectionService:
         earlier = context.earlier
         facts = Facts(
             answers=self._states(context.answers),
-            actions=[action_dict(a) for a in context.actions if a.status == "complete"],
+            actions=[action_dict(a) for a in context.actions if a.status == ActionStatus.COMPLETE],
             role=reflection.question_set or "",
             is_lead=reflection.lead_status == "is_lead",
             repeat=bool(reflection.is_repeat and earlier),
@@ -398,7 +423,7 @@ class ReflectionService:
             and answer is not None
             and typed_under.reflection_id == context.reflection.id
             and question.kind == "text"
-            and answer.status == "answered"
+            and answer.status == AnswerStatus.ANSWERED
             and _command_word(text) is None
             and cleaned
         )
@@ -406,7 +431,7 @@ class ReflectionService:
             addition = self._screen(session, context, cleaned, reply)
             combined = f"{answer.value or ''}\n\n{addition}".strip()
             if len(combined) <= MAX_ANSWER_CHARS:
-                self._store(session, context, question.id, "answered", combined)
+                self._store(session, context, question.id, AnswerStatus.ANSWERED, combined)
                 reply.say("added_to_answer", label=question.label)
                 return
         reply.say(
@@ -494,7 +519,7 @@ class ReflectionService:
     def _plan_words(self, context: _Context, text: str) -> str:
         """The plan's own words, for a question that holds the plan against the flags."""
         facts = self._facts(context)
-        actions = [a for a in context.actions if a.status == "complete"]
+        actions = [a for a in context.actions if a.status == ActionStatus.COMPLETE]
         first = next(
             (a for a in actions if self.questions.is_urgent_action(a.what or "")),
             actions[0] if actions else None,
@@ -518,6 +543,8 @@ class ReflectionService:
     def _meets_themes_first(self, session: Session, context: _Context) -> bool:
         """Whether this is the practitioner's first reflection: why a theme matters is said
         the first time they meet it (and again when they skip it), not every time."""
+        if context.completed_before is not None:  # read with the reflection
+            return not context.completed_before
         # Read without flushing: a reflection started in this step is inserted once, by
         # _finish, with its first question, not inserted here and updated there.
         with session.no_autoflush:
@@ -637,7 +664,7 @@ class ReflectionService:
             value = question.option(quick).label
         else:
             value = self._screen(session, context, cleaned, reply)
-        self._store(session, context, question.id, "answered", value)
+        self._store(session, context, question.id, AnswerStatus.ANSWERED, value)
         self._warn_if_immediate(session, context, question.id, reply)
         if question.alerts_supervisor:
             self._alert_supervisor(session, context, question, reply)
@@ -686,7 +713,7 @@ class ReflectionService:
         self._read_action_line(context, action, value, None)
         action.due_on = action.due_on or self.today()
         action.position = min(a.position for a in context.actions) - 1
-        action.status = "complete"
+        action.status = ActionStatus.COMPLETE
         context.actions.sort(key=lambda a: a.position)
         session.add(action)
 
@@ -713,7 +740,7 @@ class ReflectionService:
         upcoming = next((q for q in self._path(context) if q.id not in context.answers), None)
         reflection.current_question = upcoming.id if upcoming else CONFIRM
         reflection.current_step = _first_step(upcoming) if upcoming else None
-        reflection.status = "paused"
+        reflection.status = ReflectionStatus.PAUSED
         session.add(reflection)
         reply.say("today_paused", case_ref=context.case.ref)
 
@@ -722,7 +749,7 @@ class ReflectionService:
         if not (question.carry and context.earlier):
             return None
         earlier = context.earlier_answers.get(question.id)
-        if earlier is None or earlier.status != "answered":
+        if earlier is None or earlier.status != AnswerStatus.ANSWERED:
             return None
         if text.lower().rstrip("!.") not in STILL_RIGHT_WORDS:
             return None
@@ -795,7 +822,13 @@ class ReflectionService:
     ) -> None:
         value = ",".join(status or "skipped" for status in statuses)
         answered = any(status for status in statuses)
-        self._store(session, context, question.id, "answered" if answered else "skipped", value)
+        self._store(
+            session,
+            context,
+            question.id,
+            AnswerStatus.ANSWERED if answered else AnswerStatus.SKIPPED,
+            value,
+        )
 
     def _screen(self, session: Session, context: _Context, text: str, reply: Reply) -> str:
         screened = screen_typed(
@@ -808,7 +841,12 @@ class ReflectionService:
         return screened.text
 
     def _store(
-        self, session: Session, context: _Context, question_id: str, status: str, value: str | None
+        self,
+        session: Session,
+        context: _Context,
+        question_id: str,
+        status: AnswerStatus,
+        value: str | None,
     ) -> None:
         question = self.questions.questions.get(question_id)
         written = (
@@ -853,10 +891,10 @@ class ReflectionService:
             self._advance(session, context, reply)
             return
         existing = context.answers.get(question.id)
-        if existing is not None and existing.status == "answered":
+        if existing is not None and existing.status == AnswerStatus.ANSWERED:
             reply.say("kept_answer")
         else:
-            self._store(session, context, question.id, "skipped", None)
+            self._store(session, context, question.id, AnswerStatus.SKIPPED, None)
             first = next(
                 (q for q in self._path(context) if q.theme == question.theme and not q.follow_up),
                 None,
@@ -901,12 +939,12 @@ class ReflectionService:
         self._prompt(session, context, reply)
 
     def _pause(self, session: Session, context: _Context, reply: Reply) -> None:
-        context.reflection.status = "paused"
+        context.reflection.status = ReflectionStatus.PAUSED
         session.add(context.reflection)
         reply.say("paused", case_ref=context.case.ref)
 
     def _cancel(self, session: Session, context: _Context, reply: Reply) -> None:
-        context.reflection.status = "cancelled"
+        context.reflection.status = ReflectionStatus.CANCELLED
         session.add(context.reflection)
         reply.say("cancelled", case_ref=context.case.ref)
 
@@ -1019,7 +1057,7 @@ class ReflectionService:
         upcoming = next((s for s in later if needed.get(s)), None)
         if upcoming is None:
             if draft is not None:
-                draft.status = "complete"
+                draft.status = ActionStatus.COMPLETE
                 session.add(draft)
                 reply.say("plan_action_noted", action=action_dict(draft))
             # Straight on to the next action, where "done" ends the plan.
@@ -1036,7 +1074,7 @@ class ReflectionService:
         action = Action(
             reflection_id=context.reflection.id or 0,
             position=len(context.actions) + 1,
-            status="draft",
+            status=ActionStatus.DRAFT,
         )
         session.add(action)
         session.flush()
@@ -1062,9 +1100,9 @@ class ReflectionService:
         if draft is not None and step != "what":
             reflection.current_step = "what"
             return True
-        complete = [a for a in context.actions if a.status == "complete"]
+        complete = [a for a in context.actions if a.status == ActionStatus.COMPLETE]
         if step in {"what", "more"} and draft is None and complete:
-            complete[-1].status = "draft"
+            complete[-1].status = ActionStatus.DRAFT
             reflection.current_step = "what"
             return True
         return False
@@ -1073,7 +1111,7 @@ class ReflectionService:
         self, session: Session, context: _Context, question: Question, reply: Reply
     ) -> None:
         count = _complete_count(context)
-        status = "answered" if count else "skipped"
+        status = AnswerStatus.ANSWERED if count else AnswerStatus.SKIPPED
         self._store(session, context, question.id, status, str(count) if count else None)
         if not count:
             reply.say("skipped")
@@ -1112,7 +1150,7 @@ class ReflectionService:
             lead=lead,
         )
         self._record_review(session, context, facts, now)
-        reflection.status = "completed"
+        reflection.status = ReflectionStatus.COMPLETED
         reflection.completed_at = now
         reflection.current_question = None
         reflection.current_step = None
@@ -1157,9 +1195,11 @@ class ReflectionService:
         if context.reflection.lead_status == "is_lead":
             return {"status": "is_lead", "on": None}
         answer = context.answers.get("lead_contact")
-        status = answer.value if answer is not None and answer.status == "answered" else None
+        status = (
+            answer.value if answer is not None and answer.status == AnswerStatus.ANSWERED else None
+        )
         when = context.answers.get("lead_when")
-        on = when.value if when is not None and when.status == "answered" else None
+        on = when.value if when is not None and when.status == AnswerStatus.ANSWERED else None
         if status == "planned" and on:
             action = self._new_action(session, context)
             action.what = self.questions.settings.lead_action
@@ -1167,7 +1207,7 @@ class ReflectionService:
             action.owner_person_id = context.reflection.practitioner_id
             action.due_on = date.fromisoformat(on)
             action.contingency = self.questions.settings.lead_action_contingency
-            action.status = "complete"
+            action.status = ActionStatus.COMPLETE
             session.add(action)
         return {"status": status or "skipped", "on": on}
 
@@ -1180,10 +1220,10 @@ class ReflectionService:
         if statuses is None or statuses.skipped:
             return
         for action, status in zip(context.earlier_actions, statuses.choices, strict=False):
-            if status not in {"done", "partly", "not_done", "no_longer_needed"}:
+            if status not in set(ReviewStatus):
                 continue
-            action.review_status = status
-            if status in {"done", "no_longer_needed"} and action.done_at is None:
+            action.review_status = ReviewStatus(status)
+            if status in CLOSED_REVIEWS and action.done_at is None:
                 action.done_at = now
             session.add(action)
 
@@ -1192,16 +1232,20 @@ class ReflectionService:
     def _finish(self, session: Session, context: _Context, reply: Reply) -> None:
         context.reflection.updated_at = self.now()
         queries.save_progress(session=session, reflection=context.reflection)
+        # The session's identity map holds rows weakly: kept here until the transaction ends,
+        # the reflection is found there by whatever records the reply (its prompt's stamp),
+        # rather than read again.
+        session.info.setdefault(KEPT_FOR_THE_STEP, []).append(context.reflection)
         if context.reflection.id is None:  # a new reflection: its id names its prompts
             session.flush()
         reply.reflection_id = context.reflection.id
         reply.status = context.reflection.status
-        if reply.prompted and reply.status == "in_progress":
+        if reply.prompted and reply.status == ReflectionStatus.IN_PROGRESS:
             reply.asks = self._position(context)
 
     def _has_paused(self, session: Session, practitioner_id: str) -> bool:
         return any(
-            r.status == "paused"
+            r.status == ReflectionStatus.PAUSED
             for r, _ in queries.open_reflections_of(
                 session=session, practitioner_id=practitioner_id
             )
@@ -1214,11 +1258,11 @@ def _command_word(text: str) -> str | None:
 
 
 def _draft(context: _Context) -> Action | None:
-    return next((a for a in context.actions if a.status == "draft"), None)
+    return next((a for a in context.actions if a.status == ActionStatus.DRAFT), None)
 
 
 def _complete_count(context: _Context) -> int:
-    return sum(1 for a in context.actions if a.status == "complete")
+    return sum(1 for a in context.actions if a.status == ActionStatus.COMPLETE)
 
 
 def _parse_choices(question: Question, text: str) -> list[str] | None:

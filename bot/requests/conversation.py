@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sqlmodel import Session
+
 from bot.messaging import handled
 from bot.messaging.inbox import NotYet, Received
 from bot.messaging.message import Part
@@ -119,32 +121,33 @@ def handle_answer(requests: Requests, item: Received) -> None:
     """A stored answer goes to the service, filed under the question that was on the person's
     screen when they typed it, in one transaction with the next question it records."""
     typed_at = _typed_at(item.payload)
-    typed_under = None
-    if typed_at is not None:
-        with requests.new_session() as session:
+
+    def answer(session: Session) -> Reply:
+        typed_under = None
+        if typed_at is not None:
             shown = on_screen_at(
                 session=session,
                 recipient=item.user_id,
                 typed_at=typed_at,
                 sent_not_marked=requests.sent_not_marked,
             )
-        if not shown.settled:
-            # A question's send is in flight: did it reach them before they typed?
-            raise NotYet(settling_wait(item, requests.now()))
-        typed_under = Position.from_key(shown.prompt)
-    try:
-        requests.run(
-            item.payload["key"],
-            item.user_id,
-            lambda session: requests.service.respond(
-                session,
-                practitioner_id=item.user_id,
-                text=item.payload["text"],
-                typed_under=typed_under,
-                person=item.payload.get("named"),
-            ),
-            consumes=item.id,
+            if not shown.settled:
+                # A question's send is in flight: did it reach them before they typed? (Raised
+                # in the step's transaction, which changed nothing yet and is rolled back.)
+                raise NotYet(settling_wait(item, requests.now()))
+            typed_under = Position.from_key(shown.prompt)
+        return requests.service.respond(
+            session,
+            practitioner_id=item.user_id,
+            text=item.payload["text"],
+            typed_under=typed_under,
+            person=item.payload.get("named"),
         )
+
+    try:
+        # One transaction: the item taken, the question on screen looked up, the answer and
+        # the next question recorded.
+        requests.run(item.payload["key"], item.user_id, answer, consumes=item.id)
     except handled.AlreadyHandled:
         return
 

@@ -265,7 +265,10 @@ class Requests:
             if claim is not None and handled.was_taken(self.new_session, claim):
                 raise handled.AlreadyHandled(claim) from None
             raise
-        if self.records:
+        if self.records and self.delivery is None:
+            # With a delivery, recording woke it already where there was something for its
+            # loop (outbox.record); a message claimed as it was recorded goes straight to a
+            # sender, and a pass of the loop after every answer would find nothing due.
             self.wake()
         return reply
 
