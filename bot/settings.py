@@ -219,6 +219,57 @@ class Settings(BaseSettings):
         example="http://127.0.0.1:8090/api/",
         shown_default="Slack's",
     )
+    # Microsoft Teams
+    teams_app_id: str | None = setting(
+        "TEAMS_APP_ID",
+        None,
+        "the bot's Microsoft App ID (its Entra app registration's client ID); Teams is served "
+        "when it is set",
+        must="an app (client) ID",
+        example="00000000-0000-0000-0000-000000000000",
+        shown_default="none",
+    )
+    teams_app_secret: str | None = setting(
+        "TEAMS_APP_SECRET",
+        None,
+        "the app registration's client secret",
+        must="the app's client secret",
+        secret=True,
+        shown_default="none",
+    )
+    teams_tenant_id: str | None = setting(
+        "TEAMS_TENANT_ID",
+        None,
+        "the one Microsoft Entra tenant whose people may use Reflect (activities from any other "
+        "are refused); it also issues the bot's tokens",
+        must="a tenant (directory) ID",
+        example="00000000-0000-0000-0000-000000000000",
+        shown_default="none",
+    )
+    teams_openid_url: WebAddress = setting(
+        "TEAMS_OPENID_URL",
+        "https://login.botframework.com/v1/.well-known/openidconfiguration",
+        "the OpenID metadata document naming the keys that sign Teams' requests",
+        must="a web address starting http:// or https://",
+        example="http://127.0.0.1:8091/v1/.well-known/openidconfiguration",
+        shown_default="Microsoft's",
+    )
+    teams_token_url: WebAddress = setting(
+        "TEAMS_TOKEN_URL",
+        None,
+        "where the bot gets its own tokens (a proxy, or the fake Teams)",
+        must="a web address starting http:// or https://",
+        example="http://127.0.0.1:8091/oauth2/v2.0/token",
+        shown_default="the tenant's token endpoint",
+    )
+    teams_connector_url: WebAddress = setting(
+        "TEAMS_CONNECTOR_URL",
+        None,
+        "the only Bot Connector service the bot will post to, for tests (the fake Teams)",
+        must="a web address starting http:// or https://",
+        example="http://127.0.0.1:8091/",
+        shown_default="the one each activity names",
+    )
     # The web server
     port: int = setting(
         "PORT",
@@ -438,6 +489,18 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _check_teams(self) -> Settings:
+        if self.teams_app_id is None:
+            return self
+        if self.teams_tenant_id is None:
+            raise _refusal(
+                "TEAMS_TENANT_ID", "", must="the tenant (directory) ID, set with TEAMS_APP_ID"
+            )
+        if self.teams_app_secret is None:
+            raise _refusal("TEAMS_APP_SECRET", "", must="the app's secret, set with TEAMS_APP_ID")
+        return self
+
     # -------------------------------------------------------------- what callers use
 
     def for_requests(self) -> Settings:
@@ -498,6 +561,10 @@ class Settings(BaseSettings):
             handled_key_days=self.retention_event_days,
             audit_days=self.retention_audit_days,
         )
+
+    @property
+    def teams_configured(self) -> bool:
+        return self.teams_app_id is not None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -579,6 +646,7 @@ def variables() -> list[tuple[str, str, str]]:
 GROUPS = {
     "DATABASE_URL": ("storage", 2),
     "SLACK_BOT_TOKEN": ("Slack, for `reflect serve`", 4),
+    "TEAMS_APP_ID": ("Microsoft Teams, for `reflect serve` (docs/teams.md)", 6),
     "PORT": ("the web server", 7),
     "REFLECT_DB_CONNECT_TIMEOUT_SECONDS": ("the web process's database limits", 4),
     "REFLECT_DB_BATCH_CONNECT_TIMEOUT_SECONDS": ("the same, for commands and the clock", 4),

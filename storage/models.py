@@ -287,3 +287,19 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=32)
     subject: str = Field(max_length=120)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class TeamsConversation(SQLModel, table=True):
+    """Where Reflect writes to a person in Microsoft Teams: the personal chat their installing
+    the app opened, kept so that Reflect can start a message (a summary, a clock prompt)."""
+
+    __tablename__ = "teams_conversation"
+    # The Microsoft Entra object ID: the person's ID in the organisation file.
+    person_id: str = Field(primary_key=True, max_length=64)
+    tenant_id: str = Field(max_length=64)
+    service_url: str = Field(max_length=300)
+    conversation_id: str = Field(max_length=300)
+    # The person's and the bot's ids in Teams' own terms (29:... and 28:...).
+    user_id: str = Field(max_length=300)
+    bot_id: str = Field(max_length=300)
+    updated_at: datetime = Field(sa_type=UTCDateTime)

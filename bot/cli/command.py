@@ -14,6 +14,7 @@ from bot.cli import admin, clock, conversation, protection, report, serve, set_a
 from bot.cli.output import print_template
 from bot.settings import Settings, SettingsError
 from bot.settings import problems as settings_problems
+from bot.teams.package import add_teams_command
 from storage import health
 from storage.encryption import EncryptionKeyError
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     set_aside.add_commands(commands)
     report.add_commands(commands)
     clock.add_commands(commands)
+    add_teams_command(commands)
     return parser
 
 

@@ -43,6 +43,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print_template("serving", stream=sys.stderr, mode="socket", port=None)
         server.serve_socket_mode(settings, options)
         return 0
-    print_template("serving", stream=sys.stderr, mode="http", port=options.port)
+    print_template(
+        "serving",
+        stream=sys.stderr,
+        mode="http",
+        port=options.port,
+        paths=server.listening_paths(settings),
+    )
     server.serve_http(settings, options)
     return 0

@@ -62,7 +62,7 @@ def platform_for(name: str, settings: Settings) -> Platform:
         from bot.slack.deployment import SlackPlatform
 
         return SlackPlatform(settings)
-    from bot.teams.deployment import TeamsPlatform  # type: ignore[import-not-found]
+    from bot.teams.deployment import TeamsPlatform
 
     platform: Platform = TeamsPlatform(settings)
     return platform

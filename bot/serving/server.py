@@ -91,12 +91,26 @@ def check_settings(settings: Settings) -> None:
                 + " and ".join(missing)
                 + '. See "Running Reflect in Slack" in README.md.'
             )
+    if settings.slack_app_token and "teams" in configured_platforms(settings):
+        raise SettingsError(
+            "Cannot start: Microsoft Teams posts to Reflect over HTTP, and SLACK_APP_TOKEN runs "
+            "Slack alone over Socket Mode. Unset SLACK_APP_TOKEN to serve Slack and Teams "
+            "together over HTTP (see docs/teams.md)."
+        )
     if not configured_platforms(settings):
         raise SettingsError(
             "Cannot start: no front end is configured. Set SLACK_BOT_TOKEN and "
             "SLACK_SIGNING_SECRET for Slack (see README.md), or the Microsoft Teams settings "
             "(see docs/teams.md)."
         )
+
+
+PATHS = {"slack": "Slack requests at /slack/events", "teams": "Teams activities at /api/messages"}
+
+
+def listening_paths(settings: Settings) -> list[str]:
+    """What `reflect serve` says it listens for, platform by platform."""
+    return [PATHS[name] for name in configured_platforms(settings)]
 
 
 class ReflectWSGI:

@@ -1,6 +1,7 @@
 """How Microsoft Teams writes a message: the Markdown a TextBlock renders (``**bold**``,
 ``_italic_``, ``[label](url)``), with Markdown's special characters escaped in everything a
-person typed, so that no text becomes emphasis, a link, an image or HTML.
+person typed, and a web address broken with a zero-width space, so that no text becomes
+emphasis, a link, an image or HTML.
 
 A person is written ``<at>ID</at>`` (ID the Microsoft Entra object ID). Only this dialect's
 ``mention`` writes that: ``<`` and ``>`` in typed text are escaped, so ``mentioned_ids`` finds
@@ -18,11 +19,19 @@ from bot.identity import ENTRA_OBJECT_ID, id_platform
 _MENTION = re.compile(rf"<at>({ENTRA_OBJECT_ID.pattern})</at>")
 # What can start emphasis, a link, an image, a heading, code, a table or HTML (an entity).
 _SPECIAL = re.compile(r"([\\`*_<>#|\[\]~&])")
+# What Teams would turn into a link by itself, with no Markdown: a web address.
+_WEB = re.compile(r"(?i)(:)(//)|\b(www)(\.)")
+ZERO_WIDTH_SPACE = "\u200b"
 
 
 def escape_markdown(text: str) -> str:
     """Every Markdown special character backslash-escaped; line breaks are kept."""
     return _SPECIAL.sub(r"\\\1", text)
+
+
+def unlinked(text: str) -> str:
+    """A web address broken with a zero-width space, so that Teams does not make it a link."""
+    return _WEB.sub(lambda m: ZERO_WIDTH_SPACE.join(g for g in m.groups() if g), text)
 
 
 def mentioned_ids(text: str) -> list[str]:
@@ -37,7 +46,7 @@ class TeamsDialect:
     mentions_understood: bool = False
 
     def escape(self, text: str) -> str:
-        return escape_markdown(text)
+        return unlinked(escape_markdown(text))
 
     def emphasis(self, text: str) -> str:
         return f"**{text}**"

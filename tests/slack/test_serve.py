@@ -230,3 +230,15 @@ def test_socket_mode_needs_no_signing_secret_but_always_a_bot_token() -> None:
     with pytest.raises(SettingsError, match="SLACK_BOT_TOKEN") as refused:
         check_settings(Settings(slack_app_token="xapp-1"))
     assert "SLACK_SIGNING_SECRET" not in str(refused.value)
+
+
+def test_socket_mode_is_refused_beside_teams_which_posts_over_http() -> None:
+    settings = Settings(
+        slack_bot_token="xoxb-1",
+        slack_app_token="xapp-1",
+        teams_app_id="0f4c2a1e-1111-4222-8333-944455556666",
+        teams_app_secret="test-only-secret",
+        teams_tenant_id="1a2b3c4d-1111-4222-8333-944455556666",
+    )
+    with pytest.raises(SettingsError, match="Unset SLACK_APP_TOKEN"):
+        check_settings(settings)
