@@ -37,7 +37,7 @@ from bot.admin.organisation import (
     shown,
 )
 from bot.identity import is_person_id, platform_of, teams_person_id
-from bot.reflection.service import case_ref_problem, normalise_case_ref
+from bot.reflection.case_refs import case_ref_problem, normalise_case_ref
 from storage import organisation as org_queries
 from storage.db import SessionFactory, transaction
 from storage.models import Case

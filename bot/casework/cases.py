@@ -11,8 +11,8 @@ from sqlmodel import Session
 
 from bot import access
 from bot.casework.results import case_subject, local_day, valid_case_ref
+from bot.reflection.case_refs import normalise_case_ref
 from bot.reflection.messages import Said
-from bot.reflection.service import normalise_case_ref
 from storage import audit
 from storage import cases as case_queries
 from storage import casework as queries

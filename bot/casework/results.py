@@ -12,8 +12,8 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.protection.screened import Screened
+from bot.reflection.case_refs import case_ref_problem, normalise_case_ref
 from bot.reflection.messages import Said
-from bot.reflection.service import case_ref_problem, normalise_case_ref
 
 NOT_AN_ID = "(not a valid reference)"
 

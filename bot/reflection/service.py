@@ -8,9 +8,8 @@ it says comes back as a ``Reply``; the caller records it in the same transaction
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +21,14 @@ from bot.protection.identifiers import IdentifierGuard
 from bot.protection.invisible import as_typed
 from bot.protection.screening import screen_typed
 from bot.reflection import dates, plan_line
+from bot.reflection.case_refs import case_ref_problem, normalise_case_ref
+from bot.reflection.context import (
+    Context,
+    complete_count,
+    draft_action,
+    first_step,
+    review_statuses,
+)
 from bot.reflection.length import estimated_minutes
 from bot.reflection.messages import Alert, Completion, Guard, Position, Reply
 from bot.reflection.questions import (
@@ -32,6 +39,18 @@ from bot.reflection.questions import (
     QuestionSet,
     default_question_set,
     is_vague_contingency,
+)
+from bot.reflection.reading import (
+    COMMAND_WORDS,
+    FINISH_WORDS,
+    PLAN_DONE_WORDS,
+    PLAN_MORE_WORDS,
+    STILL_RIGHT_WORDS,
+    command_word,
+    match_option,
+    numbered,
+    parse_choices,
+    parse_scale,
 )
 from bot.reflection.summary import (
     CaseContext,
@@ -47,7 +66,7 @@ from storage import cases as case_queries
 from storage import organisation as org_queries
 from storage import reflections as queries
 from storage.models import Action, Case, Reflection
-from storage.reflections import Earlier, StoredAnswer
+from storage.reflections import StoredAnswer
 from storage.statuses import (
     CLOSED_REVIEWS,
     ActionStatus,
@@ -59,15 +78,6 @@ from storage.statuses import (
 
 CONFIRM = "__confirm__"
 MAX_ANSWER_CHARS = 20_000
-CASE_REF_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9/_.-]{1,39}$")
-COMMAND_WORDS = {"skip", "back", "pause", "cancel"}
-FINISH_WORDS = {"send", "done", "yes", "y", "ok", "finish", "confirm"}
-PLAN_DONE_WORDS = {"done", "no", "n", "none", "no more", "that's all", "thats all", "finish"}
-PLAN_MORE_WORDS = {"yes", "y", "another", "more", "add", "add another"}
-STILL_RIGHT_WORDS = {"yes", "y", "same", "still right", "no change", "unchanged", "as before", "ok"}
-SCALE = re.compile(
-    r"^(?:about |around |roughly |maybe |probably |a |~)?(\d{1,2})(?:\s*(?:/|out of)\s*10)?[.!]?$"
-)
 PLAN_STEPS = ("what", "owner", "due", "meanwhile", "contingency")  # "owner": paused before 2026.12
 # Question kinds answered with option ids, never with words.
 CHOSEN = frozenset({"choice", "multi", "review"})
@@ -79,40 +89,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def normalise_case_ref(text: str) -> str:
-    return text.strip().upper()
-
-
-def case_ref_problem(ref: str) -> str | None:
-    """Why a case reference is refused, as a template name, or None if it is fine."""
-    if not CASE_REF_PATTERN.match(ref):
-        return "case_ref_invalid"
-    if not any(ch.isdigit() for ch in ref):
-        # A reference with no number is most likely a name; names are not stored.
-        return "case_ref_no_digits"
-    if IdentifierGuard().screen(ref, options={}).withheld:
-        # An NHS or National Insurance number is not a case reference (and is never stored).
-        return "case_ref_identifier"
-    return None
-
-
 KEPT_FOR_THE_STEP = "reflect.kept_for_the_step"
-
-
-@dataclass(frozen=True)
-class _Context:
-    """Everything one call needs about a reflection, loaded once."""
-
-    reflection: Reflection
-    case: Case
-    answers: dict[str, StoredAnswer]
-    actions: list[Action]
-    # A repeat reflection: the case's completed ones, and the last one's answers and plan.
-    earlier: Earlier | None = None
-    earlier_answers: dict[str, StoredAnswer] = field(default_factory=dict)
-    earlier_actions: list[Action] = field(default_factory=list)
-    # Whether the practitioner has completed a reflection before, when read with the rest.
-    completed_before: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -195,7 +172,7 @@ class ReflectionService:
                 updated_at=now,
             )
             session.add(reflection)  # inserted by _finish, once it has its first question
-            context = self._with_earlier(session, _Context(reflection, case, {}, []))
+            context = self._with_earlier(session, Context(reflection, case, {}, []))
             facts = self._facts(context)
             asked = self.questions.main_for(facts)
             reply.say(
@@ -274,7 +251,7 @@ class ReflectionService:
             return reply
         context = self._with_earlier(
             session,
-            _Context(
+            Context(
                 reflection=step.reflection,
                 case=step.case,
                 answers=step.answers,
@@ -282,7 +259,7 @@ class ReflectionService:
                 completed_before=step.completed_before,
             ),
         )
-        word = _command_word(text)
+        word = command_word(text)
         if (
             typed_under is not None
             and typed_under != self._position(context)
@@ -326,9 +303,9 @@ class ReflectionService:
 
     # ----------------------------------------------------------------- state machine
 
-    def _load(self, session: Session, reflection: Reflection, case: Case | None = None) -> _Context:
+    def _load(self, session: Session, reflection: Reflection, case: Case | None = None) -> Context:
         rid = reflection.id or 0
-        context = _Context(
+        context = Context(
             reflection=reflection,
             case=case or session.get(Case, reflection.case_id),  # type: ignore[arg-type]
             answers=queries.answers_of(session=session, reflection_id=rid),
@@ -336,14 +313,14 @@ class ReflectionService:
         )
         return self._with_earlier(session, context)
 
-    def _with_earlier(self, session: Session, context: _Context) -> _Context:
+    def _with_earlier(self, session: Session, context: Context) -> Context:
         """A repeat reflection also reads the case's last completed one: its answers and plan."""
         if not context.reflection.is_repeat:
             return context
         earlier = queries.earlier_of_case(session=session, case_id=context.case.id or 0)
         if earlier.last_id is None:
             return context
-        return _Context(
+        return Context(
             reflection=context.reflection,
             case=context.case,
             answers=context.answers,
@@ -367,7 +344,7 @@ class ReflectionService:
             }
         )
 
-    def _facts(self, context: _Context) -> Facts:
+    def _facts(self, context: Context) -> Facts:
         reflection = context.reflection
         earlier = context.earlier
         facts = Facts(
@@ -385,14 +362,14 @@ class ReflectionService:
         )
         return self.questions.holding_plan(facts)
 
-    def _path(self, context: _Context) -> list[Question]:
+    def _path(self, context: Context) -> list[Question]:
         return self.questions.path(self._facts(context))
 
-    def _current(self, context: _Context) -> Question | None:
+    def _current(self, context: Context) -> Question | None:
         qid = context.reflection.current_question
         return self.questions.questions.get(qid) if qid else None
 
-    def _advance(self, session: Session, context: _Context, reply: Reply) -> None:
+    def _advance(self, session: Session, context: Context, reply: Reply) -> None:
         """Move to the first question not yet answered, or to the final confirmation."""
         reflection = context.reflection
         path = self._path(context)
@@ -401,16 +378,16 @@ class ReflectionService:
             reflection.current_question, reflection.current_step = CONFIRM, None
         else:
             reflection.current_question = upcoming.id
-            reflection.current_step = _first_step(upcoming)
+            reflection.current_step = first_step(upcoming)
         session.add(reflection)
         self._prompt(session, context, reply, path=path)
 
-    def _position(self, context: _Context) -> Position:
+    def _position(self, context: Context) -> Position:
         reflection = context.reflection
         return Position(reflection.id or 0, reflection.current_question, reflection.current_step)
 
     def _late(
-        self, session: Session, context: _Context, typed_under: Position, text: str, reply: Reply
+        self, session: Session, context: Context, typed_under: Position, text: str, reply: Reply
     ) -> None:
         """A message typed while an earlier question was on screen. Added to the written answer
         it continues; anything else (a command, a choice, a plan step) is left alone, and the
@@ -424,7 +401,7 @@ class ReflectionService:
             and typed_under.reflection_id == context.reflection.id
             and question.kind == "text"
             and answer.status == AnswerStatus.ANSWERED
-            and _command_word(text) is None
+            and command_word(text) is None
             and cleaned
         )
         if question is not None and answer is not None and continues_text:
@@ -437,13 +414,13 @@ class ReflectionService:
         reply.say(
             "moved_on",
             label=question.label if question is not None else None,
-            command=_command_word(text),
+            command=command_word(text),
         )
 
     def _prompt(
         self,
         session: Session,
-        context: _Context,
+        context: Context,
         reply: Reply,
         *,
         path: list[Question] | None = None,
@@ -466,7 +443,7 @@ class ReflectionService:
         order = list(dict.fromkeys(q.theme for q in mains))
         theme = self.questions.theme(question.theme)
         answer = context.answers.get(question.id)
-        draft = _draft(context)
+        draft = draft_action(context)
         first_of_theme = next((q for q in mains if q.theme == question.theme), None)
         new_theme = first_of_theme is not None and first_of_theme.id == question.id
         data: dict[str, Any] = {
@@ -487,8 +464,8 @@ class ReflectionService:
             "previous": display_answer(question, answer),
             "last_time": self._last_time(context, question),
             "step": reflection.current_step,
-            "action_number": (draft.position if draft else _complete_count(context) + 1),
-            "actions_so_far": _complete_count(context),
+            "action_number": (draft.position if draft else complete_count(context) + 1),
+            "actions_so_far": complete_count(context),
             "draft": action_dict(draft) if draft else None,
             "today": self.today(),
         }
@@ -503,7 +480,7 @@ class ReflectionService:
             }
         reply.say("question", **data)
 
-    def _question_text(self, context: _Context, question: Question) -> str:
+    def _question_text(self, context: Context, question: Question) -> str:
         text = question.text_for.get(context.reflection.question_set or "", question.text)
         if "{" not in text:
             return text
@@ -516,7 +493,7 @@ class ReflectionService:
             return text
         return self._plan_words(context, text)
 
-    def _plan_words(self, context: _Context, text: str) -> str:
+    def _plan_words(self, context: Context, text: str) -> str:
         """The plan's own words, for a question that holds the plan against the flags."""
         facts = self._facts(context)
         actions = [a for a in context.actions if a.status == ActionStatus.COMPLETE]
@@ -540,13 +517,13 @@ class ReflectionService:
             text = text.replace(placeholder, value)
         return text
 
-    def _last_time(self, context: _Context, question: Question) -> str | None:
+    def _last_time(self, context: Context, question: Question) -> str | None:
         """On a repeat reflection, the last reflection's answer to a question carried over."""
         if not (context.earlier and (question.carry or question.kind == "scale")):
             return None
         return display_answer(question, context.earlier_answers.get(question.id))
 
-    def _audience(self, session: Session, context: _Context) -> dict[str, Any]:
+    def _audience(self, session: Session, context: Context) -> dict[str, Any]:
         with_org = self._organisation(session, context.reflection.practitioner_id)
         return {
             "case_ref": context.case.ref,
@@ -585,7 +562,7 @@ class ReflectionService:
     def _answer(
         self,
         session: Session,
-        context: _Context,
+        context: Context,
         text: str,
         reply: Reply,
         person: str | None,
@@ -618,7 +595,7 @@ class ReflectionService:
         if kept is not None:
             value: str | None = kept
         elif question.kind == "scale":
-            value = _parse_scale(cleaned)
+            value = parse_scale(cleaned)
             if value is None:
                 reply.say("scale_not_understood")
                 return
@@ -628,7 +605,7 @@ class ReflectionService:
                 return
             value = reading.isoformat()
         elif question.kind in {"choice", "multi"}:
-            chosen = _parse_choices(question, cleaned)
+            chosen = parse_choices(question, cleaned)
             if chosen is None and question.hears_words and len(cleaned.split()) > 1:
                 # Their own words: kept as written, heard for the options they choose.
                 chosen = [self._screen(session, context, cleaned, reply)]
@@ -645,9 +622,9 @@ class ReflectionService:
             value = ",".join(chosen)
         elif question.options and cleaned.isdecimal():
             # A written question's quick answers: its number stands for its words.
-            quick = _match_option(question, cleaned)
+            quick = match_option(question, cleaned)
             if quick is None:
-                reply.say("choice_not_understood", kind="choice", options=_numbered(question))
+                reply.say("choice_not_understood", kind="choice", options=numbered(question))
                 return
             value = question.option(quick).label
         else:
@@ -668,7 +645,7 @@ class ReflectionService:
         self._advance(session, context, reply)
 
     def _alert_supervisor(
-        self, session: Session, context: _Context, question: Question, reply: Reply
+        self, session: Session, context: Context, question: Question, reply: Reply
     ) -> None:
         """Tell the supervisor now what the practitioner said needs action today: the answers
         given so far under the alerting question's theme."""
@@ -697,7 +674,7 @@ class ReflectionService:
             )
         reply.say("today_alerted", supervisor_id=supervisor)
 
-    def _add_first_action(self, session: Session, context: _Context, value: str) -> None:
+    def _add_first_action(self, session: Session, context: Context, value: str) -> None:
         """What the practitioner will do today, put first in the plan, theirs, due today."""
         action = self._new_action(session, context)
         self._read_action_line(context, action, value, None)
@@ -707,7 +684,7 @@ class ReflectionService:
         context.actions.sort(key=lambda a: a.position)
         session.add(action)
 
-    def _set_contingency(self, context: _Context, which: str, value: str) -> None:
+    def _set_contingency(self, context: Context, which: str, value: str) -> None:
         """One contingency for every action lacking a real one, or in place of one that falls
         back on what a flag warns against."""
         facts = self._facts(context)
@@ -724,17 +701,17 @@ class ReflectionService:
             elif self.questions.warned(facts, current):
                 action.contingency = value
 
-    def _stop_for_now(self, session: Session, context: _Context, reply: Reply) -> None:
+    def _stop_for_now(self, session: Session, context: Context, reply: Reply) -> None:
         """Stop after the short record for today; the rest waits, resumed where it stopped."""
         reflection = context.reflection
         upcoming = next((q for q in self._path(context) if q.id not in context.answers), None)
         reflection.current_question = upcoming.id if upcoming else CONFIRM
-        reflection.current_step = _first_step(upcoming) if upcoming else None
+        reflection.current_step = first_step(upcoming) if upcoming else None
         reflection.status = ReflectionStatus.PAUSED
         session.add(reflection)
         reply.say("today_paused", case_ref=context.case.ref)
 
-    def _carried(self, context: _Context) -> list[tuple[Question, StoredAnswer]]:
+    def _carried(self, context: Context) -> list[tuple[Question, StoredAnswer]]:
         """On a repeat reflection, the questions this one would ask that carry last time's
         answer, with that answer."""
         carried = []
@@ -744,13 +721,13 @@ class ReflectionService:
                 carried.append((question, earlier))
         return carried
 
-    def _carried_shown(self, context: _Context) -> list[dict[str, str | None]]:
+    def _carried_shown(self, context: Context) -> list[dict[str, str | None]]:
         return [
             {"label": question.label, "answer": display_answer(question, earlier)}
             for question, earlier in self._carried(context)
         ]
 
-    def _keep_carried(self, session: Session, context: _Context, changed: str | None) -> None:
+    def _keep_carried(self, session: Session, context: Context, changed: str | None) -> None:
         """Last time's answers kept, in one step, for every carried question not named as
         changed; those named are asked again, each with its last answer."""
         named = set((changed or "").split(","))
@@ -758,7 +735,7 @@ class ReflectionService:
             if question.id not in named and question.id not in context.answers:
                 self._store(session, context, question.id, AnswerStatus.ANSWERED, earlier.value)
 
-    def _still_right(self, context: _Context, question: Question, text: str) -> str | None:
+    def _still_right(self, context: Context, question: Question, text: str) -> str | None:
         """On a repeat reflection, "yes" or "same" to a carried question keeps the last answer."""
         if not (question.carry and context.earlier):
             return None
@@ -785,7 +762,7 @@ class ReflectionService:
         return reading.on
 
     def _warn_if_immediate(
-        self, session: Session, context: _Context, answered: str, reply: Reply
+        self, session: Session, context: Context, answered: str, reply: Reply
     ) -> None:
         """An answer that describes immediate risk is shown at once: this is for today."""
         facts = self._facts(context)
@@ -806,12 +783,12 @@ class ReflectionService:
         )
 
     def _review_step(
-        self, session: Session, context: _Context, question: Question, text: str, reply: Reply
+        self, session: Session, context: Context, question: Question, text: str, reply: Reply
     ) -> None:
         """What happened to one action of the last plan; the statuses are stored in order."""
         reflection = context.reflection
         index = int(reflection.current_step or 0)
-        chosen = _parse_choices(question, text)
+        chosen = parse_choices(question, text)
         if chosen is None or len(chosen) != 1:
             reply.say(
                 "choice_not_understood",
@@ -821,7 +798,7 @@ class ReflectionService:
                 ],
             )
             return
-        statuses = _review_statuses(context, question)
+        statuses = review_statuses(context, question)
         statuses[index] = chosen[0]
         self._store_review(session, context, question, statuses)
         if index + 1 < len(context.earlier_actions):
@@ -832,7 +809,7 @@ class ReflectionService:
         self._advance(session, context, reply)
 
     def _store_review(
-        self, session: Session, context: _Context, question: Question, statuses: list[str]
+        self, session: Session, context: Context, question: Question, statuses: list[str]
     ) -> None:
         value = ",".join(status or "skipped" for status in statuses)
         answered = any(status for status in statuses)
@@ -844,7 +821,7 @@ class ReflectionService:
             value,
         )
 
-    def _screen(self, session: Session, context: _Context, text: str, reply: Reply) -> str:
+    def _screen(self, session: Session, context: Context, text: str, reply: Reply) -> str:
         screened = screen_typed(
             session, author_id=context.reflection.practitioner_id, text=text, guard=self.guard
         )
@@ -857,7 +834,7 @@ class ReflectionService:
     def _store(
         self,
         session: Session,
-        context: _Context,
+        context: Context,
         question_id: str,
         status: AnswerStatus,
         value: str | None,
@@ -882,7 +859,7 @@ class ReflectionService:
             ),
         )
 
-    def _skip(self, session: Session, context: _Context, reply: Reply) -> None:
+    def _skip(self, session: Session, context: Context, reply: Reply) -> None:
         reflection = context.reflection
         if reflection.current_question == CONFIRM:
             self._complete(session, context, reply)
@@ -896,7 +873,7 @@ class ReflectionService:
             return
         if question.kind == "review":
             index = int(context.reflection.current_step or 0)
-            self._store_review(session, context, question, _review_statuses(context, question))
+            self._store_review(session, context, question, review_statuses(context, question))
             if index + 1 < len(context.earlier_actions):
                 context.reflection.current_step = str(index + 1)
                 session.add(context.reflection)
@@ -917,7 +894,7 @@ class ReflectionService:
             reply.say("skipped", why=why)
         self._advance(session, context, reply)
 
-    def _back(self, session: Session, context: _Context, reply: Reply) -> None:
+    def _back(self, session: Session, context: Context, reply: Reply) -> None:
         reflection = context.reflection
         question = self._current(context)
         if question is not None and question.kind == "plan" and self._plan_back(context):
@@ -952,12 +929,12 @@ class ReflectionService:
         reply.say("going_back")
         self._prompt(session, context, reply)
 
-    def _pause(self, session: Session, context: _Context, reply: Reply) -> None:
+    def _pause(self, session: Session, context: Context, reply: Reply) -> None:
         context.reflection.status = ReflectionStatus.PAUSED
         session.add(context.reflection)
         reply.say("paused", case_ref=context.case.ref)
 
-    def _cancel(self, session: Session, context: _Context, reply: Reply) -> None:
+    def _cancel(self, session: Session, context: Context, reply: Reply) -> None:
         context.reflection.status = ReflectionStatus.CANCELLED
         session.add(context.reflection)
         reply.say("cancelled", case_ref=context.case.ref)
@@ -967,7 +944,7 @@ class ReflectionService:
     def _plan_step(
         self,
         session: Session,
-        context: _Context,
+        context: Context,
         question: Question,
         text: str,
         reply: Reply,
@@ -978,7 +955,7 @@ class ReflectionService:
         contingency when it is urgent or an escalation."""
         reflection = context.reflection
         step = reflection.current_step or "what"
-        draft = _draft(context)
+        draft = draft_action(context)
         lowered = text.lower().rstrip("!.")
         if step == "more":  # a reflection paused mid-plan when the plan asked "another?"
             if lowered in PLAN_MORE_WORDS:
@@ -994,7 +971,7 @@ class ReflectionService:
             if lowered in PLAN_DONE_WORDS:
                 self._finish_plan(session, context, question, reply)
                 return
-            if _complete_count(context) and lowered in PLAN_MORE_WORDS:
+            if complete_count(context) and lowered in PLAN_MORE_WORDS:
                 self._prompt(session, context, reply)
                 return
         if step == "due":
@@ -1021,7 +998,7 @@ class ReflectionService:
         self._next_plan_step(session, context, draft, reply)
 
     def _read_action_line(
-        self, context: _Context, draft: Action, value: str, person: str | None
+        self, context: Context, draft: Action, value: str, person: str | None
     ) -> None:
         line = plan_line.read_action(value, self.today())
         draft.what = line.what
@@ -1037,7 +1014,7 @@ class ReflectionService:
         draft.due_on = line.due.on if isinstance(line.due, dates.DueDate) else None
         draft.meanwhile = None
 
-    def _needs_meanwhile(self, context: _Context, draft: Action | None) -> bool:
+    def _needs_meanwhile(self, context: Context, draft: Action | None) -> bool:
         """A safety or escalation action (or any, once something matters today) dated beyond
         the next working day: what happens to the child until then?"""
         if draft is None or draft.due_on is None:
@@ -1058,7 +1035,7 @@ class ReflectionService:
         return draft.kind == ESCALATION or self.questions.is_urgent_action(draft.what or "")
 
     def _next_plan_step(
-        self, session: Session, context: _Context, draft: Action | None, reply: Reply
+        self, session: Session, context: Context, draft: Action | None, reply: Reply
     ) -> None:
         reflection = context.reflection
         step = reflection.current_step or "what"
@@ -1084,7 +1061,7 @@ class ReflectionService:
         session.flush()
         self._prompt(session, context, reply)
 
-    def _new_action(self, session: Session, context: _Context) -> Action:
+    def _new_action(self, session: Session, context: Context) -> Action:
         action = Action(
             reflection_id=context.reflection.id or 0,
             position=len(context.actions) + 1,
@@ -1096,21 +1073,21 @@ class ReflectionService:
         return action
 
     def _plan_skip(
-        self, session: Session, context: _Context, question: Question, reply: Reply
+        self, session: Session, context: Context, question: Question, reply: Reply
     ) -> None:
         step = context.reflection.current_step or "what"
-        draft = _draft(context)
+        draft = draft_action(context)
         if step in {"what", "more"} and draft is None:
             self._finish_plan(session, context, question, reply)
             return
         self._next_plan_step(session, context, draft, reply)
 
-    def _plan_back(self, context: _Context) -> bool:
+    def _plan_back(self, context: Context) -> bool:
         """Step back within the plan: to the line of the action being written, or reopening
         the last action; False when the plan's first line is where we are."""
         reflection = context.reflection
         step = reflection.current_step or "what"
-        draft = _draft(context)
+        draft = draft_action(context)
         if draft is not None and step != "what":
             reflection.current_step = "what"
             return True
@@ -1122,9 +1099,9 @@ class ReflectionService:
         return False
 
     def _finish_plan(
-        self, session: Session, context: _Context, question: Question, reply: Reply
+        self, session: Session, context: Context, question: Question, reply: Reply
     ) -> None:
-        count = _complete_count(context)
+        count = complete_count(context)
         status = AnswerStatus.ANSWERED if count else AnswerStatus.SKIPPED
         self._store(session, context, question.id, status, str(count) if count else None)
         if not count:
@@ -1133,7 +1110,7 @@ class ReflectionService:
 
     # ----------------------------------------------------------------- completion
 
-    def _complete(self, session: Session, context: _Context, reply: Reply) -> None:
+    def _complete(self, session: Session, context: Context, reply: Reply) -> None:
         reflection = context.reflection
         org = self._organisation(session, reflection.practitioner_id)
         now = self.now()
@@ -1203,7 +1180,7 @@ class ReflectionService:
                 agency_name=org["agency_name"],
             )
 
-    def _lead_outcome(self, session: Session, context: _Context) -> dict[str, Any]:
+    def _lead_outcome(self, session: Session, context: Context) -> dict[str, Any]:
         """What the practitioner said about their safeguarding lead; "arranged" with a date
         becomes an action in the plan, so the clock reminds them on the day."""
         if context.reflection.lead_status == "is_lead":
@@ -1226,7 +1203,7 @@ class ReflectionService:
         return {"status": status or "skipped", "on": on}
 
     def _record_review(
-        self, session: Session, context: _Context, facts: Facts, now: datetime
+        self, session: Session, context: Context, facts: Facts, now: datetime
     ) -> None:
         """The last plan's actions take the status this reflection gave them; done or no
         longer needed ones are closed, so the clock stops reminding anyone of them."""
@@ -1243,7 +1220,7 @@ class ReflectionService:
 
     # ----------------------------------------------------------------- plumbing
 
-    def _finish(self, session: Session, context: _Context, reply: Reply) -> None:
+    def _finish(self, session: Session, context: Context, reply: Reply) -> None:
         context.reflection.updated_at = self.now()
         queries.save_progress(session=session, reflection=context.reflection)
         # The session's identity map holds rows weakly: kept here until the transaction ends,
@@ -1264,75 +1241,3 @@ class ReflectionService:
                 session=session, practitioner_id=practitioner_id
             )
         )
-
-
-def _command_word(text: str) -> str | None:
-    word = text.strip().lower().rstrip("!.")
-    return word if word in COMMAND_WORDS else None
-
-
-def _draft(context: _Context) -> Action | None:
-    return next((a for a in context.actions if a.status == ActionStatus.DRAFT), None)
-
-
-def _complete_count(context: _Context) -> int:
-    return sum(1 for a in context.actions if a.status == ActionStatus.COMPLETE)
-
-
-def _parse_choices(question: Question, text: str) -> list[str] | None:
-    """Read typed option numbers, ids, labels or aliases; None when any part is not understood."""
-    whole = _match_option(question, text.strip().lower().rstrip("."))
-    if whole is not None:
-        return [whole]
-    if question.kind == "choice":
-        return None
-    parts = re.split(r"\s*(?:,|;|\band\b|&)\s*", text)
-    chosen: list[str] = []
-    for part in (p.strip().lower().rstrip(".") for p in parts):
-        if not part:
-            continue
-        option = _match_option(question, part)
-        if option is None:
-            return None
-        if option not in chosen:
-            chosen.append(option)
-    if not chosen:
-        return None
-    if question.kind == "multi" and len(chosen) > 1:
-        # "None that I know of" cannot stand beside a real choice.
-        chosen = [c for c in chosen if not c.startswith("none")] or chosen
-    return chosen
-
-
-def _match_option(question: Question, part: str) -> str | None:
-    if part.isdecimal():  # not isdigit: "²" is a digit that int() refuses
-        index = int(part) - 1
-        return question.options[index].id if 0 <= index < len(question.options) else None
-    for option in question.options:
-        if part in {option.id.lower(), option.label.lower(), *option.aliases}:
-            return option.id
-    starts = [o.id for o in question.options if o.label.lower().startswith(part) and len(part) >= 2]
-    return starts[0] if len(starts) == 1 else None
-
-
-def _first_step(question: Question) -> str | None:
-    return {"plan": "what", "review": "0"}.get(question.kind)
-
-
-def _review_statuses(context: _Context, question: Question) -> list[str]:
-    total = len(context.earlier_actions)
-    answer = context.answers.get(question.id)
-    stored = (answer.value or "").split(",") if answer is not None and answer.value else []
-    statuses = [("" if v == "skipped" else v) for v in stored][:total]
-    return statuses + [""] * (total - len(statuses))
-
-
-def _parse_scale(text: str) -> str | None:
-    match = SCALE.match(text.strip().lower())
-    if match is None or int(match.group(1)) > 10:
-        return None
-    return str(int(match.group(1)))
-
-
-def _numbered(question: Question) -> list[dict[str, Any]]:
-    return [{"number": n, "label": o.label} for n, o in enumerate(question.options, start=1)]
