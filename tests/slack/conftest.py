@@ -26,8 +26,8 @@ from bot.slack.app import build_app
 from bot.slack.frontend import SlackFrontEnd
 from bot.slack.guard import RequestGuard
 from storage import db
-from storage.db import transaction
-from storage.models import Agency, Person, Reflection, SafeguardingLead
+from storage.models import Reflection
+from tests.people import add_agency
 from tools.fake_slack import FakeSlack
 
 SIGNING_SECRET = "test-signing-secret-0001"
@@ -84,18 +84,13 @@ def ticking_clock() -> TickingClock:
 
 @pytest.fixture
 def organisation(new_session: db.SessionFactory) -> None:
-    with transaction(new_session) as session:
-        session.add(Agency(id="csc", name="Children's Social Care", options={}))
-        session.flush()
-        session.add(SafeguardingLead(agency_id="csc", person_id=LEAD))
-        session.add(Person(person_id=SUPERVISOR, agency_id="csc", role="supervisor"))
-        for person in (PRACTITIONER, OTHER_PRACTITIONER):
-            session.add(
-                Person(
-                    person_id=person, agency_id="csc", role="practitioner", supervisor_id=SUPERVISOR
-                )
-            )
-        session.add(Person(person_id=LONE_PRACTITIONER, agency_id="csc", role="practitioner"))
+    add_agency(
+        new_session,
+        lead=LEAD,
+        supervisor=SUPERVISOR,
+        practitioners=(PRACTITIONER, OTHER_PRACTITIONER),
+        unsupervised=(LONE_PRACTITIONER,),
+    )
 
 
 def sign(body: str, timestamp: int | None = None) -> dict[str, str]:

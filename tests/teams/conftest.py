@@ -22,8 +22,8 @@ from bot.settings import Settings
 from bot.teams.app import PATH, TeamsApp, teams_app_for
 from bot.teams.frontend import TeamsFrontEnd, front_end_for
 from storage import db
-from storage.db import transaction
-from storage.models import Agency, Person, Reflection, SafeguardingLead
+from storage.models import Reflection
+from tests.people import add_agency
 from tests.slack.conftest import TickingClock, fake_slack, fake_slack_server
 from tools.fake_teams import FakeTeams, fake_teams, personal_chat
 
@@ -52,17 +52,12 @@ def teams(_fake_teams_server: FakeTeams) -> Iterator[FakeTeams]:
 @pytest.fixture
 def teams_organisation(new_session: db.SessionFactory) -> None:
     """One agency whose people are on Teams (known by their Entra object IDs)."""
-    with transaction(new_session) as session:
-        session.add(Agency(id="csc", name="Children's Social Care", options={}))
-        session.flush()
-        session.add(SafeguardingLead(agency_id="csc", person_id=LEAD))
-        session.add(Person(person_id=SUPERVISOR, agency_id="csc", role="supervisor"))
-        for person in (PRACTITIONER, OTHER_PRACTITIONER):
-            session.add(
-                Person(
-                    person_id=person, agency_id="csc", role="practitioner", supervisor_id=SUPERVISOR
-                )
-            )
+    add_agency(
+        new_session,
+        lead=LEAD,
+        supervisor=SUPERVISOR,
+        practitioners=(PRACTITIONER, OTHER_PRACTITIONER),
+    )
 
 
 class _Quiet(WSGIRequestHandler):
