@@ -74,6 +74,9 @@ def test_demo_runs_a_whole_reflection_then_history_shows_it(cli_env) -> None:
     assert "couldn't read that as a date" not in out
     assert out.count("That date could mean") == 1
     assert 'You wrote "' in out
+    # The terminal shows words, never a chat platform's markup.
+    assert not re.search(r"(^|\s)_\w|\w_($|\s)|`|<@|\*\w", out, re.MULTILINE)
+    assert 'reflect history CSC-2001" shows them' in out
 
     history = reflect(cli_env, "history", "csc-2001")
     text = history.stdout.decode()
