@@ -282,6 +282,14 @@ class FakeTeams:
         """A card's Action.Submit, as Teams sends it: a message with the action's data."""
         return self.activity("message", person, value=value, **fields)
 
+    def task(self, person: str, name: str, data: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        """A dialog's invoke, as Teams sends it: ``task/fetch`` when a button whose data asks
+        for one is pressed (``data`` is that button's), ``task/submit`` when the dialog's own
+        button is (``data`` is its data with what was typed). Teams waits for the answer in the
+        reply."""
+        value = {"data": data, "context": {"theme": "default"}}
+        return self.activity("invoke", person, name=name, value=value, **fields)
+
     def install(self, person: str) -> dict[str, Any]:
         return self.activity("installationUpdate", person, action="add")
 

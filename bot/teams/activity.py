@@ -11,6 +11,10 @@ from typing import Any
 from microsoft_teams.api import ActivityTypeAdapter, ConversationUpdateActivity
 from microsoft_teams.api.activities.install_update.add import InstalledActivity
 from microsoft_teams.api.activities.install_update.remove import UninstalledActivity
+from microsoft_teams.api.activities.invoke.task import (
+    TaskFetchInvokeActivity,
+    TaskSubmitInvokeActivity,
+)
 from microsoft_teams.api.activities.message.message import MessageActivity
 from pydantic import ValidationError
 
@@ -22,6 +26,10 @@ PERSONAL = "personal"
 INSTALLED = "installed"
 UNINSTALLED = "uninstalled"
 MESSAGE = "message"
+# A dialog (task module) asked for, and one sent: invokes Teams waits to be answered.
+TASK_FETCH = "task/fetch"
+TASK_SUBMIT = "task/submit"
+INVOKES = frozenset({TASK_FETCH, TASK_SUBMIT})
 # The longest key kept for a request (storage/handled.py's KEY_LIMIT), with room for a prefix.
 KEY_DIGITS = 40
 
@@ -61,6 +69,11 @@ class Incoming:
     @property
     def personal(self) -> bool:
         return self.conversation_type == PERSONAL
+
+    @property
+    def invoke(self) -> bool:
+        """Teams waits for this activity's answer in the reply to its request."""
+        return self.kind in INVOKES
 
     @property
     def key(self) -> str:
@@ -125,6 +138,10 @@ def parse(document: dict[str, Any]) -> Incoming:
         kind = MESSAGE
     elif isinstance(activity, InstalledActivity):
         kind = INSTALLED
+    elif isinstance(activity, TaskFetchInvokeActivity):
+        kind = TASK_FETCH
+    elif isinstance(activity, TaskSubmitInvokeActivity):
+        kind = TASK_SUBMIT
     elif isinstance(activity, UninstalledActivity):
         kind = UNINSTALLED
     elif isinstance(activity, ConversationUpdateActivity) and any(
@@ -142,7 +159,11 @@ def parse(document: dict[str, Any]) -> Incoming:
     if not tenant:
         raise Unreadable("no tenant")
     text = activity.text if isinstance(activity, MessageActivity) else ""
-    value = activity.value if isinstance(activity, MessageActivity) else None
+    value: Any = None
+    if isinstance(activity, MessageActivity):
+        value = activity.value
+    elif isinstance(activity, TaskFetchInvokeActivity | TaskSubmitInvokeActivity):
+        value = activity.value.data  # the card's data, with what was typed in the dialog
     return Incoming(
         kind=kind,
         activity_id=activity.id or "",

@@ -5,7 +5,8 @@ Order matters: nothing is read into the database, and nothing is said, before th
 checked (bot/teams/auth.py) and the activity's tenant is found to be the one Reflect serves.
 Anything that fails those gets 401 and changes nothing. An activity Reflect does not act on
 (a typing indicator, a reaction, an unknown type) is acknowledged and ignored, with one log
-line.
+line. A dialog's invoke (``task/fetch``, ``task/submit``) is answered in the reply's body, which
+Teams shows.
 
 ``TeamsApp.handle`` takes the request's headers and body and returns the status and body, for
 any server; ``TeamsApp`` is also a WSGI application, for Reflect's own server to route to.
@@ -79,11 +80,11 @@ class TeamsApp:
             )
             return 200, b""
         try:
-            self.listeners.on_activity(incoming)
+            answer = self.listeners.on_activity(incoming)
         except SQLAlchemyError as exc:  # the database is away: Teams may send it again
             log.error("teams: could not handle an activity: %s", type(exc).__name__)
             return 503, b""
-        return 200, b""
+        return 200, b"" if answer is None else json.dumps(answer).encode()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """WSGI: POST /api/messages."""

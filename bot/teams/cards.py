@@ -3,14 +3,15 @@ with the Teams SDK's card models (microsoft-teams-cards).
 
 Buttons are a convenience over typing: each ``Action.Submit`` carries what a person could type
 (``text``) and the stamp of the question it belongs to, so a button pressed on an earlier
-question shows the current question again. A note or a decision is written in a box that opens
-under its button (``Action.ShowCard`` with ``Input.Text``), sent with the card's data.
+question shows the current question again. A note or a decision is written in a dialog (a Teams
+task module): its button asks Teams for the dialog (``task/fetch``), which ``dialog`` builds, and
+the dialog's own button sends what was written (``task/submit``).
 
 What a submission carries (``data``), by ``reflect``:
   answer: ``stamp``, ``text`` | ticked: ``stamp`` and the ticked numbers in ``ticked`` |
   date: ``stamp`` and the date in ``date`` | start: ``case`` |
   acknowledge, call_promised, show_answers, add_note, record_decision: ``reflection`` (and
-  ``text`` for a note or decision) | confirm_lead_contact: ``subject``.
+  ``text`` from a note or decision's dialog) | confirm_lead_contact: ``subject``.
 """
 
 from __future__ import annotations
@@ -22,10 +23,8 @@ from typing import Any
 import yaml
 from microsoft_teams.cards import (
     ActionSet,
-    AdaptiveCard,
     ChoiceSetInput,
     DateInput,
-    ShowCardAction,
     SubmitAction,
     TextBlock,
     TextInput,
@@ -34,6 +33,7 @@ from microsoft_teams.cards.core import Choice
 
 from bot.messaging.message import Control, Part
 from bot.render import PROMPTS_DIR, Renderer
+from bot.requests.casework import WRITING_LIMITS
 from bot.teams.dialect import mentioned_ids
 from bot.teams.text import plain_renderer
 
@@ -41,9 +41,8 @@ Payload = dict[str, Any]
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 # Teams shows at most this many buttons in a row before it folds them into a menu.
 BUTTONS_PER_ROW = 5
-NOTE_LIMIT = 2900
 CHECKBOX_LIMIT = 10
-# The summary's buttons that open a box to write in, and the labels.yaml prefix of its words.
+# The summary's buttons that open a dialog to write in, and the labels.yaml prefix of its words.
 WRITING = {"add_note": "note", "record_decision": "decision"}
 SUMMARY_ACTIONS = ("acknowledge", "add_note", "call_promised", "record_decision")
 
@@ -157,21 +156,38 @@ def summary_actions(reflection: str, *, answers: bool = True) -> list[Payload]:
     return [_row(buttons)]
 
 
-def _writing(action: str, reflection: str) -> ShowCardAction:
-    """A button that opens a box to write a note or decision in, and a button to send it."""
+def _writing(action: str, reflection: str) -> SubmitAction:
+    """A button that asks Teams to open the dialog to write a note or decision in."""
+    data = {"msteams": {"type": "task/fetch"}, "reflect": action, "reflection": reflection}
+    return SubmitAction(title=labels()[action], data=data)
+
+
+def dialog(action: str, reflection: str, *, text: str = "", refusal: str | None = None) -> Payload:
+    """The answer to a ``task/fetch`` (or a refused ``task/submit``): the dialog to write a note
+    or decision in, holding ``text`` already written and, above it, why it was refused."""
     label = labels()
     words = WRITING[action]
+    said = text_blocks(refusal) if refusal else []
+    for block in said:
+        block["color"] = "Attention"
     box = TextInput(
         id="text",
         is_multiline=True,
-        max_length=NOTE_LIMIT,
+        max_length=WRITING_LIMITS[words],
         placeholder=label[f"{words}_placeholder"],
         label=label[f"{words}_label"],
         is_required=True,
+        value=text or None,
     )
     send = _submit(label[f"{words}_submit"], action, reflection=reflection)
-    inner = AdaptiveCard(body=[box], actions=[send])
-    return ShowCardAction(title=label[action], card=inner)
+    content = {**card([*said, box]), "actions": [_plain(send)]}
+    value = {"title": label[action], "height": "medium", "width": "medium"}
+    return {"task": {"type": "continue", "value": {**value, "card": attachment(content)}}}
+
+
+def dialog_message(words: str) -> Payload:
+    """The answer to a dialog's request that closes it (or opens none) with ``words``."""
+    return {"task": {"type": "message", "value": words}}
 
 
 def _answer_controls(part: Part, *, stamp: str) -> list[Payload]:

@@ -2,7 +2,9 @@
 
 Thin: read the activity, call one request, return. Whatever is to be said goes through the
 outbox (``tell``, ``say``), since a Teams bot answers a message by posting to the chat, not in
-its HTTP reply; the delivery loop sends it through the Teams front end.
+its HTTP reply; the delivery loop sends it through the Teams front end. The exception is a
+dialog's invoke (``task/fetch``, ``task/submit``), which Teams waits to be answered in the reply:
+``on_activity`` returns that answer.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 
 from bot.messaging.message import Message, Part
 from bot.requests import Requests
-from bot.teams.activity import INSTALLED, UNINSTALLED, Incoming
+from bot.teams.activity import INSTALLED, TASK_FETCH, UNINSTALLED, Incoming
+from bot.teams.cards import Payload, dialog, dialog_message
 from bot.teams.commands import (
     CLOSE,
     HELP,
@@ -28,6 +31,7 @@ from bot.teams.commands import (
     command,
     typed_text,
 )
+from bot.teams.text import plain_renderer
 from storage import organisation
 from storage import teams as references
 from storage.db import SessionFactory, transaction
@@ -51,34 +55,43 @@ class Listeners:
 
     # ----------------------------------------------------------- every activity
 
-    def on_activity(self, incoming: Incoming) -> None:
+    def on_activity(self, incoming: Incoming) -> Payload | None:
+        """Act on one activity; for a dialog's invoke, the answer Teams shows."""
+        answer = self._act(incoming)
+        if incoming.invoke and answer is None:  # refused before it was read: said in the chat
+            return dialog_message(plain_renderer().render("teams/dialog_refused.j2"))
+        return answer
+
+    def _act(self, incoming: Incoming) -> Payload | None:
         if incoming.kind == UNINSTALLED:
             with transaction(self.new_session) as session:
                 references.forget(session=session, person_id=incoming.person)
-            return
+            return None
         if incoming.personal:
             with transaction(self.new_session) as session:
                 references.remember(session=session, reference=incoming.reference(), now=self.now())
         if incoming.kind == INSTALLED:
             if incoming.personal and self._listed(incoming.person):
                 self._tell(incoming, "teams/help")
-            return
+            return None
         if not self._listed(incoming.person):
             log.warning("teams: a message from someone the organisation file does not list")
             if incoming.personal:
                 self._tell(incoming, "teams/not_listed")
-            return
+            return None
         if not incoming.personal:
             log.info("teams: a message outside a personal chat (%s)", incoming.conversation_type)
             self._tell(incoming, "teams/personal_only")
-            return
+            return None
+        if incoming.invoke:
+            return self.on_dialog(incoming)
         if isinstance(incoming.value, dict):
             self.on_submission(incoming, incoming.value)
-            return
+            return None
         text = typed_text(incoming.text)
         if not text:
             log.info("teams: a message with no text or card data; ignored")
-            return
+            return None
         said = command(text)
         if said is None:
             self.requests.receive_answer(
@@ -89,6 +102,7 @@ class Listeners:
             )
         else:
             self.on_command(incoming, said)
+        return None
 
     def _listed(self, person: str) -> bool:
         """Named in the organisation file: one of its people, or an agency's safeguarding
@@ -148,6 +162,37 @@ class Listeners:
         )
         message = Message((Part("teams/history_header", header), *summaries))
         self.requests.record(key=incoming.key, recipient=incoming.person, message=message)
+
+    # ----------------------------------------------------------- dialogs
+
+    def on_dialog(self, incoming: Incoming) -> Payload | None:
+        """A note or decision's dialog: asked for (shown only to someone who may write; anyone
+        else is told why in the chat), or sent (kept once, or shown again with why it was
+        refused above what was written, so nothing written is lost). None for data Reflect did not
+        put there."""
+        value = incoming.value if isinstance(incoming.value, dict) else {}
+        action, reflection = value.get("reflect"), value.get("reflection")
+        typed = value.get("text", "")
+        if action not in WRITING or not isinstance(reflection, str) or not isinstance(typed, str):
+            log.warning(
+                "teams: ignored a dialog with missing or altered data (fields %s)",
+                sorted(str(name)[:20] for name in value)[:10],
+            )
+            return None
+        kind, person = WRITING[action], incoming.person
+        if incoming.kind == TASK_FETCH:
+            if not self.requests.may_write(
+                kind=kind, person=person, value=reflection, key=incoming.key
+            ):
+                return None
+            return dialog(action, reflection)
+        written = self.requests.write(
+            kind=kind, person=person, value=reflection, text=typed, key=incoming.key
+        )
+        if written.refusal is None:
+            return dialog_message(plain_renderer().render("teams/dialog_saved.j2", kind=kind))
+        refusal = plain_renderer().render(f"{written.refusal.template}.j2", **written.refusal.data)
+        return dialog(action, reflection, text=typed, refusal=refusal)
 
     # ----------------------------------------------------------- card submissions
 

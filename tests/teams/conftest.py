@@ -114,6 +114,10 @@ class TeamsDriver:
     def submit(self, person: str, value: dict[str, Any], **fields: Any) -> httpx.Response:
         return self.post(self.fake.submit(person, value, **fields))
 
+    def task(self, person: str, name: str, data: dict[str, Any], **fields: Any) -> httpx.Response:
+        """A dialog's invoke (``task/fetch`` or ``task/submit``); Reflect answers in the reply."""
+        return self.post(self.fake.task(person, name, data, **fields))
+
     def press(self, person: str, **match: str) -> httpx.Response:
         """Press the newest button to ``person`` whose data holds ``match``; what it submits
         is its data with ``inputs`` a person filled in."""

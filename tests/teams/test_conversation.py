@@ -1,6 +1,6 @@
 """A reflection in Teams, end to end over HTTP: adding the app, `reflect CASE`, answering by
 typing and by pressing card buttons, a stale button, commands, and the summary to the
-supervisor with its actions and the note box."""
+supervisor with its actions and the note's dialog."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def test_a_button_on_an_earlier_question_shows_the_current_one_again(driver: Tea
     assert shown and asked_now.splitlines()[-1] in "\n".join(shown)
 
 
-def test_the_supervisor_acknowledges_and_writes_a_note_in_the_box_under_the_summary(
+def test_the_supervisor_acknowledges_and_writes_a_note_in_its_dialog(
     driver: TeamsDriver,
 ) -> None:
     _started(driver)
@@ -90,7 +90,12 @@ def test_the_supervisor_acknowledges_and_writes_a_note_in_the_box_under_the_summ
     )
     note = next(d for d in submits(card["activity"]) if d.get("reflect") == "add_note")
     typed = "Ask to see the baby's room <at>everyone</at> https://example.org"
-    assert driver.submit(SUPERVISOR, {**note, "text": typed}).status_code == 200
+    opened = driver.task(SUPERVISOR, "task/fetch", note)
+    assert opened.status_code == 200 and opened.json()["task"]["type"] == "continue"
+    form = opened.json()["task"]["value"]["card"]["content"]
+    [send] = form["actions"]
+    sent = driver.task(SUPERVISOR, "task/submit", {**send["data"], "text": typed})
+    assert sent.status_code == 200 and sent.json()["task"]["type"] == "message"
     with driver.new_session() as session:
         [kept] = session.exec(select(SupervisorNote)).all()
         actions = {a.action for a in session.exec(select(AuditEntry)).all()}

@@ -137,7 +137,7 @@ def test_text_a_person_typed_cannot_become_a_link_emphasis_or_mention(
     assert "<at>" not in shown and "**now**" not in shown
 
 
-def test_the_supervisors_copy_offers_every_action_and_boxes_for_a_note_and_a_decision(
+def test_the_supervisors_copy_offers_every_action_and_dialogs_for_a_note_and_a_decision(
     front_end: TeamsFrontEnd,
 ) -> None:
     controls = tuple(
@@ -164,8 +164,10 @@ def test_the_supervisors_copy_offers_every_action_and_boxes_for_a_note_and_a_dec
     assert kinds == sorted(
         ["acknowledge", "add_note", "call_promised", "record_decision", "show_answers"]
     )
-    dumped = json.dumps(post.activity)
-    assert dumped.count('"Action.ShowCard"') == 2 and dumped.count('"Input.Text"') == 2
+    dialogs = [s for s in _submits(post.activity) if s.get("msteams") == {"type": "task/fetch"}]
+    assert sorted(str(s["reflect"]) for s in dialogs) == ["add_note", "record_decision"]
+    assert all(s["reflection"] == "7" for s in dialogs)
+    assert '"Input.Text"' not in json.dumps(post.activity)
 
 
 def test_a_post_goes_to_the_persons_personal_chat(
