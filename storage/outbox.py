@@ -51,9 +51,6 @@ def enqueue(
         "owner": owner if claimed else None,
         "prompt": None if prompt is None else prompt[:80],
         "claim_epoch": 1 if claimed else 0,
-        # A message claimed as it is recorded is sent straight after commit, unfenced
-        # (bot/messaging/delivery.py, Delivery._fenced_send): its send is taken to start now.
-        "send_started_at": now if claimed else None,
     }
     return execute(session, _ENQUEUE, values).scalar_one_or_none()
 

@@ -95,9 +95,6 @@ class Claimed:
     epoch: int = 0
     # When the latest send of its next post started, under any claim.
     send_started_at: datetime | None = None
-    # Claimed as it was recorded, its send recorded as starting then (outbox.enqueue): until
-    # this moment (monotonic) the claim is known to be the latest without asking the database.
-    fresh_until: float | None = None
 
     @classmethod
     def of(cls, row: OutboxMessage) -> Claimed:
@@ -285,17 +282,7 @@ class Delivery:
         """Send ``post`` if this process's claim is still the latest, recording that its send
         starts now; None, without sending, if it was taken over (this process was stalled, or
         taken for dead). The check comes straight before the send: a process stopped between
-        the two finds, when it runs again, that it must check again.
-
-        A message claimed as it was recorded, sent within FENCE_FRESH of that, needs no check:
-        its claim was the latest when it was recorded, with its send recorded as starting, and
-        no other process can have taken it since (the row was not theirs to see until its
-        transaction committed, and a claim runs out only after LEASE). That spares a write
-        transaction per message, which on SQLite queued with the acknowledgements' for the
-        write lock."""
-        fresh = message.fresh_until
-        if stamp.part == message.parts_sent and fresh is not None and time.monotonic() < fresh:
-            return self.front_end.send(post, stamp=stamp)
+        the two finds, when it runs again, that it must check again."""
         for _ in range(3):
             checked = self._start_send(message)
             if checked is None:

@@ -13,13 +13,12 @@ anything is sent, and a claim is a lease (see bot/messaging/delivery.py).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import datetime
 
 from sqlmodel import Session
 
-from bot.messaging.delivery import FENCE_FRESH, Claimed, Delivery
+from bot.messaging.delivery import Claimed, Delivery
 from bot.messaging.message import CONVERSATION, Message
 from storage import outbox
 from storage.db import after_commit
@@ -38,7 +37,6 @@ def record(
 ) -> bool:
     """Record ``message`` to ``recipient``; False if ``key`` was recorded before. ``asks``:
     the question it asks (a position key), so a reply can be filed under what was on screen."""
-    recorded = time.monotonic()
     payload = message.to_json()
     lease_end = delivery.claim_on_record(session, recipient, now) if delivery else None
     message_id = outbox.enqueue(
@@ -56,17 +54,7 @@ def record(
         return False
     if delivery is not None:
         if lease_end is not None:
-            claimed = Claimed(
-                message_id,
-                surface,
-                recipient,
-                payload,
-                lease_end,
-                now,
-                epoch=1,
-                send_started_at=now,
-                fresh_until=recorded + FENCE_FRESH,
-            )
+            claimed = Claimed(message_id, surface, recipient, payload, lease_end, now, epoch=1)
             after_commit(session, lambda: delivery.hand_over([claimed]))
         else:
             after_commit(session, delivery.wake)

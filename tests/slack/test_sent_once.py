@@ -241,10 +241,6 @@ def test_what_a_dead_process_was_sending_is_looked_for_and_sent_once(
     if found_dead:  # as another process's Liveness does when it finds the pid gone
         with transaction(new_session) as session:
             processes.forget(session=session, process_ids=[dead], now=clock())
-        # Claimed as they were recorded, their sends were taken to start then: a platform may
-        # still post either until that send's deadline, and nobody looks before it.
-        assert deliver_due(new_session, client, now=clock, owner="survivor").sent == 0
-        clock.advance(SlackFrontEnd(client).send_deadline().total_seconds())
     else:  # no process table to say so: the claims run out
         assert deliver_due(new_session, client, now=clock).sent == 0
         clock.advance(61)
