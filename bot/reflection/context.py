@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlmodel import Session
+
 from bot.reflection.questions import Question
 from storage.models import Action, Case, Reflection
 from storage.reflections import Earlier, StoredAnswer
@@ -45,3 +47,16 @@ def review_statuses(context: Context, question: Question) -> list[str]:
     stored = (answer.value or "").split(",") if answer is not None and answer.value else []
     statuses = [("" if v == "skipped" else v) for v in stored][:total]
     return statuses + [""] * (total - len(statuses))
+
+
+def new_action(session: Session, context: Context) -> Action:
+    """A new draft action at the end of the plan, with its id."""
+    action = Action(
+        reflection_id=context.reflection.id or 0,
+        position=len(context.actions) + 1,
+        status=ActionStatus.DRAFT,
+    )
+    session.add(action)
+    session.flush()
+    context.actions.append(action)
+    return action

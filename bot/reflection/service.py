@@ -22,15 +22,17 @@ from bot.protection.invisible import as_typed
 from bot.protection.screening import screen_typed
 from bot.reflection import dates, plan_line
 from bot.reflection.case_refs import case_ref_problem, normalise_case_ref
+from bot.reflection.completion import complete
 from bot.reflection.context import (
     Context,
     complete_count,
     draft_action,
     first_step,
+    new_action,
     review_statuses,
 )
 from bot.reflection.length import estimated_minutes
-from bot.reflection.messages import Alert, Completion, Guard, Position, Reply
+from bot.reflection.messages import Alert, Guard, Position, Reply
 from bot.reflection.questions import (
     ESCALATION,
     AnswerState,
@@ -53,11 +55,8 @@ from bot.reflection.reading import (
     parse_scale,
 )
 from bot.reflection.summary import (
-    CaseContext,
     action_dict,
-    active_minutes,
     answer_state,
-    build_summary,
     display_answer,
     is_none_answer,
 )
@@ -68,12 +67,10 @@ from storage import reflections as queries
 from storage.models import Action, Case, Reflection
 from storage.reflections import StoredAnswer
 from storage.statuses import (
-    CLOSED_REVIEWS,
     ActionStatus,
     AnswerStatus,
     LeadStatus,
     ReflectionStatus,
-    ReviewStatus,
 )
 
 CONFIRM = "__confirm__"
@@ -676,7 +673,7 @@ class ReflectionService:
 
     def _add_first_action(self, session: Session, context: Context, value: str) -> None:
         """What the practitioner will do today, put first in the plan, theirs, due today."""
-        action = self._new_action(session, context)
+        action = new_action(session, context)
         self._read_action_line(context, action, value, None)
         action.due_on = action.due_on or self.today()
         action.position = min(a.position for a in context.actions) - 1
@@ -983,7 +980,7 @@ class ReflectionService:
         else:
             value = self._screen(session, context, text, reply)
             if step == "what":
-                draft = draft or self._new_action(session, context)
+                draft = draft or new_action(session, context)
                 self._read_action_line(context, draft, value, person)
             elif step == "owner":
                 assert draft is not None
@@ -1061,17 +1058,6 @@ class ReflectionService:
         session.flush()
         self._prompt(session, context, reply)
 
-    def _new_action(self, session: Session, context: Context) -> Action:
-        action = Action(
-            reflection_id=context.reflection.id or 0,
-            position=len(context.actions) + 1,
-            status=ActionStatus.DRAFT,
-        )
-        session.add(action)
-        session.flush()
-        context.actions.append(action)
-        return action
-
     def _plan_skip(
         self, session: Session, context: Context, question: Question, reply: Reply
     ) -> None:
@@ -1111,112 +1097,16 @@ class ReflectionService:
     # ----------------------------------------------------------------- completion
 
     def _complete(self, session: Session, context: Context, reply: Reply) -> None:
-        reflection = context.reflection
-        org = self._organisation(session, reflection.practitioner_id)
-        now = self.now()
-        lead = self._lead_outcome(session, context)
-        facts = self._facts(context)
-        path = self.questions.path(facts)
-        earlier = context.earlier
-        summary = build_summary(
+        complete(
+            session,
+            context,
+            reply,
             questions=self.questions,
-            facts=facts,
-            path=path,
-            answers=context.answers,
-            actions=context.actions,
-            case_ref=context.case.ref,
-            case=CaseContext(
-                opened_on=context.case.opened_on.isoformat(),
-                days_open=facts.case_open_days,
-                earlier_count=facts.earlier_count,
-                earlier_scales=facts.scales,
-                earlier_actions=context.earlier_actions,
-                earlier_on=earlier.last_completed_at if earlier else None,
-            ),
-            practitioner_id=reflection.practitioner_id,
-            completed_at=now,
-            supervisor_id=org["supervisor_id"],
-            lead_ids=org["lead_ids"],
-            agency_name=org["agency_name"],
-            lead=lead,
+            facts_of=self._facts,
+            org=self._organisation(session, context.reflection.practitioner_id),
+            audience=self._audience(session, context),
+            now=self.now(),
         )
-        self._record_review(session, context, facts, now)
-        reflection.status = ReflectionStatus.COMPLETED
-        reflection.completed_at = now
-        reflection.current_question = None
-        reflection.current_step = None
-        reflection.summary = summary
-        reflection.supervisor_id = org["supervisor_id"]
-        # Plain columns a partnership can count without decrypting anything.
-        reflection.rules_fired = ",".join(f["rule"] for f in summary["flags"]) or None
-        reflection.themes_skipped = ",".join(summary["skipped_themes"]) or None
-        reflection.scale = summary["first_screen"]["scale"]
-        reflection.minutes = active_minutes(
-            reflection.started_at, [a.answered_at for a in context.answers.values()], now
-        )
-        reflection.lead_status = lead["status"]
-        reflection.supervisor_ask = summary["supervisor_ask"]
-        if lead["status"] in {"recently", "planned", "is_lead", "not_needed"}:
-            # Nothing for the clock to follow up: they talked, it is in the plan, or they lead.
-            reflection.lead_contact_confirmed_at = now
-        session.add(reflection)
-        reply.completion = Completion(
-            reflection_id=reflection.id or 0,
-            case_ref=context.case.ref,
-            practitioner_id=reflection.practitioner_id,
-            supervisor_id=org["supervisor_id"],
-            lead_ids=tuple(org["lead_ids"]),
-            leads_see_summaries=org["leads_see_summaries"],
-            summary=summary,
-        )
-        reply.say("completed", **self._audience(session, context))
-        reply.say("summary", summary=summary, audience="practitioner")
-        if lead["status"] in {"not_yet", "skipped"} and not summary["lead_quiet"]:
-            reply.say(
-                "lead_reminder",
-                case_ref=context.case.ref,
-                lead_ids=org["lead_ids"],
-                in_organisation=org["in_organisation"],
-                agency_name=org["agency_name"],
-            )
-
-    def _lead_outcome(self, session: Session, context: Context) -> dict[str, Any]:
-        """What the practitioner said about their safeguarding lead; "arranged" with a date
-        becomes an action in the plan, so the clock reminds them on the day."""
-        if context.reflection.lead_status == "is_lead":
-            return {"status": "is_lead", "on": None}
-        answer = context.answers.get("lead_contact")
-        status = (
-            answer.value if answer is not None and answer.status == AnswerStatus.ANSWERED else None
-        )
-        when = context.answers.get("lead_when")
-        on = when.value if when is not None and when.status == AnswerStatus.ANSWERED else None
-        if status == "planned" and on:
-            action = self._new_action(session, context)
-            action.what = self.questions.settings.lead_action
-            action.kind = self.questions.action_kind(action.what)
-            action.owner_person_id = context.reflection.practitioner_id
-            action.due_on = date.fromisoformat(on)
-            action.contingency = self.questions.settings.lead_action_contingency
-            action.status = ActionStatus.COMPLETE
-            session.add(action)
-        return {"status": status or "skipped", "on": on}
-
-    def _record_review(
-        self, session: Session, context: Context, facts: Facts, now: datetime
-    ) -> None:
-        """The last plan's actions take the status this reflection gave them; done or no
-        longer needed ones are closed, so the clock stops reminding anyone of them."""
-        statuses = facts.answers.get("last_plan")
-        if statuses is None or statuses.skipped:
-            return
-        for action, status in zip(context.earlier_actions, statuses.choices, strict=False):
-            if status not in set(ReviewStatus):
-                continue
-            action.review_status = ReviewStatus(status)
-            if status in CLOSED_REVIEWS and action.done_at is None:
-                action.done_at = now
-            session.add(action)
 
     # ----------------------------------------------------------------- plumbing
 
