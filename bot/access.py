@@ -29,6 +29,13 @@ def administrator(login: str) -> str:
     return f"{ADMINISTRATOR_PREFIX}{login}"[:64]
 
 
+def is_listed(*, session: Session, person_id: str) -> bool:
+    """Named in the organisation file: one of its people, or an agency's safeguarding lead."""
+    if org_queries.get_person(session=session, person_id=person_id) is not None:
+        return True
+    return bool(org_queries.agencies_led_by(session=session, person_id=person_id))
+
+
 def is_administrator(actor: str) -> bool:
     """Exports, erasures and a case's whole history: the administrator only."""
     return actor.startswith(ADMINISTRATOR_PREFIX)

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot import casework
+from bot import access, casework
 from bot.messaging import handled, outbox
 from bot.messaging.delivery import Delivery
 from bot.messaging.inbox import Inbox
@@ -224,7 +224,25 @@ class Requests:
             form=via,
         )
 
+    def knows(self, *, person: str) -> bool:
+        """Whether the organisation file names ``person`` (a front end ignores anyone else)."""
+        with self.new_session() as session:
+            return access.is_listed(session=session, person_id=person)
+
     # ------------------------------------------------------------ saying
+
+    def record_reply(self, *, key: str, recipient: str, reply: Reply) -> None:
+        """Record a reply a request returned without recording it (a refusal said at once)."""
+        with transaction(self.new_session) as session:
+            record_reply(
+                session,
+                recipient=recipient,
+                reply=reply,
+                key=key,
+                now=self.now(),
+                delivery=self.delivery,
+            )
+        self.wake()
 
     def run(
         self,

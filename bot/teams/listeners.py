@@ -32,7 +32,6 @@ from bot.teams.commands import (
     typed_text,
 )
 from bot.teams.text import plain_renderer
-from storage import organisation
 from storage import teams as references
 from storage.db import SessionFactory, transaction
 
@@ -71,10 +70,10 @@ class Listeners:
             with transaction(self.new_session) as session:
                 references.remember(session=session, reference=incoming.reference(), now=self.now())
         if incoming.kind == INSTALLED:
-            if incoming.personal and self._listed(incoming.person):
+            if incoming.personal and self.requests.knows(person=incoming.person):
                 self._tell(incoming, "teams/help")
             return None
-        if not self._listed(incoming.person):
+        if not self.requests.knows(person=incoming.person):
             log.warning("teams: a message from someone the organisation file does not list")
             if incoming.personal:
                 self._tell(incoming, "teams/not_listed")
@@ -103,14 +102,6 @@ class Listeners:
         else:
             self.on_command(incoming, said)
         return None
-
-    def _listed(self, person: str) -> bool:
-        """Named in the organisation file: one of its people, or an agency's safeguarding
-        lead."""
-        with self.new_session() as session:
-            if organisation.get_person(session=session, person_id=person) is not None:
-                return True
-            return bool(organisation.agencies_led_by(session=session, person_id=person))
 
     def _tell(self, incoming: Incoming, template: str, **data: Any) -> None:
         self.requests.tell(template, key=incoming.key, recipient=incoming.person, **data)
@@ -141,10 +132,9 @@ class Listeners:
                 practitioner_id=person, case_ref=said.case_ref, key=incoming.key
             )
             if preview.refusal is not None:
-                parts = tuple(
-                    Part(f"messages/{m.template}", dict(m.data)) for m in preview.refusal.messages
+                self.requests.record_reply(
+                    key=incoming.key, recipient=person, reply=preview.refusal
                 )
-                self.requests.record(key=incoming.key, recipient=person, message=Message(parts))
 
     def _history(self, incoming: Incoming, case_ref: str) -> None:
         history = self.requests.history(person=incoming.person, case_ref=case_ref, via=VIA)
