@@ -52,7 +52,7 @@ def configured_platforms(settings: Settings) -> list[str]:
     platforms = []
     if settings.slack_bot_token:
         platforms.append("slack")
-    if getattr(settings, "teams_app_id", None):
+    if settings.teams_configured:
         platforms.append("teams")
     return platforms
 
@@ -80,7 +80,7 @@ class FrontEndsBuilt:
     sending: FrontEnds
     endpoints: dict[str, WSGIApp] = field(default_factory=dict)
 
-    def receive(self, settings: Settings, database: Database, requests: Requests) -> None:
+    def receive(self, database: Database, requests: Requests) -> None:
         for platform in self.by_name.values():
             path, app = platform.endpoint(database, requests)
             self.endpoints[path] = app

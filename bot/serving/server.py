@@ -270,7 +270,7 @@ def build(
         report_small_number=settings.report_small_number,
         inbox=background.inbox,
     )
-    front_ends.receive(settings, database, requests)
+    front_ends.receive(database, requests)
 
     def ready() -> None:
         prepare(database, settings)
